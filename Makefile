@@ -1,0 +1,37 @@
+# InFuSe grant ledger. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/infuse
+PKGS  := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/infuse
+	$(GO) build -o $(BIN) ./cmd/infuse
+
+.PHONY: run
+run: build ## run the service on an embedded PostgreSQL in ./var (demo data on first start)
+	./$(BIN) serve
+
+.PHONY: test
+test: ## every test, with the race detector, against a private PostgreSQL
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: bench
+bench: ## the speed and memory targets, measured on a durable (fsync on) local PostgreSQL
+	$(GO) run ./cmd/infuse-bench
+
+.PHONY: clean
+clean: ## remove build output (keeps ./var, the embedded database)
+	rm -rf bin

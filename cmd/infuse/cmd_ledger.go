@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/web"
+)
+
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	if err := parse(e.flags("migrate"), args); err != nil {
+		return err
+	}
+	l, err := e.ledger(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "database up to date; operation %s set up\n", l.OperationID())
+	return nil
+}
+
+func cmdLedgerSeal(ctx context.Context, e *env, args []string) error {
+	if err := parse(e.flags("ledger seal"), args); err != nil {
+		return err
+	}
+	l, err := e.ledger(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := l.Seal(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "sealed %d entries\n", n)
+	return nil
+}
+
+// cmdLedgerVerify seals what waits, then recomputes the chain, every balance and the
+// invariants. It exits 1 and names the first break when the ledger does not verify.
+func cmdLedgerVerify(ctx context.Context, e *env, args []string) error {
+	if err := parse(e.flags("ledger verify"), args); err != nil {
+		return err
+	}
+	l, err := e.ledger(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := l.Seal(ctx); err != nil {
+		return err
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "entries %d, postings %d, sealed %d, waiting %d, chain head %d %s (%.2fs)\n",
+		rep.Entries, rep.Postings, rep.Sealed, rep.Waiting, rep.Head.Seq, hex.EncodeToString(rep.Head.Link), rep.Elapsed.Seconds())
+	if rep.OK() {
+		fmt.Fprintln(e.stdout, "ledger verified: chain, balances and invariants hold")
+		return nil
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(e.stdout, "%s: %s\n", p.Kind, p.Message)
+	}
+	first := rep.Problems[0]
+	return apperr.New(apperr.Invalid, "L7", "ledger does not verify; first break: %s", first.Message)
+}
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("serve")
+	addr := fs.String("addr", ":8080", "address to listen on")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	l, err := e.ledger(ctx)
+	if err != nil {
+		return err
+	}
+	log := e.log
+	sealer := ledger.NewSealer(l, time.Second, log)
+	sealer.Start(ctx)
+	defer sealer.Stop()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return apperr.New(apperr.Invalid, "", "cannot listen on %s: %v", *addr, err)
+	}
+	srv := &http.Server{
+		Handler:           web.New(l.Pool(), log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	fmt.Fprintf(e.stdout, "infuse serving on http://%s\n", displayAddr(ln.Addr()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return apperr.Wrap("serve", err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(e.stdout, "infuse shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return apperr.Wrap("shutdown", err)
+	}
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a person can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+	}
+	return a.String()
+}

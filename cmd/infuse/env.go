@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/internal/migrate"
+	"github.com/ccr-infuse/infuse/internal/pgserver"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+// config is everything the binary reads from its environment, read once.
+type config struct {
+	DatabaseURL   string     // DATABASE_URL; empty: the embedded cluster
+	DataDir       string     // INFUSE_DATA, default ./var
+	ProgrammeFile string     // INFUSE_PROGRAMME: a programme definition replacing the embedded InFuSe one
+	LogLevel      slog.Level // INFUSE_LOG_LEVEL: debug, info, warn, error
+}
+
+// databaseName is the database the embedded cluster holds the ledger in.
+const databaseName = "infuse"
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{DatabaseURL: getenv("DATABASE_URL"), DataDir: getenv("INFUSE_DATA"), ProgrammeFile: getenv("INFUSE_PROGRAMME")}
+	if c.DataDir == "" {
+		c.DataDir = "var"
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return c, apperr.New(apperr.Invalid, "", "INFUSE_DATA %q is not a usable path", c.DataDir)
+	}
+	c.DataDir = abs
+	c.LogLevel = slog.LevelWarn
+	if v := getenv("INFUSE_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, apperr.New(apperr.Invalid, "", "INFUSE_LOG_LEVEL %q is not one of debug, info, warn, error", v)
+		}
+	}
+	return c, nil
+}
+
+// env is one command's wiring: configuration, output, and what it opened.
+type env struct {
+	cfg    config
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+
+	pg   *pgserver.Server
+	pool *pgxpool.Pool
+	prog *programme.Programme
+}
+
+// programme returns the programme definition: the file named by INFUSE_PROGRAMME, or the
+// embedded InFuSe default.
+func (e *env) programme() (*programme.Programme, error) {
+	if e.prog != nil {
+		return e.prog, nil
+	}
+	p := programme.Default()
+	if e.cfg.ProgrammeFile != "" {
+		var err error
+		if p, err = programme.LoadFile(e.cfg.ProgrammeFile); err != nil {
+			return nil, err
+		}
+	}
+	e.prog = p
+	return p, nil
+}
+
+// open connects to the database (starting the embedded cluster when there is no DATABASE_URL)
+// and brings its schema up to date.
+func (e *env) open(ctx context.Context) (*pgxpool.Pool, error) {
+	if e.pool != nil {
+		return e.pool, nil
+	}
+	url := e.cfg.DatabaseURL
+	if url == "" {
+		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: e.cfg.DataDir, Durable: true, Logger: e.log})
+		if err != nil {
+			return nil, apperr.Wrap("start embedded PostgreSQL", err)
+		}
+		e.pg = srv
+		if err := srv.EnsureDatabase(ctx, databaseName); err != nil {
+			return nil, apperr.Wrap("create database", err)
+		}
+		url = srv.ConnString(databaseName)
+	}
+	pool, err := db.Open(ctx, url)
+	if err != nil {
+		return nil, apperr.Wrap("connect", err)
+	}
+	e.pool = pool
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, apperr.Wrap("connect", err)
+	}
+	defer conn.Release()
+	n, err := migrate.Up(ctx, conn.Conn())
+	if err != nil {
+		return nil, apperr.Wrap("migrate", err)
+	}
+	if n > 0 {
+		e.log.Info("applied migrations", "count", n)
+	}
+	return pool, nil
+}
+
+// ledger opens the database and the operation's ledger, setting the operation up on first use.
+func (e *env) ledger(ctx context.Context) (*ledger.Ledger, error) {
+	pool, err := e.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.programme()
+	if err != nil {
+		return nil, err
+	}
+	return ledger.Setup(ctx, pool, p)
+}
+
+// close releases what the command opened, stopping the embedded cluster if this process
+// started it.
+func (e *env) close() {
+	if e.pool != nil {
+		e.pool.Close()
+	}
+	if e.pg != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.pg.Stop(ctx); err != nil {
+			fmt.Fprintf(e.stderr, "infuse: stopping the embedded PostgreSQL: %v\n", err)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+// Command infuse is the InFuSe grant ledger: one binary for the service and every command an
+// operator or a script needs. It reads its configuration once, here, and wires the packages
+// together; it holds no business rules.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	_ "time/tzdata" // Europe/London on hosts without zoneinfo
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+// Exit statuses (interfaces.md): 0 success, 1 a failure the user must fix, 2 bad usage.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// errUsage marks a usage error; its message has been printed with the command's usage.
+var errUsage = errors.New("usage")
+
+// command is one subcommand. Its name may have two words ("ledger verify").
+type command struct {
+	name  string
+	args  string
+	brief string
+	run   func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "[--addr :8080]", "API, UI and claim scheduler", cmdServe},
+		{"migrate", "", "apply database migrations and set up the operation", cmdMigrate},
+		{"ledger verify", "", "chain, balances and invariants", cmdLedgerVerify},
+		{"ledger seal", "", "seal entries waiting for the chain", cmdLedgerSeal},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "infuse: %s\n", apperr.Public(err))
+		return exitUsage
+	}
+	e := &env{cfg: cfg, stdout: stdout, stderr: stderr, log: newLogger(stderr, cfg.LogLevel)}
+	defer e.close()
+
+	cmds := commands()
+	var cmd *command
+	for i := range cmds {
+		words := strings.Fields(cmds[i].name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == cmds[i].name {
+			if cmd == nil || len(words) > len(strings.Fields(cmd.name)) {
+				cmd = &cmds[i]
+			}
+		}
+	}
+	if cmd == nil {
+		if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+			usage(stdout, cmds)
+			return exitOK
+		}
+		usage(stderr, cmds)
+		return exitUsage
+	}
+	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
+	return e.report(err)
+}
+
+// report prints err for a person and returns the exit status it means.
+func (e *env) report(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	}
+	if apperr.CodeOf(err) == apperr.Internal {
+		e.log.Error("command failed", "err", err)
+	}
+	fmt.Fprintf(e.stderr, "infuse: %s\n", apperr.Public(err))
+	return exitFail
+}
+
+func usage(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "usage: infuse <command> [flags]")
+	fmt.Fprintln(w)
+	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-45s %s\n", strings.TrimSpace(c.name+" "+c.args), c.brief)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every command reads DATABASE_URL; without it, it uses the embedded PostgreSQL in INFUSE_DATA (default ./var).")
+}
+
+// flags returns a flag set for a command that prints its usage to the env's stderr.
+func (e *env) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("infuse "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parse parses args, turning flag errors into errUsage.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,166 @@
+// Package db holds the PostgreSQL machinery every store shares: opening a pool, the one
+// transaction helper, and the one translation of database errors into application errors.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+// Querier is what both a pool and a transaction offer. Functions that take a Querier run in the
+// caller's transaction when given one, and in their own single-statement transaction otherwise.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Beginner starts transactions: a pool, or a connection.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// AfterConnect prepares a new connection: shopspring decimals for numeric columns.
+func AfterConnect(_ context.Context, c *pgx.Conn) error {
+	pgxdecimal.Register(c.TypeMap())
+	return nil
+}
+
+// Open connects a pool to url with the project's connection settings.
+func Open(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, apperr.New(apperr.Invalid, "", "the database address is not valid: %v", err)
+	}
+	cfg.AfterConnect = AfterConnect
+	for _, f := range configure {
+		f(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: open: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("db: connect: %w", err)
+	}
+	return pool, nil
+}
+
+// maxAttempts bounds the retries of a transaction that lost a deadlock or serialisation race.
+const maxAttempts = 5
+
+// WithTx runs fn in a transaction: it commits when fn returns nil and rolls back otherwise (even
+// when ctx was cancelled). A transaction that fails on a deadlock or a serialisation failure is
+// retried from the start, so fn must do nothing but database work.
+func WithTx(ctx context.Context, b Beginner, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err = runTx(ctx, b, fn)
+		if !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt*attempt) * time.Millisecond)
+	}
+	return err
+}
+
+func runTx(ctx context.Context, b Beginner, fn func(tx pgx.Tx) error) (err error) {
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
+}
+
+// ledgerCodes maps the SQLSTATEs raised by the schema's own triggers (migrations/0001) to codes
+// and rule ids.
+var ledgerCodes = map[string]struct {
+	code apperr.Code
+	rule string
+}{
+	"IL001": {apperr.Invalid, "L1"},
+	"IL002": {apperr.Locked, "F1"},
+	"IL003": {apperr.Locked, "F1"},
+	"IL004": {apperr.Invalid, "L1"},
+	"IL005": {apperr.Locked, "F1"},
+}
+
+// Constraint describes how a named constraint's violation reads to a person.
+type Constraint struct {
+	Code    apperr.Code
+	Rule    string
+	Message string
+}
+
+// constraints holds the named constraints whose violation is a user's mistake rather than a
+// bug. Packages register theirs with RegisterConstraint at init.
+var constraints = map[string]Constraint{
+	"entry_idempotency_uq": {apperr.Conflict, "L4", "an entry with this idempotency key exists with different content"},
+	"entry_reverses_uq":    {apperr.Conflict, "L6", "this entry has already been reversed"},
+}
+
+// RegisterConstraint names how a violation of constraint reads to people. Call it from init.
+func RegisterConstraint(name string, c Constraint) { constraints[name] = c }
+
+// Translate turns a database error into an application error: the schema's own trigger codes and
+// registered constraints become the code and rule they stand for, no rows becomes not_found, and
+// anything else stays internal (op names where it happened, for the log).
+func Translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if apperr.As(err) != nil {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &apperr.Error{Code: apperr.NotFound, Message: "not found", Op: op, Err: err}
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		if c, ok := ledgerCodes[pg.Code]; ok {
+			return &apperr.Error{Code: c.code, Rule: c.rule, Message: pg.Message, Op: op, Err: err}
+		}
+		if c, ok := constraints[pg.ConstraintName]; ok {
+			return &apperr.Error{Code: c.Code, Rule: c.Rule, Message: c.Message, Op: op, Err: err}
+		}
+		switch pg.Code {
+		case "23505":
+			return &apperr.Error{Code: apperr.Conflict, Message: "this record exists already", Op: op, Err: err}
+		case "23503", "23514", "23502", "22001", "22003", "22007", "22008", "22P02":
+			return &apperr.Error{Code: apperr.Invalid, Message: "the record breaks a rule of the schema", Op: op, Err: err}
+		case "57014":
+			return &apperr.Error{Code: apperr.Internal, Message: "internal error", Op: op, Err: err}
+		}
+	}
+	return apperr.Wrap(op, err)
+}

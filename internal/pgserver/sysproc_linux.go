@@ -1,0 +1,8 @@
+package pgserver
+
+import "syscall"
+
+// setDeathSignal asks the kernel to send sig to the child when its parent dies, so that a
+// service killed with SIGKILL does not leave its PostgreSQL running. Go applies it after the
+// credential change, which would otherwise clear it.
+func setDeathSignal(a *syscall.SysProcAttr, sig syscall.Signal) { a.Pdeathsig = sig }

@@ -1,0 +1,229 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ccr-infuse/infuse/internal/db"
+)
+
+// The chain (L5 in architecture.md's list, "tamper evidence"): every entry is sealed once, in the
+// order the sealer takes it from seal_queue, as
+//
+//	digest = SHA-256(canonical bytes of the entry and its postings)
+//	link(n) = SHA-256(link(n-1) || digest),  link(0) = 32 zero bytes
+//
+// Sealing runs in batches, apart from posting, so that it never serialises writers. A changed
+// entry or posting changes its digest; a changed digest or link breaks every later link.
+
+// canonVersion starts every digest, so that a future encoding can be told apart.
+const canonVersion = "infuse-entry-v1"
+
+// digestWriter appends length-prefixed fields, so that no two field lists encode alike.
+type digestWriter struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func (w *digestWriter) str(s string) {
+	w.buf = binary.AppendUvarint(w.buf[:0], uint64(len(s)))
+	w.buf = append(w.buf, s...)
+	w.h.Write(w.buf)
+}
+
+func (w *digestWriter) int(v int64) {
+	w.buf = binary.AppendVarint(w.buf[:0], v)
+	w.h.Write(w.buf)
+}
+
+// canonEntry is an entry as the chain sees it.
+type canonEntry struct {
+	id             int64
+	effectiveDate  time.Time
+	period         string
+	description    string
+	source         string
+	reference      string
+	reverses       int64
+	idempotencyKey string
+	recordedAt     time.Time
+	recordedBy     string
+}
+
+// canonPosting is a posting as the chain sees it; amount is PostgreSQL's text of the numeric.
+type canonPosting struct {
+	entryID   int64
+	line      int16
+	accountID int64
+	amount    string
+}
+
+// digester computes entry digests, reusing its buffers.
+type digester struct {
+	op string
+	w  digestWriter
+}
+
+func newDigester(op string) *digester {
+	return &digester{op: op, w: digestWriter{h: sha256.New(), buf: make([]byte, 0, 256)}}
+}
+
+func (d *digester) digest(e *canonEntry, ps []canonPosting) [32]byte {
+	w := &d.w
+	w.h.Reset()
+	w.str(canonVersion)
+	w.str(d.op)
+	w.int(e.id)
+	w.str(e.effectiveDate.Format(time.DateOnly))
+	w.str(e.period)
+	w.str(e.description)
+	w.str(e.source)
+	w.str(e.reference)
+	w.int(e.reverses)
+	w.str(e.idempotencyKey)
+	w.int(e.recordedAt.UnixMicro())
+	w.str(e.recordedBy)
+	w.int(int64(len(ps)))
+	for _, p := range ps {
+		w.int(int64(p.line))
+		w.int(p.accountID)
+		w.str(p.amount)
+	}
+	var out [32]byte
+	w.h.Sum(out[:0])
+	return out
+}
+
+func chainLink(prev []byte, digest [32]byte) [32]byte {
+	var buf [64]byte
+	copy(buf[:32], prev)
+	copy(buf[32:], digest[:])
+	return sha256.Sum256(buf[:])
+}
+
+const canonEntryColumns = `e.id, e.effective_date, e.period, e.description, e.source, e.reference,
+	coalesce(e.reverses, 0), coalesce(e.idempotency_key, ''), e.recorded_at, e.recorded_by`
+
+func scanCanonEntry(r pgx.Rows, e *canonEntry, extra ...any) error {
+	return r.Scan(append([]any{&e.id, &e.effectiveDate, &e.period, &e.description, &e.source, &e.reference,
+		&e.reverses, &e.idempotencyKey, &e.recordedAt, &e.recordedBy}, extra...)...)
+}
+
+// Position is the point in the chain a ledger reader saw: the last sealed entry and its link.
+type Position struct {
+	Seq         int64  // entries sealed
+	LastEntryID int64  // the entry sealed last (0 when none)
+	Link        []byte // its chain link
+}
+
+// sealBatchSize bounds one sealing transaction.
+const sealBatchSize = 20000
+
+// Seal seals every entry waiting in the queue and returns how many it sealed.
+func (l *Ledger) Seal(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := l.sealBatch(ctx)
+		total += n
+		if err != nil || n < sealBatchSize {
+			return total, err
+		}
+	}
+}
+
+func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
+	n := 0
+	err := db.WithTx(ctx, l.pool, func(tx pgx.Tx) error {
+		n = 0
+		var seq int64
+		var link []byte
+		if err := tx.QueryRow(ctx, `SELECT seq, link FROM chain_head WHERE operation_id = $1 FOR UPDATE`, l.op).
+			Scan(&seq, &link); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT entry_id FROM seal_queue WHERE operation_id = $1 ORDER BY entry_id LIMIT $2`,
+			l.op, sealBatchSize)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		postings, err := l.canonPostings(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT `+canonEntryColumns+` FROM entry e
+			WHERE e.operation_id = $1 AND e.id = ANY($2) ORDER BY e.id`, l.op, ids)
+		if err != nil {
+			return err
+		}
+		d := newDigester(l.op)
+		now := l.now().UTC().Truncate(time.Microsecond)
+		var seals [][]any
+		var e canonEntry
+		pi := 0
+		for rows.Next() {
+			if err := scanCanonEntry(rows, &e); err != nil {
+				return err
+			}
+			start := pi
+			for pi < len(postings) && postings[pi].entryID == e.id {
+				pi++
+			}
+			dg := d.digest(&e, postings[start:pi])
+			lk := chainLink(link, dg)
+			seq++
+			link = lk[:]
+			seals = append(seals, []any{l.op, seq, e.id, dg[:], lk[:], now})
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seal"}, []string{"operation_id", "seq", "entry_id", "digest", "link", "sealed_at"},
+			pgx.CopyFromRows(seals)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM seal_queue WHERE operation_id = $1 AND entry_id = ANY($2)`, l.op, ids); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE chain_head SET seq = $2, link = $3, updated_at = $4 WHERE operation_id = $1`,
+			l.op, seq, link, now); err != nil {
+			return err
+		}
+		n = len(seals)
+		return nil
+	})
+	return n, db.Translate("ledger.Seal", err)
+}
+
+func (l *Ledger) canonPostings(ctx context.Context, q db.Querier, ids []int64) ([]canonPosting, error) {
+	rows, err := q.Query(ctx, `SELECT entry_id, line, account_id, amount::text FROM posting
+		WHERE operation_id = $1 AND entry_id = ANY($2) ORDER BY entry_id, line`, l.op, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []canonPosting
+	var p canonPosting
+	_, err = pgx.ForEachRow(rows, []any{&p.entryID, &p.line, &p.accountID, &p.amount}, func() error {
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// Position returns the chain head: how far the ledger is sealed. Seal first to cover every
+// committed entry.
+func (l *Ledger) Position(ctx context.Context, q db.Querier) (Position, error) {
+	var p Position
+	err := q.QueryRow(ctx, `SELECT h.seq, h.link, coalesce(s.entry_id, 0) FROM chain_head h
+		LEFT JOIN seal s ON s.operation_id = h.operation_id AND s.seq = h.seq
+		WHERE h.operation_id = $1`, l.op).Scan(&p.Seq, &p.Link, &p.LastEntryID)
+	return p, db.Translate("ledger.Position", err)
+}

@@ -1,0 +1,625 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/internal/dbtest"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+var fixedNow = time.Date(2022, 7, 15, 10, 30, 0, 0, time.UTC)
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func date(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// setup returns a pool on a fresh database and the InFuSe ledger set up in it.
+func setup(t testing.TB) (*pgxpool.Pool, *ledger.Ledger) {
+	t.Helper()
+	pool := dbtest.New(t)
+	l, err := ledger.Setup(context.Background(), pool, programme.Default(), ledger.WithClock(func() time.Time { return fixedNow }))
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	return pool, l
+}
+
+func transfer(effective, from, to, amount string) ledger.EntryInput {
+	a := d(amount)
+	return ledger.EntryInput{
+		EffectiveDate: date(effective), Description: "test transfer", Source: "test", RecordedBy: "tester",
+		Postings: []ledger.Posting{{Account: to, Amount: a}, {Account: from, Amount: a.Neg()}},
+	}
+}
+
+func wantRule(t *testing.T, err error, code apperr.Code, rule string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want %s %s, got success", code, rule)
+	}
+	if apperr.CodeOf(err) != code || apperr.RuleOf(err) != rule {
+		t.Fatalf("want %s %s, got %s %q: %v", code, rule, apperr.CodeOf(err), apperr.RuleOf(err), err)
+	}
+}
+
+func TestSetup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+
+	t.Run("AllocationsAreLedgerBalances", func(t *testing.T) {
+		got, err := l.Balance(ctx, ledger.AllocESF)
+		if err != nil || !got.Equal(d("3600000.00")) {
+			t.Fatalf("ESF allocation = %s, %v; want 3600000.00", got, err)
+		}
+		got, err = l.Balance(ctx, ledger.AllocMatch("GB-NWP"))
+		if err != nil || !got.Equal(d("200000.00")) {
+			t.Fatalf("GB-NWP match target = %s, %v; want 200000.00", got, err)
+		}
+		got, err = l.Balance(ctx, ledger.AllocBudget)
+		if err != nil || !got.Equal(d("-5600000.00")) {
+			t.Fatalf("budget = %s, %v; want -5600000.00", got, err)
+		}
+	})
+	t.Run("IsIdempotent", func(t *testing.T) {
+		if _, err := ledger.Setup(ctx, pool, programme.Default()); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM entry`).Scan(&n); err != nil || n != 11 {
+			t.Fatalf("entries after second setup = %d, %v; want 11", n, err)
+		}
+	})
+	t.Run("RefusesAnotherDefinition", func(t *testing.T) {
+		p := programme.Default().Clone()
+		p.Name = "Something else"
+		_, err := ledger.Setup(ctx, pool, p)
+		wantRule(t, err, apperr.Conflict, "P1")
+	})
+	t.Run("ChartHasEveryAuthority", func(t *testing.T) {
+		for _, a := range programme.Default().Authorities {
+			for _, code := range []string{ledger.InKind(a.Code), ledger.Match(a.Code), ledger.AllocMatch(a.Code)} {
+				if _, err := l.Account(code); err != nil {
+					t.Errorf("account %s: %v", code, err)
+				}
+			}
+		}
+	})
+}
+
+func TestPost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+
+	t.Run("BooksIntoThePeriodOfTheEffectiveDate", func(t *testing.T) {
+		e, err := l.Post(ctx, pool, transfer("2021-05-04", ledger.Match("GB-NWP"), ledger.InKind("GB-NWP"), "123.45"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Period != "2021Q2" || e.ID == 0 || e.Replayed {
+			t.Fatalf("entry = %+v; want booked in 2021Q2", e)
+		}
+		got, _ := l.Entry(ctx, e.ID)
+		if len(got.Postings) != 2 || !got.Postings[0].Amount.Equal(d("123.45")) || got.Postings[1].Account != ledger.Match("GB-NWP") {
+			t.Fatalf("read back %+v", got)
+		}
+	})
+	rejects := []struct {
+		name string
+		in   ledger.EntryInput
+		code apperr.Code
+		rule string
+	}{
+		{"OnePosting", ledger.EntryInput{EffectiveDate: date("2021-05-04"), Description: "x", Source: "test", RecordedBy: "t",
+			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("1")}}}, apperr.Invalid, "L1"},
+		{"Unbalanced", ledger.EntryInput{EffectiveDate: date("2021-05-04"), Description: "x", Source: "test", RecordedBy: "t",
+			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("1")}, {Account: ledger.ESFIncome, Amount: d("-0.99")}}}, apperr.Invalid, "L1"},
+		{"ZeroPosting", ledger.EntryInput{EffectiveDate: date("2021-05-04"), Description: "x", Source: "test", RecordedBy: "t",
+			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("0")}, {Account: ledger.ESFIncome, Amount: d("0")}}}, apperr.Invalid, "L1"},
+		{"ThirdDecimal", transfer("2021-05-04", ledger.Cash, ledger.ESFIncome, "1.005"), apperr.Invalid, "L2"},
+		{"UnknownAccount", transfer("2021-05-04", ledger.Cash, "no-such", "1.00"), apperr.Invalid, "L3"},
+		{"BeforeTheFirstPeriod", transfer("2020-12-31", ledger.Cash, ledger.ESFIncome, "1.00"), apperr.Invalid, "L5"},
+	}
+	for _, tc := range rejects {
+		t.Run("Rejects"+tc.name, func(t *testing.T) {
+			_, err := l.Post(ctx, pool, tc.in)
+			wantRule(t, err, tc.code, tc.rule)
+		})
+	}
+	t.Run("AcceptsTwoDecimalsWrittenWithMore", func(t *testing.T) {
+		if _, err := l.Post(ctx, pool, transfer("2021-05-04", ledger.Cash, ledger.ESFIncome, "1.500")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("AfterTheWindowBooksIntoClosure", func(t *testing.T) {
+		e, err := l.Post(ctx, pool, transfer("2024-03-01", ledger.ESFReceivable, ledger.Cash, "10.00"))
+		if err != nil || e.Period != ledger.ClosurePeriod {
+			t.Fatalf("entry %+v, %v; want booked in closure", e, err)
+		}
+	})
+}
+
+func TestIdempotency(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	in := transfer("2021-06-01", ledger.Cash, ledger.HeadingAccount("delivery"), "18250.00")
+	in.IdempotencyKey = "invoice-88213"
+
+	first, err := l.Post(ctx, pool, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ReplayReturnsTheOriginal", func(t *testing.T) {
+		again, err := l.Post(ctx, pool, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.Replayed || again.ID != first.ID || again.Period != first.Period {
+			t.Fatalf("replay = %+v; want entry %d replayed", again, first.ID)
+		}
+		bal, _ := l.Balance(ctx, ledger.HeadingAccount("delivery"))
+		if !bal.Equal(d("18250.00")) {
+			t.Fatalf("delivery balance %s after replay; want 18250.00 (posted once)", bal)
+		}
+	})
+	t.Run("DifferentRequestSameKeyConflicts", func(t *testing.T) {
+		other := in
+		other.Postings = []ledger.Posting{{Account: ledger.HeadingAccount("delivery"), Amount: d("18250.01")}, {Account: ledger.Cash, Amount: d("-18250.01")}}
+		_, err := l.Post(ctx, pool, other)
+		wantRule(t, err, apperr.Conflict, "L4")
+	})
+	t.Run("BatchReplaysAndConflicts", func(t *testing.T) {
+		var out []ledger.Entry
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
+			out, err = l.PostBatch(ctx, tx, []ledger.EntryInput{in, in})
+			return err
+		})
+		if err != nil || !out[0].Replayed || out[0].ID != first.ID || out[1].ID != first.ID {
+			t.Fatalf("batch replay = %+v, %v", out, err)
+		}
+		other := in
+		other.Description = "changed"
+		err = db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := l.PostBatch(ctx, tx, []ledger.EntryInput{other})
+			return err
+		})
+		wantRule(t, err, apperr.Conflict, "L4")
+	})
+	t.Run("ConcurrentReplaysPostOnce", func(t *testing.T) {
+		key := transfer("2021-06-02", ledger.Cash, ledger.HeadingAccount("other"), "7.00")
+		key.IdempotencyKey = "concurrent"
+		ids := make(chan int64, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				e, err := l.Post(ctx, pool, key)
+				if err != nil {
+					t.Error(err)
+				}
+				ids <- e.ID
+			})
+		}
+		wg.Wait()
+		close(ids)
+		var first int64
+		for id := range ids {
+			if first == 0 {
+				first = id
+			}
+			if id != first {
+				t.Fatalf("concurrent replays returned entries %d and %d", first, id)
+			}
+		}
+	})
+}
+
+// rawEntry inserts an entry row with raw SQL, as a buggy program or a person at psql would.
+const rawEntry = `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by)
+	VALUES ('infuse', $1, '2021-02-01', $2, 'raw', 'raw', '', now(), 'psql')`
+
+func TestDatabaseRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	cash, _ := l.Account(ledger.Cash)
+	income, _ := l.Account(ledger.ESFIncome)
+	posted, err := l.Post(ctx, pool, transfer("2021-02-01", ledger.ESFIncome, ledger.Cash, "50.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name  string
+		stmts []string
+		args  [][]any
+		state string
+	}{
+		{"UnbalancedEntry", []string{rawEntry, `INSERT INTO posting VALUES ('infuse', 900001, 1, $1, 10), ('infuse', 900001, 2, $2, -9.99)`},
+			[][]any{{900001, "2021Q1"}, {cash.ID, income.ID}}, "IL001"},
+		{"EntryWithOnePosting", []string{rawEntry, `INSERT INTO posting VALUES ('infuse', 900002, 1, $1, 0.01)`},
+			[][]any{{900002, "2021Q1"}, {cash.ID}}, "IL001"},
+		{"EntryWithNoPosting", []string{rawEntry}, [][]any{{900003, "2021Q1"}}, "IL001"},
+		{"PostingAddedToACommittedEntry", []string{`INSERT INTO posting VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
+			[][]any{{posted.ID, cash.ID, income.ID}}, "IL004"},
+		{"UpdateOfAnEntry", []string{`UPDATE entry SET description = 'changed' WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
+		{"DeleteOfAnEntry", []string{`DELETE FROM entry WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
+		{"UpdateOfAPosting", []string{`UPDATE posting SET amount = amount * 2 WHERE entry_id = $1`}, [][]any{{posted.ID}}, "IL002"},
+		{"DeleteOfAPosting", []string{`DELETE FROM posting WHERE entry_id = $1`}, [][]any{{posted.ID}}, "IL002"},
+		{"TruncateOfPostings", []string{`TRUNCATE posting CASCADE`}, [][]any{nil}, "IL002"},
+		{"DeleteOfABalance", []string{`DELETE FROM balance`}, [][]any{nil}, "IL002"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				for i, s := range tc.stmts {
+					if _, err := tx.Exec(ctx, s, tc.args[i]...); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			var pg *pgconn.PgError
+			if !asPg(err, &pg) || pg.Code != tc.state {
+				t.Fatalf("want SQLSTATE %s, got %v", tc.state, err)
+			}
+		})
+	}
+	t.Run("ErrorsTranslateToRules", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `DELETE FROM posting WHERE entry_id = $1`, posted.ID)
+		wantRule(t, db.Translate("test", err), apperr.Locked, "F1")
+	})
+}
+
+func asPg(err error, pg **pgconn.PgError) bool {
+	if err == nil {
+		return false
+	}
+	e, ok := err.(*pgconn.PgError)
+	if !ok {
+		return false
+	}
+	*pg = e
+	return true
+}
+
+func TestLockedPeriods(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	lock := func(code string) {
+		t.Helper()
+		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) error { return l.LockPeriod(ctx, tx, code, "pm@example.org") }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig, err := l.Post(ctx, pool, transfer("2021-02-10", ledger.Cash, ledger.HeadingAccount("other"), "40.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock("2021Q1")
+
+	t.Run("RawInsertIntoLockedPeriodIsRefused", func(t *testing.T) {
+		_, err := pool.Exec(ctx, rawEntry, 910001, "2021Q1")
+		var pg *pgconn.PgError
+		if !asPg(err, &pg) || pg.Code != "IL003" {
+			t.Fatalf("want IL003, got %v", err)
+		}
+	})
+	t.Run("LateItemBooksIntoTheNextOpenPeriod", func(t *testing.T) {
+		e, err := l.Post(ctx, pool, transfer("2021-03-31", ledger.Cash, ledger.HeadingAccount("other"), "12.00"))
+		if err != nil || e.Period != "2021Q2" {
+			t.Fatalf("late item %+v, %v; want booked in 2021Q2", e, err)
+		}
+	})
+	t.Run("ReversalOfALockedEntryIsALateItem", func(t *testing.T) {
+		r, err := l.Reverse(ctx, pool, orig.ID, "wrong payee", "fo@example.org", "")
+		if err != nil || r.Period != "2021Q2" || r.Reverses != orig.ID || !r.EffectiveDate.Equal(orig.EffectiveDate) {
+			t.Fatalf("reversal %+v, %v; want a late item in 2021Q2 reversing %d", r, err, orig.ID)
+		}
+		_, err = l.Reverse(ctx, pool, orig.ID, "again", "fo@example.org", "")
+		wantRule(t, err, apperr.Conflict, "L6")
+		_, err = l.Reverse(ctx, pool, r.ID, "undo", "fo@example.org", "")
+		wantRule(t, err, apperr.Invalid, "L6")
+	})
+	t.Run("LockIsForEver", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `UPDATE period SET locked_at = NULL, locked_by = NULL WHERE code = '2021Q1'`)
+		wantRule(t, db.Translate("test", err), apperr.Locked, "F1")
+		err = db.WithTx(ctx, pool, func(tx pgx.Tx) error { return l.LockPeriod(ctx, tx, "2021Q1", "x") })
+		wantRule(t, err, apperr.Locked, "F1")
+	})
+	t.Run("NothingOpenIsRefused", func(t *testing.T) {
+		ps, _ := l.Periods(ctx, pool)
+		for _, p := range ps {
+			if !p.Locked() {
+				lock(p.Code)
+			}
+		}
+		_, err := l.Post(ctx, pool, transfer("2023-01-01", ledger.Cash, ledger.HeadingAccount("other"), "1.00"))
+		wantRule(t, err, apperr.Locked, "F1")
+	})
+}
+
+func TestBookingPeriod(t *testing.T) {
+	t.Parallel()
+	locked := time.Now()
+	ps := []ledger.PeriodState{
+		{Code: "A", Start: date("2021-01-01"), End: date("2021-03-31"), LockedAt: &locked},
+		{Code: "B", Start: date("2021-04-01"), End: date("2021-06-30"), LockedAt: &locked},
+		{Code: "C", Start: date("2021-07-01"), End: date("2021-09-30")},
+		{Code: "D", Start: date("2021-10-01"), End: date("2021-12-31")},
+	}
+	cases := []struct {
+		date, want string
+		ok         bool
+	}{
+		{"2020-12-31", "", false},
+		{"2021-01-01", "C", true},
+		{"2021-06-30", "C", true},
+		{"2021-07-01", "C", true},
+		{"2021-09-30", "C", true},
+		{"2021-10-01", "D", true},
+		{"2022-01-01", "", false},
+	}
+	for _, tc := range cases {
+		got, ok := ledger.BookingPeriod(ps, date(tc.date))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("BookingPeriod(%s) = %q, %v; want %q, %v", tc.date, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestPostBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	var ins []ledger.EntryInput
+	for i := range 500 {
+		in := transfer(fmt.Sprintf("2021-%02d-15", 1+i%12), ledger.Match("GB-CRF"), ledger.InKind("GB-CRF"), "10.01")
+		in.IdempotencyKey = fmt.Sprintf("batch-%d", i)
+		ins = append(ins, in)
+	}
+	var out []ledger.Entry
+	err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
+		out, err = l.PostBatch(ctx, tx, ins)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Period != "2021Q1" || out[11].Period != "2021Q4" {
+		t.Fatalf("periods %s, %s; want 2021Q1, 2021Q4", out[0].Period, out[11].Period)
+	}
+	bal, _ := l.Balance(ctx, ledger.InKind("GB-CRF"))
+	if !bal.Equal(d("5005.00")) {
+		t.Fatalf("in-kind balance %s; want 5005.00", bal)
+	}
+	t.Run("AllOrNothing", func(t *testing.T) {
+		bad := append([]ledger.EntryInput{transfer("2021-02-01", ledger.Cash, ledger.ESFIncome, "1.00")},
+			transfer("2021-02-01", ledger.Cash, "nope", "1.00"))
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := l.PostBatch(ctx, tx, bad)
+			return err
+		})
+		wantRule(t, err, apperr.Invalid, "L3")
+		after, _ := l.Balance(ctx, ledger.ESFIncome)
+		if !after.IsZero() {
+			t.Fatalf("a refused batch left %s behind", after)
+		}
+	})
+	t.Run("Verifies", func(t *testing.T) {
+		if _, err := l.Seal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := l.Verify(ctx)
+		if err != nil || !rep.OK() || rep.Entries != 511 || rep.Sealed != 511 {
+			t.Fatalf("verify = %+v, %v", rep, err)
+		}
+	})
+}
+
+func TestBalances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	for _, in := range []ledger.EntryInput{
+		transfer("2021-02-01", ledger.Cash, ledger.HeadingAccount("staff"), "100.00"),
+		transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("staff"), "200.00"),
+		transfer("2021-08-01", ledger.Cash, ledger.HeadingAccount("staff"), "400.00"),
+	} {
+		if _, err := l.Post(ctx, pool, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staff := ledger.HeadingAccount("staff")
+	if b, _ := l.BalanceThroughPeriod(ctx, staff, "2021Q2"); !b.Equal(d("300")) {
+		t.Errorf("through 2021Q2 = %s; want 300.00", b)
+	}
+	if b, _ := l.BalanceAt(ctx, staff, date("2021-05-01")); !b.Equal(d("300")) {
+		t.Errorf("at 2021-05-01 = %s; want 300.00", b)
+	}
+	if b, _ := l.Balance(ctx, ledger.Cash); !b.Equal(d("-700")) {
+		t.Errorf("cash = %s; want -700.00", b)
+	}
+	tb, err := l.TrialBalance(ctx, pool, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := decimal.Zero
+	for _, b := range tb {
+		sum = sum.Add(b.Balance)
+	}
+	if !sum.IsZero() || len(tb) != len(l.Accounts()) {
+		t.Fatalf("trial balance sums to %s over %d accounts", sum, len(tb))
+	}
+	pb, err := l.PeriodBalances(ctx, pool, "2021Q2")
+	if err != nil || !pb[staff].Equal(d("200")) {
+		t.Fatalf("2021Q2 movements %v, %v", pb, err)
+	}
+}
+
+// TestConcurrentPosting is the no-lost-update test of architecture.md: 16 writers post 2,000
+// random entries each over a few hot accounts and many cold ones; every balance must equal the
+// sum of its postings and the trial balance must be zero.
+func TestConcurrentPosting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	accts := l.Accounts()
+	hot := []string{ledger.Cash, ledger.ESFIncome, ledger.InKind("GB-NWP")}
+	const writers, each = 16, 2000
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			pick := func() string {
+				if rng.IntN(3) == 0 {
+					return hot[rng.IntN(len(hot))]
+				}
+				return accts[rng.IntN(len(accts))].Code
+			}
+			for i := range each {
+				from, to := pick(), pick()
+				for to == from {
+					to = pick()
+				}
+				in := transfer(fmt.Sprintf("2022-%02d-%02d", 1+rng.IntN(12), 1+rng.IntN(28)), from, to,
+					decimal.New(1+rng.Int64N(1_000_000), -2).String())
+				if i%4 == 0 {
+					in.IdempotencyKey = fmt.Sprintf("w%d-%d", w, i)
+				}
+				if _, err := l.Post(ctx, pool, in); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var bad int
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM balance b FULL JOIN (
+		SELECT p.account_id, e.period, sum(p.amount) AS s
+		  FROM posting p JOIN entry e ON e.id = p.entry_id GROUP BY 1, 2) x
+		ON x.account_id = b.account_id AND x.period = b.period
+		WHERE b.amount IS DISTINCT FROM x.s`).Scan(&bad)
+	if err != nil || bad != 0 {
+		t.Fatalf("%d balances differ from their postings (%v)", bad, err)
+	}
+	var entries int
+	var trial decimal.Decimal
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM entry), (SELECT sum(amount) FROM balance)`).Scan(&entries, &trial); err != nil {
+		t.Fatal(err)
+	}
+	if entries != writers*each+11 || !trial.IsZero() {
+		t.Fatalf("%d entries, trial balance %s; want %d and zero", entries, trial, writers*each+11)
+	}
+	if _, err := l.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+}
+
+// TestVerifyFindsTampering alters rows behind the triggers' back, as a superuser could, and
+// expects verify to name the entry that was altered.
+func TestVerifyFindsTampering(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	var target ledger.Entry
+	for i := range 50 {
+		e, err := l.Post(ctx, pool, transfer("2021-04-01", ledger.Cash, ledger.HeadingAccount("delivery"), fmt.Sprintf("%d.00", 100+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 20 {
+			target = e
+		}
+	}
+	if _, err := l.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := l.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("clean ledger does not verify: %+v, %v", rep, err)
+	}
+	behindTheTriggers := func(sql string, args ...any) {
+		t.Helper()
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sql, args...)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("AlteredPosting", func(t *testing.T) {
+		behindTheTriggers(`UPDATE posting SET amount = amount + 0.01 WHERE entry_id = $1 AND line = 1`, target.ID)
+		rep, err := l.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() {
+			t.Fatal("verify passed a ledger with an altered posting")
+		}
+		first := rep.Problems[0]
+		if first.EntryID != target.ID || (first.Kind != ledger.ProblemDigest && first.Kind != ledger.ProblemEntry) {
+			t.Fatalf("first break %+v; want entry %d named", first, target.ID)
+		}
+		kinds := map[string]bool{}
+		for _, p := range rep.Problems {
+			kinds[p.Kind] = true
+		}
+		if !kinds[ledger.ProblemDigest] || !kinds[ledger.ProblemBalance] || !kinds[ledger.ProblemEntry] {
+			t.Fatalf("problems %+v; want digest, entry and balance breaks", rep.Problems)
+		}
+	})
+	t.Run("AlteredLink", func(t *testing.T) {
+		behindTheTriggers(`UPDATE seal SET link = sha256(link) WHERE seq = 5`)
+		rep, err := l.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range rep.Problems {
+			if p.Kind == ledger.ProblemChain && p.Seq == 5 {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("problems %+v; want a chain break at position 5", rep.Problems)
+		}
+	})
+}

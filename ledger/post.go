@@ -1,0 +1,244 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+)
+
+// Ledger rule ids, for the invariants that domain.md leaves to the architecture:
+//
+//	L1  an entry has two or more postings, none zero, summing to zero
+//	L2  amounts are pence: at most two decimal places (R9.1)
+//	L3  postings name accounts of the operation's chart
+//	L4  an idempotency key names one request: a replay returns the original entry
+//	L5  an entry's effective date falls in a period of the operation and one is open to book it
+//	L6  an entry is reversed at most once, and a reversal is not itself reversed
+//	L7  the chain, the balances and the trial balance recompute from the rows (ledger verify)
+//	F1  locked periods and append-only rows (domain.md §6)
+
+// Posting is one line of an entry: an account and a signed amount (debit > 0, credit < 0).
+type Posting struct {
+	Account string
+	Amount  decimal.Decimal
+}
+
+// EntryInput is what a caller asks the ledger to post.
+type EntryInput struct {
+	EffectiveDate  time.Time // the work or defrayal date; decides the booking period (domain.md §6)
+	Description    string
+	Source         string // what produced it: "time_entry", "expenditure", "claim", "setup" …
+	Reference      string // the source's own id (time entry id, invoice …)
+	Reverses       int64  // the entry this one reverses, 0 if none
+	IdempotencyKey string // optional; a replay of the same request returns the original entry
+	RecordedBy     string // the user (email) or "system"
+	Postings       []Posting
+}
+
+// Entry is a posted entry.
+type Entry struct {
+	ID             int64
+	EffectiveDate  time.Time
+	Period         string // booking period
+	Description    string
+	Source         string
+	Reference      string
+	Reverses       int64
+	IdempotencyKey string
+	RecordedAt     time.Time
+	RecordedBy     string
+	Postings       []Posting
+	Replayed       bool // true when an idempotent replay returned an entry posted earlier
+}
+
+var sourcePattern = regexp.MustCompile(`^[a-z][a-z_]*$`)
+
+// maxPostings bounds one entry; the schema's line is a smallint.
+const maxPostings = 1000
+
+// validate checks an input against L1–L3 and the field rules, and resolves its accounts.
+func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, err error) {
+	switch {
+	case in.EffectiveDate.IsZero():
+		return nil, nil, apperr.New(apperr.Invalid, "L5", "the entry has no effective date")
+	case in.Description == "":
+		return nil, nil, apperr.New(apperr.Invalid, "", "the entry has no description")
+	case !sourcePattern.MatchString(in.Source):
+		return nil, nil, apperr.New(apperr.Invalid, "", "the entry's source %q is not a lower-case word", in.Source)
+	case in.RecordedBy == "":
+		return nil, nil, apperr.New(apperr.Invalid, "", "the entry does not say who recorded it")
+	case len(in.Postings) < 2:
+		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry needs at least two postings, this one has %d", len(in.Postings))
+	case len(in.Postings) > maxPostings:
+		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry may have at most %d postings", maxPostings)
+	}
+	in.EffectiveDate = dateOnly(in.EffectiveDate)
+	sum := decimal.Zero
+	accounts = make([]int64, len(in.Postings))
+	amounts = make([]string, len(in.Postings))
+	for i, p := range in.Postings {
+		if p.Amount.IsZero() {
+			return nil, nil, apperr.New(apperr.Invalid, "L1", "posting %d to %s is zero", i+1, p.Account)
+		}
+		if !p.Amount.Equal(p.Amount.Truncate(2)) {
+			return nil, nil, apperr.New(apperr.Invalid, "L2", "posting %d amount %s has more than two decimal places", i+1, p.Amount)
+		}
+		a, err := l.Account(p.Account)
+		if err != nil {
+			return nil, nil, err
+		}
+		accounts[i] = a.ID
+		amounts[i] = p.Amount.StringFixed(2)
+		sum = sum.Add(p.Amount)
+	}
+	if !sum.IsZero() {
+		return nil, nil, apperr.New(apperr.Invalid, "L1", "the postings sum to %s, not zero", sum.StringFixed(2))
+	}
+	return accounts, amounts, nil
+}
+
+// fingerprint identifies a request for idempotency: everything the caller asked for, not who
+// or when. A replay with the same key and fingerprint is the same request.
+func fingerprint(in *EntryInput, amounts []string) []byte {
+	h := sha256.New()
+	w := digestWriter{h: h}
+	w.str(in.EffectiveDate.Format(time.DateOnly))
+	w.str(in.Description)
+	w.str(in.Source)
+	w.str(in.Reference)
+	w.int(in.Reverses)
+	for i, p := range in.Postings {
+		w.str(p.Account)
+		w.str(amounts[i])
+	}
+	return h.Sum(nil)
+}
+
+func dateOnly(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// postSQL posts one entry in one statement: it picks the booking period (the period of the
+// effective date if open, else the earliest open period after it), inserts the entry unless its
+// idempotency key exists, and inserts the postings. The schema's triggers then check the period
+// lock, update the balances and queue the entry for sealing; the balance check runs at commit.
+const postSQL = `
+WITH bp AS (
+    SELECT p.code FROM period p
+     WHERE p.operation_id = $1 AND p.ends_on >= $2 AND p.locked_at IS NULL
+       AND $2 >= (SELECT min(starts_on) FROM period WHERE operation_id = $1)
+     ORDER BY p.seq LIMIT 1
+), e AS (
+    INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference,
+                       reverses, idempotency_key, fingerprint, recorded_at, recorded_by)
+    SELECT $1, nextval('entry_id_seq'), $2, bp.code, $3, $4, $5, nullif($6::bigint, 0), nullif($7, ''),
+           CASE WHEN $7 = '' THEN NULL ELSE $8::bytea END, $9, $10
+      FROM bp
+    ON CONFLICT (operation_id, idempotency_key) DO NOTHING
+    RETURNING id, period
+), p AS (
+    INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
+    SELECT $1, e.id, x.line, x.account_id, x.amount
+      FROM e, unnest($11::bigint[], $12::numeric[]) WITH ORDINALITY AS x(account_id, amount, line)
+)
+SELECT id, period FROM e`
+
+// Post posts one entry through q: a pool (the entry is its own transaction) or the caller's
+// transaction (it commits or rolls back with the caller's other work). With an idempotency key,
+// a replay of the same request returns the entry posted first (Replayed set) and a different
+// request with the same key is a conflict (L4).
+func (l *Ledger) Post(ctx context.Context, q db.Querier, in EntryInput) (Entry, error) {
+	accounts, amounts, err := l.validate(&in)
+	if err != nil {
+		return Entry{}, err
+	}
+	var fp []byte
+	if in.IdempotencyKey != "" {
+		fp = fingerprint(&in, amounts)
+	}
+	at := l.now().UTC().Truncate(time.Microsecond)
+	out := Entry{
+		EffectiveDate: in.EffectiveDate, Description: in.Description, Source: in.Source, Reference: in.Reference,
+		Reverses: in.Reverses, IdempotencyKey: in.IdempotencyKey, RecordedAt: at, RecordedBy: in.RecordedBy,
+		Postings: in.Postings,
+	}
+	err = q.QueryRow(ctx, postSQL, l.op, in.EffectiveDate, in.Description, in.Source, in.Reference, in.Reverses,
+		in.IdempotencyKey, fp, at, in.RecordedBy, accounts, amounts).Scan(&out.ID, &out.Period)
+	if err == nil {
+		return out, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Entry{}, db.Translate("ledger.Post", err)
+	}
+	// No row: either the key exists (a replay or a conflict), or no period can take the entry.
+	if in.IdempotencyKey != "" {
+		prior, priorFP, err := l.entryByKey(ctx, q, in.IdempotencyKey)
+		if err == nil {
+			if string(priorFP) != string(fp) {
+				return Entry{}, apperr.New(apperr.Conflict, "L4",
+					"idempotency key %q was used for a different entry (%d)", in.IdempotencyKey, prior.ID)
+			}
+			prior.Replayed = true
+			return prior, nil
+		}
+		if apperr.CodeOf(err) != apperr.NotFound {
+			return Entry{}, err
+		}
+	}
+	return Entry{}, l.noPeriodError(in.EffectiveDate)
+}
+
+// noPeriodError explains why no booking period could take an entry dated d.
+func (l *Ledger) noPeriodError(d time.Time) error {
+	if d.Before(l.firstDay) {
+		return apperr.New(apperr.Invalid, "L5", "%s is before the operation's first period", d.Format(time.DateOnly))
+	}
+	return apperr.New(apperr.Locked, "F1", "every period from %s on is locked: nothing can be booked", d.Format(time.DateOnly))
+}
+
+// entryByKey returns the entry with an idempotency key and its request fingerprint.
+func (l *Ledger) entryByKey(ctx context.Context, q db.Querier, key string) (Entry, []byte, error) {
+	var id int64
+	var fp []byte
+	err := q.QueryRow(ctx, `SELECT id, fingerprint FROM entry WHERE operation_id = $1 AND idempotency_key = $2`,
+		l.op, key).Scan(&id, &fp)
+	if err != nil {
+		return Entry{}, nil, db.Translate("ledger.entryByKey", err)
+	}
+	e, err := l.entry(ctx, q, id)
+	return e, fp, err
+}
+
+// Reverse posts the reversal of entry id: the same postings with their signs turned, with the
+// original's effective date, so it lands in the original's period if that is still open and is
+// a late item in the earliest open period otherwise (domain.md §6). An entry is reversed once.
+func (l *Ledger) Reverse(ctx context.Context, q db.Querier, id int64, reason, by, key string) (Entry, error) {
+	if reason == "" {
+		return Entry{}, apperr.New(apperr.Invalid, "L6", "a reversal needs a reason")
+	}
+	orig, err := l.entry(ctx, q, id)
+	if err != nil {
+		return Entry{}, err
+	}
+	if orig.Reverses != 0 {
+		return Entry{}, apperr.New(apperr.Invalid, "L6", "entry %d is itself a reversal and cannot be reversed", id)
+	}
+	in := EntryInput{
+		EffectiveDate: orig.EffectiveDate, Source: orig.Source, Reference: orig.Reference, Reverses: id,
+		Description: fmt.Sprintf("Reversal of entry %d: %s", id, reason), RecordedBy: by, IdempotencyKey: key,
+	}
+	for _, p := range orig.Postings {
+		in.Postings = append(in.Postings, Posting{Account: p.Account, Amount: p.Amount.Neg()})
+	}
+	return l.Post(ctx, q, in)
+}

@@ -1,0 +1,390 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+// Problem kinds found by Verify.
+const (
+	ProblemDigest   = "digest"   // an entry or its postings differ from what was sealed
+	ProblemChain    = "chain"    // a seal's link does not follow from the one before it
+	ProblemEntry    = "entry"    // an entry breaks L1 (fewer than two postings, or not summing to zero)
+	ProblemBalance  = "balance"  // a stored balance differs from the sum of its postings
+	ProblemTrial    = "trial"    // the trial balance is not zero
+	ProblemUnsealed = "unsealed" // an entry is neither sealed nor waiting to be
+)
+
+// Problem is one break that Verify found.
+type Problem struct {
+	Kind    string
+	EntryID int64 // 0 when the problem is not about one entry
+	Seq     int64 // chain position, 0 when not sealed or not about one seal
+	Line    int   // posting line, 0 when not about one posting
+	Message string
+}
+
+// Report is what Verify found.
+type Report struct {
+	Entries  int64
+	Postings int64
+	Sealed   int64
+	Waiting  int64 // entries queued for sealing (not an error)
+	Head     Position
+	Problems []Problem // the first maxProblems, first break first
+	Elapsed  time.Duration
+}
+
+// OK reports whether the ledger verified clean.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// maxProblems bounds what a report lists; the first break is what matters.
+const maxProblems = 100
+
+type balanceKey struct {
+	account int64
+	period  string
+}
+
+// Verify recomputes the ledger from its rows: every entry's digest against its seal, every
+// chain link, every entry's balance (L1), every stored balance against its postings, and the
+// trial balance. It reads only, and reads the entries and the chain at the same time.
+func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	rep := &Report{}
+	var entryProblems, chainProblems []Problem
+	sums := map[balanceKey]int64{}
+	counts := map[balanceKey]int64{}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		entryProblems, err = l.verifyEntries(gctx, rep, sums, counts)
+		return err
+	})
+	g.Go(func() (err error) {
+		chainProblems, err = l.verifyChain(gctx, rep)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, apperr.Wrap("ledger.Verify", err)
+	}
+	balanceProblems, err := l.verifyBalances(ctx, sums, counts)
+	if err != nil {
+		return nil, apperr.Wrap("ledger.Verify", err)
+	}
+	if err := l.pool.QueryRow(ctx, `SELECT count(*) FROM seal_queue WHERE operation_id = $1`, l.op).Scan(&rep.Waiting); err != nil {
+		return nil, apperr.Wrap("ledger.Verify", err)
+	}
+
+	all := append(append(entryProblems, chainProblems...), balanceProblems...)
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := problemOrder(all[i]), problemOrder(all[j])
+		return slices.Compare(a[:], b[:]) < 0
+	})
+	if len(all) > maxProblems {
+		all = all[:maxProblems]
+	}
+	rep.Problems = all
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// problemOrder puts the earliest break first: by chain position, then entry, then the rest.
+func problemOrder(p Problem) [3]int64 {
+	switch {
+	case p.Seq > 0:
+		return [3]int64{0, p.Seq, p.EntryID}
+	case p.EntryID > 0:
+		return [3]int64{1, p.EntryID, int64(p.Line)}
+	default:
+		return [3]int64{2, 0, 0}
+	}
+}
+
+// verifyEntries streams entries (with their seals) and postings, both in entry order, on two
+// connections, and merges them.
+func (l *Ledger) verifyEntries(ctx context.Context, rep *Report, sums, counts map[balanceKey]int64) ([]Problem, error) {
+	ec, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer ec.Release()
+	pc, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Release()
+
+	// One snapshot for both streams, so that an entry committed mid-way is seen with its postings.
+	etx, err := ec.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer etx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	var snap string
+	if err := etx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snap); err != nil {
+		return nil, err
+	}
+	ptx, err := pc.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer ptx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	if _, err := ptx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+snap+`'`); err != nil {
+		return nil, err
+	}
+
+	erows, err := etx.Query(ctx, `SELECT `+canonEntryColumns+`, coalesce(s.seq, 0), s.digest,
+			EXISTS (SELECT 1 FROM seal_queue q WHERE q.operation_id = e.operation_id AND q.entry_id = e.id)
+		FROM entry e LEFT JOIN seal s ON s.operation_id = e.operation_id AND s.entry_id = e.id
+		WHERE e.operation_id = $1 ORDER BY e.id`, l.op)
+	if err != nil {
+		return nil, err
+	}
+	defer erows.Close()
+	prows, err := ptx.Query(ctx, `SELECT entry_id, line, account_id, amount::text FROM posting
+		WHERE operation_id = $1 ORDER BY entry_id, line`, l.op)
+	if err != nil {
+		return nil, err
+	}
+	defer prows.Close()
+
+	var problems []Problem
+	add := func(p Problem) {
+		if len(problems) < maxProblems {
+			problems = append(problems, p)
+		}
+	}
+	d := newDigester(l.op)
+	var e canonEntry
+	var seq int64
+	var stored []byte
+	var queued bool
+	var ps []canonPosting
+	var next canonPosting
+	haveNext := false
+	advance := func() error {
+		haveNext = false
+		if prows.Next() {
+			if err := prows.Scan(&next.entryID, &next.line, &next.accountID, &next.amount); err != nil {
+				return err
+			}
+			haveNext = true
+			rep.Postings++
+		}
+		return prows.Err()
+	}
+	if err := advance(); err != nil {
+		return nil, err
+	}
+	for erows.Next() {
+		if err := scanCanonEntry(erows, &e, &seq, &stored, &queued); err != nil {
+			return nil, err
+		}
+		rep.Entries++
+		for haveNext && next.entryID < e.id {
+			add(Problem{Kind: ProblemEntry, EntryID: next.entryID, Line: int(next.line),
+				Message: fmt.Sprintf("posting %d.%d belongs to no entry", next.entryID, next.line)})
+			if err := advance(); err != nil {
+				return nil, err
+			}
+		}
+		ps = ps[:0]
+		var sum int64
+		for haveNext && next.entryID == e.id {
+			ps = append(ps, next)
+			pence, err := parsePence(next.amount)
+			if err != nil {
+				return nil, err
+			}
+			sum += pence
+			k := balanceKey{next.accountID, e.period}
+			sums[k] += pence
+			counts[k]++
+			if err := advance(); err != nil {
+				return nil, err
+			}
+		}
+		if len(ps) < 2 || sum != 0 {
+			add(Problem{Kind: ProblemEntry, EntryID: e.id, Seq: seq,
+				Message: fmt.Sprintf("entry %d has %d postings summing to %s", e.id, len(ps), formatPence(sum))})
+		}
+		switch {
+		case seq > 0:
+			dg := d.digest(&e, ps)
+			if !bytes.Equal(dg[:], stored) {
+				add(Problem{Kind: ProblemDigest, EntryID: e.id, Seq: seq,
+					Message: fmt.Sprintf("entry %d (chain position %d) or one of its postings was altered after sealing: %s",
+						e.id, seq, describePostings(ps))})
+			}
+		case !queued:
+			add(Problem{Kind: ProblemUnsealed, EntryID: e.id,
+				Message: fmt.Sprintf("entry %d is neither sealed nor waiting to be sealed", e.id)})
+		}
+	}
+	if err := erows.Err(); err != nil {
+		return nil, err
+	}
+	for haveNext {
+		add(Problem{Kind: ProblemEntry, EntryID: next.entryID, Line: int(next.line),
+			Message: fmt.Sprintf("posting %d.%d belongs to no entry", next.entryID, next.line)})
+		if err := advance(); err != nil {
+			return nil, err
+		}
+	}
+	return problems, nil
+}
+
+func describePostings(ps []canonPosting) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("line %d account %d amount %s", p.line, p.accountID, p.amount)
+	}
+	return "now " + strings.Join(parts, "; ")
+}
+
+// verifyChain walks the seals in chain order and recomputes every link.
+func (l *Ledger) verifyChain(ctx context.Context, rep *Report) ([]Problem, error) {
+	var problems []Problem
+	var headSeq int64
+	var headLink []byte
+	if err := l.pool.QueryRow(ctx, `SELECT seq, link FROM chain_head WHERE operation_id = $1`, l.op).
+		Scan(&headSeq, &headLink); err != nil {
+		return nil, err
+	}
+	rows, err := l.pool.Query(ctx, `SELECT seq, entry_id, digest, link FROM seal
+		WHERE operation_id = $1 AND seq <= $2 ORDER BY seq`, l.op, headSeq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	prev := make([]byte, 32)
+	var want, seq, entryID int64
+	var digest, link []byte
+	var dg [32]byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &entryID, &digest, &link); err != nil {
+			return nil, err
+		}
+		want++
+		rep.Sealed++
+		if seq != want {
+			problems = append(problems, Problem{Kind: ProblemChain, Seq: want,
+				Message: fmt.Sprintf("chain position %d is missing", want)})
+			return problems, nil
+		}
+		copy(dg[:], digest)
+		lk := chainLink(prev, dg)
+		if !bytes.Equal(lk[:], link) {
+			problems = append(problems, Problem{Kind: ProblemChain, Seq: seq, EntryID: entryID,
+				Message: fmt.Sprintf("chain broken at position %d (entry %d): the seal's link does not follow from the one before", seq, entryID)})
+			return problems, nil
+		}
+		prev = link
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if want != headSeq || !bytes.Equal(prev, headLink) {
+		problems = append(problems, Problem{Kind: ProblemChain, Seq: headSeq,
+			Message: fmt.Sprintf("the chain head (position %d, %s) does not match the seals (position %d)",
+				headSeq, hex.EncodeToString(headLink), want)})
+	}
+	rep.Head = Position{Seq: want, LastEntryID: entryID, Link: prev}
+	return problems, nil
+}
+
+// verifyBalances compares the stored balances with the postings' sums and checks the trial
+// balance.
+func (l *Ledger) verifyBalances(ctx context.Context, sums, counts map[balanceKey]int64) ([]Problem, error) {
+	rows, err := l.pool.Query(ctx, `SELECT account_id, period, amount::text, postings FROM balance WHERE operation_id = $1`, l.op)
+	if err != nil {
+		return nil, err
+	}
+	var problems []Problem
+	var k balanceKey
+	var amount string
+	var n, total int64
+	seen := map[balanceKey]bool{}
+	_, err = pgx.ForEachRow(rows, []any{&k.account, &k.period, &amount, &n}, func() error {
+		pence, err := parsePence(amount)
+		if err != nil {
+			return err
+		}
+		total += pence
+		seen[k] = true
+		if pence != sums[k] || n != counts[k] {
+			problems = append(problems, Problem{Kind: ProblemBalance, Message: fmt.Sprintf(
+				"balance of %s in %s is %s over %d postings; its postings sum to %s over %d",
+				l.accountName(k.account), k.period, amount, n, formatPence(sums[k]), counts[k])})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var trial int64
+	for k, s := range sums {
+		trial += s
+		if !seen[k] {
+			problems = append(problems, Problem{Kind: ProblemBalance, Message: fmt.Sprintf(
+				"%s has postings in %s summing to %s but no stored balance", l.accountName(k.account), k.period, formatPence(s))})
+		}
+	}
+	if trial != 0 || total != 0 {
+		problems = append(problems, Problem{Kind: ProblemTrial, Message: fmt.Sprintf(
+			"the trial balance is not zero: postings sum to %s, stored balances to %s", formatPence(trial), formatPence(total))})
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Message < problems[j].Message })
+	return problems, nil
+}
+
+func (l *Ledger) accountName(id int64) string {
+	if a, ok := l.AccountByID(id); ok {
+		return a.Code
+	}
+	return fmt.Sprintf("account %d", id)
+}
+
+// parsePence reads PostgreSQL's text of a numeric(16,2) ("-123.40") as pence.
+func parsePence(s string) (int64, error) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, ok := strings.Cut(s, ".")
+	if !ok || len(frac) != 2 {
+		return 0, fmt.Errorf("ledger: amount %q is not in pence", s)
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	v := w*100 + f
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+func formatPence(v int64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+}

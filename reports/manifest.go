@@ -1,0 +1,217 @@
+package reports
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+// Manifest records what a claim pack holds and where in the ledger it was compiled from, so
+// that an auditor can check that the files they hold are the ones submitted. Its JSON form is
+// part of the interface auditors rely on: fields are only ever added.
+type Manifest struct {
+	Operation        string         `json:"operation"`
+	Period           string         `json:"period"`
+	PeriodStart      string         `json:"period_start"` // YYYY-MM-DD
+	PeriodEnd        string         `json:"period_end"`   // YYYY-MM-DD, inclusive
+	ClaimNumber      int            `json:"claim_number"`
+	Position         ManifestLedger `json:"ledger_position"`
+	GeneratorVersion string         `json:"generator_version"`
+	CompiledAt       time.Time      `json:"compiled_at"`
+	Files            []ManifestFile `json:"files"`
+}
+
+// ManifestLedger is the ledger position in the manifest.
+type ManifestLedger struct {
+	EntriesSealed int64  `json:"entries_sealed"`
+	LastEntryID   int64  `json:"last_entry_id"`
+	ChainLink     string `json:"chain_link"` // hex SHA-256 chain link of the last entry
+}
+
+// ManifestFile is one file of the pack.
+type ManifestFile struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"` // lower-case hex
+}
+
+// NewManifest returns the manifest of p listing files.
+func NewManifest(p *Pack, files ...ManifestFile) Manifest {
+	return Manifest{
+		Operation:   p.Operation.ID,
+		Period:      p.Period.Code,
+		PeriodStart: dateText(p.Period.Start),
+		PeriodEnd:   dateText(p.Period.End),
+		ClaimNumber: p.ClaimNumber,
+		Position: ManifestLedger{
+			EntriesSealed: p.Position.EntriesSealed,
+			LastEntryID:   p.Position.LastEntryID,
+			ChainLink:     p.Position.ChainLink,
+		},
+		GeneratorVersion: p.generator(),
+		CompiledAt:       p.CompiledAt.UTC(),
+		Files:            append([]ManifestFile(nil), files...),
+	}
+}
+
+// WriteManifest writes m as indented JSON with a trailing newline. Field order is the struct's.
+func WriteManifest(w io.Writer, m Manifest) error {
+	if m.Files == nil {
+		m.Files = []ManifestFile{} // [] rather than null
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return apperr.Wrap("reports.WriteManifest", err)
+	}
+	b = append(b, '\n')
+	if _, err := w.Write(b); err != nil {
+		return apperr.Wrap("reports.WriteManifest", err)
+	}
+	return nil
+}
+
+// File is one rendered file of a pack.
+type File struct {
+	Name   string // claim.xlsx, claim.pdf or manifest.json
+	Data   []byte
+	SHA256 string // lower-case hex
+}
+
+// Entry returns f as the manifest lists it.
+func (f File) Entry() ManifestFile {
+	return ManifestFile{Name: f.Name, Bytes: int64(len(f.Data)), SHA256: f.SHA256}
+}
+
+func newFile(name string, data []byte) File {
+	sum := sha256.Sum256(data)
+	return File{Name: name, Data: data, SHA256: hex.EncodeToString(sum[:])}
+}
+
+// Build renders the pack of p: claim.xlsx, claim.pdf and manifest.json, in that order, with
+// their hashes, and the manifest it wrote. The manifest lists the workbook and the PDF.
+func Build(p *Pack) ([]File, Manifest, error) {
+	if err := p.Validate(); err != nil {
+		return nil, Manifest{}, err
+	}
+	var pdfBuf bytes.Buffer
+	if err := writePDF(&pdfBuf, p); err != nil {
+		return nil, Manifest{}, err
+	}
+	pdf := newFile(NamePDF, pdfBuf.Bytes())
+	var xlsxBuf bytes.Buffer
+	if err := writeXLSX(&xlsxBuf, p, pdf.Entry()); err != nil {
+		return nil, Manifest{}, err
+	}
+	xlsx := newFile(NameXLSX, xlsxBuf.Bytes())
+	m := NewManifest(p, xlsx.Entry(), pdf.Entry())
+	var mBuf bytes.Buffer
+	if err := WriteManifest(&mBuf, m); err != nil {
+		return nil, Manifest{}, err
+	}
+	return []File{xlsx, pdf, newFile(NameManifest, mBuf.Bytes())}, m, nil
+}
+
+// WriteDir writes the pack of p into dir (created if missing) as claim.xlsx, claim.pdf and
+// manifest.json, and returns the manifest. Each file is written to a temporary name in dir,
+// synced and then renamed, manifest.json last, so a reader never sees a half-written file and
+// an error leaves no temporary file behind; files of an earlier pack are replaced whole.
+func WriteDir(dir string, p *Pack) (Manifest, error) {
+	files, m, err := Build(p)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+	}
+	var temps []string
+	defer func() {
+		for _, t := range temps {
+			_ = os.Remove(t) // after a successful rename there is nothing to remove
+		}
+	}()
+	for _, f := range files {
+		t, err := writeTemp(dir, f)
+		if t != "" {
+			temps = append(temps, t)
+		}
+		if err != nil {
+			return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+		}
+	}
+	for i, f := range files {
+		if err := os.Rename(temps[i], filepath.Join(dir, f.Name)); err != nil {
+			return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+		}
+	}
+	temps = nil
+	if err := syncDir(dir); err != nil {
+		return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+	}
+	return m, nil
+}
+
+// writeTemp writes f to a new temporary file in dir, syncs and closes it, and returns its name
+// (also on error, once the file exists, so that the caller removes it).
+func writeTemp(dir string, f File) (string, error) {
+	t, err := os.CreateTemp(dir, "."+f.Name+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, werr := t.Write(f.Data)
+	if werr == nil {
+		werr = t.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = t.Sync()
+	}
+	if cerr := t.Close(); werr == nil {
+		werr = cerr
+	}
+	return t.Name(), werr
+}
+
+// syncDir makes the renames in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	// Some file systems cannot sync a directory; the files themselves are synced.
+	if errors.Is(err, os.ErrInvalid) {
+		return nil
+	}
+	return err
+}
+
+// digestOf renders a file into a hash and returns its manifest entry.
+func digestOf(name string, render func(io.Writer) error) (ManifestFile, error) {
+	h := sha256.New()
+	cw := &countWriter{w: h}
+	if err := render(cw); err != nil {
+		return ManifestFile{}, err
+	}
+	return ManifestFile{Name: name, Bytes: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
