@@ -30,7 +30,7 @@ lint: ## gofmt and go vet
 
 .PHONY: bench
 bench: ## the speed and memory targets, measured on a durable (fsync on) local PostgreSQL
-	$(GO) run ./cmd/infuse-bench
+	INFUSE_BENCH_DURABLE=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
 
 .PHONY: clean
 clean: ## remove build output (keeps ./var, the embedded database)

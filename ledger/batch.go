@@ -12,10 +12,10 @@ import (
 )
 
 // PostBatch posts many entries in the caller's transaction, set-based: one query for the
-// idempotency keys already used, one for the periods, one for the entry ids, and one COPY each
-// for the entries and their postings. The schema's statement triggers check locks, move the
-// balances and queue the seals once for the whole batch; the balance check of every entry runs
-// at commit. It is all or nothing with the caller's transaction.
+// idempotency keys already used, one for the periods, one for the entry ids, one COPY each for
+// the entries and their postings, and one insert that queues them for sealing (which moves the
+// balances). The schema checks the whole batch at commit, set-based. It is all or nothing with
+// the caller's transaction.
 //
 // The result has one Entry per input, in order; inputs whose idempotency key was used before
 // for the same request (or repeat a key earlier in the batch) come back Replayed.
@@ -120,6 +120,9 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 			out[i].ID, out[i].Period = first.ID, first.Period
 		}
 	}
+	if _, err := tx.Exec(ctx, tokenSQL); err != nil {
+		return nil, db.Translate("ledger.PostBatch", err)
+	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entry"}, []string{"operation_id", "id", "effective_date", "period",
 		"description", "source", "reference", "reverses", "idempotency_key", "fingerprint", "recorded_at", "recorded_by"},
 		pgx.CopyFromRows(entryRows)); err != nil {
@@ -127,6 +130,9 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, []string{"operation_id", "entry_id", "line", "account_id", "amount"},
 		pgx.CopyFromRows(postingRows)); err != nil {
+		return nil, db.Translate("ledger.PostBatch", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, unnest($2::bigint[])`, l.op, ids); err != nil {
 		return nil, db.Translate("ledger.PostBatch", err)
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,8 +19,9 @@ import (
 //	digest = SHA-256(canonical bytes of the entry and its postings)
 //	link(n) = SHA-256(link(n-1) || digest),  link(0) = 32 zero bytes
 //
-// Sealing runs in batches, apart from posting, so that it never serialises writers. A changed
-// entry or posting changes its digest; a changed digest or link breaks every later link.
+// Sealing runs in batches, apart from posting, so that it never serialises writers; the same
+// transaction moves the sealed entries' balances, so writers never queue on a balance row either.
+// A changed entry or posting changes its digest; a changed digest or link breaks every later link.
 
 // canonVersion starts every digest, so that a future encoding can be told apart.
 const canonVersion = "infuse-entry-v1"
@@ -167,6 +169,7 @@ func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
 		d := newDigester(l.op)
 		now := l.now().UTC().Truncate(time.Microsecond)
 		var seals [][]any
+		moves := balanceMoves{}
 		var e canonEntry
 		pi := 0
 		for rows.Next() {
@@ -175,6 +178,9 @@ func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
 			}
 			start := pi
 			for pi < len(postings) && postings[pi].entryID == e.id {
+				if err := moves.add(postings[pi], e.period); err != nil {
+					return err
+				}
 				pi++
 			}
 			dg := d.digest(&e, postings[start:pi])
@@ -190,6 +196,9 @@ func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
 			pgx.CopyFromRows(seals)); err != nil {
 			return err
 		}
+		if err := l.moveBalances(ctx, tx, moves); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM seal_queue WHERE operation_id = $1 AND entry_id = ANY($2)`, l.op, ids); err != nil {
 			return err
 		}
@@ -201,6 +210,59 @@ func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
 		return nil
 	})
 	return n, db.Translate("ledger.Seal", err)
+}
+
+// balanceMove is the net movement of one account in one booking period, in pence.
+type balanceMove struct {
+	pence    int64
+	postings int64
+}
+
+type balanceMoves map[balanceKey]*balanceMove
+
+func (m balanceMoves) add(p canonPosting, period string) error {
+	pence, err := parsePence(p.amount)
+	if err != nil {
+		return err
+	}
+	k := balanceKey{p.accountID, period}
+	mv := m[k]
+	if mv == nil {
+		mv = &balanceMove{}
+		m[k] = mv
+	}
+	mv.pence += pence
+	mv.postings++
+	return nil
+}
+
+// moveBalances adds sealed entries' movements to the balances, in account order.
+func (l *Ledger) moveBalances(ctx context.Context, tx pgx.Tx, moves balanceMoves) error {
+	keys := make([]balanceKey, 0, len(moves))
+	for k := range moves {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].account != keys[j].account {
+			return keys[i].account < keys[j].account
+		}
+		return keys[i].period < keys[j].period
+	})
+	accounts := make([]int64, len(keys))
+	periods := make([]string, len(keys))
+	amounts := make([]string, len(keys))
+	counts := make([]int64, len(keys))
+	for i, k := range keys {
+		accounts[i], periods[i], amounts[i], counts[i] = k.account, k.period, formatPence(moves[k].pence), moves[k].postings
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO balance AS b (operation_id, account_id, period, amount, postings)
+		SELECT $1, u.account_id, u.period, u.amount, u.postings
+		  FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::bigint[]) WITH ORDINALITY AS u(account_id, period, amount, postings, n)
+		 ORDER BY u.n
+		ON CONFLICT (operation_id, account_id, period)
+		DO UPDATE SET amount = b.amount + excluded.amount, postings = b.postings + excluded.postings`,
+		l.op, accounts, periods, amounts, counts)
+	return err
 }
 
 func (l *Ledger) canonPostings(ctx context.Context, q db.Querier, ids []int64) ([]canonPosting, error) {

@@ -236,7 +236,10 @@ func TestIdempotency(t *testing.T) {
 	})
 }
 
-// rawEntry inserts an entry row with raw SQL, as a buggy program or a person at psql would.
+// rawToken and rawEntry write to the ledger with raw SQL, as a buggy program or a person at
+// psql would.
+const rawToken = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
+
 const rawEntry = `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by)
 	VALUES ('infuse', $1, '2021-02-01', $2, 'raw', 'raw', '', now(), 'psql')`
 
@@ -250,6 +253,9 @@ func TestDatabaseRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := l.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name  string
@@ -257,13 +263,20 @@ func TestDatabaseRefuses(t *testing.T) {
 		args  [][]any
 		state string
 	}{
-		{"UnbalancedEntry", []string{rawEntry, `INSERT INTO posting VALUES ('infuse', 900001, 1, $1, 10), ('infuse', 900001, 2, $2, -9.99)`},
-			[][]any{{900001, "2021Q1"}, {cash.ID, income.ID}}, "IL001"},
-		{"EntryWithOnePosting", []string{rawEntry, `INSERT INTO posting VALUES ('infuse', 900002, 1, $1, 0.01)`},
-			[][]any{{900002, "2021Q1"}, {cash.ID}}, "IL001"},
-		{"EntryWithNoPosting", []string{rawEntry}, [][]any{{900003, "2021Q1"}}, "IL001"},
-		{"PostingAddedToACommittedEntry", []string{`INSERT INTO posting VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
-			[][]any{{posted.ID, cash.ID, income.ID}}, "IL004"},
+		{"UnbalancedEntry", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -9.99)`},
+			[][]any{nil, {900001, "2021Q1"}, {cash.ID, income.ID}}, "IL001"},
+		{"EntryWithOnePosting", []string{rawToken, rawEntry, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', 900002, 1, $1, 0.01)`},
+			[][]any{nil, {900002, "2021Q1"}, {cash.ID}}, "IL001"},
+		{"EntryWithNoPosting", []string{rawToken, rawEntry}, [][]any{nil, {900003, "2021Q1"}}, "IL001"},
+		{"PostingToAnAccountOutsideTheChart", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, 999999, -10)`},
+			[][]any{nil, {900001, "2021Q1"}, {cash.ID}}, "IL006"},
+		{"EntryInAnUnknownPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
+			[][]any{nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
+		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "IL004"},
+		{"RowOfAnotherTransaction", []string{rawToken, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
+			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "IL004"},
+		{"PostingAddedToACommittedEntry", []string{rawToken, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
+			[][]any{nil, {posted.ID, cash.ID, income.ID}}, "IL004"},
 		{"UpdateOfAnEntry", []string{`UPDATE entry SET description = 'changed' WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
 		{"DeleteOfAnEntry", []string{`DELETE FROM entry WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
 		{"UpdateOfAPosting", []string{`UPDATE posting SET amount = amount * 2 WHERE entry_id = $1`}, [][]any{{posted.ID}}, "IL002"},
@@ -292,6 +305,8 @@ func TestDatabaseRefuses(t *testing.T) {
 		wantRule(t, db.Translate("test", err), apperr.Locked, "F1")
 	})
 }
+
+const rawPosting = `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', 900001, 1, `
 
 func asPg(err error, pg **pgconn.PgError) bool {
 	if err == nil {
@@ -322,7 +337,19 @@ func TestLockedPeriods(t *testing.T) {
 	lock("2021Q1")
 
 	t.Run("RawInsertIntoLockedPeriodIsRefused", func(t *testing.T) {
-		_, err := pool.Exec(ctx, rawEntry, 910001, "2021Q1")
+		cash, _ := l.Account(ledger.Cash)
+		income, _ := l.Account(ledger.ESFIncome)
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			for _, s := range []struct {
+				sql  string
+				args []any
+			}{{rawToken, nil}, {rawEntry, []any{900001, "2021Q1"}}, {rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`, []any{cash.ID, income.ID}}} {
+				if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		var pg *pgconn.PgError
 		if !asPg(err, &pg) || pg.Code != "IL003" {
 			t.Fatalf("want IL003, got %v", err)
@@ -523,6 +550,9 @@ func TestConcurrentPosting(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	if _, err := l.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var bad int
 	err := pool.QueryRow(ctx, `SELECT count(*) FROM balance b FULL JOIN (
 		SELECT p.account_id, e.period, sum(p.amount) AS s
@@ -539,9 +569,6 @@ func TestConcurrentPosting(t *testing.T) {
 	}
 	if entries != writers*each+11 || !trial.IsZero() {
 		t.Fatalf("%d entries, trial balance %s; want %d and zero", entries, trial, writers*each+11)
-	}
-	if _, err := l.Seal(ctx); err != nil {
-		t.Fatal(err)
 	}
 	rep, err := l.Verify(ctx)
 	if err != nil || !rep.OK() {

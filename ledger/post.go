@@ -128,10 +128,15 @@ func dateOnly(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
+// tokenSQL gives the transaction its ledger token, which queues the schema's commit-time check
+// of everything the transaction writes to the ledger (migrations/0001_ledger.sql).
+const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING`
+
 // postSQL posts one entry in one statement: it picks the booking period (the period of the
 // effective date if open, else the earliest open period after it), inserts the entry unless its
-// idempotency key exists, and inserts the postings. The schema's triggers then check the period
-// lock, update the balances and queue the entry for sealing; the balance check runs at commit.
+// idempotency key exists, inserts the postings and queues the entry for sealing (which also moves
+// the balances). It locks no shared row, so concurrent writers never queue on one another. The
+// schema checks the whole at commit.
 const postSQL = `
 WITH bp AS (
     SELECT p.code FROM period p
@@ -144,12 +149,14 @@ WITH bp AS (
     SELECT $1, nextval('entry_id_seq'), $2, bp.code, $3, $4, $5, nullif($6::bigint, 0), nullif($7, ''),
            CASE WHEN $7 = '' THEN NULL ELSE $8::bytea END, $9, $10
       FROM bp
-    ON CONFLICT (operation_id, idempotency_key) DO NOTHING
+    ON CONFLICT (operation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, period
 ), p AS (
     INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
-    SELECT $1, e.id, x.line, x.account_id, x.amount
-      FROM e, unnest($11::bigint[], $12::numeric[]) WITH ORDINALITY AS x(account_id, amount, line)
+    SELECT $1, e.id, u.line, u.account_id, u.amount
+      FROM e, unnest($11::bigint[], $12::numeric[]) WITH ORDINALITY AS u(account_id, amount, line)
+), q AS (
+    INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, id FROM e
 )
 SELECT id, period FROM e`
 
@@ -172,8 +179,15 @@ func (l *Ledger) Post(ctx context.Context, q db.Querier, in EntryInput) (Entry, 
 		Reverses: in.Reverses, IdempotencyKey: in.IdempotencyKey, RecordedAt: at, RecordedBy: in.RecordedBy,
 		Postings: in.Postings,
 	}
-	err = q.QueryRow(ctx, postSQL, l.op, in.EffectiveDate, in.Description, in.Source, in.Reference, in.Reverses,
-		in.IdempotencyKey, fp, at, in.RecordedBy, accounts, amounts).Scan(&out.ID, &out.Period)
+	// One round trip, one transaction when q is a pool: a batch runs its statements in the
+	// same implicit transaction.
+	b := &pgx.Batch{}
+	b.Queue(tokenSQL)
+	b.Queue(postSQL, l.op, in.EffectiveDate, in.Description, in.Source, in.Reference, in.Reverses,
+		in.IdempotencyKey, fp, at, in.RecordedBy, accounts, amounts).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&out.ID, &out.Period)
+	})
+	err = q.SendBatch(ctx, b).Close()
 	if err == nil {
 		return out, nil
 	}

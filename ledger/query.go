@@ -94,7 +94,15 @@ func BookingPeriod(periods []PeriodState, d time.Time) (code string, ok bool) {
 
 // LockPeriod locks a period for ever (F1), in the caller's transaction: from its commit on the
 // database refuses any entry booked into it. Locking a locked period is refused.
+//
+// It first takes a SHARE ROW EXCLUSIVE lock on entry, which waits for every transaction that is
+// writing entries and holds off new writers until the caller commits, so that no entry can slip
+// into the period between the lock and its commit, and the caller reads the period complete.
+// Call it before the transaction writes any entry, so two lockers queue rather than deadlock.
 func (l *Ledger) LockPeriod(ctx context.Context, tx pgx.Tx, code, by string) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE entry IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return db.Translate("ledger.LockPeriod", err)
+	}
 	var locked bool
 	err := tx.QueryRow(ctx, `SELECT locked_at IS NOT NULL FROM period WHERE operation_id = $1 AND code = $2 FOR UPDATE`,
 		l.op, code).Scan(&locked)
@@ -111,6 +119,9 @@ func (l *Ledger) LockPeriod(ctx context.Context, tx pgx.Tx, code, by string) err
 		l.op, code, l.now().UTC().Truncate(time.Microsecond), by)
 	return db.Translate("ledger.LockPeriod", err)
 }
+
+// Balances are read from balance_live: the sealed balances plus the postings still waiting to be
+// sealed, so they include every committed entry.
 
 // AccountBalance is an account's balance: debit positive, credit negative.
 type AccountBalance struct {
@@ -141,7 +152,7 @@ func (l *Ledger) balanceWhere(ctx context.Context, code, where string, arg any) 
 		args = append(args, arg)
 	}
 	var sum decimal.Decimal
-	err = l.pool.QueryRow(ctx, `SELECT coalesce(sum(b.amount), 0) FROM balance b
+	err = l.pool.QueryRow(ctx, `SELECT coalesce(sum(b.amount), 0) FROM balance_live b
 		WHERE b.operation_id = $1 AND b.account_id = $2 AND `+where, args...).Scan(&sum)
 	return sum, db.Translate("ledger.Balance", err)
 }
@@ -164,7 +175,7 @@ func (l *Ledger) BalanceAt(ctx context.Context, code string, date time.Time) (de
 // ("" for all periods). The balances sum to zero.
 func (l *Ledger) TrialBalance(ctx context.Context, q db.Querier, period string) ([]AccountBalance, error) {
 	rows, err := q.Query(ctx, `SELECT a.id, coalesce(sum(b.amount), 0)
-		FROM account a LEFT JOIN balance b ON b.operation_id = a.operation_id AND b.account_id = a.id
+		FROM account a LEFT JOIN balance_live b ON b.operation_id = a.operation_id AND b.account_id = a.id
 		     AND ($2 = '' OR b.period IN (SELECT code FROM period WHERE operation_id = $1
 		                                   AND seq <= (SELECT seq FROM period WHERE operation_id = $1 AND code = $2)))
 		WHERE a.operation_id = $1 GROUP BY a.id ORDER BY a.id`, l.op, period)
@@ -185,7 +196,7 @@ func (l *Ledger) TrialBalance(ctx context.Context, q db.Querier, period string) 
 
 // PeriodBalances returns, for one booking period, the movement of every account that moved.
 func (l *Ledger) PeriodBalances(ctx context.Context, q db.Querier, period string) (map[string]decimal.Decimal, error) {
-	rows, err := q.Query(ctx, `SELECT account_id, amount FROM balance WHERE operation_id = $1 AND period = $2`, l.op, period)
+	rows, err := q.Query(ctx, `SELECT account_id, amount FROM balance_live WHERE operation_id = $1 AND period = $2`, l.op, period)
 	if err != nil {
 		return nil, db.Translate("ledger.PeriodBalances", err)
 	}

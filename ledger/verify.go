@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -59,36 +60,49 @@ type balanceKey struct {
 }
 
 // Verify recomputes the ledger from its rows: every entry's digest against its seal, every
-// chain link, every entry's balance (L1), every stored balance against its postings, and the
-// trial balance. It reads only, and reads the entries and the chain at the same time.
+// chain link, every entry's balance (L1), every stored balance against the postings of the sealed
+// entries, and the trial balance. It reads only, from one snapshot on three connections: the
+// entries, their postings and the chain are streamed at the same time.
 func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 	start := time.Now()
-	rep := &Report{}
-	var entryProblems, chainProblems []Problem
-	sums := map[balanceKey]int64{}
-	counts := map[balanceKey]int64{}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		entryProblems, err = l.verifyEntries(gctx, rep, sums, counts)
-		return err
-	})
-	g.Go(func() (err error) {
-		chainProblems, err = l.verifyChain(gctx, rep)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return nil, apperr.Wrap("ledger.Verify", err)
-	}
-	balanceProblems, err := l.verifyBalances(ctx, sums, counts)
+	rep, err := l.verify(ctx)
 	if err != nil {
 		return nil, apperr.Wrap("ledger.Verify", err)
 	}
-	if err := l.pool.QueryRow(ctx, `SELECT count(*) FROM seal_queue WHERE operation_id = $1`, l.op).Scan(&rep.Waiting); err != nil {
-		return nil, apperr.Wrap("ledger.Verify", err)
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+func (l *Ledger) verify(ctx context.Context) (*Report, error) {
+	txs, release, err := l.snapshot(ctx, 3)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rep := &Report{}
+	stored, err := l.storedBalances(ctx, txs[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := txs[0].QueryRow(ctx, `SELECT count(*) FROM seal_queue WHERE operation_id = $1`, l.op).Scan(&rep.Waiting); err != nil {
+		return nil, err
 	}
 
-	all := append(append(entryProblems, chainProblems...), balanceProblems...)
+	var entryProblems, chainProblems []Problem
+	sums := map[balanceKey]*balanceMove{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		entryProblems, err = l.verifyEntries(gctx, txs[0], txs[1], rep, sums)
+		return err
+	})
+	g.Go(func() (err error) {
+		chainProblems, err = l.verifyChain(gctx, txs[2], rep)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	all := append(append(entryProblems, chainProblems...), l.verifyBalances(stored, sums)...)
 	sort.SliceStable(all, func(i, j int) bool {
 		a, b := problemOrder(all[i]), problemOrder(all[j])
 		return slices.Compare(a[:], b[:]) < 0
@@ -97,8 +111,69 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 		all = all[:maxProblems]
 	}
 	rep.Problems = all
-	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// snapshot opens n read-only transactions on n connections that all see the same snapshot.
+func (l *Ledger) snapshot(ctx context.Context, n int) ([]pgx.Tx, func(), error) {
+	var conns []*pgxpool.Conn
+	var txs []pgx.Tx
+	release := func() {
+		for _, tx := range txs {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+		for _, c := range conns {
+			c.Release()
+		}
+	}
+	var snap string
+	for i := range n {
+		c, err := l.pool.Acquire(ctx)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		conns = append(conns, c)
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		txs = append(txs, tx)
+		if i == 0 {
+			err = tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snap)
+		} else {
+			_, err = tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+snap+`'`)
+		}
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+	}
+	return txs, release, nil
+}
+
+type storedBalance struct {
+	pence    int64
+	postings int64
+	text     string
+}
+
+func (l *Ledger) storedBalances(ctx context.Context, tx pgx.Tx) (map[balanceKey]storedBalance, error) {
+	rows, err := tx.Query(ctx, `SELECT account_id, period, amount::text, postings FROM balance WHERE operation_id = $1`, l.op)
+	if err != nil {
+		return nil, err
+	}
+	out := map[balanceKey]storedBalance{}
+	var k balanceKey
+	var b storedBalance
+	_, err = pgx.ForEachRow(rows, []any{&k.account, &k.period, &b.text, &b.postings}, func() error {
+		var err error
+		b.pence, err = parsePence(b.text)
+		out[k] = b
+		return err
+	})
+	return out, err
 }
 
 // problemOrder puts the earliest break first: by chain position, then entry, then the rest.
@@ -114,38 +189,8 @@ func problemOrder(p Problem) [3]int64 {
 }
 
 // verifyEntries streams entries (with their seals) and postings, both in entry order, on two
-// connections, and merges them.
-func (l *Ledger) verifyEntries(ctx context.Context, rep *Report, sums, counts map[balanceKey]int64) ([]Problem, error) {
-	ec, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer ec.Release()
-	pc, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer pc.Release()
-
-	// One snapshot for both streams, so that an entry committed mid-way is seen with its postings.
-	etx, err := ec.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
-	}
-	defer etx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	var snap string
-	if err := etx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snap); err != nil {
-		return nil, err
-	}
-	ptx, err := pc.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
-	}
-	defer ptx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	if _, err := ptx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+snap+`'`); err != nil {
-		return nil, err
-	}
-
+// connections of one snapshot, and merges them.
+func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report, sums balanceMoves) ([]Problem, error) {
 	erows, err := etx.Query(ctx, `SELECT `+canonEntryColumns+`, coalesce(s.seq, 0), s.digest,
 			EXISTS (SELECT 1 FROM seal_queue q WHERE q.operation_id = e.operation_id AND q.entry_id = e.id)
 		FROM entry e LEFT JOIN seal s ON s.operation_id = e.operation_id AND s.entry_id = e.id
@@ -210,9 +255,11 @@ func (l *Ledger) verifyEntries(ctx context.Context, rep *Report, sums, counts ma
 				return nil, err
 			}
 			sum += pence
-			k := balanceKey{next.accountID, e.period}
-			sums[k] += pence
-			counts[k]++
+			if seq > 0 { // the stored balances hold the sealed entries
+				if err := sums.add(next, e.period); err != nil {
+					return nil, err
+				}
+			}
 			if err := advance(); err != nil {
 				return nil, err
 			}
@@ -256,15 +303,15 @@ func describePostings(ps []canonPosting) string {
 }
 
 // verifyChain walks the seals in chain order and recomputes every link.
-func (l *Ledger) verifyChain(ctx context.Context, rep *Report) ([]Problem, error) {
+func (l *Ledger) verifyChain(ctx context.Context, tx pgx.Tx, rep *Report) ([]Problem, error) {
 	var problems []Problem
 	var headSeq int64
 	var headLink []byte
-	if err := l.pool.QueryRow(ctx, `SELECT seq, link FROM chain_head WHERE operation_id = $1`, l.op).
+	if err := tx.QueryRow(ctx, `SELECT seq, link FROM chain_head WHERE operation_id = $1`, l.op).
 		Scan(&headSeq, &headLink); err != nil {
 		return nil, err
 	}
-	rows, err := l.pool.Query(ctx, `SELECT seq, entry_id, digest, link FROM seal
+	rows, err := tx.Query(ctx, `SELECT seq, entry_id, digest, link FROM seal
 		WHERE operation_id = $1 AND seq <= $2 ORDER BY seq`, l.op, headSeq)
 	if err != nil {
 		return nil, err
@@ -306,49 +353,36 @@ func (l *Ledger) verifyChain(ctx context.Context, rep *Report) ([]Problem, error
 	return problems, nil
 }
 
-// verifyBalances compares the stored balances with the postings' sums and checks the trial
-// balance.
-func (l *Ledger) verifyBalances(ctx context.Context, sums, counts map[balanceKey]int64) ([]Problem, error) {
-	rows, err := l.pool.Query(ctx, `SELECT account_id, period, amount::text, postings FROM balance WHERE operation_id = $1`, l.op)
-	if err != nil {
-		return nil, err
-	}
+// verifyBalances compares the stored balances with the sealed entries' postings and checks the
+// trial balance.
+func (l *Ledger) verifyBalances(stored map[balanceKey]storedBalance, sums balanceMoves) []Problem {
 	var problems []Problem
-	var k balanceKey
-	var amount string
-	var n, total int64
-	seen := map[balanceKey]bool{}
-	_, err = pgx.ForEachRow(rows, []any{&k.account, &k.period, &amount, &n}, func() error {
-		pence, err := parsePence(amount)
-		if err != nil {
-			return err
+	var trial, total int64
+	for k, b := range stored {
+		total += b.pence
+		var want balanceMove
+		if m := sums[k]; m != nil {
+			want = *m
 		}
-		total += pence
-		seen[k] = true
-		if pence != sums[k] || n != counts[k] {
+		if b.pence != want.pence || b.postings != want.postings {
 			problems = append(problems, Problem{Kind: ProblemBalance, Message: fmt.Sprintf(
-				"balance of %s in %s is %s over %d postings; its postings sum to %s over %d",
-				l.accountName(k.account), k.period, amount, n, formatPence(sums[k]), counts[k])})
+				"balance of %s in %s is %s over %d postings; its sealed postings sum to %s over %d",
+				l.accountName(k.account), k.period, b.text, b.postings, formatPence(want.pence), want.postings)})
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	var trial int64
-	for k, s := range sums {
-		trial += s
-		if !seen[k] {
+	for k, m := range sums {
+		trial += m.pence
+		if _, ok := stored[k]; !ok {
 			problems = append(problems, Problem{Kind: ProblemBalance, Message: fmt.Sprintf(
-				"%s has postings in %s summing to %s but no stored balance", l.accountName(k.account), k.period, formatPence(s))})
+				"%s has sealed postings in %s summing to %s but no stored balance", l.accountName(k.account), k.period, formatPence(m.pence))})
 		}
 	}
 	if trial != 0 || total != 0 {
 		problems = append(problems, Problem{Kind: ProblemTrial, Message: fmt.Sprintf(
-			"the trial balance is not zero: postings sum to %s, stored balances to %s", formatPence(trial), formatPence(total))})
+			"the trial balance is not zero: sealed postings sum to %s, stored balances to %s", formatPence(trial), formatPence(total))})
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Message < problems[j].Message })
-	return problems, nil
+	return problems
 }
 
 func (l *Ledger) accountName(id int64) string {

@@ -5,15 +5,39 @@
 -- Custom SQLSTATEs raised by the triggers below (read by internal/db.Translate, never by text):
 --   IL001  an entry whose postings are fewer than two or do not sum to zero   (rule L1)
 --   IL002  UPDATE, DELETE or TRUNCATE of append-only ledger rows               (rule F1)
---   IL003  an entry booked into a locked period                               (rule F1)
---   IL004  postings added to an entry committed by another transaction        (rule L1)
+--   IL003  an entry booked into a locked or unknown period                    (rule F1)
+--   IL004  postings added to an entry committed by another transaction, or
+--          ledger rows written without the transaction's ledger token         (rule L1)
 --   IL005  a period lock changed or undone                                     (rule F1)
+--   IL006  a posting to an account outside the operation's chart               (rule L3)
+--   IL007  a reversal of an entry that does not exist or is itself a reversal  (rule L6)
+--
+-- How writes are checked. Per-row triggers would cost more than the insert itself, and the
+-- batch path posts tens of thousands of entries in one statement, so the checks are set-based
+-- and run once per transaction, at commit:
+--   1. A transaction that writes entries or postings first inserts its row in ledger_txn (the
+--      ledger package does it in the same statement). That row queues one deferred check.
+--   2. Every entry and posting carries txid, the id of the transaction that wrote it. A row
+--      trigger, whose WHEN clause is evaluated without calling any function body, refuses a row
+--      whose txid is not the current transaction's, or that was written before the
+--      transaction's ledger_txn row.
+--   3. At commit the check finds the transaction's rows by txid and refuses the whole
+--      transaction if any posting joins an entry of another transaction, any entry has fewer
+--      than two postings or does not sum to zero, any entry is booked into a locked or unknown
+--      period, any posting names an account outside the operation's chart, or any reversal
+--      names an entry that does not exist or is itself a reversal.
+-- Locking a period takes a SHARE lock on entry (ledger.LockPeriod), so it waits for every
+-- transaction writing entries, and every later writer's commit-time check sees the lock.
 --
 -- Every table carries operation_id and leads its keys with it, so that one database can hold
 -- several ESF operations and a larger deployment can shard on it.
 
+-- Codes and keys compare byte by byte (COLLATE "C"): they are identifiers, not prose, and a
+-- locale-aware comparison would make every index on them several times slower.
+CREATE DOMAIN code AS text COLLATE "C";
+
 CREATE TABLE operation (
-    id          text PRIMARY KEY CONSTRAINT operation_id_format CHECK (id ~ '^[a-z][a-z0-9_-]{1,31}$'),
+    id          code PRIMARY KEY CONSTRAINT operation_id_format CHECK (id ~ '^[a-z][a-z0-9_-]{1,31}$'),
     name        text NOT NULL,
     definition  jsonb NOT NULL,
     fingerprint text NOT NULL,
@@ -21,8 +45,8 @@ CREATE TABLE operation (
 );
 
 CREATE TABLE period (
-    operation_id text NOT NULL REFERENCES operation (id),
-    code         text NOT NULL,
+    operation_id code NOT NULL REFERENCES operation (id),
+    code         code NOT NULL,
     seq          integer NOT NULL,
     starts_on    date NOT NULL,
     ends_on      date NOT NULL,
@@ -36,9 +60,9 @@ CREATE TABLE period (
 );
 
 CREATE TABLE account (
-    operation_id text NOT NULL REFERENCES operation (id),
+    operation_id code NOT NULL REFERENCES operation (id),
     id           bigint GENERATED ALWAYS AS IDENTITY,
-    code         text NOT NULL,
+    code         code NOT NULL,
     name         text NOT NULL,
     kind         text NOT NULL CONSTRAINT account_kind_ck
                      CHECK (kind IN ('asset', 'liability', 'income', 'expense', 'memo')),
@@ -52,46 +76,53 @@ CREATE TABLE account (
 CREATE SEQUENCE entry_id_seq AS bigint;
 
 CREATE TABLE entry (
-    operation_id    text NOT NULL,
+    operation_id    code NOT NULL,
     id              bigint NOT NULL,
     effective_date  date NOT NULL,
-    period          text NOT NULL,
+    period          code NOT NULL,
     description     text NOT NULL CONSTRAINT entry_description_ck CHECK (description <> ''),
-    source          text NOT NULL CONSTRAINT entry_source_ck CHECK (source ~ '^[a-z][a-z_]*$'),
+    source          code NOT NULL CONSTRAINT entry_source_ck CHECK (source ~ '^[a-z][a-z_]*$'),
     reference       text NOT NULL,
     reverses        bigint,
-    idempotency_key text,
+    idempotency_key code,
     fingerprint     bytea,
     recorded_at     timestamptz NOT NULL,
     recorded_by     text NOT NULL CONSTRAINT entry_recorded_by_ck CHECK (recorded_by <> ''),
+    txid            xid8 NOT NULL DEFAULT pg_current_xact_id(),
     PRIMARY KEY (operation_id, id),
-    CONSTRAINT entry_period_fk FOREIGN KEY (operation_id, period) REFERENCES period (operation_id, code),
-    CONSTRAINT entry_reverses_fk FOREIGN KEY (operation_id, reverses) REFERENCES entry (operation_id, id),
-    CONSTRAINT entry_idempotency_uq UNIQUE (operation_id, idempotency_key),
-    CONSTRAINT entry_reverses_uq UNIQUE (operation_id, reverses),
     CONSTRAINT entry_fingerprint_ck CHECK ((idempotency_key IS NULL) = (fingerprint IS NULL)),
     CONSTRAINT entry_not_self_reversing_ck CHECK (reverses IS NULL OR reverses <> id)
 );
+CREATE UNIQUE INDEX entry_idempotency_uq ON entry (operation_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX entry_reverses_uq ON entry (operation_id, reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX entry_period_ix ON entry (operation_id, period);
+CREATE INDEX entry_txid_ix ON entry (txid);
 
 CREATE TABLE posting (
-    operation_id text NOT NULL,
+    operation_id code NOT NULL,
     entry_id     bigint NOT NULL,
     line         smallint NOT NULL CONSTRAINT posting_line_ck CHECK (line > 0),
     account_id   bigint NOT NULL,
     amount       numeric(16, 2) NOT NULL CONSTRAINT posting_amount_nonzero_ck CHECK (amount <> 0),
-    PRIMARY KEY (operation_id, entry_id, line),
-    CONSTRAINT posting_entry_fk FOREIGN KEY (operation_id, entry_id) REFERENCES entry (operation_id, id),
-    CONSTRAINT posting_account_fk FOREIGN KEY (operation_id, account_id) REFERENCES account (operation_id, id)
+    txid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    PRIMARY KEY (operation_id, entry_id, line)
 );
-CREATE INDEX posting_account_ix ON posting (operation_id, account_id, entry_id);
+CREATE INDEX posting_txid_ix ON posting (txid);
 
--- balance holds, per account and booking period, the sum of the postings. Only the trigger on
--- posting writes it, so it cannot drift from the postings; ledger verify recomputes it anyway.
+-- One row per transaction that writes to the ledger, deleted by its own commit-time check; see
+-- "How writes are checked" above.
+CREATE TABLE ledger_txn (
+    txid xid8 PRIMARY KEY
+);
+
+-- balance holds, per account and booking period, the sum of the postings of the sealed entries.
+-- The sealer moves it in the transaction that seals the entries, so writers never queue on a
+-- shared row; balance_live adds the postings still waiting in seal_queue, so readers see every
+-- committed entry. ledger verify recomputes both from the postings.
 CREATE TABLE balance (
-    operation_id text NOT NULL,
+    operation_id code NOT NULL,
     account_id   bigint NOT NULL,
-    period       text NOT NULL,
+    period       code NOT NULL,
     amount       numeric(16, 2) NOT NULL,
     postings     bigint NOT NULL,
     PRIMARY KEY (operation_id, account_id, period),
@@ -102,13 +133,13 @@ CREATE TABLE balance (
 -- The chain: entries are sealed asynchronously, in batches, in the order the sealer takes them
 -- from seal_queue. link(n) = SHA-256(link(n-1) || digest(entry)), link(0) = 32 zero bytes.
 CREATE TABLE seal_queue (
-    operation_id text NOT NULL,
+    operation_id code NOT NULL,
     entry_id     bigint NOT NULL,
     PRIMARY KEY (operation_id, entry_id)
 );
 
 CREATE TABLE seal (
-    operation_id text NOT NULL,
+    operation_id code NOT NULL,
     seq          bigint NOT NULL CONSTRAINT seal_seq_ck CHECK (seq > 0),
     entry_id     bigint NOT NULL,
     digest       bytea NOT NULL CONSTRAINT seal_digest_ck CHECK (length(digest) = 32),
@@ -119,8 +150,19 @@ CREATE TABLE seal (
     CONSTRAINT seal_entry_fk FOREIGN KEY (operation_id, entry_id) REFERENCES entry (operation_id, id)
 );
 
+-- Every account's balance per booking period, sealed or not.
+CREATE VIEW balance_live AS
+SELECT operation_id, account_id, period, sum(amount) AS amount, sum(postings) AS postings
+  FROM (SELECT operation_id, account_id, period, amount, postings FROM balance
+        UNION ALL
+        SELECT p.operation_id, p.account_id, e.period, p.amount, 1
+          FROM seal_queue q
+          JOIN entry e ON e.operation_id = q.operation_id AND e.id = q.entry_id
+          JOIN posting p ON p.operation_id = q.operation_id AND p.entry_id = q.entry_id) x
+ GROUP BY operation_id, account_id, period;
+
 CREATE TABLE chain_head (
-    operation_id text PRIMARY KEY REFERENCES operation (id),
+    operation_id code PRIMARY KEY REFERENCES operation (id),
     seq          bigint NOT NULL,
     link         bytea NOT NULL,
     updated_at   timestamptz NOT NULL
@@ -168,81 +210,79 @@ CREATE TRIGGER period_guard BEFORE UPDATE OR DELETE ON period
 CREATE TRIGGER period_no_truncate BEFORE TRUNCATE ON period
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
 
--- F1: no entry may be booked into a locked period. The periods are share-locked so that a
--- concurrent submission (which locks the period with an UPDATE) waits for this transaction,
--- or this one sees the lock. Also queues the new entries for sealing (L5).
-CREATE FUNCTION entry_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Step 1 of "How writes are checked": the ledger_txn row remembers, in a transaction-local
+-- setting, that this transaction holds its token.
+CREATE FUNCTION ledger_txn_token() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.txid <> pg_current_xact_id() THEN
+        RAISE EXCEPTION 'a ledger token names transaction %, not this one', NEW.txid USING ERRCODE = 'IL004';
+    END IF;
+    PERFORM set_config('infuse.ledger_txn', NEW.txid::text, true);
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_txn_token BEFORE INSERT ON ledger_txn
+    FOR EACH ROW EXECUTE FUNCTION ledger_txn_token();
+
+-- Step 2: refuse rows of another transaction, or written without this transaction's token.
+CREATE FUNCTION ledger_row_refused() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% row refused: ledger rows are written by the ledger package, with the transaction''s token (txid %)',
+        TG_TABLE_NAME, NEW.txid USING ERRCODE = 'IL004';
+END $$;
+
+CREATE TRIGGER entry_token_guard BEFORE INSERT ON entry FOR EACH ROW
+    WHEN (NEW.txid IS DISTINCT FROM pg_current_xact_id()
+          OR current_setting('infuse.ledger_txn', true) IS DISTINCT FROM NEW.txid::text)
+    EXECUTE FUNCTION ledger_row_refused();
+CREATE TRIGGER posting_token_guard BEFORE INSERT ON posting FOR EACH ROW
+    WHEN (NEW.txid IS DISTINCT FROM pg_current_xact_id()
+          OR current_setting('infuse.ledger_txn', true) IS DISTINCT FROM NEW.txid::text)
+    EXECUTE FUNCTION ledger_row_refused();
+
+-- Step 3, at commit: every rule about the transaction's entries and postings, in one query.
+CREATE FUNCTION ledger_txn_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
 BEGIN
-    PERFORM 1 FROM period p
-     WHERE (p.operation_id, p.code) IN (SELECT DISTINCT operation_id, period FROM new_entries)
-     ORDER BY p.operation_id, p.seq
-       FOR SHARE;
-    SELECT n.id, n.period INTO bad
-      FROM new_entries n JOIN period p ON p.operation_id = n.operation_id AND p.code = n.period
-     WHERE p.locked_at IS NOT NULL
-     LIMIT 1;
+    SELECT * INTO bad FROM (
+        SELECT 'IL004' AS state, p.entry_id AS id, format('postings refused: entry %s was committed earlier and cannot gain postings', p.entry_id) AS msg
+          FROM posting p LEFT JOIN entry e ON e.operation_id = p.operation_id AND e.id = p.entry_id
+         WHERE p.txid = NEW.txid AND (e.id IS NULL OR e.txid <> NEW.txid)
+        UNION ALL
+        SELECT 'IL001', e.id, format('entry %s refused: %s postings summing to %s (an entry needs two or more postings summing to zero)',
+               e.id, coalesce(x.n, 0), coalesce(x.s, 0))
+          FROM entry e LEFT JOIN LATERAL (
+                 SELECT count(*) AS n, sum(p.amount) AS s FROM posting p
+                  WHERE p.operation_id = e.operation_id AND p.entry_id = e.id) x ON true
+         WHERE e.txid = NEW.txid AND (coalesce(x.n, 0) < 2 OR x.s <> 0)
+        UNION ALL
+        SELECT 'IL003', e.id, format('entry %s refused: period %s is locked or not a period of operation %s', e.id, e.period, e.operation_id)
+          FROM entry e LEFT JOIN period p ON p.operation_id = e.operation_id AND p.code = e.period
+         WHERE e.txid = NEW.txid AND (p.code IS NULL OR p.locked_at IS NOT NULL)
+        UNION ALL
+        SELECT 'IL006', p.entry_id, format('entry %s refused: line %s names account %s, which is not in the chart of operation %s',
+               p.entry_id, p.line, p.account_id, p.operation_id)
+          FROM posting p LEFT JOIN account a ON a.operation_id = p.operation_id AND a.id = p.account_id
+         WHERE p.txid = NEW.txid AND a.id IS NULL
+        UNION ALL
+        SELECT 'IL007', e.id, format('entry %s refused: it reverses entry %s, which does not exist or is itself a reversal', e.id, e.reverses)
+          FROM entry e LEFT JOIN entry r ON r.operation_id = e.operation_id AND r.id = e.reverses
+         WHERE e.txid = NEW.txid AND e.reverses IS NOT NULL AND (r.id IS NULL OR r.reverses IS NOT NULL)
+    ) problems LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'entry % refused: period % is locked', bad.id, bad.period
-            USING ERRCODE = 'IL003', DETAIL = bad.period;
+        RAISE EXCEPTION '%', bad.msg USING ERRCODE = bad.state, DETAIL = bad.id::text;
     END IF;
-    INSERT INTO seal_queue (operation_id, entry_id) SELECT operation_id, id FROM new_entries;
+    -- The token has done its work; it never outlives its transaction.
+    DELETE FROM ledger_txn WHERE txid = NEW.txid;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER entry_after_insert AFTER INSERT ON entry
-    REFERENCING NEW TABLE AS new_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION entry_after_insert();
-
--- L1, checked at commit: an entry has at least two postings and they sum to zero.
-CREATE FUNCTION entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-    s numeric;
-BEGIN
-    SELECT count(*), coalesce(sum(amount), 0) INTO n, s
-      FROM posting WHERE operation_id = NEW.operation_id AND entry_id = NEW.id;
-    IF n < 2 OR s <> 0 THEN
-        RAISE EXCEPTION 'entry % refused: % postings summing to % (an entry needs two or more postings summing to zero)',
-            NEW.id, n, s USING ERRCODE = 'IL001', DETAIL = NEW.id::text;
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE CONSTRAINT TRIGGER entry_balanced AFTER INSERT ON entry
+CREATE CONSTRAINT TRIGGER ledger_txn_check AFTER INSERT ON ledger_txn
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION entry_balanced();
+    FOR EACH ROW EXECUTE FUNCTION ledger_txn_check();
 
--- L1: postings join only an entry written by the same transaction (so a committed, checked
--- entry can never be unbalanced later); and the balances follow the postings.
-CREATE FUNCTION posting_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bad bigint;
-BEGIN
-    SELECT n.entry_id INTO bad
-      FROM new_postings n JOIN entry e ON e.operation_id = n.operation_id AND e.id = n.entry_id
-     WHERE e.xmin <> pg_current_xact_id()::xid
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'postings refused: entry % was committed earlier and cannot gain postings', bad
-            USING ERRCODE = 'IL004', DETAIL = bad::text;
-    END IF;
-    INSERT INTO balance AS b (operation_id, account_id, period, amount, postings)
-    SELECT n.operation_id, n.account_id, e.period, sum(n.amount), count(*)
-      FROM new_postings n JOIN entry e ON e.operation_id = n.operation_id AND e.id = n.entry_id
-     GROUP BY n.operation_id, n.account_id, e.period
-     ORDER BY n.operation_id, n.account_id, e.period
-    ON CONFLICT (operation_id, account_id, period)
-    DO UPDATE SET amount = b.amount + excluded.amount, postings = b.postings + excluded.postings;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER posting_after_insert AFTER INSERT ON posting
-    REFERENCING NEW TABLE AS new_postings
-    FOR EACH STATEMENT EXECUTE FUNCTION posting_after_insert();
-
--- balance rows are written only by the trigger above; none is ever deleted.
+-- balance rows are never deleted.
 CREATE TRIGGER balance_no_delete BEFORE DELETE ON balance
     FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 CREATE TRIGGER balance_no_truncate BEFORE TRUNCATE ON balance

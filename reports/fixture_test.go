@@ -147,7 +147,7 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 	add("other", programme.Date(2021, 8, 10), "-minus payee", "+plus description", "10.01", "INV-EVIL-2", "-7")
 
 	// Headings, flat rate and totals, as claims compiles them (domain §7).
-	prev := map[string]decimal.Decimal{"staff": dec("82345.67"), "delivery": dec("131200.00"), "other": dec("9876.54"), "officer_time": dec("183456.78")}
+	prev := map[string]decimal.Decimal{"staff": dec("82345.67"), "delivery": dec("131200.00"), "other": dec("9876.55"), "officer_time": dec("183456.78")}
 	p.FlatRate = FlatRateWorking{Kind: prog.FlatRate.Kind, Percent: prog.FlatRate.Percent, Base: cash["staff"],
 		Exact: cash["staff"].Mul(prog.FlatRate.Percent).Shift(-2), Amount: prog.FlatRate.Amount(cash["staff"])}
 	prev["indirect"] = prog.FlatRate.Amount(prev["staff"])

@@ -11,19 +11,20 @@ import (
 
 // The encoders never depend on the order a Pack's lists arrive in or on map iteration: every
 // list is put into one fixed order here, with the ledger entry id (unique per line) as the last
-// key so that the order is total.
+// key that matters, so that the order is total.
 
 // cashOrder returns the indexes of the cash lines in transaction-list order: by defrayal date,
 // then ledger entry.
 func cashOrder(lines []CashLine) []int32 {
 	idx := identity(len(lines))
-	slices.SortStableFunc(idx, func(a, b int32) int {
+	slices.SortFunc(idx, func(a, b int32) int {
 		x, y := &lines[a], &lines[b]
 		return cmp.Or(
 			x.DefrayedOn.Compare(y.DefrayedOn),
 			cmp.Compare(x.EntryID, y.EntryID),
 			strings.Compare(x.Heading, y.Heading),
 			x.Amount.Cmp(y.Amount),
+			cmp.Compare(a, b),
 		)
 	})
 	return idx
@@ -33,7 +34,7 @@ func cashOrder(lines []CashLine) []int32 {
 // activity and ledger entry, the order an auditor checks timesheets in.
 func timeOrder(lines []TimeLine) []int32 {
 	idx := identity(len(lines))
-	slices.SortStableFunc(idx, func(a, b int32) int {
+	slices.SortFunc(idx, func(a, b int32) int {
 		x, y := &lines[a], &lines[b]
 		return cmp.Or(
 			strings.Compare(x.Authority, y.Authority),
@@ -41,6 +42,7 @@ func timeOrder(lines []TimeLine) []int32 {
 			x.WorkDate.Compare(y.WorkDate),
 			strings.Compare(x.Activity, y.Activity),
 			cmp.Compare(x.EntryID, y.EntryID),
+			cmp.Compare(a, b), // the order given, should two lines share an entry: still total
 		)
 	})
 	return idx

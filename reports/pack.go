@@ -30,7 +30,8 @@ const (
 )
 
 // Pack is everything a claim pack shows. Money and hours are decimal.Decimal, dates are
-// time.Time at midnight UTC. Lists may come in any order: the encoders sort them themselves.
+// time.Time at midnight UTC. Headings are shown in the order given (the programme's); every
+// other list may come in any order, as the encoders sort them themselves.
 type Pack struct {
 	Operation   Operation
 	Period      Period

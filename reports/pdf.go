@@ -223,6 +223,9 @@ func (d *doc) ensure(h float64) {
 	}
 }
 
+// maxCellLines bounds the lines of one table cell, so that a row fits on a page.
+const maxCellLines = 40
+
 // column of a table.
 type column struct {
 	title string
@@ -275,6 +278,10 @@ func (d *doc) table(cols []column, rows []trow) {
 		for i, c := range cols {
 			if i < len(r.cells) {
 				wrapped[i] = d.wrap(r.cells[i], c.w)
+				if len(wrapped[i]) > maxCellLines {
+					// A row never outgrows a page; the workbook holds the full text.
+					wrapped[i] = append(wrapped[i][:maxCellLines-1], "…")
+				}
 				lines = max(lines, len(wrapped[i]))
 			}
 		}
@@ -425,27 +432,28 @@ func (d *doc) certificate() {
 	d.para("", 9, colInk, p.Declaration)
 	f.Ln(4)
 
-	d.ensure(40)
-	d.subhead("Signed for the lead beneficiary", 36)
-	y := f.GetY() + 2
-	d.font("", 9)
-	box := func(x, w float64, label, value string) {
+	d.subhead("Signed for the lead beneficiary", 46)
+	y := f.GetY() + 1
+	box := func(x, y, w, h float64, label, value string) {
 		d.draw(colRule)
-		f.Rect(x, y, w, 16, "D")
+		f.Rect(x, y, w, h, "D")
 		d.font("", 7)
 		d.color(colMuted)
 		f.SetXY(x+1, y+1)
 		f.CellFormat(w-2, 4, d.t(label), "", 0, "L", false, 0, "")
 		d.font("", 10)
 		d.color(colInk)
-		f.SetXY(x+1, y+8)
-		f.CellFormat(w-2, 6, d.t(value), "", 0, "L", false, 0, "")
+		lines := d.wrap(value, w-2)
+		for i, line := range lines {
+			f.SetXY(x+1, y+h-1-float64(len(lines)-i)*5)
+			f.CellFormat(w-2, 5, line, "", 0, "L", false, 0, "")
+		}
 	}
-	box(marginL, 60, "Name", p.Signatory.Name)
-	box(marginL+60, 50, "Role", p.Signatory.Role)
-	box(marginL+110, 45, "Signature", "")
-	box(marginL+155, 25, "Date", "")
-	f.SetXY(marginL, y+20)
+	box(marginL, y, bodyW/2, 14, "Name", p.Signatory.Name)
+	box(marginL+bodyW/2, y, bodyW/2, 14, "Role", p.Signatory.Role)
+	box(marginL, y+14, bodyW*2/3, 22, "Signature", "")
+	box(marginL+bodyW*2/3, y+14, bodyW/3, 22, "Date", "")
+	f.SetXY(marginL, y+40)
 }
 
 func enforcedText(enforced bool) string {
@@ -478,7 +486,7 @@ func (d *doc) keyValues(kv [][2]string, labelW float64) {
 // summary draws the summary tables.
 func (d *doc) summary() {
 	p := d.p
-	d.section("Summary", 60)
+	d.section("Summary", pageH) // the certificate stands on its own page
 	d.subhead("Expenditure by heading", 30)
 	rows := make([]trow, 0, len(p.Headings)+2)
 	for _, h := range p.Headings {
@@ -561,7 +569,10 @@ func shortMoney(v float64) string {
 func (d *doc) chart() {
 	p, f := d.p, d.f
 	ms := sortedMatch(p.Match)
-	const labelW, rowH, valueW = 52.0, 12.0, 24.0
+	const labelW, valueW = 52.0, 24.0
+	// Twelve millimetres an authority, less when there are too many for one page.
+	rowH := min(12.0, (pageH-marginTop-marginBot-45)/float64(max(len(ms), 1)))
+	barH := rowH / 3
 	d.section("Match delivered against target", 40+float64(len(ms))*rowH)
 	d.para("", 8.5, colMuted, fmt.Sprintf("In-kind match (officer time) delivered up to the end of %s, per authority, against its target.", p.Period.Code))
 	f.Ln(2)
@@ -614,32 +625,33 @@ func (d *doc) chart() {
 
 	for i, m := range ms {
 		y := top + float64(i)*rowH
-		d.font("B", 8)
-		f.SetXY(marginL, y+1.5)
-		f.CellFormat(labelW-2, 4, d.t(m.NameEN), "", 0, "L", false, 0, "")
-		d.font("", 7.5)
+		top1, top2 := y+rowH/8, y+rowH/8+barH*1.1 // delivered bar, target bar
+		d.font("B", min(8, barH*2))
+		f.SetXY(marginL, top1)
+		f.CellFormat(labelW-2, barH, d.t(m.NameEN), "", 0, "L", false, 0, "")
+		d.font("", min(7.5, barH*1.9))
 		d.color(colMuted)
-		f.SetXY(marginL, y+5.5)
-		f.CellFormat(labelW-2, 4, d.t(m.NameCY), "", 0, "L", false, 0, "")
+		f.SetXY(marginL, top2)
+		f.CellFormat(labelW-2, barH, d.t(m.NameCY), "", 0, "L", false, 0, "")
 		d.color(colInk)
 
 		cum, tgt := m.Cumulative.InexactFloat64(), m.Target.InexactFloat64()
 		d.fill(colBar)
-		f.Rect(x0, y+1.5, xOf(cum)-x0, 4, "F")
+		f.Rect(x0, top1, xOf(cum)-x0, barH, "F")
 		d.fill(colTarget)
-		f.Rect(x0, y+6, xOf(tgt)-x0, 4, "F")
+		f.Rect(x0, top2, xOf(tgt)-x0, barH, "F")
 		tick := xOf(m.ProRataTarget.InexactFloat64())
 		d.draw(colTick)
 		f.SetLineWidth(0.6)
-		f.Line(tick, y+0.8, tick, y+10.7)
+		f.Line(tick, top1-0.7, tick, top2+barH+0.7)
 		f.SetLineWidth(0.2)
 
-		d.font("", 7)
-		f.SetXY(math.Max(xOf(cum), xOf(tgt))+1.5, y+1.5)
-		f.CellFormat(valueW, 4, moneyText(m.Cumulative), "", 0, "L", false, 0, "")
+		d.font("", min(7, barH*1.8))
+		f.SetXY(math.Max(xOf(cum), xOf(tgt))+1.5, top1)
+		f.CellFormat(valueW, barH, moneyText(m.Cumulative), "", 0, "L", false, 0, "")
 		d.color(colMuted)
-		f.SetXY(math.Max(xOf(cum), xOf(tgt))+1.5, y+6)
-		f.CellFormat(valueW, 4, moneyText(m.Target), "", 0, "L", false, 0, "")
+		f.SetXY(math.Max(xOf(cum), xOf(tgt))+1.5, top2)
+		f.CellFormat(valueW, barH, moneyText(m.Target), "", 0, "L", false, 0, "")
 		d.color(colInk)
 	}
 	f.SetXY(marginL, bottom+7)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -57,12 +58,16 @@ const (
 	maxColWidth = 60
 )
 
+// numPad widens number columns so that right-aligned figures do not run into the left-aligned
+// text of the next column.
+const numPad = 3
+
 // maxCellChars is what an Excel cell holds.
 const maxCellChars = 32767
 
 // flatAmountRef is the cell of the Flat-rate workings sheet holding the claimed flat amount;
 // the reconciliation on Expenditure by heading refers to it.
-const flatAmountRef = "$B$7"
+const flatAmountRef = "$B$8"
 
 // WriteXLSX writes the claim workbook of p to w. Its Manifest sheet lists the PDF's SHA-256,
 // so the PDF is rendered (to a hash) first; Build avoids doing that twice.
@@ -152,6 +157,7 @@ type styles struct {
 	title, header, label, labelTop, note, text, quoted, wrap, mono int
 	money, moneyTotal, money4, rate4, dec6, hours, hoursTotal, pct int
 	date, stamp, integer, count, countTotal, fte, totalLabel       int
+	textRight, headerRight                                         int
 }
 
 // book renders one workbook.
@@ -203,30 +209,42 @@ func newStyles(f *excelize.File) (styles, error) {
 		Border:    []excelize.Border{{Type: "bottom", Color: "000000", Style: 1}},
 		Alignment: &excelize.Alignment{Vertical: "center", WrapText: true},
 	})
+	st.headerRight = mk(&excelize.Style{
+		Font:      bold,
+		Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"D9E1F2"}},
+		Border:    []excelize.Border{{Type: "bottom", Color: "000000", Style: 1}},
+		Alignment: &excelize.Alignment{Vertical: "center", Horizontal: "right", WrapText: true},
+	})
 	st.label = mk(&excelize.Style{Font: bold})
 	st.labelTop = mk(&excelize.Style{Font: bold, Alignment: top})
 	st.note = mk(&excelize.Style{Font: &excelize.Font{Italic: true, Color: "595959"}})
-	st.text = mk(&excelize.Style{Alignment: top})
+	// Left-aligned cells are indented one step so that they do not run into a right-aligned
+	// figure in the column before.
+	left := &excelize.Alignment{Vertical: "top", Horizontal: "left", Indent: 1}
+	st.text = mk(&excelize.Style{Alignment: left})
 	// quoted is for text that begins with = + - or @: it is stored as a string, and the quote
 	// prefix keeps it text when someone edits the cell in Excel (CSV/formula injection).
-	st.quoted = mk(&excelize.Style{Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "left"}})
-	st.wrap = mk(&excelize.Style{Alignment: &excelize.Alignment{Vertical: "top", WrapText: true}})
+	// (Protection, the default anyway, only keeps it a style of its own: NewStyle reuses an
+	// identical one, and the quote prefix must not reach the ordinary text style.)
+	st.quoted = mk(&excelize.Style{Alignment: left, Protection: &excelize.Protection{Locked: true}})
+	st.wrap = mk(&excelize.Style{Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "left", Indent: 1, WrapText: true}})
 	st.mono = mk(&excelize.Style{Font: &excelize.Font{Family: "Courier New"}})
 	st.money = mk(&excelize.Style{CustomNumFmt: num(fmtMoney), Alignment: top})
 	st.moneyTotal = mk(&excelize.Style{CustomNumFmt: num(fmtMoney), Font: bold, Border: topBorder})
-	st.money4 = mk(&excelize.Style{CustomNumFmt: num(fmtMoney4)})
+	st.money4 = mk(&excelize.Style{CustomNumFmt: num(fmtMoney4), Alignment: top})
 	st.rate4 = mk(&excelize.Style{CustomNumFmt: num(fmtRate4), Alignment: top})
-	st.dec6 = mk(&excelize.Style{CustomNumFmt: num(fmtDec6)})
+	st.dec6 = mk(&excelize.Style{CustomNumFmt: num(fmtDec6), Alignment: top})
 	st.hours = mk(&excelize.Style{CustomNumFmt: num(fmtHours), Alignment: top})
 	st.hoursTotal = mk(&excelize.Style{CustomNumFmt: num(fmtHours), Font: bold, Border: topBorder})
-	st.pct = mk(&excelize.Style{CustomNumFmt: num(fmtPct)})
-	st.date = mk(&excelize.Style{CustomNumFmt: num(fmtDate), Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "left"}})
+	st.pct = mk(&excelize.Style{CustomNumFmt: num(fmtPct), Alignment: top})
+	st.date = mk(&excelize.Style{CustomNumFmt: num(fmtDate), Alignment: left})
 	st.stamp = mk(&excelize.Style{CustomNumFmt: num(fmtStamp), Alignment: &excelize.Alignment{Horizontal: "left"}})
-	st.integer = mk(&excelize.Style{CustomNumFmt: num(fmtInt), Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "left"}})
+	st.integer = mk(&excelize.Style{CustomNumFmt: num(fmtInt), Alignment: left})
 	st.count = mk(&excelize.Style{CustomNumFmt: num(fmtCount), Alignment: top})
 	st.countTotal = mk(&excelize.Style{CustomNumFmt: num(fmtCount), Font: bold, Border: topBorder})
-	st.fte = mk(&excelize.Style{CustomNumFmt: num(fmtFTE)})
+	st.fte = mk(&excelize.Style{CustomNumFmt: num(fmtFTE), Alignment: top})
 	st.totalLabel = mk(&excelize.Style{Font: bold, Border: topBorder})
+	st.textRight = mk(&excelize.Style{Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "right"}})
 	for _, err := range errs {
 		if err != nil {
 			return st, err
@@ -243,7 +261,8 @@ func newStyles(f *excelize.File) (styles, error) {
 // cell is a workbook cell and the width its content needs.
 type cell struct {
 	x     excelize.Cell
-	width int // characters; 0 when the cell does not decide its column's width
+	width int  // characters; 0 when the cell does not decide its column's width
+	wrap  bool // wraps within its column; the row is made tall enough
 }
 
 // isFormulaLike reports whether text would be read as a formula if typed into a cell.
@@ -267,6 +286,14 @@ func (b *book) styled(style int, s string) cell {
 	return cell{x: excelize.Cell{StyleID: style, Value: clip(s)}, width: utf8.RuneCountInString(s)}
 }
 
+// wrapped is text that wraps within its column, which it does not widen.
+func (b *book) wrapped(s string) cell {
+	if isFormulaLike(s) {
+		return b.wide(b.st.quoted, s)
+	}
+	return cell{x: excelize.Cell{StyleID: b.st.wrap, Value: clip(s)}, wrap: true}
+}
+
 // wide is text that may overflow into the empty cells beside it and so does not size its
 // column.
 func (b *book) wide(style int, s string) cell {
@@ -276,7 +303,7 @@ func (b *book) wide(style int, s string) cell {
 }
 
 func (b *book) money(d decimal.Decimal) cell {
-	return cell{x: excelize.Cell{StyleID: b.st.money, Value: d.InexactFloat64()}, width: len(moneyText(d)) + 1}
+	return cell{x: excelize.Cell{StyleID: b.st.money, Value: d.InexactFloat64()}, width: len(moneyText(d)) + numPad}
 }
 
 func (b *book) moneyStyle(style int, d decimal.Decimal) cell {
@@ -289,15 +316,15 @@ func (b *book) moneyStyle(style int, d decimal.Decimal) cell {
 // (or a test) sees the figure. The cached value is what the formula evaluates to.
 func (b *book) sum(style int, formula string, value decimal.Decimal) cell {
 	return cell{x: excelize.Cell{StyleID: style, Formula: formula, Value: value.InexactFloat64()},
-		width: len(moneyText(value)) + 1}
+		width: len(moneyText(value)) + numPad}
 }
 
 func (b *book) hours(d decimal.Decimal) cell {
-	return cell{x: excelize.Cell{StyleID: b.st.hours, Value: d.InexactFloat64()}, width: len(numberText(d, 2)) + 1}
+	return cell{x: excelize.Cell{StyleID: b.st.hours, Value: d.InexactFloat64()}, width: len(numberText(d, 2)) + numPad}
 }
 
 func (b *book) num(style int, d decimal.Decimal, places int32) cell {
-	return cell{x: excelize.Cell{StyleID: style, Value: d.InexactFloat64()}, width: len(numberText(d, places)) + 2}
+	return cell{x: excelize.Cell{StyleID: style, Value: d.InexactFloat64()}, width: len(numberText(d, places)) + numPad}
 }
 
 // str is a text cell for the line sheets, where widths are fitted separately; nil for empty
@@ -328,7 +355,7 @@ func (b *book) decimalText(style int, s string) cell {
 	if err != nil {
 		return b.text(s)
 	}
-	return cell{x: excelize.Cell{StyleID: style, Value: v}, width: len(s) + 3}
+	return cell{x: excelize.Cell{StyleID: style, Value: v}, width: len(s) + numPad + 1}
 }
 
 func (b *book) date(t time.Time) cell {
@@ -343,19 +370,33 @@ func (b *book) integer(n int64) cell {
 }
 
 func (b *book) count(style int, n int64) cell {
-	return cell{x: excelize.Cell{StyleID: style, Value: n}, width: len(intText(n))}
+	return cell{x: excelize.Cell{StyleID: style, Value: n}, width: len(intText(n)) + numPad}
 }
 
-// clip keeps text within what a cell holds.
+// clip keeps text within what a cell holds, 32,767 UTF-16 code units, marking the cut.
 func clip(s string) string {
 	if len(s) <= maxCellChars {
-		return s
+		return s // at most one code unit per byte
 	}
-	r := []rune(s)
-	if len(r) <= maxCellChars {
-		return s
+	units := 0
+	for i, r := range s {
+		units += utf16.RuneLen(r)
+		if units > maxCellChars-1 { // room for the ellipsis
+			if utf16Len(s[i:])+units-utf16.RuneLen(r) <= maxCellChars {
+				return s
+			}
+			return s[:i] + "…"
+		}
 	}
-	return string(r[:maxCellChars-1]) + "…"
+	return s
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }
 
 // grid collects the rows of a small sheet so that its column widths can be fitted before the
@@ -385,11 +426,14 @@ func (g *grid) blank() int { return g.add() }
 // next returns the number the next row will have.
 func (g *grid) next() int { return len(g.rows) + 1 }
 
+// maxRowHeight is the tallest row Excel allows, in points.
+const maxRowHeight = 409
+
 func (g *grid) height(row int, h float64) {
 	if g.heights == nil {
 		g.heights = map[int]float64{}
 	}
-	g.heights[row] = h
+	g.heights[row] = min(h, maxRowHeight)
 }
 
 // sheetSetup describes how a sheet is laid out.
@@ -473,6 +517,15 @@ func (b *book) writeGrid(s sheetSetup, g *grid, floor ...int) error {
 	if s.widths == nil {
 		s.widths = fitWidths(g.widths, floor...)
 	}
+	for i, r := range g.rows {
+		for j, c := range r {
+			if c.wrap && j < len(s.widths) {
+				if text, ok := c.x.Value.(string); ok {
+					g.height(i+1, max(g.heights[i+1], rowsHigh(text, s.widths[j])))
+				}
+			}
+		}
+	}
 	sw, err := b.open(s)
 	if err != nil {
 		return err
@@ -502,22 +555,32 @@ func (b *book) writeGrid(s sheetSetup, g *grid, floor ...int) error {
 	return sw.Flush()
 }
 
-// header is a row of column titles.
+// headerWidth is the width a column title needs in bold.
+func headerWidth(t string) int { return utf8.RuneCountInString(t)*6/5 + 1 }
+
+// header is a row of column titles. A title ending in ">" heads a column of figures and is
+// right-aligned over them (the ">" is not shown).
 func (b *book) header(titles ...string) []cell {
 	out := make([]cell, len(titles))
 	for i, t := range titles {
-		out[i] = cell{x: excelize.Cell{StyleID: b.st.header, Value: t}, width: min(utf8.RuneCountInString(t), 16)}
+		style := b.st.header
+		if r, ok := strings.CutSuffix(t, ">"); ok {
+			t, style = r, b.st.headerRight
+		}
+		out[i] = cell{x: excelize.Cell{StyleID: style, Value: t}, width: headerWidth(t)}
 	}
 	return out
 }
 
 func (b *book) note(s string) cell { return b.wide(b.st.note, s) }
 
-// rowsHigh estimates the height of a row holding wrapped text in a column of the given width.
+// rowsHigh estimates the height in points of a row holding text wrapped in a column of the
+// given width (in characters), allowing for breaks at spaces.
 func rowsHigh(s string, width float64) float64 {
+	per := max(int(width*0.9)-1, 1)
 	lines := 0
 	for _, para := range strings.Split(s, "\n") {
-		lines += max(1, (utf8.RuneCountInString(para)+int(width)-3)/int(width-2))
+		lines += max(1, (utf8.RuneCountInString(para)+per-1)/per)
 	}
 	return float64(lines) * 15
 }
@@ -540,16 +603,17 @@ func (b *book) summary() error {
 	kv("Final claim", b.text(yesNo(p.Final)))
 	kv("Status", b.text(p.Status))
 	kv("Compiled at (UTC)", cell{x: excelize.Cell{StyleID: b.st.stamp, Value: p.CompiledAt.UTC()}, width: 19})
-	kv("Ledger entries sealed", b.count(b.st.count, p.Position.EntriesSealed))
+	kv("Ledger entries sealed", b.integer(p.Position.EntriesSealed))
 	kv("Last ledger entry", b.integer(p.Position.LastEntryID))
 	kv("Chain link (SHA-256)", b.wide(b.st.mono, p.Position.ChainLink))
+	kv("Late items booked in this period", b.integer(int64(p.LateItems)))
 	kv("Generator", b.wide(b.st.text, p.generator()))
 	g.blank()
 
-	g.add(b.header("Figures", "This period", "Cumulative")...)
+	g.add(b.header("Figures", "This period>", "Cumulative>")...)
 	first := g.next()
 	for _, h := range p.Headings {
-		g.add(b.text(h.Name), b.money(h.Period), b.money(h.Cumulative))
+		g.add(b.wrapped(h.Name), b.money(h.Period), b.money(h.Cumulative))
 	}
 	last := g.next() - 1
 	g.add(b.styled(b.st.totalLabel, "Total eligible expenditure"),
@@ -559,19 +623,18 @@ func (b *book) summary() error {
 		b.moneyStyle(b.st.moneyTotal, p.ESFDue.Period), b.moneyStyle(b.st.moneyTotal, p.ESFDue.Cumulative))
 	g.blank()
 
-	g.add(b.header("Award, rate and caps", "", "Cumulative")...)
+	g.add(b.header("Award, rate and caps", "", "Cumulative>")...)
 	g.add(b.text("ESF award"), cell{}, b.money(p.Award))
-	g.add(b.text("Intervention rate"), cell{}, b.text(p.rateText()))
+	g.add(b.text("Intervention rate"), cell{}, b.styled(b.st.textRight, p.rateText()))
 	g.add(b.text(fmt.Sprintf("Exact ESF share: cumulative total × %s (6 dp)", p.rateText())), cell{},
 		b.decimalText(b.st.dec6, p.Rounding.ExactShare))
 	g.add(b.text("ESF share floored to the penny"), cell{}, b.decimalText(b.st.dec6, p.Rounding.FlooredShare))
 	g.add(b.text("Rounding residual, not claimed (6 dp, R9.3c)"), cell{}, b.decimalText(b.st.dec6, p.Rounding.Residual))
 	g.add(b.text("Award cap (C5)"), cell{}, b.money(p.AwardCap))
 	g.add(b.text("Art 69 cap: cumulative cash and flat-rate costs (C4)"), cell{}, b.money(p.Art69Cap))
-	g.add(b.text("Art 69 cap enforced on this claim"), cell{}, b.text(yesNo(p.Art69Enforced)))
-	g.add(b.text("Cumulative ESF due: the least of the floored share and the caps that apply"), cell{},
+	g.add(b.text("Art 69 cap enforced on this claim"), cell{}, b.styled(b.st.textRight, yesNo(p.Art69Enforced)))
+	g.add(b.styled(b.st.totalLabel, "Cumulative ESF due: least of floored share and caps"), b.styled(b.st.totalLabel, ""),
 		b.moneyStyle(b.st.moneyTotal, p.ESFDue.Cumulative))
-	g.add(b.text("Late items booked in this period"), b.count(b.st.count, int64(p.LateItems)))
 	g.blank()
 
 	g.add(b.styled(b.st.label, "Declaration"))
@@ -585,7 +648,7 @@ func (b *book) summary() error {
 
 	widths := fitWidths(g.widths, 30, 18, 18)
 	g.height(r, rowsHigh(p.Declaration, widths[0]+widths[1]+widths[2]))
-	return b.writeGrid(sheetSetup{name: sheetSummary, widths: widths}, g)
+	return b.writeGrid(sheetSetup{name: sheetSummary, widths: widths, landscape: false}, g)
 }
 
 func authorityLabel(a Authority) string {
@@ -610,7 +673,7 @@ func (b *book) headings() error {
 		timeTotal = timeTotal.Add(p.OfficerTime[i].Amount)
 	}
 	g := &grid{}
-	g.add(b.header("Code", "Heading", "Kind", "This period", "Cumulative", "Lines in this period", "Difference")...)
+	g.add(b.header("Code", "Heading", "Kind", "This period>", "Cumulative>", "Lines in this period>", "Difference>")...)
 	var linesSum, diffSum decimal.Decimal
 	for _, h := range p.Headings {
 		row := g.next()
@@ -630,7 +693,7 @@ func (b *book) headings() error {
 		}
 		diff := h.Period.Sub(amount)
 		linesSum, diffSum = linesSum.Add(amount), diffSum.Add(diff)
-		g.add(b.text(h.Code), b.text(h.Name), b.text(string(h.Kind)), b.money(h.Period), b.money(h.Cumulative),
+		g.add(b.text(h.Code), b.wrapped(h.Name), b.text(string(h.Kind)), b.money(h.Period), b.money(h.Cumulative),
 			lines, b.sum(b.st.money, fmt.Sprintf("D%d-F%d", row, row), diff))
 	}
 	last := g.next() - 1
@@ -642,7 +705,7 @@ func (b *book) headings() error {
 	g.blank()
 	g.add(b.note("Lines in this period: cash headings from the Transaction list, officer time from the Officer time sheet, " +
 		"the flat rate from the Flat-rate workings. A difference other than zero is finding C3."))
-	return b.writeGrid(sheetSetup{name: sheetHeadings, frozen: 1, filter: fmt.Sprintf("A1:G%d", last), landscape: true}, g)
+	return b.writeGrid(sheetSetup{name: sheetHeadings, frozen: 1, filter: fmt.Sprintf("A1:G%d", last), landscape: true}, g, 0, 50)
 }
 
 // transactions streams the Transaction list: every cash line booked in the period, then the total.
@@ -650,11 +713,11 @@ func (b *book) transactions() error {
 	p := b.p
 	lines := p.Transactions
 	order := cashOrder(lines)
-	titles := []string{"Ledger entry", "Heading", "Defrayed on", "Payee", "Description", "Amount",
+	titles := []string{"Ledger entry", "Heading", "Defrayed on", "Payee", "Description", "Amount>",
 		"Evidence ref", "Invoice ref", "Booked in", "Relates to"}
 	chars := make([]int, len(titles))
 	for i, t := range titles {
-		chars[i] = min(utf8.RuneCountInString(t), 14)
+		chars[i] = headerWidth(t)
 	}
 	var lo, hi, total decimal.Decimal
 	for i := range lines {
@@ -669,8 +732,8 @@ func (b *book) transactions() error {
 		chars[9] = max(chars[9], len(l.EffectivePeriod))
 		lo, hi, total = decimal.Min(lo, l.Amount), decimal.Max(hi, l.Amount), total.Add(l.Amount)
 	}
-	chars[2] = 10
-	chars[5] = max(chars[5], len(moneyText(lo)), len(moneyText(hi)), len(moneyText(total))) + 1
+	chars[2] = max(chars[2], 10)
+	chars[5] = max(chars[5], len(moneyText(lo)), len(moneyText(hi)), len(moneyText(total))) + numPad
 	n := len(lines)
 	sw, err := b.open(sheetSetup{name: sheetCash, widths: fitWidths(chars), frozen: 1,
 		filter: fmt.Sprintf("A1:J%d", n+1), landscape: true})
@@ -716,11 +779,11 @@ func (b *book) officerTime() error {
 	p := b.p
 	lines := p.OfficerTime
 	order := timeOrder(lines)
-	titles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours", "Activity",
-		"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item"}
+	titles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours>", "Activity",
+		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item"}
 	chars := make([]int, len(titles))
 	for i, t := range titles {
-		chars[i] = min(utf8.RuneCountInString(t), 14)
+		chars[i] = headerWidth(t)
 	}
 	var lo, hi, total, hours decimal.Decimal
 	for i := range lines {
@@ -736,9 +799,10 @@ func (b *book) officerTime() error {
 		lo, hi = decimal.Min(lo, l.Amount), decimal.Max(hi, l.Amount)
 		total, hours = total.Add(l.Amount), hours.Add(l.Hours)
 	}
-	chars[4], chars[7] = 10, 10
-	chars[5] = max(chars[5], len(numberText(hours, 2))+1)
-	chars[9] = max(chars[9], len(moneyText(lo)), len(moneyText(hi)), len(moneyText(total))) + 1
+	chars[4], chars[7] = max(chars[4], 10), max(chars[7], 10)
+	chars[5] = max(chars[5], len(numberText(hours, 2))) + numPad
+	chars[8] += numPad - 1
+	chars[9] = max(chars[9], len(moneyText(lo)), len(moneyText(hi)), len(moneyText(total))) + numPad
 	n := len(lines)
 	sw, err := b.open(sheetSetup{name: sheetTime, widths: fitWidths(chars), frozen: 1,
 		filter: fmt.Sprintf("A1:M%d", n+1), landscape: true})
@@ -798,7 +862,7 @@ func cellValues(cs []cell) []any {
 // match writes Match by authority: each authority's match against its target (C6).
 func (b *book) match() error {
 	g := &grid{}
-	g.add(b.header("Code", "Authority", "Awdurdod", "This period", "Cumulative", "Target", "Pro-rata target", "Variance %")...)
+	g.add(b.header("Code", "Authority", "Awdurdod", "This period>", "Cumulative>", "Target>", "Pro-rata target>", "Variance %>")...)
 	var per, cum, tgt, pro decimal.Decimal
 	for _, m := range sortedMatch(b.p.Match) {
 		per, cum, tgt, pro = per.Add(m.Period), cum.Add(m.Cumulative), tgt.Add(m.Target), pro.Add(m.ProRataTarget)
@@ -819,7 +883,7 @@ func (b *book) match() error {
 // staff writes the Staff-cost workings: every officer rate version that priced a line.
 func (b *book) staff() error {
 	g := &grid{}
-	g.add(b.header("Authority", "Payroll ref", "Officer", "Valid from", "AGEC", "FTE", "Hours basis", "Hourly rate")...)
+	g.add(b.header("Authority", "Payroll ref", "Officer", "Valid from", "AGEC>", "FTE>", "Hours basis>", "Hourly rate>")...)
 	rates := sortedRates(b.p.StaffCosts)
 	for _, r := range rates {
 		g.add(b.text(r.Authority), b.text(r.PayrollRef), b.text(r.Name), b.date(r.ValidFrom), b.money(r.AGEC),
@@ -840,16 +904,16 @@ func (b *book) flat() error {
 	g := &grid{}
 	g.add(b.wide(b.st.title, "Flat-rate workings (R9.3b)"))
 	g.blank()
-	g.add(b.header("Working", "Amount")...)
-	g.add(b.text("Option"), b.text(flatKindText(fr.Kind)))
+	g.add(b.header("Working", "Amount>")...)
+	g.add(b.text("Option"), b.wide(b.st.text, flatKindText(fr.Kind)))
 	g.add(b.text("Rate, percent of direct staff costs"), b.num(b.st.pct, fr.Percent, 2))
 	g.add(b.text("Base: direct staff costs of the period"), b.money(fr.Base))
-	if r := g.add(b.styled(b.st.label, "Flat-rate amount claimed, truncated to the penny"), b.moneyStyle(b.st.moneyTotal, fr.Amount)); r != 7 {
-		// flatAmountRef names this cell from another sheet.
-		return fmt.Errorf("reports: flat-rate amount on row %d, not 7", r)
-	}
 	g.add(b.text("Exact product: base × rate ÷ 100"), cell{x: excelize.Cell{StyleID: b.st.money4, Value: fr.Exact.InexactFloat64()},
-		width: len(numberText(fr.Exact, 4)) + 2})
+		width: len(numberText(fr.Exact, 4)) + numPad + 1})
+	if r := g.add(b.styled(b.st.totalLabel, "Flat-rate amount claimed, truncated to the penny"), b.moneyStyle(b.st.moneyTotal, fr.Amount)); r != 8 {
+		// flatAmountRef names this cell from another sheet.
+		return fmt.Errorf("reports: flat-rate amount on row %d, not 8", r)
+	}
 	g.blank()
 	g.add(b.note("The amount is truncated (rounded down) to the penny, never rounded up, per claim period (R9.3b)."))
 	return b.writeGrid(sheetSetup{name: sheetFlat}, g, 40, 18)
@@ -888,13 +952,12 @@ func entryList(ids []int64, limit int) string {
 // findings writes the Findings sheet.
 func (b *book) findings() error {
 	g := &grid{}
-	g.add(b.header("Check", "Severity", "Message", "Entries", "Ledger entries involved")...)
+	g.add(b.header("Check", "Severity", "Message", "Entries>", "Ledger entries involved")...)
 	const msgWidth = 70
 	fs := sortedFindings(b.p.Findings)
 	for _, f := range fs {
-		r := g.add(b.styled(b.st.labelTop, f.ID), b.text(f.Severity), b.wide(b.st.wrap, f.Message),
+		g.add(b.styled(b.st.labelTop, f.ID), b.text(f.Severity), b.wrapped(f.Message),
 			b.count(b.st.count, int64(len(f.Entries))), b.wide(b.st.text, entryList(f.Entries, maxCellChars-100)))
-		g.height(r, rowsHigh(f.Message, msgWidth))
 	}
 	if len(fs) == 0 {
 		g.add(b.text("none"), cell{}, b.wide(b.st.text, "No findings."))
@@ -910,7 +973,7 @@ func (b *book) findings() error {
 // trialBalance writes the ledger's trial balance at the claim's position (C2).
 func (b *book) trialBalance() error {
 	g := &grid{}
-	g.add(b.header("Account", "Name", "Kind", "Debit", "Credit", "Balance")...)
+	g.add(b.header("Account", "Name", "Kind", "Debit>", "Credit>", "Balance>")...)
 	var dr, cr, bal decimal.Decimal
 	for _, l := range sortedTrialBalance(b.p.TrialBalance) {
 		var d, c cell
@@ -953,7 +1016,7 @@ func (b *book) manifest(pdf ManifestFile) error {
 	kv("Chain link (SHA-256)", b.wide(b.st.mono, p.Position.ChainLink))
 	kv("Generator version", b.wide(b.st.text, p.generator()))
 	g.blank()
-	g.add(b.header("File", "Bytes", "SHA-256")...)
+	g.add(b.header("File", "Bytes>", "SHA-256")...)
 	g.add(b.text(NameXLSX), cell{}, b.wide(b.st.text, "this workbook: see manifest.json"))
 	g.add(b.text(pdf.Name), b.count(b.st.count, pdf.Bytes), b.wide(b.st.mono, pdf.SHA256))
 	g.blank()

@@ -113,6 +113,8 @@ var ledgerCodes = map[string]struct {
 	"IL003": {apperr.Locked, "F1"},
 	"IL004": {apperr.Invalid, "L1"},
 	"IL005": {apperr.Locked, "F1"},
+	"IL006": {apperr.Invalid, "L3"},
+	"IL007": {apperr.Invalid, "L6"},
 }
 
 // Constraint describes how a named constraint's violation reads to a person.

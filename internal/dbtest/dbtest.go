@@ -8,6 +8,9 @@
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 //
+// Benchmarks that measure speed need a durable cluster: with INFUSE_BENCH_DURABLE=1 (set by
+// `make bench`) the private cluster runs with fsync on, on disk rather than in memory.
+//
 // A test binary that is killed leaves no postgres behind (pgserver's parent-death signal); its
 // directory is removed by the next binary that starts a cluster.
 package dbtest
@@ -227,7 +230,7 @@ func (c *cluster) startPrivate(ctx context.Context) error {
 		return fmt.Errorf("lock %s: %w", dir, err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c.srv, err = pgserver.Start(ctx, pgserver.Options{DataDir: dir, Durable: false, Logger: log})
+	c.srv, err = pgserver.Start(ctx, pgserver.Options{DataDir: dir, Durable: durable(), Logger: log})
 	return err
 }
 
@@ -237,6 +240,9 @@ func (c *cluster) startPrivate(ctx context.Context) error {
 // recently deleted inode, and CREATE DATABASE slowed from ~40 ms to 200–700 ms under test churn;
 // on tmpfs it stays at ~15 ms. The cluster is throwaway (fsync off) so memory is the right place.
 func tempBase() string {
+	if durable() {
+		return os.TempDir()
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(shmDir, &st); err == nil &&
 		st.Type == tmpfsMagic && uint64(st.Bavail)*uint64(st.Bsize) >= minShmFree {
@@ -244,6 +250,9 @@ func tempBase() string {
 	}
 	return os.TempDir()
 }
+
+// durable reports whether the cluster must be durable (fsync on, on disk), for benchmarks.
+func durable() bool { return os.Getenv("INFUSE_BENCH_DURABLE") != "" }
 
 // sweepTempDirs removes the directories of test binaries that were killed before Main could
 // clean up. A live binary holds an flock on its directory; a directory nobody locks, older than
