@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/backup"
+	"github.com/ccr-infuse/infuse/ledger"
+)
+
+// fileArg parses flags that come before or after one file argument.
+func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) (string, error) {
+	fs := e.flags(name)
+	define(fs)
+	var file string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return "", errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if file != "" {
+			fmt.Fprintf(e.stderr, "infuse %s: one FILE, not %q and %q\n", name, file, args[0])
+			return "", errUsage
+		}
+		file, args = args[0], args[1:]
+	}
+	if file == "" {
+		fmt.Fprintf(e.stderr, "usage: infuse %s FILE\n", name)
+		return "", errUsage
+	}
+	return file, nil
+}
+
+func cmdBackup(ctx context.Context, e *env, args []string) error {
+	file, err := fileArg(e, "backup", args, func(*flag.FlagSet) {})
+	if err != nil {
+		return err
+	}
+	if _, err := e.ledger(ctx); err != nil { // the schema is current and the operation set up
+		return err
+	}
+	url, err := e.databaseURL(ctx)
+	if err != nil {
+		return err
+	}
+	if err := backup.Dump(ctx, url, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "backed up to %s\n", file)
+	return nil
+}
+
+// cmdRestore replaces the database with a backup in one transaction, then seals and verifies the
+// restored ledger. It refuses to overwrite a database that holds a ledger unless told to.
+func cmdRestore(ctx context.Context, e *env, args []string) error {
+	var replace bool
+	file, err := fileArg(e, "restore", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&replace, "replace", false, "replace a database that already holds a ledger")
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(file); err != nil {
+		return apperr.New(apperr.Invalid, "", "cannot read the backup %s", file)
+	}
+	url, err := e.databaseURL(ctx)
+	if err != nil {
+		return err
+	}
+	if !replace {
+		pool, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		var entries int64
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM entry`).Scan(&entries); err != nil {
+			return apperr.Wrap("restore", err)
+		}
+		if entries > 0 {
+			return apperr.New(apperr.Conflict, "", "the database holds a ledger of %d entries; stop the service and add --replace to overwrite it", entries)
+		}
+		pool.Close()
+		e.pool = nil
+	}
+	if err := backup.Restore(ctx, url, file); err != nil {
+		return err
+	}
+	p, err := e.programme()
+	if err != nil {
+		return err
+	}
+	if _, err := e.open(ctx); err != nil { // migrates a backup made by an older version
+		return err
+	}
+	l, err := ledger.Open(ctx, e.pool, p.OperationID)
+	if err != nil {
+		return err
+	}
+	if _, err := l.Seal(ctx); err != nil {
+		return err
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return apperr.New(apperr.Invalid, "L7", "restored, but the ledger does not verify; first break: %s", rep.Problems[0].Message)
+	}
+	fmt.Fprintf(e.stdout, "restored %s: %d entries, chain verified to position %d\n", file, rep.Entries, rep.Head.Seq)
+	return nil
+}
