@@ -24,13 +24,15 @@ type config struct {
 	DataDir       string     // INFUSE_DATA, default ./var
 	ProgrammeFile string     // INFUSE_PROGRAMME: a programme definition replacing the embedded InFuSe one
 	LogLevel      slog.Level // INFUSE_LOG_LEVEL: debug, info, warn, error
+	ClaimSchedule string     // INFUSE_CLAIM_SCHEDULE: cron spec of the claim scheduler (Europe/London); empty: 06:00 on the first day of each quarter
 }
 
 // databaseName is the database the embedded cluster holds the ledger in.
 const databaseName = "infuse"
 
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{DatabaseURL: getenv("DATABASE_URL"), DataDir: getenv("INFUSE_DATA"), ProgrammeFile: getenv("INFUSE_PROGRAMME")}
+	c := config{DatabaseURL: getenv("DATABASE_URL"), DataDir: getenv("INFUSE_DATA"), ProgrammeFile: getenv("INFUSE_PROGRAMME"),
+		ClaimSchedule: getenv("INFUSE_CLAIM_SCHEDULE")}
 	if c.DataDir == "" {
 		c.DataDir = "var"
 	}
@@ -83,17 +85,9 @@ func (e *env) open(ctx context.Context) (*pgxpool.Pool, error) {
 	if e.pool != nil {
 		return e.pool, nil
 	}
-	url := e.cfg.DatabaseURL
-	if url == "" {
-		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: e.cfg.DataDir, Durable: true, Logger: e.log})
-		if err != nil {
-			return nil, apperr.Wrap("start embedded PostgreSQL", err)
-		}
-		e.pg = srv
-		if err := srv.EnsureDatabase(ctx, databaseName); err != nil {
-			return nil, apperr.Wrap("create database", err)
-		}
-		url = srv.ConnString(databaseName)
+	url, err := e.databaseURL(ctx)
+	if err != nil {
+		return nil, err
 	}
 	pool, err := db.Open(ctx, url)
 	if err != nil {
@@ -113,6 +107,25 @@ func (e *env) open(ctx context.Context) (*pgxpool.Pool, error) {
 		e.log.Info("applied migrations", "count", n)
 	}
 	return pool, nil
+}
+
+// databaseURL returns how to reach the database: DATABASE_URL, or the embedded cluster, which it
+// starts (or attaches to) and in which it creates the database on first use.
+func (e *env) databaseURL(ctx context.Context) (string, error) {
+	if e.cfg.DatabaseURL != "" {
+		return e.cfg.DatabaseURL, nil
+	}
+	if e.pg == nil {
+		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: e.cfg.DataDir, Durable: true, Logger: e.log})
+		if err != nil {
+			return "", apperr.Wrap("start embedded PostgreSQL", err)
+		}
+		e.pg = srv
+		if err := srv.EnsureDatabase(ctx, databaseName); err != nil {
+			return "", apperr.Wrap("create database", err)
+		}
+	}
+	return e.pg.ConnString(databaseName), nil
 }
 
 // ledger opens the database and the operation's ledger, setting the operation up on first use.

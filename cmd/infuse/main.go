@@ -44,6 +44,8 @@ func commands() []command {
 		{"migrate", "", "apply database migrations and set up the operation", cmdMigrate},
 		{"ledger verify", "", "chain, balances and invariants", cmdLedgerVerify},
 		{"ledger seal", "", "seal entries waiting for the chain", cmdLedgerSeal},
+		{"backup", "FILE", "copy the whole database to FILE (pg_dump custom format)", cmdBackup},
+		{"restore", "FILE [--replace]", "replace the database with a backup, then verify the chain", cmdRestore},
 	}
 }
 
