@@ -16,6 +16,7 @@ build: ## build bin/infuse
 
 .PHONY: run
 run: build ## run the service on an embedded PostgreSQL in ./var (demo data on first start)
+	./$(BIN) demo --if-empty
 	./$(BIN) serve
 
 .PHONY: test

@@ -1,66 +1,91 @@
-// Package web is the service's HTTP face: health and readiness for operators now, and the JSON
-// API and server-rendered UI as they arrive. It holds no SQL and no arithmetic: it calls the
-// packages that own them.
+// Package web is the service's HTTP face: the JSON API under /api/v1 (described by
+// /api/openapi.json), the server-rendered bilingual UI, health and metrics for operators, and
+// the machinery around them — request ids, access logs, security headers, size limits,
+// sessions, bearer tokens and CSRF protection. It holds no SQL and no arithmetic: it calls the
+// packages that own them (auth, access, match, claims, ledger), and every authorisation
+// decision is access.Can's (see authorize).
 package web
 
 import (
-	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ccr-infuse/infuse/internal/migrate"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/claims"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+	"github.com/ccr-infuse/infuse/programme"
 )
 
-// Server holds what the handlers need.
+// Default size limits.
+const (
+	DefaultMaxBody   = 1 << 20  // a JSON or form body: 1 MiB
+	DefaultMaxUpload = 20 << 20 // a CSV upload: 20 MiB (100k time entries are ~9 MiB)
+)
+
+// Config is what the server needs; cmd wires it.
+type Config struct {
+	Pool      *pgxpool.Pool
+	Logger    *slog.Logger
+	Programme *programme.Programme
+	Ledger    *ledger.Ledger
+	Claims    *claims.Service
+	Auth      *auth.Service
+	Match     *match.Service  // officers, rates, time, expenditure, corrections, imports
+	Scheduler *claims.Metrics // the claim scheduler's counters, for /metrics; may be nil
+	// Secure marks cookies Secure and sends HSTS. Set it when the service is reached over TLS
+	// (directly or behind a proxy); requests that arrive over TLS get both anyway.
+	Secure    bool
+	MaxBody   int64 // default DefaultMaxBody
+	MaxUpload int64 // default DefaultMaxUpload
+	// AccessLog logs every request at Info (default true through cmd); false logs only errors.
+	AccessLog bool
+}
+
+// Server is the service's HTTP handler.
 type Server struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	mux  *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []route // every registered route, for the OpenAPI document and its test
+	metrics *metrics
+	pages   *pages
+	now     func() time.Time
 }
 
-// New returns the service's HTTP handler.
-func New(pool *pgxpool.Pool, log *slog.Logger) *Server {
-	s := &Server{pool: pool, log: log, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	return s
+// New returns the service's HTTP handler. Pool and Logger are required; a server given only
+// those serves health, readiness and metrics.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, apperr.Wrap("web.New", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(), pages: pg, now: time.Now}
+	for _, area := range [][]route{s.healthRoutes(), s.apiRoutes(), s.uiRoutes()} {
+		for _, rt := range area {
+			s.handle(rt)
+		}
+	}
+	s.mux.Handle("/", s.wrap(route{pattern: "/", public: true, ui: true}, func(w http.ResponseWriter, r *http.Request) error {
+		return apperr.New(apperr.NotFound, "", "there is no page at %s", r.URL.Path)
+	}))
+	return s, nil
 }
 
+// ServeHTTP runs the middleware every request passes through, then the route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	s.mux.ServeHTTP(w, r)
-}
-
-// healthz answers while the process runs.
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// readyz answers 200 only when the database answers and its schema is current.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	pending, err := migrate.Pending(ctx, s.pool)
-	if err == nil {
-		err = s.pool.Ping(ctx)
-	}
-	switch {
-	case err != nil:
-		s.log.Warn("not ready", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
-	case pending > 0:
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "migrations pending", "pending": pending})
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	s.serve(w, r)
 }

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/ledger"
-	"github.com/ccr-infuse/infuse/web"
 )
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
@@ -85,13 +85,27 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	sealer := ledger.NewSealer(l, time.Second, log)
 	sealer.Start(ctx)
 	defer sealer.Stop()
+	svc, err := e.claims(ctx)
+	if err != nil {
+		return err
+	}
+	scheduler, err := claims.NewScheduler(svc, claims.SchedulerConfig{Schedule: e.cfg.ClaimSchedule, Logger: log})
+	if err != nil {
+		return err
+	}
+	scheduler.Start(ctx)
+	defer scheduler.Stop()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return apperr.New(apperr.Invalid, "", "cannot listen on %s: %v", *addr, err)
 	}
+	handler, err := e.webHandler(ctx, l, svc, scheduler)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           web.New(l.Pool(), log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      5 * time.Minute,

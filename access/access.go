@@ -1,0 +1,316 @@
+// Package access knows who may do what: the users of an operation (email, name, role and, for a
+// finance officer, the authority they work for), stored in the database, and Can, the one place
+// where an authorisation decision is made. Every other package asks Can; none decides for
+// itself.
+//
+// Rule ids carried by its errors:
+//
+//	A1  a role may do only the actions the role matrix (below) gives it
+//	A2  a user has a valid email, a name, a known role, and an authority exactly when a finance officer
+//	V8  a finance officer acts only for officers and lines of their own authority (domain.md §4)
+//
+// The role matrix (architecture.md, "Roles"; domain.md §7 for the claim lifecycle):
+//
+//	action               finance_officer  programme_manager  auditor  admin  system
+//	record_time          own authority    yes                -        -      yes
+//	import_officers      own authority    yes                -        -      yes
+//	import_time          own authority    yes                -        -      yes
+//	record_expenditure   -                yes                -        -      yes
+//	import_expenditure   -                yes                -        -      yes
+//	correct              own authority    yes                -        -      yes
+//	compile_claim        -                yes                -        -      yes
+//	review_claim         yes              yes                -        -      -
+//	submit_claim         -                yes                -        -      -
+//	record_decision      -                yes                -        -      -
+//	record_payment       -                yes                -        -      -
+//	read_claims          yes              yes                yes      -      yes
+//	download_pack        yes              yes                yes      -      yes
+//	verify_ledger        -                yes                yes      yes    yes
+//	manage_users         -                -                  -        yes    yes
+//
+// "system" is not a role a user can hold: it is the service acting on its own (the claim
+// scheduler) and the operator at the server's command line when no --as is given (whoever runs
+// infuse there holds the database anyway, so it is no security boundary). It never reviews,
+// submits or records WEFO's decisions, which need a named person.
+package access
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+)
+
+// Rule ids of this package (see the package comment).
+const (
+	RuleRole = "A1"
+	RuleUser = "A2"
+	RuleV8   = "V8"
+)
+
+// Role is what a user is allowed to do, by the matrix.
+type Role string
+
+// The roles of architecture.md, and System for the service itself.
+const (
+	FinanceOfficer   Role = "finance_officer"
+	ProgrammeManager Role = "programme_manager"
+	Auditor          Role = "auditor"
+	Admin            Role = "admin"
+	SystemRole       Role = "system"
+)
+
+// Roles returns every role a user may hold, in the matrix's order.
+func Roles() []Role { return []Role{FinanceOfficer, ProgrammeManager, Auditor, Admin} }
+
+// Action is something a user asks to do.
+type Action string
+
+// The actions of the matrix.
+const (
+	RecordTime        Action = "record_time"
+	ImportOfficers    Action = "import_officers"
+	ImportTime        Action = "import_time"
+	RecordExpenditure Action = "record_expenditure"
+	ImportExpenditure Action = "import_expenditure"
+	Correct           Action = "correct"
+	CompileClaim      Action = "compile_claim"
+	ReviewClaim       Action = "review_claim"
+	SubmitClaim       Action = "submit_claim"
+	RecordDecision    Action = "record_decision"
+	RecordPayment     Action = "record_payment"
+	ReadClaims        Action = "read_claims"
+	DownloadPack      Action = "download_pack"
+	VerifyLedger      Action = "verify_ledger"
+	ManageUsers       Action = "manage_users"
+)
+
+// Actions returns every action, in the matrix's order.
+func Actions() []Action {
+	return []Action{RecordTime, ImportOfficers, ImportTime, RecordExpenditure, ImportExpenditure, Correct,
+		CompileClaim, ReviewClaim, SubmitClaim, RecordDecision, RecordPayment, ReadClaims, DownloadPack,
+		VerifyLedger, ManageUsers}
+}
+
+// grant is one cell of the matrix.
+type grant int
+
+const (
+	no  grant = iota
+	yes       // for any authority
+	own       // only for the user's own authority (V8)
+)
+
+// matrix is the role matrix of the package comment. A missing cell is no.
+var matrix = map[Role]map[Action]grant{
+	FinanceOfficer: {
+		RecordTime: own, ImportOfficers: own, ImportTime: own, Correct: own,
+		ReviewClaim: yes, ReadClaims: yes, DownloadPack: yes,
+	},
+	ProgrammeManager: {
+		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,
+		Correct: yes, CompileClaim: yes, ReviewClaim: yes, SubmitClaim: yes, RecordDecision: yes,
+		RecordPayment: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes,
+	},
+	Auditor: {ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes},
+	Admin:   {VerifyLedger: yes, ManageUsers: yes},
+	SystemRole: {
+		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,
+		Correct: yes, CompileClaim: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes, ManageUsers: yes,
+	},
+}
+
+// User is a person who signs in (or is named with --as), or System.
+type User struct {
+	ID        int64
+	Email     string
+	Name      string
+	Role      Role
+	Authority string // the finance officer's authority; "" for the other roles
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// System is the service acting on its own, and the command-line operator without --as.
+var System = User{Email: "system", Name: "system", Role: SystemRole}
+
+// Can decides whether u may do a, for authority (an ISO code such as GB-NWP; "" when the action
+// concerns no particular authority, which checks the role alone). It returns nil or a forbidden
+// error naming the rule: A1 when the role may not do the action at all, V8 when a finance
+// officer acts for another authority.
+func Can(u User, a Action, authority string) error {
+	g := matrix[u.Role][a]
+	if u.Email == "" {
+		g = no
+	}
+	switch g {
+	case yes:
+		return nil
+	case own:
+		if authority == "" || authority == u.Authority {
+			return nil
+		}
+		return apperr.New(apperr.Forbidden, RuleV8,
+			"%s is a finance officer of %s and may act only for %s, not for %s", who(u), u.Authority, u.Authority, authority)
+	}
+	return apperr.New(apperr.Forbidden, RuleRole, "%s (%s) may not %s", who(u), roleText(u.Role), actionText(a))
+}
+
+func who(u User) string {
+	if u.Email == "" {
+		return "an unnamed user"
+	}
+	return u.Email
+}
+
+func roleText(r Role) string {
+	if r == "" {
+		return "no role"
+	}
+	return strings.ReplaceAll(string(r), "_", " ")
+}
+
+func actionText(a Action) string {
+	switch a {
+	case RecordTime:
+		return "record officer time"
+	case ImportOfficers:
+		return "import officers"
+	case ImportTime:
+		return "import officer time"
+	case RecordExpenditure:
+		return "record expenditure"
+	case ImportExpenditure:
+		return "import expenditure"
+	case Correct:
+		return "correct recorded lines"
+	case CompileClaim:
+		return "compile claims"
+	case ReviewClaim:
+		return "review claims"
+	case SubmitClaim:
+		return "submit claims"
+	case RecordDecision:
+		return "record WEFO's decision on a claim"
+	case RecordPayment:
+		return "record the payment of a claim"
+	case ReadClaims:
+		return "read claims"
+	case DownloadPack:
+		return "download claim packs"
+	case VerifyLedger:
+		return "verify the ledger"
+	case ManageUsers:
+		return "manage users"
+	}
+	return string(a)
+}
+
+var (
+	emailPattern     = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
+	authorityPattern = regexp.MustCompile(`^GB-[A-Z]{3}$`)
+)
+
+// NormalizeEmail returns the form an email is stored and compared in: trimmed, lower case.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func init() {
+	for _, c := range []string{"app_user_email_ck", "app_user_name_ck", "app_user_role_ck", "app_user_authority_ck",
+		"app_user_authority_format_ck"} {
+		db.RegisterConstraint(c, db.Constraint{Code: apperr.Invalid, Rule: RuleUser,
+			Message: "a user needs a valid email, a name, a role, and an authority exactly when a finance officer"})
+	}
+	db.RegisterConstraint("app_user_email_uq", db.Constraint{Code: apperr.Conflict, Rule: RuleUser,
+		Message: "a user with this email exists already"})
+}
+
+// Validate checks a user before it is stored (A2). known reports whether an authority code is
+// one of the operation's; nil accepts any well-formed code.
+func (u *User) Validate(known func(string) bool) error {
+	u.Email = NormalizeEmail(u.Email)
+	u.Name = strings.TrimSpace(u.Name)
+	u.Authority = strings.TrimSpace(u.Authority)
+	switch {
+	case !emailPattern.MatchString(u.Email):
+		return apperr.New(apperr.Invalid, RuleUser, "%q is not an email address", u.Email)
+	case u.Name == "":
+		return apperr.New(apperr.Invalid, RuleUser, "user %s needs a name", u.Email)
+	case matrix[u.Role] == nil || u.Role == SystemRole:
+		return apperr.New(apperr.Invalid, RuleUser, "role %q is not one of finance_officer, programme_manager, auditor, admin", u.Role)
+	case u.Role == FinanceOfficer && u.Authority == "":
+		return apperr.New(apperr.Invalid, RuleUser, "a finance officer needs an authority (--authority GB-XXX)")
+	case u.Role != FinanceOfficer && u.Authority != "":
+		return apperr.New(apperr.Invalid, RuleUser, "only a finance officer has an authority; a %s acts for every authority", roleText(u.Role))
+	case u.Authority != "" && (!authorityPattern.MatchString(u.Authority) || (known != nil && !known(u.Authority))):
+		return apperr.New(apperr.Invalid, RuleUser, "%q is not an authority of the operation", u.Authority)
+	}
+	return nil
+}
+
+// AddUser stores a new user of the operation, created by `by` (who must be allowed to
+// manage_users) at `now`. known checks authority codes (nil: any well-formed code).
+func AddUser(ctx context.Context, q db.Querier, operationID string, by User, u User, known func(string) bool, now time.Time) (User, error) {
+	if err := Can(by, ManageUsers, ""); err != nil {
+		return User{}, err
+	}
+	if err := u.Validate(known); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = now.UTC().Truncate(time.Microsecond)
+	u.CreatedBy = by.Email
+	err := q.QueryRow(ctx, `INSERT INTO app_user (operation_id, email, name, role, authority, created_at, created_by)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7) RETURNING id`,
+		operationID, u.Email, u.Name, string(u.Role), u.Authority, u.CreatedAt, u.CreatedBy).Scan(&u.ID)
+	if err != nil {
+		return User{}, db.Translate("access.AddUser", err)
+	}
+	return u, nil
+}
+
+const userColumns = `id, email, name, role, coalesce(authority, ''), created_at, created_by`
+
+func scanUser(r pgx.Row) (User, error) {
+	var u User
+	var role string
+	err := r.Scan(&u.ID, &u.Email, &u.Name, &role, &u.Authority, &u.CreatedAt, &u.CreatedBy)
+	u.Role = Role(role)
+	return u, err
+}
+
+// UserByEmail returns the user with email. An unknown email is forbidden (A1) rather than not
+// found, so that a mistyped --as reads as what it is: nobody may act under that name.
+func UserByEmail(ctx context.Context, q db.Querier, operationID, email string) (User, error) {
+	u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM app_user WHERE operation_id = $1 AND email = $2`,
+		operationID, NormalizeEmail(email)))
+	if err == pgx.ErrNoRows {
+		return User{}, apperr.New(apperr.Forbidden, RuleRole, "there is no user %q (add one with infuse users add)", email)
+	}
+	if err != nil {
+		return User{}, db.Translate("access.UserByEmail", err)
+	}
+	return u, nil
+}
+
+// Users returns the operation's users in email order.
+func Users(ctx context.Context, q db.Querier, operationID string) ([]User, error) {
+	rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM app_user WHERE operation_id = $1 ORDER BY email`, operationID)
+	if err != nil {
+		return nil, db.Translate("access.Users", err)
+	}
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	return us, db.Translate("access.Users", err)
+}
+
+// String names the user for messages and the audit trail.
+func (u User) String() string {
+	if u.Authority != "" {
+		return fmt.Sprintf("%s (%s, %s)", u.Email, u.Role, u.Authority)
+	}
+	return fmt.Sprintf("%s (%s)", u.Email, u.Role)
+}

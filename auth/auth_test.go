@@ -1,0 +1,176 @@
+package auth_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/dbtest"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+var cheap = auth.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+func TestPasswordHash(t *testing.T) {
+	t.Parallel()
+	h, err := auth.HashPassword("a long enough password", auth.DefaultParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("hash %q", h)
+	}
+	if ok, err := auth.VerifyPassword(h, "a long enough password"); !ok || err != nil {
+		t.Errorf("right password: %v %v", ok, err)
+	}
+	if ok, _ := auth.VerifyPassword(h, "a long enough passworD"); ok {
+		t.Error("wrong password verified")
+	}
+	h2, _ := auth.HashPassword("a long enough password", auth.DefaultParams)
+	if h2 == h {
+		t.Error("same salt twice")
+	}
+	for _, pw := range []string{"short", strings.Repeat("x", 257), "bad\xffutf8 password"} {
+		if apperr.RuleOf(auth.CheckPassword(pw)) != auth.RulePassword {
+			t.Errorf("password %q accepted", pw)
+		}
+	}
+}
+
+type fixture struct {
+	svc  *auth.Service
+	now  *time.Time
+	user access.User
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	prog := programme.Default()
+	if _, err := ledger.Setup(ctx, pool, prog); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2022, 3, 1, 9, 0, 0, 0, time.UTC)
+	svc, err := auth.New(pool, auth.Config{OperationID: prog.OperationID, Params: cheap, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := access.AddUser(ctx, pool, prog.OperationID, access.System,
+		access.User{Email: "pm@x.example", Name: "P M", Role: access.ProgrammeManager}, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetPassword(ctx, access.System, u.Email, "the right password"); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{svc: svc, now: &now, user: u}
+}
+
+func TestSessions(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	s, err := f.svc.SignIn(ctx, "PM@x.example ", "the right password", "127.0.0.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.ID) != 43 || s.CSRFToken() == "" || s.CSRFToken() == s.ID {
+		t.Errorf("session %q csrf %q", s.ID, s.CSRFToken())
+	}
+	got, err := f.svc.SessionByID(ctx, s.ID)
+	if err != nil || got.User.Email != "pm@x.example" {
+		t.Fatalf("lookup: %v %+v", err, got)
+	}
+	// Idle for longer than the idle timeout: over.
+	*f.now = f.now.Add(3 * time.Hour)
+	if _, err := f.svc.SessionByID(ctx, s.ID); apperr.RuleOf(err) != auth.RuleSession {
+		t.Errorf("idle session: %v", err)
+	}
+	// Rotation: a new sign-in revokes the session presented with it.
+	s1, _ := f.svc.SignIn(ctx, "pm@x.example", "the right password", "127.0.0.1", "")
+	s2, _ := f.svc.SignIn(ctx, "pm@x.example", "the right password", "127.0.0.1", s1.ID)
+	if _, err := f.svc.SessionByID(ctx, s1.ID); err == nil {
+		t.Error("old session alive after sign-in")
+	}
+	if err := f.svc.SignOut(ctx, s2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SessionByID(ctx, s2.ID); err == nil {
+		t.Error("session alive after sign-out")
+	}
+	// A new password ends every session.
+	s3, _ := f.svc.SignIn(ctx, "pm@x.example", "the right password", "127.0.0.1", "")
+	if err := f.svc.SetPassword(ctx, access.System, "pm@x.example", "another good password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SessionByID(ctx, s3.ID); err == nil {
+		t.Error("session alive after a password change")
+	}
+}
+
+func TestThrottleAndNoEnumeration(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	_, unknown := f.svc.SignIn(ctx, "nobody@x.example", "whatever password", "10.0.0.1", "")
+	_, wrong := f.svc.SignIn(ctx, "pm@x.example", "whatever password", "10.0.0.1", "")
+	if unknown.Error() != wrong.Error() || apperr.CodeOf(wrong) != apperr.Unauthenticated {
+		t.Errorf("unknown %v, wrong %v", unknown, wrong)
+	}
+	for i := 0; i < 4; i++ {
+		_, _ = f.svc.SignIn(ctx, "pm@x.example", "whatever password", "10.0.0.2", "")
+	}
+	if _, err := f.svc.SignIn(ctx, "pm@x.example", "the right password", "10.0.0.3", ""); apperr.RuleOf(err) != auth.RuleThrottle {
+		t.Errorf("after 5 failures: %v", err)
+	}
+	*f.now = f.now.Add(16 * time.Minute)
+	if _, err := f.svc.SignIn(ctx, "pm@x.example", "the right password", "10.0.0.3", ""); err != nil {
+		t.Errorf("after the window: %v", err)
+	}
+}
+
+func TestTokensAndAudit(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	if _, _, err := f.svc.CreateToken(ctx, f.user, f.user.Email, "x"); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("a programme manager created a token: %v", err)
+	}
+	secret, tok, err := f.svc.CreateToken(ctx, access.System, f.user.Email, "nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := f.svc.TokenUser(ctx, secret); err != nil || u.Email != f.user.Email {
+		t.Fatalf("token user: %v %v", u, err)
+	}
+	ts, _ := f.svc.Tokens(ctx)
+	if len(ts) != 1 || ts[0].LastUsedAt == nil || ts[0].Name != "nightly" {
+		t.Errorf("tokens %+v", ts)
+	}
+	if err := f.svc.RevokeToken(ctx, access.System, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.TokenUser(ctx, secret); err == nil {
+		t.Error("revoked token accepted")
+	}
+	if err := f.svc.Record(ctx, auth.Event{Actor: "pm@x.example", ActorRole: "programme_manager", Action: "claims.submit",
+		Target: "2021Q1", RequestID: "r1", Client: "127.0.0.1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	auditor := access.User{Email: "a@x.example", Role: access.Auditor}
+	evs, err := f.svc.Events(ctx, auditor, auth.AuditFilter{Action: "claims."})
+	if err != nil || len(evs) != 1 || evs[0].Outcome != auth.OutcomeOK {
+		t.Fatalf("events %v %+v", err, evs)
+	}
+	if _, err := f.svc.Events(ctx, access.User{Email: "f@x.example", Role: access.FinanceOfficer, Authority: "GB-NWP"}, auth.AuditFilter{}); err == nil {
+		t.Error("a finance officer read the whole audit log")
+	}
+}

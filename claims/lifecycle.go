@@ -1,0 +1,317 @@
+package claims
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+// The lifecycle of domain.md §7: draft → reviewed → submitted → approved → paid. Each step runs
+// in one transaction that holds the claim's row lock, records an event with who and when, and
+// posts what the step posts; the schema's triggers keep the same rules (0003_claims.sql).
+
+// Review records the four-eyes review of the draft claim of period (R3.13) by a programme
+// manager or finance officer. The reviewer may not then submit the claim.
+func (s *Service) Review(ctx context.Context, period string, by access.User) (*Claim, error) {
+	if err := authorize(by, access.ReviewClaim); err != nil {
+		return nil, err
+	}
+	return s.step(ctx, period, func(tx pgx.Tx, c *Claim, now time.Time) error {
+		switch {
+		case c.Status.Frozen():
+			return frozenError(c)
+		case c.Status == Reviewed:
+			return apperr.New(apperr.Conflict, RuleReview, "the claim for %s was reviewed already by %s", c.Period.Code, c.ReviewedBy)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'reviewed', reviewed_at = $3, reviewed_by = $4
+			WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, c.Period.Code, now, by.Email); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, c.Period.Code, "reviewed", by, now, map[string]any{
+			"compiled_at": c.CompiledAt, "position": c.Position.Seq, "blocking": len(c.Figures.Blocking())})
+	})
+}
+
+// Submit submits the reviewed claim of period to WEFO. Only a programme manager who did not
+// review it may (R3.13); claims are submitted in period order (CL1); the period must have ended
+// (CL5) and its ledger must be as the claim read it (CL4); a blocking finding refuses it. In one
+// transaction it locks the period for ever (F1), stores the pack as submitted, and posts Dr ESF
+// receivable / Cr ESF income with esf_due(p) (signs turned when negative, nothing when nil),
+// dated the day of submission.
+func (s *Service) Submit(ctx context.Context, period string, by access.User) (*Claim, error) {
+	if err := authorize(by, access.SubmitClaim); err != nil {
+		return nil, err
+	}
+	c, err := s.Claim(ctx, period)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.canSubmit(ctx, s.pool, c, by); err != nil {
+		return nil, err
+	}
+	// The pack is rendered before the transaction (it can take seconds for a large quarter) and
+	// is valid if the claim and its period's ledger are still as read, which the transaction
+	// checks under the period's lock.
+	pack, err := s.render(ctx, c, Submitted, by.Email)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.step(ctx, period, func(tx pgx.Tx, cur *Claim, now time.Time) error {
+		if err := s.canSubmit(ctx, tx, cur, by); err != nil {
+			return err
+		}
+		if !cur.CompiledAt.Equal(c.CompiledAt) {
+			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s was recompiled while it was being submitted; review it again", period)
+		}
+		// Lock the period first: the ledger then waits for every transaction writing entries and
+		// holds off new ones until this one commits, so the balances read next are complete and
+		// nothing can be booked into the period after them (F1).
+		if err := s.ledger.LockPeriod(ctx, tx, period, by.Email); err != nil {
+			return err
+		}
+		basis, err := s.basisOf(ctx, tx, period)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(basis, cur.Basis) {
+			return apperr.New(apperr.Conflict, RuleStale,
+				"the ledger of %s has changed since the claim was compiled; recompile and review it again", period)
+		}
+		if err := s.storePack(ctx, tx, cur, pack, Submitted, now); err != nil {
+			return err
+		}
+		// The claim is recognised on the day it is submitted, so the receivable is dated then
+		// and lands in the open period containing that day: the claim's own period is locked,
+		// and its balances stay exactly as the claim and its pack read them.
+		var entryID any
+		if due := cur.Figures.ESFDue.Period; !due.IsZero() {
+			e, err := s.ledger.Post(ctx, tx, ledger.EntryInput{
+				EffectiveDate: programme.DateIn(now, s.loc), Source: "claim", Reference: period,
+				Description:    fmt.Sprintf("ESF claim %d for %s submitted to WEFO", cur.Number(), period),
+				RecordedBy:     by.Email,
+				IdempotencyKey: "claim:" + period + ":submission",
+				Postings: []ledger.Posting{
+					{Account: ledger.ESFReceivable, Amount: due},
+					{Account: ledger.ESFIncome, Amount: due.Neg()},
+				},
+			})
+			if err != nil {
+				return err
+			}
+			entryID = e.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'submitted', submitted_at = $3, submitted_by = $4,
+				receivable_entry_id = $5 WHERE operation_id = $1 AND period = $2`,
+			s.prog.OperationID, period, now, by.Email, entryID); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, period, "submitted", by, now, map[string]any{
+			"esf_due": cur.Figures.ESFDue.Period.StringFixed(2), "cum_due": cur.Figures.ESFDue.Cumulative.StringFixed(2),
+			"receivable_entry": entryID, "position": cur.Position.Seq, "pack": packDigests(pack)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("claim submitted", "period", period, "esf_due", out.Figures.ESFDue.Period.StringFixed(2), "by", by.Email)
+	return out, nil
+}
+
+// canSubmit checks the rules of submission that do not need the period's lock.
+func (s *Service) canSubmit(ctx context.Context, q db.Querier, c *Claim, by access.User) error {
+	period := c.Period.Code
+	switch {
+	case c.Status.Frozen():
+		return apperr.New(apperr.Conflict, RuleFrozen, "the claim for %s is %s already", period, c.Status)
+	case c.Status != Reviewed:
+		return apperr.New(apperr.Invalid, RuleReview, "the claim for %s has not been reviewed: a programme manager or finance officer other than the submitter must review it first (R3.13)", period)
+	case strings.EqualFold(c.ReviewedBy, by.Email):
+		return apperr.New(apperr.Forbidden, RuleFourEyes, "%s reviewed the claim for %s and so may not submit it (four eyes)", by.Email, period)
+	case !c.Period.Ended(s.today()):
+		return apperr.New(apperr.Invalid, RuleEnded, "%s ends on %s: its claim can be submitted from the day after", period, c.Period.End.Format(programme.DateLayout))
+	}
+	if b := c.Figures.Blocking(); len(b) > 0 {
+		return apperr.New(apperr.Invalid, b[0].ID, "the claim for %s has %s: %s", period, plural(len(b), "blocking finding", "blocking findings"), b[0].Message)
+	}
+	if c.Period.Seq > 1 {
+		prev := Periods(s.prog)[c.Period.Seq-2]
+		var status string
+		err := q.QueryRow(ctx, `SELECT status FROM claim WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, prev.Code).Scan(&status)
+		if err != nil && err != pgx.ErrNoRows {
+			return db.Translate("claims.Submit", err)
+		}
+		if !Status(status).Frozen() {
+			return apperr.New(apperr.Conflict, RuleOrder, "claims are submitted in period order: submit the claim for %s before %s", prev.Code, period)
+		}
+	}
+	return nil
+}
+
+// Decide records WEFO's decision on the submitted claim of period: the ESF approved, the
+// eligible expenditure disallowed and why. A disallowance is posted as a negative adjustment
+// (Dr ineligible / Cr the heading) in the next open period, so it flows into the next claim's
+// cumulative figures (R9.3c) and makes its ESF due smaller, or negative.
+func (s *Service) Decide(ctx context.Context, period string, d Decision, by access.User) (*Claim, error) {
+	if err := authorize(by, access.RecordDecision); err != nil {
+		return nil, err
+	}
+	if err := validMoney("the approved amount", d.Approved); err != nil {
+		return nil, err
+	}
+	if err := validMoney("the disallowed amount", d.Disallowed); err != nil {
+		return nil, err
+	}
+	switch {
+	case d.DecidedOn.IsZero():
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the decision needs its date")
+	case d.Disallowed.IsNegative():
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is negative", d.Disallowed.StringFixed(2))
+	case d.Disallowed.IsPositive() && strings.TrimSpace(d.Reason) == "":
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance needs a reason")
+	}
+	if d.Heading == "" {
+		d.Heading = programme.HeadingOther
+		if !s.prog.AcceptsLines(d.Heading) {
+			d.Heading = programme.HeadingStaff
+		}
+	}
+	if h, ok := s.prog.Heading(d.Heading); !ok || h.Kind != programme.KindCash {
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance is made against a cash heading (staff, delivery or other), not %q", d.Heading)
+	}
+	d.DecidedOn = dayOf(d.DecidedOn)
+	out, err := s.step(ctx, period, func(tx pgx.Tx, c *Claim, now time.Time) error {
+		switch {
+		case c.Status == Approved || c.Status == Paid:
+			return apperr.New(apperr.Conflict, RuleOutcome, "WEFO's decision on the claim for %s is recorded already", period)
+		case c.Status != Submitted:
+			return apperr.New(apperr.Conflict, RuleOutcome, "the claim for %s is %s: WEFO decides on submitted claims", period, c.Status)
+		case d.DecidedOn.Before(programme.DateIn(*c.SubmittedAt, s.loc)):
+			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated before the claim was submitted", d.DecidedOn.Format(programme.DateLayout))
+		}
+		var entryID any
+		if d.Disallowed.IsPositive() {
+			// Dated the first day after the claim's period: claims are submitted in order, so
+			// the period after it is the next open one whatever the decision's date, and the
+			// adjustment is part of the next claim rather than a late item in it.
+			e, err := s.ledger.Post(ctx, tx, ledger.EntryInput{
+				EffectiveDate: c.Period.End.AddDate(0, 0, 1), Source: "claim", Reference: period,
+				Description: fmt.Sprintf("WEFO disallowance of %s on claim %d for %s (decision of %s): %s",
+					d.Disallowed.StringFixed(2), c.Number(), period, d.DecidedOn.Format(programme.DateLayout), d.Reason),
+				RecordedBy:     by.Email,
+				IdempotencyKey: "claim:" + period + ":disallowance",
+				Postings: []ledger.Posting{
+					{Account: ledger.Ineligible, Amount: d.Disallowed},
+					{Account: ledger.HeadingAccount(d.Heading), Amount: d.Disallowed.Neg()},
+				},
+			})
+			if err != nil {
+				return err
+			}
+			entryID = e.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'approved', decided_at = $3, decided_on = $4, decided_by = $5,
+				approved_amount = $6, disallowed_amount = $7, disallowance_reason = nullif($8, ''),
+				disallowance_heading = CASE WHEN $7::numeric > 0 THEN $9 END, disallowance_entry_id = $10
+			WHERE operation_id = $1 AND period = $2`,
+			s.prog.OperationID, period, now, d.DecidedOn, by.Email, d.Approved, d.Disallowed, strings.TrimSpace(d.Reason),
+			d.Heading, entryID); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, period, "decided", by, now, map[string]any{
+			"decided_on": d.DecidedOn.Format(programme.DateLayout), "approved": d.Approved.StringFixed(2),
+			"disallowed": d.Disallowed.StringFixed(2), "reason": d.Reason, "adjustment_entry": entryID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("claim decided", "period", period, "approved", d.Approved.StringFixed(2), "disallowed", d.Disallowed.StringFixed(2), "by", by.Email)
+	return out, nil
+}
+
+// Pay records WEFO's payment of the approved claim of period: Dr cash / Cr ESF receivable with
+// the amount paid (a repayment, negative, turns the signs), dated the payment date.
+func (s *Service) Pay(ctx context.Context, period string, p Payment, by access.User) (*Claim, error) {
+	if err := authorize(by, access.RecordPayment); err != nil {
+		return nil, err
+	}
+	if err := validMoney("the amount paid", p.Amount); err != nil {
+		return nil, err
+	}
+	if p.PaidOn.IsZero() {
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the payment needs its date")
+	}
+	p.PaidOn = dayOf(p.PaidOn)
+	out, err := s.step(ctx, period, func(tx pgx.Tx, c *Claim, now time.Time) error {
+		switch {
+		case c.Status == Paid:
+			return apperr.New(apperr.Conflict, RuleOutcome, "the payment of the claim for %s is recorded already", period)
+		case c.Status != Approved:
+			return apperr.New(apperr.Conflict, RuleOutcome, "the claim for %s is %s: record WEFO's decision before its payment", period, c.Status)
+		case p.PaidOn.Before(c.Decision.DecidedOn):
+			return apperr.New(apperr.Invalid, RuleOutcome, "the payment of %s is dated before WEFO's decision of %s",
+				p.PaidOn.Format(programme.DateLayout), c.Decision.DecidedOn.Format(programme.DateLayout))
+		}
+		var entryID any
+		if !p.Amount.IsZero() {
+			e, err := s.ledger.Post(ctx, tx, ledger.EntryInput{
+				EffectiveDate: p.PaidOn, Source: "claim", Reference: period,
+				Description:    fmt.Sprintf("WEFO payment of ESF claim %d for %s", c.Number(), period),
+				RecordedBy:     by.Email,
+				IdempotencyKey: "claim:" + period + ":payment",
+				Postings: []ledger.Posting{
+					{Account: ledger.Cash, Amount: p.Amount},
+					{Account: ledger.ESFReceivable, Amount: p.Amount.Neg()},
+				},
+			})
+			if err != nil {
+				return err
+			}
+			entryID = e.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'paid', paid_at = $3, paid_on = $4, paid_by = $5,
+				paid_amount = $6, payment_entry_id = $7 WHERE operation_id = $1 AND period = $2`,
+			s.prog.OperationID, period, now, p.PaidOn, by.Email, p.Amount, entryID); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, period, "paid", by, now, map[string]any{
+			"paid_on": p.PaidOn.Format(programme.DateLayout), "amount": p.Amount.StringFixed(2), "payment_entry": entryID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("claim paid", "period", period, "amount", p.Amount.StringFixed(2), "by", by.Email)
+	return out, nil
+}
+
+// step runs fn in a transaction holding the claim's advisory lock and row lock, and returns the
+// claim as it stands after.
+func (s *Service) step(ctx context.Context, period string, fn func(tx pgx.Tx, c *Claim, now time.Time) error) (*Claim, error) {
+	var out *Claim
+	err := db.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey(period)); err != nil {
+			return err
+		}
+		c, err := s.claim(ctx, tx, period, true)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, c, s.stamp()); err != nil {
+			return err
+		}
+		out, err = s.claim(ctx, tx, period, false)
+		return err
+	})
+	if err != nil {
+		return nil, db.Translate("claims."+period, err)
+	}
+	return out, nil
+}

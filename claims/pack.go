@@ -1,0 +1,303 @@
+package claims
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/match"
+	"github.com/ccr-infuse/infuse/programme"
+	"github.com/ccr-infuse/infuse/reports"
+)
+
+// Declaration is the declaration the signatory of a claim certificate signs.
+const Declaration = "I declare that the expenditure in this claim was defrayed in the period by the lead beneficiary " +
+	"and its partners, is eligible under the ESF regulations and the funding agreement, is supported by evidence held " +
+	"for audit, and has not been claimed from any other European or public source. Match funding in kind is the " +
+	"documented time of officers whose salaries their authorities paid."
+
+// Signatory is who signs the claim certificate.
+type Signatory = reports.Signatory
+
+// Pack returns the claim pack of the claim of period, as package reports renders it: the figures
+// as compiled, at the claim's ledger position, with the line detail of the period (transaction
+// list, officer time, staff-cost workings), the flat-rate workings, the findings and the trial
+// balance. The line detail is read in one snapshot and must still be what the claim was compiled
+// from: a draft whose period's ledger has moved since must be recompiled first (CL4).
+func (s *Service) Pack(ctx context.Context, period string) (*reports.Pack, error) {
+	c, err := s.Claim(ctx, period)
+	if err != nil {
+		return nil, err
+	}
+	return s.pack(ctx, c, c.Status, c.SubmittedBy)
+}
+
+// pack builds the pack of c as it is (or will be, for a submission in progress) in status.
+func (s *Service) pack(ctx context.Context, c *Claim, status Status, signer string) (*reports.Pack, error) {
+	p := s.packHeader(c, status, signer)
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error {
+			if !c.Status.Frozen() {
+				basis, err := s.basisOf(ctx, tx, c.Period.Code)
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(basis, c.Basis) {
+					return apperr.New(apperr.Conflict, RuleStale,
+						"the ledger of %s has changed since the claim was compiled; recompile it to build its pack", c.Period.Code)
+				}
+			}
+			return s.lineDetail(ctx, tx, c, p)
+		})
+	if err != nil {
+		return nil, db.Translate("claims.Pack", err)
+	}
+	return p, nil
+}
+
+// packHeader fills everything of a pack that comes from the stored claim.
+func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pack {
+	prog, f := s.prog, &c.Figures
+	authority := func(code string) reports.Authority {
+		a, _ := prog.Authority(code)
+		return reports.Authority{Code: a.Code, NameEN: a.NameEN, NameCY: a.NameCY}
+	}
+	lead := authority(prog.Lead)
+	p := &reports.Pack{
+		Operation:   reports.Operation{ID: prog.OperationID, Name: prog.Name, NameCY: prog.NameCY, Lead: lead},
+		Period:      reports.Period{Code: c.Period.Code, Start: c.Period.Start, End: c.Period.End},
+		ClaimNumber: c.Number(),
+		Final:       c.Period.Final,
+		Status:      string(status),
+		CompiledAt:  c.CompiledAt.UTC(),
+		Position: reports.Position{EntriesSealed: c.Position.Seq, LastEntryID: c.Position.LastEntryID,
+			ChainLink: hex.EncodeToString(c.Position.Link)},
+		Award:         prog.Award,
+		Rate:          prog.Rate,
+		RateText:      prog.Rate.String(),
+		TotalEligible: reports.Figure{Period: f.TotalEligible.Period, Cumulative: f.TotalEligible.Cumulative},
+		ESFDue:        reports.Figure{Period: f.ESFDue.Period, Cumulative: f.ESFDue.Cumulative},
+		AwardCap:      f.AwardCap,
+		Art69Cap:      f.Art69Cap,
+		Art69Enforced: f.Art69Enforced,
+		Rounding: reports.Rounding{ExactShare: f.Rounding.ExactShare, FlooredShare: f.Rounding.FlooredShare,
+			Residual: f.Rounding.Residual},
+		LateItems: f.LateItems,
+		FlatRate: reports.FlatRateWorking{Kind: f.FlatRate.Kind, Percent: f.FlatRate.Percent, Base: f.FlatRate.Base,
+			Exact: f.FlatRate.Exact, Amount: f.FlatRate.Amount},
+		Declaration:      Declaration,
+		Signatory:        s.signatory,
+		GeneratorVersion: s.version,
+	}
+	if p.Signatory.Role == "" {
+		p.Signatory.Role = "Programme manager, " + lead.NameEN
+	}
+	if p.Signatory.Name == "" {
+		p.Signatory.Name = signer
+	}
+	for _, h := range f.Headings {
+		ph, _ := prog.Heading(h.Code)
+		p.Headings = append(p.Headings, reports.HeadingFigure{Code: h.Code, Name: ph.Name, Kind: ph.Kind,
+			Period: h.Period, Cumulative: h.Cumulative})
+	}
+	for _, m := range f.Match {
+		p.Match = append(p.Match, reports.AuthorityMatch{Authority: authority(m.Code), Period: m.Period,
+			Cumulative: m.Cumulative, Target: m.Target, ProRataTarget: m.ProRata, VariancePct: m.VariancePct})
+	}
+	for _, x := range f.Findings {
+		p.Findings = append(p.Findings, reports.Finding{ID: x.ID, Severity: x.Severity, Message: x.Message,
+			Entries: append([]int64(nil), x.Entries...)})
+	}
+	for _, b := range f.TrialBalance {
+		a, _ := s.ledger.Account(b.Code)
+		p.TrialBalance = append(p.TrialBalance, reports.TrialBalanceLine{Code: b.Code, Name: a.Name, Kind: a.Kind,
+			Balance: b.Balance})
+	}
+	return p
+}
+
+// render renders the pack of c as it will stand in status.
+func (s *Service) render(ctx context.Context, c *Claim, status Status, signer string) ([]reports.File, error) {
+	p, err := s.pack(ctx, c, status, signer)
+	if err != nil {
+		return nil, err
+	}
+	files, _, err := reports.Build(p)
+	return files, err
+}
+
+// StorePack renders the pack of the draft (or reviewed) claim of period and stores it with the
+// claim, replacing the draft's earlier pack. The scheduler stores the pack of every draft it
+// compiles; a submitted claim's pack is stored by Submit and never changes.
+func (s *Service) StorePack(ctx context.Context, period string) ([]reports.File, error) {
+	c, err := s.Claim(ctx, period)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status.Frozen() {
+		return nil, apperr.New(apperr.Locked, RuleFrozen, "the claim for %s is %s: its pack is the one submitted", period, c.Status)
+	}
+	files, err := s.render(ctx, c, c.Status, "")
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.step(ctx, period, func(tx pgx.Tx, cur *Claim, now time.Time) error {
+		if !cur.CompiledAt.Equal(c.CompiledAt) || cur.Status != c.Status {
+			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s changed while its pack was rendered; try again", period)
+		}
+		if err := s.storePack(ctx, tx, cur, files, cur.Status, now); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, period, "pack_stored", System, now, map[string]any{"status": string(cur.Status), "files": packDigests(files)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// storePack replaces the stored pack of c with files, in tx.
+func (s *Service) storePack(ctx context.Context, tx pgx.Tx, c *Claim, files []reports.File, status Status, now time.Time) error {
+	if files == nil {
+		return nil
+	}
+	op := s.prog.OperationID
+	if _, err := tx.Exec(ctx, `DELETE FROM claim_pack WHERE operation_id = $1 AND period = $2`, op, c.Period.Code); err != nil {
+		return err
+	}
+	for i, f := range files {
+		sum := sha256.Sum256(f.Data)
+		if _, err := tx.Exec(ctx, `INSERT INTO claim_pack (operation_id, period, name, position, claim_status, compiled_at,
+				data, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			op, c.Period.Code, f.Name, i+1, string(status), c.CompiledAt, f.Data, sum[:], now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StoredPack returns the files stored with the claim of period, in pack order, and the claim
+// status they were rendered for. For a submitted claim they are exactly what was submitted.
+func (s *Service) StoredPack(ctx context.Context, period string) ([]reports.File, Status, error) {
+	if _, err := s.period(period); err != nil {
+		return nil, "", err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT name, data, sha256, claim_status FROM claim_pack
+		WHERE operation_id = $1 AND period = $2 ORDER BY position`, s.prog.OperationID, period)
+	if err != nil {
+		return nil, "", db.Translate("claims.StoredPack", err)
+	}
+	var files []reports.File
+	var status string
+	var name string
+	var data, sum []byte
+	if _, err := pgx.ForEachRow(rows, []any{&name, &data, &sum, &status}, func() error {
+		files = append(files, reports.File{Name: name, Data: append([]byte(nil), data...), SHA256: hex.EncodeToString(sum)})
+		return nil
+	}); err != nil {
+		return nil, "", db.Translate("claims.StoredPack", err)
+	}
+	if len(files) == 0 {
+		return nil, "", apperr.New(apperr.NotFound, "", "no pack is stored for the claim of %s", period)
+	}
+	return files, Status(status), nil
+}
+
+// packDigests lists the files of a pack with their SHA-256, for the claim's events.
+func packDigests(files []reports.File) map[string]string {
+	out := map[string]string{}
+	for _, f := range files {
+		out[f.Name] = f.SHA256
+	}
+	return out
+}
+
+// lineDetail fills the pack's line detail from the lines booked in the claim's period, read
+// through package match in tx: the transaction list (with the claims' own disallowance
+// adjustments), every officer-time line and the rate versions that priced them.
+func (s *Service) lineDetail(ctx context.Context, tx pgx.Tx, c *Claim, p *reports.Pack) error {
+	period := c.Period.Code
+	for l, err := range match.CashLines(ctx, tx, s.prog, period) {
+		if err != nil {
+			return err
+		}
+		desc := l.Description
+		if l.Reversal {
+			desc = fmt.Sprintf("Reversal of entry %d (%s): %s", l.Reverses, l.Reason, l.Description)
+		}
+		p.Transactions = append(p.Transactions, reports.CashLine{EntryID: l.EntryID, Heading: l.Heading,
+			DefrayedOn: l.DefrayedOn, Payee: l.Payee, Description: desc, Amount: l.Amount, EvidenceRef: l.EvidenceRef,
+			InvoiceRef: l.InvoiceRef, BookingPeriod: l.Period, EffectivePeriod: l.EffectivePeriod})
+	}
+	adjustments, err := s.adjustments(ctx, tx, period)
+	if err != nil {
+		return err
+	}
+	p.Transactions = append(p.Transactions, adjustments...)
+	for l, err := range match.TimeLines(ctx, tx, s.prog, period) {
+		if err != nil {
+			return err
+		}
+		activity := l.Activity
+		if l.Reversal {
+			activity = fmt.Sprintf("%s (reversal of entry %d: %s)", l.Activity, l.Reverses, l.Reason)
+		}
+		p.OfficerTime = append(p.OfficerTime, reports.TimeLine{EntryID: l.EntryID, Authority: l.Authority,
+			PayrollRef: l.PayrollRef, OfficerName: l.OfficerName, WorkDate: l.WorkDate, Hours: l.Hours, Activity: activity,
+			RateValidFrom: l.RateValidFrom, HourlyRate: l.HourlyRate.StringFixed(4), Amount: l.Amount,
+			EvidenceRef: l.EvidenceRef, Approver: l.ApprovedBy, Late: l.Late})
+	}
+	rates, err := match.RateVersionsUsed(ctx, tx, s.prog, period)
+	if err != nil {
+		return err
+	}
+	for _, r := range rates {
+		p.StaffCosts = append(p.StaffCosts, reports.RateVersion{Authority: r.Authority, PayrollRef: r.PayrollRef,
+			Name: r.OfficerName, ValidFrom: r.ValidFrom, AGEC: r.AnnualCost, FTE: r.FTE, HoursBasis: s.prog.HoursBasis,
+			HourlyRate: r.HourlyRate.StringFixed(4)})
+	}
+	return nil
+}
+
+// adjustments returns the disallowance adjustments booked in period as transaction-list lines.
+func (s *Service) adjustments(ctx context.Context, tx pgx.Tx, period string) ([]reports.CashLine, error) {
+	rows, err := tx.Query(ctx, `SELECT e.id, e.effective_date, e.period, coalesce(ep.code, e.period), c.period, c.claim_number,
+			c.disallowance_heading, c.disallowed_amount, c.disallowance_reason, c.decided_on
+		FROM claim c
+		JOIN entry e ON e.operation_id = c.operation_id AND e.id = c.disallowance_entry_id
+		LEFT JOIN period ep ON ep.operation_id = e.operation_id AND e.effective_date BETWEEN ep.starts_on AND ep.ends_on
+		WHERE c.operation_id = $1 AND e.period = $2 ORDER BY e.id`, s.prog.OperationID, period)
+	if err != nil {
+		return nil, err
+	}
+	var out []reports.CashLine
+	var l reports.CashLine
+	var claimPeriod, reason string
+	var number int
+	var amount decimal.Decimal
+	var decided time.Time
+	_, err = pgx.ForEachRow(rows, []any{&l.EntryID, &l.DefrayedOn, &l.BookingPeriod, &l.EffectivePeriod, &claimPeriod, &number,
+		&l.Heading, &amount, &reason, &decided}, func() error {
+		l.Payee = "WEFO"
+		l.Amount = amount.Neg()
+		l.Description = fmt.Sprintf("Disallowance on claim %d for %s: %s", number, claimPeriod, reason)
+		l.EvidenceRef = "WEFO decision of " + decided.Format(programme.DateLayout)
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// TBLine is one account's balance in the trial balance a claim was compiled with.
+type TBLine struct {
+	Code    string          `json:"code"`
+	Balance decimal.Decimal `json:"balance"`
+}

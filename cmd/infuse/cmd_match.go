@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/demo"
+	"github.com/ccr-infuse/infuse/match"
+)
+
+// matchService opens the match service of the operation.
+func (e *env) matchService(ctx context.Context) (*match.Service, error) {
+	l, err := e.ledger(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.programme()
+	if err != nil {
+		return nil, err
+	}
+	return match.New(l, p)
+}
+
+// asUser looks up the user named by --as; without one the command acts as the system (the
+// operator at the server's command line, who holds the database anyway).
+func (e *env) asUser(ctx context.Context, m *match.Service, email string) (access.User, error) {
+	if email == "" {
+		return access.System, nil
+	}
+	return access.UserByEmail(ctx, m.Ledger().Pool(), m.Programme().OperationID, email)
+}
+
+// cmdImport returns the command that imports one kind of CSV file.
+func cmdImport(kind string) func(ctx context.Context, e *env, args []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		var as *string
+		file, err := fileArg(e, "import "+kind, args, func(fs *flag.FlagSet) {
+			as = fs.String("as", "", "email of the user recording the file (default: the system)")
+		})
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return &apperr.Error{Code: apperr.Invalid, Rule: match.RuleFormat, Message: fmt.Sprintf("cannot read %s", file), Err: err}
+		}
+		defer f.Close()
+		m, err := e.matchService(ctx)
+		if err != nil {
+			return err
+		}
+		by, err := e.asUser(ctx, m, *as)
+		if err != nil {
+			return err
+		}
+		name := filepath.Base(file)
+		line := e.progress("import " + kind + " " + name)
+		opts := match.ImportOptions{Name: name, Progress: line.report()}
+		var res match.ImportResult
+		switch kind {
+		case "officers":
+			res, err = m.ImportOfficers(ctx, by, f, opts)
+		case "time":
+			res, err = m.ImportTime(ctx, by, f, opts)
+		default:
+			res, err = m.ImportExpenditure(ctx, by, f, opts)
+		}
+		line.end()
+		if ie := match.AsImportError(err); ie != nil {
+			for _, r := range ie.Rows {
+				fmt.Fprintln(e.stderr, r.String())
+			}
+		}
+		if err != nil {
+			return err
+		}
+		what := map[string]string{"officers": "rate versions", "time": "time entries", "expenditure": "expenditure lines"}[kind]
+		fmt.Fprintf(e.stdout, "%s: %d rows read; %d new %s", name, res.Rows, res.Written, what)
+		if kind == "officers" {
+			fmt.Fprintf(e.stdout, " (%d new officers)", res.Officers)
+		}
+		fmt.Fprintf(e.stdout, "; %d already recorded\n", res.Replayed)
+		return nil
+	}
+}
+
+// progressLine is an import's progress on a terminal: a one-line counter updated in place when
+// stderr is a terminal, nothing on a pipe or a file.
+type progressLine struct {
+	w     io.Writer
+	label string
+	shown bool
+	last  time.Time
+}
+
+func (e *env) progress(label string) *progressLine {
+	f, ok := e.stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return &progressLine{w: f, label: label}
+}
+
+// report is the match.ImportOptions.Progress callback (nil when there is no terminal).
+func (l *progressLine) report() func(match.Progress) {
+	if l == nil {
+		return nil
+	}
+	return func(p match.Progress) {
+		if now := time.Now(); p.Phase == "reading" && now.Sub(l.last) < 100*time.Millisecond {
+			return
+		}
+		l.last = time.Now()
+		line := fmt.Sprintf("%s: %s %s rows", l.label, p.Phase, thousands(p.Rows))
+		if p.Total > 0 {
+			line = fmt.Sprintf("%s: %s %s of %s lines", l.label, p.Phase, thousands(p.Rows), thousands(p.Total))
+		}
+		fmt.Fprintf(l.w, "\r\033[K%s", line)
+		l.shown = true
+	}
+}
+
+// end clears the line, if one was shown.
+func (l *progressLine) end() {
+	if l != nil && l.shown {
+		fmt.Fprint(l.w, "\r\033[K")
+	}
+}
+
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func cmdUsersAdd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("users add")
+	email := fs.String("email", "", "the user's email, with which they sign in and are named by --as")
+	role := fs.String("role", "", "finance_officer, programme_manager, auditor or admin")
+	authority := fs.String("authority", "", "a finance officer's authority (GB-XXX)")
+	name := fs.String("name", "", "the user's name (default: from the email)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := needFlags(fs, "email", "role"); err != nil {
+		return err
+	}
+	m, err := e.matchService(ctx)
+	if err != nil {
+		return err
+	}
+	p := m.Programme()
+	n := *name
+	if n == "" {
+		n = nameFromEmail(*email)
+	}
+	known := func(a string) bool { _, ok := p.Authority(a); return ok }
+	u, err := access.AddUser(ctx, m.Ledger().Pool(), p.OperationID, access.System,
+		access.User{Email: *email, Name: n, Role: access.Role(*role), Authority: *authority}, known, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added %s, %s\n", u, u.Name)
+	return nil
+}
+
+// nameFromEmail makes a name from an email's local part: rhian.evans@… → Rhian Evans.
+func nameFromEmail(email string) string {
+	local, _, _ := strings.Cut(strings.TrimSpace(email), "@")
+	words := strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '_' || r == '-' || r == '+' })
+	for i, w := range words {
+		r := []rune(w)
+		r[0] = unicode.ToUpper(r[0])
+		words[i] = string(r)
+	}
+	return strings.Join(words, " ")
+}
+
+func cmdUsersList(ctx context.Context, e *env, args []string) error {
+	if err := parse(e.flags("users list"), args); err != nil {
+		return err
+	}
+	m, err := e.matchService(ctx)
+	if err != nil {
+		return err
+	}
+	us, err := access.Users(ctx, m.Ledger().Pool(), m.Programme().OperationID)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "EMAIL\tNAME\tROLE\tAUTHORITY")
+	for _, u := range us {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Email, u.Name, u.Role, u.Authority)
+	}
+	return w.Flush()
+}
+
+// cmdReverse returns the command that reverses a time entry or an expenditure line.
+func cmdReverse(kind string) func(ctx context.Context, e *env, args []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		fs := e.flags(kind + " reverse")
+		id := fs.Int64("id", 0, "id of the line to reverse")
+		reason := fs.String("reason", "", "why it is reversed (kept with the correction)")
+		as := fs.String("as", "", "email of the user correcting (default: the system)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if err := needFlags(fs, "id", "reason"); err != nil {
+			return err
+		}
+		m, err := e.matchService(ctx)
+		if err != nil {
+			return err
+		}
+		by, err := e.asUser(ctx, m, *as)
+		if err != nil {
+			return err
+		}
+		var c match.Correction
+		if kind == "time" {
+			c, err = m.ReverseTime(ctx, by, *id, *reason)
+		} else {
+			c, err = m.ReverseExpenditure(ctx, by, *id, *reason)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s %d reversed by ledger entry %d, booked in %s (correction %d); it can now be recorded again\n",
+			map[string]string{"time": "time entry", "expenditure": "expenditure line"}[kind], *id, c.EntryID, c.Period, c.ID)
+		return nil
+	}
+}
+
+func cmdDemo(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("demo")
+	seed := fs.Uint64("seed", 1, "seed of the generator: the same seed gives the same data")
+	ifEmpty := fs.Bool("if-empty", false, "load nothing if the database holds officers already (make run)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	m, err := e.matchService(ctx)
+	if err != nil {
+		return err
+	}
+	if *ifEmpty {
+		empty, err := demo.Empty(ctx, m)
+		if err != nil {
+			return err
+		}
+		if !empty {
+			fmt.Fprintln(e.stdout, "the database holds data already: no demo data loaded")
+			return nil
+		}
+	}
+	a, err := e.auth(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := demo.Config{Match: m, Seed: *seed, Passwords: a, Password: auth.DemoPassword, Log: e.stdout}
+	if cfg.AfterPeriod, err = demo.ClaimsStep(m.Ledger(), m.Programme(), e.stdout); err != nil {
+		return err
+	}
+	sum, err := demo.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "demo loaded (seed %d): %d users, %d officers, %d rate versions, %d time entries (£%s), %d expenditure lines (£%s)\n",
+		*seed, sum.Users, sum.Officers, sum.RateVersions, sum.TimeEntries, sum.Match.StringFixed(2), sum.ExpenditureLines, sum.Cash.StringFixed(2))
+	return nil
+}
+
+// needFlags reports a missing flag as a usage error.
+func needFlags(fs *flag.FlagSet, names ...string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			fmt.Fprintf(fs.Output(), "%s: --%s is required\n", fs.Name(), n)
+			return errUsage
+		}
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ccr-infuse/infuse/internal/dbtest"
+)
+
+// matchCLI runs infuse command lines against one test database, separating stdout and stderr.
+type matchCLI struct {
+	t   *testing.T
+	url string
+	dir string
+}
+
+func newMatchCLI(t *testing.T) *matchCLI {
+	t.Helper()
+	c := &matchCLI{t: t, url: dbtest.URL(t), dir: t.TempDir()}
+	if _, errOut, code := c.run("migrate"); code != exitOK {
+		t.Fatalf("migrate: %d %s", code, errOut)
+	}
+	return c
+}
+
+func (c *matchCLI) run(args ...string) (stdout, stderr string, code int) {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut, func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return c.url
+		case "INFUSE_LOG_LEVEL":
+			return "error"
+		}
+		return ""
+	})
+	return out.String(), errOut.String(), code
+}
+
+func (c *matchCLI) file(name, body string) string {
+	c.t.Helper()
+	p := filepath.Join(c.dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func TestCLIImportsAndCorrections(t *testing.T) {
+	t.Parallel()
+	c := newMatchCLI(t)
+	expect := func(wantCode int, wantOut string, args ...string) string {
+		t.Helper()
+		out, errOut, code := c.run(args...)
+		if code != wantCode || !strings.Contains(out+errOut, wantOut) {
+			t.Fatalf("infuse %s: exit %d, want %d with %q\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, wantOut, out, errOut)
+		}
+		return out + errOut
+	}
+	expect(exitOK, "added rhian.evans@newport.gov.uk (finance_officer, GB-NWP), Rhian Evans",
+		"users", "add", "--email", "Rhian.Evans@newport.gov.uk", "--role", "finance_officer", "--authority", "GB-NWP")
+	expect(exitOK, "Siân Morgan", "users", "add", "--email", "sian.morgan@monmouthshire.gov.uk", "--role", "programme_manager", "--name", "Siân Morgan")
+	expect(exitFail, "A2: a finance officer needs an authority", "users", "add", "--email", "x@cardiff.gov.uk", "--role", "finance_officer")
+	expect(exitUsage, "--role is required", "users", "add", "--email", "x@cardiff.gov.uk")
+	expect(exitOK, "rhian.evans@newport.gov.uk", "users", "list")
+
+	officers := c.file("officers.csv", "authority,payroll_ref,name,valid_from,annual_cost,fte\n"+
+		"GB-NWP,NWP-004417,Gwyn Thomas,2021-04-01,44750.00,0.8\nGB-CRF,CRF-1,Dai Jones,2021-04-01,39000.00,1\n")
+	expect(exitOK, "officers.csv: 2 rows read; 2 new rate versions (2 new officers); 0 already recorded", "import", "officers", officers)
+	expect(exitOK, "0 new rate versions (0 new officers); 2 already recorded", "import", "officers", officers)
+
+	good := c.file("time.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
+		"GB-NWP,NWP-004417,2021-05-04,7.25,lab,TS-2021-05-NWP-0117,Gareth Morgan\n")
+	expect(exitOK, "time.csv: 1 rows read; 1 new time entries; 0 already recorded", "import", "time", good, "--as", "rhian.evans@newport.gov.uk")
+	expect(exitOK, "0 new time entries; 1 already recorded", "import", "time", "--as", "rhian.evans@newport.gov.uk", good)
+
+	// Every bad row on stderr as "row N: rule: message", exit status 1, nothing written.
+	bad := c.file("bad.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
+		"GB-NWP,NWP-004417,2021-05-05,7.5,lab,TS-1,Gareth Morgan\n"+
+		"GB-CRF,CRF-1,2021-05-05,7.5,lab,TS-2,Gareth Morgan\n"+
+		"GB-NWP,NWP-004417,2021-05-06,1.234,lab,TS-3,Gareth Morgan\n")
+	out, errOut, code := c.run("import", "time", bad, "--as", "rhian.evans@newport.gov.uk")
+	if code != exitFail || !strings.Contains(errOut, "row 3: V8: ") || !strings.Contains(errOut, "row 4: V3: hours \"1.234\" has 3 decimal places") ||
+		strings.Contains(errOut, "row 2:") || !strings.Contains(errOut, "infuse: V8: 2 rows have problems; nothing in bad.csv was recorded") {
+		t.Fatalf("bad file: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	expect(exitFail, "there is no user", "import", "time", good, "--as", "nobody@example.org")
+	expect(exitFail, "cannot read", "import", "time", filepath.Join(c.dir, "missing.csv"))
+	expect(exitUsage, "", "import", "time")
+
+	// The entry recorded above is time entry 1: reverse it, then record it again.
+	expect(exitFail, "M6: a correction needs a reason", "time", "reverse", "--id", "1", "--reason", " ")
+	expect(exitOK, "time entry 1 reversed by ledger entry", "time", "reverse", "--id", "1", "--reason", "wrong day", "--as", "rhian.evans@newport.gov.uk")
+	expect(exitFail, "M6: time entry 1 has been reversed already", "time", "reverse", "--id", "1", "--reason", "again")
+	expect(exitOK, "1 new time entries", "import", "time", good)
+
+	exp := c.file("expenditure.csv", "\xEF\xBB\xBFheading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\r\n"+
+		"delivery,2021-06-30,Nesta,\"Lab facilitation, cohort Alpha\",18250.00,INV-88213,88213\r\n")
+	expect(exitFail, "A1: rhian.evans@newport.gov.uk (finance officer) may not import expenditure", "import", "expenditure", exp, "--as", "rhian.evans@newport.gov.uk")
+	expect(exitOK, "1 new expenditure lines", "import", "expenditure", exp, "--as", "sian.morgan@monmouthshire.gov.uk")
+	expect(exitOK, "expenditure line 1 reversed", "expenditure", "reverse", "--id", "1", "--reason", "duplicate invoice")
+
+	// Officers are there, so the demo leaves the database alone.
+	expect(exitOK, "no demo data loaded", "demo", "--if-empty")
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/claims"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+	"github.com/ccr-infuse/infuse/web"
+)
+
+// auth opens the sign-in service of the operation.
+func (e *env) auth(ctx context.Context) (*auth.Service, error) {
+	l, err := e.ledger(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return auth.New(l.Pool(), auth.Config{OperationID: l.OperationID(), Logger: e.log})
+}
+
+// webHandler wires the HTTP server of serve: API, UI, health and metrics over the operation's
+// services. It prints one demo sign-in per role when the demo data is loaded.
+func (e *env) webHandler(ctx context.Context, l *ledger.Ledger, svc *claims.Service, sched *claims.Scheduler) (http.Handler, error) {
+	p, err := e.programme()
+	if err != nil {
+		return nil, err
+	}
+	a, err := e.auth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := match.New(l, p)
+	if err != nil {
+		return nil, err
+	}
+	cfg := web.Config{Pool: l.Pool(), Logger: e.log, Programme: p, Ledger: l, Claims: svc, Auth: a, Match: m,
+		Secure: secureCookies(), AccessLog: true}
+	if sched != nil {
+		cfg.Scheduler = sched.Metrics()
+	}
+	h, err := web.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.printDemoSignIns(ctx, a)
+	return h, nil
+}
+
+// secureCookies reports whether the service is reached over TLS (INFUSE_SECURE=1: behind a TLS
+// proxy), so that cookies are marked Secure and HSTS is sent.
+func secureCookies() bool {
+	v := os.Getenv("INFUSE_SECURE")
+	return v == "1" || v == "true"
+}
+
+// printDemoSignIns prints, for each role, the first user whose password is the demo password.
+func (e *env) printDemoSignIns(ctx context.Context, a *auth.Service) {
+	us, err := access.Users(ctx, e.pool, a.OperationID())
+	if err != nil {
+		return
+	}
+	seen := map[access.Role]bool{}
+	for _, u := range us {
+		if seen[u.Role] {
+			continue
+		}
+		if ok, err := a.PasswordIs(ctx, u.Email, auth.DemoPassword); err != nil || !ok {
+			continue
+		}
+		if len(seen) == 0 {
+			fmt.Fprintln(e.stdout, "demo sign-ins (password "+auth.DemoPassword+"):")
+		}
+		seen[u.Role] = true
+		who := string(u.Role)
+		if u.Authority != "" {
+			who += " (" + u.Authority + ")"
+		}
+		fmt.Fprintf(e.stdout, "  %-32s %s\n", who, u.Email)
+	}
+}
+
+// cmdTokensCreate creates a bearer token for a user and prints it, once.
+func cmdTokensCreate(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("tokens create")
+	email := fs.String("email", "", "email of the user the token acts as")
+	name := fs.String("name", "", "what the token is for (default: token for EMAIL)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "email"); err != nil {
+		return err
+	}
+	a, err := e.auth(ctx)
+	if err != nil {
+		return err
+	}
+	secret, t, err := a.CreateToken(ctx, access.System, *email, *name)
+	if err != nil {
+		return err
+	}
+	if err := a.Record(ctx, auth.Event{Actor: "system", ActorRole: string(access.SystemRole), Action: "tokens.create",
+		Target: t.User, Detail: map[string]any{"name": t.Name, "id": t.ID}, RequestID: "cli", Client: "console"}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, secret)
+	fmt.Fprintf(e.stderr, "token %d (%s) acts as %s; it is shown once: keep it now\n", t.ID, t.Name, t.User)
+	return nil
+}
+
+// cmdUsersPasswd sets a user's password from standard input (the first line).
+func cmdUsersPasswd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("users passwd")
+	email := fs.String("email", "", "email of the user")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "email"); err != nil {
+		return err
+	}
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		fmt.Fprint(e.stderr, "new password (it is echoed; pipe it in to hide it): ")
+	}
+	pw, err := readLine(os.Stdin)
+	if err != nil {
+		return apperr.New(apperr.Invalid, auth.RulePassword, "read the password from standard input: %v", err)
+	}
+	a, err := e.auth(ctx)
+	if err != nil {
+		return err
+	}
+	err = a.SetPassword(ctx, access.System, *email, pw)
+	if xerr := a.Record(ctx, auth.Event{Actor: "system", ActorRole: string(access.SystemRole), Action: "users.password",
+		Target: access.NormalizeEmail(*email), RequestID: "cli", Client: "console"}, err); xerr != nil && err == nil {
+		err = xerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "password set for %s\n", access.NormalizeEmail(*email))
+	return nil
+}
+
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

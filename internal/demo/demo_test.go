@@ -1,0 +1,99 @@
+package demo_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/internal/dbtest"
+	"github.com/ccr-infuse/infuse/internal/demo"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	p := programme.Default()
+	l, err := ledger.Setup(ctx, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := match.New(l, p, match.WithClock(func() time.Time { return time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty, err := demo.Empty(ctx, m); err != nil || !empty {
+		t.Fatalf("Empty before = %v, %v", empty, err)
+	}
+	var periods []string
+	start := time.Now()
+	sum, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, AfterPeriod: func(_ context.Context, per programme.Period, people demo.People) error {
+		periods = append(periods, per.Code)
+		if people.Manager.Email == "" || len(people.FinanceOfficers) != 10 || people.Reviewer.Email == people.Manager.Email {
+			t.Errorf("people %+v", people)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("demo in %v: %+v", time.Since(start), sum)
+	if len(periods) != 12 || periods[0] != "2021Q1" || periods[11] != "2023Q4" {
+		t.Fatalf("hook saw %v", periods)
+	}
+	if sum.Officers < 110 || sum.Officers > 130 || sum.Users < 13 || sum.RateVersions < 2*sum.Officers {
+		t.Fatalf("summary %+v", sum)
+	}
+	// In proportion to the real budget: £2m of match and £3.6m of cash (indirect at 15% of staff on top).
+	between := func(what string, v decimal.Decimal, lo, hi float64) {
+		if f := v.InexactFloat64(); f < lo || f > hi {
+			t.Errorf("%s = %s, want between %.0f and %.0f", what, v.StringFixed(2), lo, hi)
+		}
+	}
+	between("match", sum.Match, 1_800_000, 2_100_000)
+	between("cash lines", sum.Cash, 3_200_000, 3_550_000)
+	if empty, err := demo.Empty(ctx, m); err != nil || empty {
+		t.Fatalf("Empty after = %v, %v", empty, err)
+	}
+	// R4.7 by construction, and every line's ledger entry is its own.
+	var bad int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM time_entry t LEFT JOIN entry e ON e.operation_id = t.operation_id AND e.id = t.entry_id
+		WHERE e.id IS NULL OR e.source <> 'time_entry' OR e.reference <> t.id::text OR e.period <> t.period OR e.effective_date <> t.work_date`).Scan(&bad); err != nil || bad != 0 {
+		t.Fatalf("%d time entries without their ledger entry, %v", bad, err)
+	}
+	var in, mt decimal.Decimal
+	for _, a := range p.Authorities {
+		i, _ := l.Balance(ctx, ledger.InKind(a.Code))
+		x, _ := l.Balance(ctx, ledger.Match(a.Code))
+		in, mt = in.Add(i), mt.Add(x)
+	}
+	if !in.Equal(sum.Match) || !in.Neg().Equal(mt) {
+		t.Fatalf("in-kind %s, match %s, lines %s", in, mt, sum.Match)
+	}
+	// A credit note and a correction are part of the story.
+	var credits, corrections int
+	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM expenditure WHERE amount < 0), (SELECT count(*) FROM correction)`).Scan(&credits, &corrections)
+	if credits != 1 || corrections != 1 {
+		t.Fatalf("%d credit notes, %d corrections", credits, corrections)
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	t.Parallel()
+	p := programme.Default()
+	a, b, c := demo.PlanDigest(p, 7), demo.PlanDigest(p, 7), demo.PlanDigest(p, 8)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("the same seed gave different data")
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Fatal("different seeds gave the same data")
+	}
+}

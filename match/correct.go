@@ -1,0 +1,130 @@
+package match
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+)
+
+// Correction is the reversal of one recorded line (domain.md §6: corrections are new entries).
+type Correction struct {
+	ID            int64
+	TimeEntryID   int64 // the line reversed: a time entry …
+	ExpenditureID int64 // … or an expenditure line
+	Reason        string
+	EntryID       int64  // the reversal entry in the ledger
+	Period        string // its booking period: the line's own if still open, else the earliest open one (a late item)
+	RecordedAt    time.Time
+	RecordedBy    string
+}
+
+// ReverseTime reverses time entry id, as by, with a reason (M6): the ledger entry is reversed in
+// an open period and the entry stops being live, so the officer, date and activity can be
+// recorded again correctly.
+func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, reason string) (Correction, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Correction{}, invalid(RuleCorr, "a correction needs a reason")
+	}
+	var c Correction
+	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		var officer, entry, reversed int64
+		var auth string
+		// The officer first, as recordings lock it, then the entry.
+		err := tx.QueryRow(ctx, `SELECT o.id, o.authority FROM officer o
+			WHERE o.operation_id = $1 AND o.id = (SELECT officer_id FROM time_entry WHERE operation_id = $1 AND id = $2)
+			FOR NO KEY UPDATE`, s.p.OperationID, id).Scan(&officer, &auth)
+		if err == pgx.ErrNoRows {
+			return apperr.New(apperr.NotFound, "", "there is no time entry %d", id)
+		}
+		if err != nil {
+			return db.Translate("match.ReverseTime", err)
+		}
+		if err := access.Can(by, access.Correct, auth); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT entry_id, coalesce(reversed_by, 0) FROM time_entry WHERE operation_id = $1 AND id = $2 FOR UPDATE`,
+			s.p.OperationID, id).Scan(&entry, &reversed); err != nil {
+			return db.Translate("match.ReverseTime", err)
+		}
+		if reversed != 0 {
+			return apperr.New(apperr.Conflict, RuleCorr, "time entry %d has been reversed already (correction %d)", id, reversed)
+		}
+		c, err = s.reverse(ctx, tx, by, entry, reason, fmt.Sprintf("reverse:time_entry:%d", id), "time_entry_id", id)
+		if err != nil {
+			return err
+		}
+		c.TimeEntryID = id
+		_, err = tx.Exec(ctx, `UPDATE time_entry SET reversed_by = $3 WHERE operation_id = $1 AND id = $2`, s.p.OperationID, id, c.ID)
+		return db.Translate("match.ReverseTime", err)
+	})
+	return c, err
+}
+
+// ReverseExpenditure reverses expenditure line id, as by, with a reason (M6). A line that live
+// credit notes credit cannot be reversed until they are (M4). Reversing needs the right to
+// record expenditure as well as to correct.
+func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int64, reason string) (Correction, error) {
+	if err := access.Can(by, access.RecordExpenditure, ""); err != nil {
+		return Correction{}, err
+	}
+	if err := access.Can(by, access.Correct, ""); err != nil {
+		return Correction{}, err
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Correction{}, invalid(RuleCorr, "a correction needs a reason")
+	}
+	var c Correction
+	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, expLockSQL, s.p.OperationID); err != nil {
+			return db.Translate("match.ReverseExpenditure", err)
+		}
+		var entry, reversed int64
+		var credits []int64
+		err := tx.QueryRow(ctx, `SELECT x.entry_id, coalesce(x.reversed_by, 0),
+				coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM expenditure c
+				           WHERE c.operation_id = x.operation_id AND c.credits = x.id AND c.reversed_by IS NULL), '{}')
+			FROM expenditure x WHERE x.operation_id = $1 AND x.id = $2 FOR UPDATE OF x`, s.p.OperationID, id).Scan(&entry, &reversed, &credits)
+		if err == pgx.ErrNoRows {
+			return apperr.New(apperr.NotFound, "", "there is no expenditure line %d", id)
+		}
+		if err != nil {
+			return db.Translate("match.ReverseExpenditure", err)
+		}
+		if reversed != 0 {
+			return apperr.New(apperr.Conflict, RuleCorr, "expenditure line %d has been reversed already (correction %d)", id, reversed)
+		}
+		if len(credits) > 0 {
+			return apperr.New(apperr.Conflict, RuleCredit, "expenditure line %d is credited by credit notes %v: reverse them first", id, credits)
+		}
+		c, err = s.reverse(ctx, tx, by, entry, reason, fmt.Sprintf("reverse:expenditure:%d", id), "expenditure_id", id)
+		if err != nil {
+			return err
+		}
+		c.ExpenditureID = id
+		_, err = tx.Exec(ctx, `UPDATE expenditure SET reversed_by = $3 WHERE operation_id = $1 AND id = $2`, s.p.OperationID, id, c.ID)
+		return db.Translate("match.ReverseExpenditure", err)
+	})
+	return c, err
+}
+
+// reverse posts the reversal of ledger entry `entry` and records the correction of the line
+// whose id is in column col.
+func (s *Service) reverse(ctx context.Context, tx pgx.Tx, by access.User, entry int64, reason, key, col string, id int64) (Correction, error) {
+	e, err := s.l.Reverse(ctx, tx, entry, reason, by.Email, key)
+	if err != nil {
+		return Correction{}, err
+	}
+	c := Correction{Reason: reason, EntryID: e.ID, Period: e.Period, RecordedAt: s.stamp(), RecordedBy: by.Email}
+	err = tx.QueryRow(ctx, `INSERT INTO correction (operation_id, `+col+`, reason, entry_id, period, recorded_at, recorded_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, s.p.OperationID, id, reason, e.ID, e.Period, c.RecordedAt, c.RecordedBy).Scan(&c.ID)
+	return c, db.Translate("match.reverse", err)
+}

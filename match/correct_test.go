@@ -1,0 +1,224 @@
+package match_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+)
+
+// TestCorrectionThenRecordAgain: a reversal posts in an open period, the line stops being live,
+// and the officer, date and activity can be recorded again (generation 1). When the line's period
+// is locked the reversal is a late item of the next open period, and so is a late timesheet.
+func TestCorrectionThenRecordAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	e, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "7.25", "lab"))
+	if err != nil || e.Period != "2021Q2" || e.Amount.StringFixed(2) != "235.78" {
+		t.Fatalf("%+v, %v", e, err)
+	}
+	// The quarter's claim is submitted: 2021Q2 is locked.
+	if err := db.WithTx(f.ctx, f.pool, func(tx pgx.Tx) error { return f.l.LockPeriod(f.ctx, tx, "2021Q2", "test") }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.s.ReverseTime(f.ctx, f.foNWP, e.ID, "7.5 hours, not 7.25")
+	if err != nil || c.Period != "2021Q3" || c.TimeEntryID != e.ID {
+		t.Fatalf("reversal %+v, %v", c, err)
+	}
+	again, err := f.s.RecordTime(f.ctx, f.foNWP, entry("GB-NWP", ref, "2021-05-04", "7.5", "lab"))
+	if err != nil || again.Generation != 1 || again.Period != "2021Q3" || again.Amount.StringFixed(2) != "243.91" {
+		t.Fatalf("recorded again: %+v, %v", again, err)
+	}
+	old, _ := f.s.TimeEntry(f.ctx, e.ID)
+	if old.ReversedBy != c.ID {
+		t.Fatalf("old entry %+v", old)
+	}
+	if got := f.balance(t, ledger.InKind("GB-NWP")); got.StringFixed(2) != "243.91" {
+		t.Fatalf("in-kind = %s", got)
+	}
+
+	var lines []match.TimeLine
+	for l, err := range match.TimeLines(f.ctx, f.pool, f.p, "2021Q3") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) != 2 {
+		t.Fatalf("2021Q3 lines: %+v", lines)
+	}
+	rev, line := lines[0], lines[1]
+	if !rev.Reversal || rev.Reverses != e.EntryID || rev.Amount.StringFixed(2) != "-235.78" || rev.Hours.String() != "-7.25" ||
+		!rev.Late || rev.EffectivePeriod != "2021Q2" || rev.Reason != "7.5 hours, not 7.25" || rev.EntryID != c.EntryID {
+		t.Fatalf("reversal line %+v", rev)
+	}
+	if line.Reversal || !line.Late || line.HourlyRate.StringFixed(4) != "32.5218" || line.AnnualCost.StringFixed(2) != "44750.00" ||
+		line.OfficerName != "Officer "+ref || line.ApprovedBy != "Gareth Morgan" || line.EntryID != again.EntryID {
+		t.Fatalf("line %+v", line)
+	}
+	used, err := match.RateVersionsUsed(f.ctx, f.pool, f.p, "2021Q3")
+	if err != nil || len(used) != 1 || used[0].Lines != 2 || used[0].Amount.StringFixed(2) != "8.13" || used[0].Hours.String() != "0.25" {
+		t.Fatalf("rate versions used: %+v, %v", used, err)
+	}
+	for l, err := range match.TimeLines(f.ctx, f.pool, f.p, "2021Q2") {
+		if err != nil || l.EntryID != e.EntryID || l.Late {
+			t.Fatalf("2021Q2: %+v, %v", l, err)
+		}
+	}
+	// The finance officer of another authority may not correct it.
+	_, err = f.s.ReverseTime(f.ctx, f.foCRF, again.ID, "no")
+	wantRule(t, err, apperr.Forbidden, "V8")
+}
+
+func TestExpenditureCreditNoteAndReversal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.spend(f.pm, "delivery", "2021-06-30", "Nesta", "Lab facilitation, cohort Alpha", "18250.00", "INV-88213", "88213"); err != nil {
+		t.Fatal(err)
+	}
+	cn, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-07-20", "Nesta", "Credit: one session cancelled", "-1250.00", "CN-0042", "88213"))
+	if err != nil || cn.Credits == 0 || cn.Period != "2021Q3" {
+		t.Fatalf("credit note %+v, %v", cn, err)
+	}
+	if got := f.balance(t, ledger.HeadingAccount("delivery")); got.StringFixed(2) != "17000.00" {
+		t.Fatalf("delivery = %s", got)
+	}
+	if got := f.balance(t, ledger.Cash); got.StringFixed(2) != "-17000.00" {
+		t.Fatalf("cash = %s", got)
+	}
+	// The invoice cannot be reversed while its credit note stands (M4); the credit note can.
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, cn.Credits, "wrong")
+	wantRule(t, err, apperr.Conflict, "M4")
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, cn.ID, "issued in error"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, cn.Credits, "wrong invoice"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.ReverseExpenditure(f.ctx, f.foNWP, cn.Credits, "x")
+	wantRule(t, err, apperr.Forbidden, "A1")
+	if got := f.balance(t, ledger.HeadingAccount("delivery")); !got.IsZero() {
+		t.Fatalf("delivery after reversals = %s", got)
+	}
+	var q3 []match.CashLine
+	for l, err := range match.CashLines(f.ctx, f.pool, f.p, "2021Q3") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		q3 = append(q3, l)
+	}
+	// Q3: the credit note, its reversal; Q2 keeps the invoice and its reversal (Q2 is open).
+	if len(q3) != 2 || !q3[0].CreditNote || q3[0].Amount.StringFixed(2) != "-1250.00" || q3[0].CreditsEntryID == 0 ||
+		!q3[1].Reversal || q3[1].Amount.StringFixed(2) != "1250.00" || q3[1].Reverses != q3[0].EntryID {
+		t.Fatalf("Q3 lines %+v", q3)
+	}
+	n := 0
+	for l, err := range match.CashLines(f.ctx, f.pool, f.p, "2021Q2") {
+		if err != nil || l.Heading != "delivery" || l.InvoiceRef != "88213" || l.Late {
+			t.Fatalf("%+v, %v", l, err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("Q2 has %d lines", n)
+	}
+	// Recorded again after the reversal: a new generation.
+	again, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Nesta", "Lab facilitation, cohort Alpha", "18205.00", "INV-88213", "88213"))
+	if err != nil || again.Generation != 1 {
+		t.Fatalf("again %+v, %v", again, err)
+	}
+}
+
+func expIn(heading, day, payee, desc, amount, evidence, invoice string) match.ExpenditureInput {
+	return match.ExpenditureInput{Heading: heading, DefrayedOn: date(day), Payee: payee, Description: desc, Amount: dec(amount),
+		EvidenceRef: evidence, InvoiceRef: invoice}
+}
+
+// TestConcurrentRecordingsKeepV3AndV4: recordings for the same officer are serialised (the
+// officer row is locked), so two that each fit alone cannot together break the daily maximum or
+// the annual cap.
+func TestConcurrentRecordingsKeepV3AndV4(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	daily := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	annual := f.officer(t, "GB-NWP", "2021-01-01", "400.00", "0.01") // 17.2 hours a year
+	for round := 0; round < 5; round++ {
+		day := date("2021-06-01").AddDate(0, 0, round)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range 2 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				in := entry("GB-NWP", daily, day.Format("2006-01-02"), "7", []string{"lab", "experiment"}[i])
+				errs[i] = f.record(f.pm, in)
+			}()
+			go func() {
+				defer wg.Done()
+				in := entry("GB-NWP", annual, date("2021-03-01").AddDate(0, 0, 2*round+i).Format("2006-01-02"), "10", "lab")
+				errs[2+i] = f.record(f.pm, in)
+			}()
+		}
+		wg.Wait()
+		for pair, rule := range []string{"V3", "V4"} {
+			a, b := errs[2*pair], errs[2*pair+1]
+			if round > 0 && rule == "V4" {
+				// The officer's year is full after round 0: both are refused.
+				if apperr.RuleOf(a) != "V4" || apperr.RuleOf(b) != "V4" {
+					t.Fatalf("round %d: %v / %v", round, a, b)
+				}
+				continue
+			}
+			if (a == nil) == (b == nil) || apperr.RuleOf(a)+apperr.RuleOf(b) != rule {
+				t.Fatalf("round %d %s: want exactly one refused by %s, got %v / %v", round, rule, rule, a, b)
+			}
+		}
+	}
+	var hours string
+	if err := f.pool.QueryRow(context.Background(), `SELECT max(h)::text FROM (SELECT sum(hours) AS h FROM time_entry GROUP BY officer_id, work_date) x`).Scan(&hours); err != nil || hours != "10.00" && hours != "7.00" {
+		t.Fatalf("max hours a day %s, %v", hours, err)
+	}
+}
+
+// TestRecordedLinesAreAppendOnly: the database refuses UPDATE and DELETE of recorded lines and
+// rate versions (F1), except the one-time marking of a reversal.
+func TestRecordedLinesAreAppendOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	e, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "7", "lab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE time_entry SET hours = 8`,
+		`UPDATE time_entry SET amount = amount + 1, reversed_by = NULL`,
+		`DELETE FROM time_entry`,
+		`TRUNCATE time_entry CASCADE`,
+		`UPDATE rate_version SET annual_cost = 1`,
+		`DELETE FROM rate_version`,
+		`UPDATE officer SET payroll_ref = 'X'`,
+		`DELETE FROM officer`,
+	} {
+		_, err := f.pool.Exec(f.ctx, q)
+		if err == nil || apperr.RuleOf(db.Translate("test", err)) != "F1" {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	if _, err := f.pool.Exec(f.ctx, `UPDATE officer SET name = 'Renamed'`); err != nil {
+		t.Errorf("renaming an officer: %v", err)
+	}
+	if _, err := f.s.ReverseTime(f.ctx, f.pm, e.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(f.ctx, `UPDATE time_entry SET reversed_by = NULL`); err == nil {
+		t.Error("a reversal was undone")
+	}
+}

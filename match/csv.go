@@ -1,0 +1,220 @@
+package match
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Row numbers. Errors name rows as a spreadsheet shows them: the header is row 1 and the first
+// data row is row 2. A record whose quoted field spans several lines is still one row.
+
+// RowError is one problem with one row of an imported file.
+type RowError struct {
+	Row     int64  // spreadsheet row: the header is 1, the first data row 2
+	Rule    string // rule id
+	Message string
+}
+
+func (e RowError) String() string { return fmt.Sprintf("row %d: %s: %s", e.Row, e.Rule, e.Message) }
+
+// ImportError lists every problem found in a file, in row order; nothing was written.
+type ImportError struct {
+	File string
+	Rows []RowError
+}
+
+func (e *ImportError) Error() string {
+	var b strings.Builder
+	for i, r := range e.Rows {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(r.String())
+	}
+	return b.String()
+}
+
+// BadRows returns the distinct row numbers that have problems, in order.
+func (e *ImportError) BadRows() []int64 {
+	var out []int64
+	for _, r := range e.Rows {
+		if len(out) == 0 || out[len(out)-1] != r.Row {
+			out = append(out, r.Row)
+		}
+	}
+	return out
+}
+
+func sortRowErrors(rs []RowError) {
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Row < rs[j].Row })
+}
+
+// fileSpec names a file's columns.
+type fileSpec struct {
+	kind     string   // officers, time, expenditure
+	required []string // in the order interfaces.md lists them
+	optional []string
+}
+
+var (
+	officersSpec = fileSpec{kind: "officers", required: []string{"authority", "payroll_ref", "name", "valid_from", "annual_cost", "fte"}}
+	timeSpec     = fileSpec{kind: "time", required: []string{"authority", "payroll_ref", "work_date", "hours", "activity", "evidence_ref", "approved_by"}}
+	expSpec      = fileSpec{kind: "expenditure", required: []string{"heading", "defrayed_on", "payee", "description", "amount", "evidence_ref"},
+		optional: []string{"invoice_ref"}}
+)
+
+// maxField bounds one field: longer text is a mistake (a broken quote swallowing the file).
+const maxField = 1000
+
+// csvFile reads a CSV file a record at a time, by column name.
+type csvFile struct {
+	r     *csv.Reader
+	index map[string]int // column → position in the record
+	width int
+	row   int64 // spreadsheet row of the record last read
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// openCSV reads the header of r. Header problems (row 1) come back as row errors: with them the
+// rows cannot be read.
+func openCSV(r io.Reader, spec fileSpec) (*csvFile, []RowError, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, bom) {
+		br.Discard(3) //nolint:errcheck // peeked
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1
+	f := &csvFile{r: cr, row: 1}
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, []RowError{{1, RuleFormat, "the file is empty: it needs a header row naming the columns " + strings.Join(spec.required, ", ")}}, nil
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return nil, []RowError{{1, RuleFormat, "the header row is not valid CSV: " + pe.Err.Error()}}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	known := map[string]bool{}
+	for _, c := range spec.required {
+		known[c] = true
+	}
+	for _, c := range spec.optional {
+		known[c] = true
+	}
+	var probs []RowError
+	f.index = map[string]int{}
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case !utf8.ValidString(h):
+			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %d's name is not UTF-8 text", i+1)})
+		case name == "":
+			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %d has no name", i+1)})
+		case !known[name]:
+			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("unknown column %s: a %s file has the columns %s",
+				quote(h), spec.kind, strings.Join(append(append([]string{}, spec.required...), spec.optional...), ", "))})
+		default:
+			if _, dup := f.index[name]; dup {
+				probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %s appears twice", name)})
+			}
+			f.index[name] = i
+		}
+	}
+	for _, c := range spec.required {
+		if _, ok := f.index[c]; !ok {
+			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %s is missing", c)})
+		}
+	}
+	f.width = len(header)
+	if len(probs) > 0 {
+		return nil, probs, nil
+	}
+	return f, nil, nil
+}
+
+// record is one data row.
+type record struct {
+	row    int64
+	fields []string // from a file
+	typed  any      // or a value built in memory (TimeInput, ExpenditureInput, OfficerInput)
+	f      *csvFile
+	probs  []RowError
+}
+
+// get returns the named column's value, trimmed; "" for an optional column the file lacks.
+func (r *record) get(col string) string {
+	if r.f == nil {
+		return ""
+	}
+	i, ok := r.f.index[col]
+	if !ok || i >= len(r.fields) {
+		return ""
+	}
+	return strings.TrimSpace(r.fields[i])
+}
+
+func (r *record) fail(rule, format string, args ...any) {
+	r.probs = append(r.probs, RowError{r.row, rule, fmt.Sprintf(format, args...)})
+}
+
+// next reads the next data row, skipping rows whose every field is empty (a spreadsheet's
+// trailing blank rows). It returns io.EOF at the end. A row that is not valid CSV or has the
+// wrong number of fields comes back with a problem and no fields to check.
+func (f *csvFile) next(rec *record) error {
+	for {
+		fields, err := f.r.Read()
+		if err == io.EOF {
+			return io.EOF
+		}
+		f.row++
+		*rec = record{row: f.row, f: f}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			rec.fail(RuleFormat, "not valid CSV: %v", pe.Err)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		blank := true
+		for _, x := range fields {
+			if strings.TrimSpace(x) != "" {
+				blank = false
+				break
+			}
+		}
+		if blank {
+			continue
+		}
+		if len(fields) != f.width {
+			rec.fail(RuleFormat, "has %d fields, the header names %d columns", len(fields), f.width)
+			return nil
+		}
+		for i, x := range fields {
+			if !utf8.ValidString(x) {
+				rec.fail(RuleFormat, "field %d is not UTF-8 text (save the file as CSV UTF-8)", i+1)
+				return nil
+			}
+			if len(x) > maxField {
+				rec.fail(RuleFormat, "field %d is longer than %d characters", i+1, maxField)
+				return nil
+			}
+		}
+		rec.fields = fields
+		return nil
+	}
+}
+
+// rows returns the number of data rows read so far.
+func (f *csvFile) rows() int64 { return f.row - 1 }

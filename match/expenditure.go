@@ -1,0 +1,317 @@
+package match
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+// ExpenditureInput is a cash expenditure line as a person or a file gives it (interfaces.md
+// expenditure.csv). A negative amount is a credit note; its InvoiceRef names the invoice it
+// credits.
+type ExpenditureInput struct {
+	Heading     string    // staff, delivery or other
+	DefrayedOn  time.Time // the date the money left the account
+	Payee       string
+	Description string
+	Amount      decimal.Decimal // incl. irrecoverable VAT only; negative for a credit note
+	EvidenceRef string
+	InvoiceRef  string // optional (empty for payroll lines)
+}
+
+// Expenditure is a recorded expenditure line.
+type Expenditure struct {
+	ID          int64
+	Heading     string
+	DefrayedOn  time.Time
+	Payee       string
+	Description string
+	Amount      decimal.Decimal
+	EvidenceRef string
+	InvoiceRef  string
+	Credits     int64 // for a credit note, the line it credits
+	Generation  int
+	EntryID     int64
+	Period      string
+	RecordedAt  time.Time
+	RecordedBy  string
+	ReversedBy  int64
+	Replayed    bool // true when RecordExpenditure found this identical line recorded already (M5)
+}
+
+// ImportExpenditure imports an expenditure.csv file (interfaces.md) as by: all or nothing,
+// every bad row reported, lines already recorded skipped.
+func (s *Service) ImportExpenditure(ctx context.Context, by access.User, r io.Reader, opts ImportOptions) (ImportResult, error) {
+	return s.importFile(ctx, by, r, opts, &expImport{base{s: s, by: by, progress: opts.Progress}})
+}
+
+// RecordExpenditure records one expenditure line as by, by the same rules as an import, and
+// posts it (Dr the heading, Cr cash; a credit note the other way) in the same transaction.
+func (s *Service) RecordExpenditure(ctx context.Context, by access.User, in ExpenditureInput) (Expenditure, error) {
+	in = trimExp(in)
+	imp := &expImport{base{s: s, by: by}}
+	if err := s.recordOne(ctx, by, in, imp); err != nil {
+		return Expenditure{}, err
+	}
+	e, err := scanExpenditure(s.l.Pool().QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure
+		WHERE operation_id = $1 AND heading = $2 AND evidence_ref = $3 AND description = $4 AND reversed_by IS NULL`,
+		s.p.OperationID, in.Heading, in.EvidenceRef, in.Description))
+	e.Replayed = imp.written == 0
+	return e, db.Translate("match.RecordExpenditure", err)
+}
+
+func trimExp(in ExpenditureInput) ExpenditureInput {
+	in.Heading, in.Payee, in.Description = strings.TrimSpace(in.Heading), strings.TrimSpace(in.Payee), strings.TrimSpace(in.Description)
+	in.EvidenceRef, in.InvoiceRef = strings.TrimSpace(in.EvidenceRef), strings.TrimSpace(in.InvoiceRef)
+	return in
+}
+
+type expImport struct{ base }
+
+func (x *expImport) spec() fileSpec        { return expSpec }
+func (x *expImport) action() access.Action { return access.ImportExpenditure }
+
+func (x *expImport) stageDDL() string {
+	return `row_no bigint NOT NULL, heading text COLLATE "C", defrayed_on date, payee text, description text,
+		amount numeric(14, 2), evidence_ref text, invoice_ref text`
+}
+
+func (x *expImport) stageColumns() []string {
+	return []string{"row_no", "heading", "defrayed_on", "payee", "description", "amount", "evidence_ref", "invoice_ref", "rules", "msgs"}
+}
+
+func (x *expImport) parse(r *record) []any {
+	in, _ := r.typed.(ExpenditureInput)
+	dateOK, amountOK := true, true
+	if r.typed == nil {
+		in = ExpenditureInput{Heading: r.get("heading"), Payee: r.get("payee"), Description: r.get("description"),
+			EvidenceRef: r.get("evidence_ref"), InvoiceRef: r.get("invoice_ref")}
+		var err error
+		if in.DefrayedOn, err = programme.ParseDate(r.get("defrayed_on")); err != nil {
+			r.fail(RuleFormat, "defrayed_on %s is not a date in the form YYYY-MM-DD", quote(r.get("defrayed_on")))
+			dateOK = false
+		}
+		if in.Amount, err = ParseMoney(r.get("amount")); err != nil {
+			r.fail(RuleMoney, "%s", apperr.As(err).Message)
+			amountOK = false
+		}
+	} else if in.DefrayedOn.IsZero() {
+		r.fail(RuleFormat, "the defrayal date is missing")
+		dateOK = false
+	}
+	s := x.s
+	switch h, ok := s.p.Heading(in.Heading); {
+	case in.Heading == "":
+		r.fail(RuleFormat, "the heading is missing")
+	case !ok:
+		r.fail(RuleRef, "heading %s is not one of %s", quote(in.Heading), strings.Join(s.cash, ", "))
+	case h.Kind == programme.KindInKind:
+		r.fail(RuleRef, "officer time is recorded as time entries (time.csv), not as expenditure")
+	case !slices.Contains(s.cash, in.Heading):
+		r.fail(RuleR64, "heading %s is covered by the flat rate and takes no real-cost lines", in.Heading)
+	}
+	if dateOK {
+		s.checkDate(r, "defrayal date", in.DefrayedOn)
+	}
+	if in.Payee == "" {
+		r.fail(RuleFormat, "the payee is missing")
+	}
+	if in.Description == "" {
+		r.fail(RuleFormat, "the description is missing")
+	}
+	if amountOK {
+		switch {
+		case in.Amount.IsZero():
+			r.fail(RuleMoney, "the amount is zero")
+		case !in.Amount.Equal(in.Amount.Truncate(2)) || in.Amount.Abs().GreaterThanOrEqual(decimal.New(1, 10)):
+			r.fail(RuleMoney, "amount %s must be pounds and pence below 10,000,000,000", in.Amount)
+		case in.Amount.IsNegative() && in.InvoiceRef == "":
+			r.fail(RuleCredit, "a negative amount is a credit note and must name the invoice it credits in invoice_ref")
+		}
+	}
+	if in.EvidenceRef == "" {
+		r.fail(RuleV7, "the evidence reference is missing")
+	}
+	vals := []any{in.Heading, nil, in.Payee, in.Description, nil, in.EvidenceRef, in.InvoiceRef}
+	if dateOK {
+		vals[1] = in.DefrayedOn
+	}
+	if amountOK {
+		vals[4] = in.Amount
+	}
+	return vals
+}
+
+// expLockKey serialises expenditure recordings of an operation, so that credit notes are checked
+// against a stable set of lines.
+const expLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('infuse.expenditure:' || $1, 0))`
+
+func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
+	op := x.s.p.OperationID
+	if _, err := tx.Exec(ctx, expLockSQL, op); err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	_, err := tx.Exec(ctx, `CREATE TEMP TABLE t_rows ON COMMIT DROP AS
+		WITH ex AS (
+			SELECT heading, evidence_ref, description, max(generation) + 1 AS next_gen,
+			       max(id) FILTER (WHERE reversed_by IS NULL) AS live_id
+			  FROM expenditure
+			 WHERE operation_id = $1 AND (heading, evidence_ref, description) IN (SELECT heading, evidence_ref, description FROM stage)
+			 GROUP BY 1, 2, 3
+		)
+		SELECT s.row_no, s.heading, s.defrayed_on, s.payee, s.description, s.amount, s.evidence_ref, s.invoice_ref,
+		       coalesce(ex.next_gen, 0) AS generation, ex.live_id,
+		       first_value(s.row_no) OVER k AS first_row,
+		       (s.defrayed_on, s.payee, s.amount, s.invoice_ref) IS NOT DISTINCT FROM
+		       (first_value(s.defrayed_on) OVER k, first_value(s.payee) OVER k, first_value(s.amount) OVER k, first_value(s.invoice_ref) OVER k) AS same
+		  FROM stage s LEFT JOIN ex ON ex.heading = s.heading AND ex.evidence_ref = s.evidence_ref AND ex.description = s.description
+		 WHERE s.rules IS NULL
+		WINDOW k AS (PARTITION BY s.heading, s.evidence_ref, s.description ORDER BY s.row_no)`, op)
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
+		SELECT r.row_no, 'M5', format('line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one',
+		       e.id, e.heading, e.evidence_ref, e.description, e.defrayed_on, e.payee, e.amount, nullif(e.invoice_ref, ''))
+		  FROM t_rows r JOIN expenditure e ON e.operation_id = $1 AND e.id = r.live_id
+		 WHERE (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
+		UNION ALL
+		SELECT row_no, 'M5', format('row %s has the same heading, evidence reference and description with a different date, payee, amount or invoice', first_row)
+		  FROM t_rows WHERE row_no <> first_row AND NOT same`, op)
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_new ON COMMIT DROP AS
+		SELECT nextval('expenditure_id_seq') AS id, row_no, heading, defrayed_on, payee, description, amount, evidence_ref,
+		       invoice_ref, generation, NULL::bigint AS credits
+		  FROM t_rows WHERE live_id IS NULL AND row_no = first_row`)
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	// M4: a credit note credits the first live line (recorded, or earlier in the file) of its
+	// heading with the invoice reference it names, and the credits of an invoice never exceed it.
+	_, err = tx.Exec(ctx, `UPDATE t_new c SET credits = coalesce(
+			(SELECT e.id FROM expenditure e WHERE e.operation_id = $1 AND e.reversed_by IS NULL AND e.amount > 0
+			    AND e.heading = c.heading AND e.invoice_ref = c.invoice_ref ORDER BY e.id LIMIT 1),
+			(SELECT n.id FROM t_new n WHERE n.amount > 0 AND n.heading = c.heading AND n.invoice_ref = c.invoice_ref
+			  ORDER BY n.row_no LIMIT 1))
+		WHERE c.amount < 0`, op)
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
+		SELECT row_no, 'M4', format('credit note for invoice %s: no %s line with that invoice reference is recorded', invoice_ref, heading)
+		  FROM t_new WHERE amount < 0 AND credits IS NULL
+		UNION ALL
+		SELECT c.row_no, 'M4', format('credit notes for invoice %s total %s, more than the %s invoiced under %s', c.invoice_ref, -t.credited, t.invoiced, c.heading)
+		  FROM t_new c JOIN (
+			SELECT heading, invoice_ref, sum(amount) FILTER (WHERE amount > 0) AS invoiced, sum(amount) FILTER (WHERE amount < 0) AS credited
+			  FROM (SELECT heading, invoice_ref, amount FROM expenditure
+			         WHERE operation_id = $1 AND reversed_by IS NULL AND (heading, invoice_ref) IN (SELECT heading, invoice_ref FROM t_new WHERE amount < 0)
+			        UNION ALL
+			        SELECT heading, invoice_ref, amount FROM t_new WHERE invoice_ref <> '') a
+			 GROUP BY 1, 2) t ON t.heading = c.heading AND t.invoice_ref = c.invoice_ref
+		 WHERE c.amount < 0 AND c.credits IS NOT NULL AND coalesce(t.invoiced, 0) + t.credited < 0`, op)
+	return db.Translate("match.expenditure", err)
+}
+
+func (x *expImport) write(ctx context.Context, tx pgx.Tx, importID func() (int64, error)) (written, replayed int64, err error) {
+	staged, n, err := countNew(ctx, tx)
+	if err != nil || n == 0 {
+		return 0, staged, err
+	}
+	id, err := importID()
+	if err != nil {
+		return 0, 0, err
+	}
+	by := x.by.Email
+	err = postNew(ctx, tx, x.s.l, n, `SELECT id, heading, defrayed_on, payee, description, amount, evidence_ref, generation FROM t_new`,
+		func(r pgx.Rows) (ledger.EntryInput, int64, error) {
+			var (
+				id                             int64
+				heading, payee, desc, evidence string
+				date                           time.Time
+				amount                         decimal.Decimal
+				gen                            int
+			)
+			if err := r.Scan(&id, &heading, &date, &payee, &desc, &amount, &evidence, &gen); err != nil {
+				return ledger.EntryInput{}, 0, err
+			}
+			what := "Expenditure"
+			if amount.IsNegative() {
+				what = "Credit note"
+			}
+			return ledger.EntryInput{
+				EffectiveDate: date, Source: "expenditure", Reference: fmt.Sprint(id), RecordedBy: by,
+				Description:    clip(fmt.Sprintf("%s (%s): %s, %s", what, heading, payee, desc), 200),
+				IdempotencyKey: ExpenditureKey(heading, evidence, desc, gen),
+				Postings: []ledger.Posting{
+					{Account: ledger.HeadingAccount(heading), Amount: amount},
+					{Account: ledger.Cash, Amount: amount.Neg()},
+				},
+			}, id, nil
+		}, x.progress)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO expenditure (operation_id, id, heading, defrayed_on, payee, description, amount,
+			evidence_ref, invoice_ref, credits, generation, entry_id, period, import_id, recorded_at, recorded_by)
+		SELECT $1, n.id, n.heading, n.defrayed_on, n.payee, n.description, n.amount, n.evidence_ref, n.invoice_ref,
+		       n.credits, n.generation, p.entry_id, p.period, nullif($2, 0), $3, $4
+		  FROM t_new n JOIN t_posted p ON p.id = n.id
+		 ORDER BY n.amount < 0, n.row_no`, x.s.p.OperationID, id, x.s.stamp(), by)
+	if err != nil {
+		return 0, 0, db.Translate("match.expenditure", err)
+	}
+	x.written = n
+	return n, staged - n, nil
+}
+
+// ExpenditureKey is the ledger idempotency key of the generation-th recording of the line
+// identified by heading, evidence reference and description (M5).
+func ExpenditureKey(heading, evidence, description string, generation int) string {
+	h := sha256.Sum256([]byte(heading + "\x00" + evidence + "\x00" + description))
+	return fmt.Sprintf("expenditure:%s:%d", hex.EncodeToString(h[:12]), generation)
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+const expColumns = `id, heading, defrayed_on, payee, description, amount, evidence_ref, invoice_ref, coalesce(credits, 0),
+	generation, entry_id, period, recorded_at, recorded_by, coalesce(reversed_by, 0)`
+
+func scanExpenditure(r pgx.Row) (Expenditure, error) {
+	var e Expenditure
+	err := r.Scan(&e.ID, &e.Heading, &e.DefrayedOn, &e.Payee, &e.Description, &e.Amount, &e.EvidenceRef, &e.InvoiceRef,
+		&e.Credits, &e.Generation, &e.EntryID, &e.Period, &e.RecordedAt, &e.RecordedBy, &e.ReversedBy)
+	return e, err
+}
+
+// Expenditure returns the expenditure line with id.
+func (s *Service) Expenditure(ctx context.Context, id int64) (Expenditure, error) {
+	e, err := scanExpenditure(s.l.Pool().QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure
+		WHERE operation_id = $1 AND id = $2`, s.p.OperationID, id))
+	if err == pgx.ErrNoRows {
+		return Expenditure{}, apperr.New(apperr.NotFound, "", "there is no expenditure line %d", id)
+	}
+	return e, db.Translate("match.Expenditure", err)
+}

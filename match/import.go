@@ -1,0 +1,404 @@
+package match
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+)
+
+// How an import runs (architecture.md, "bulk paths are set-based"), in one transaction:
+//
+//  1. The file is streamed, a record at a time, through the CSV reader. Each field is parsed and
+//     every rule a row can be checked against on its own (formats, V1, V2, V3 per entry, V7) is
+//     checked in Go; the typed values and the row's problems are COPYed into a temporary staging
+//     table. Nothing holds the whole file in memory.
+//  2. SQL resolves the rows against what is recorded (officers, rate versions, live lines), with
+//     the rows that must be serialised locked first, and checks the rules that need other rows:
+//     V4, V3's daily total, V5, V6, V8 (asked of access.Can per authority), R5.3, M3–M5.
+//  3. If any row has a problem, every problem is reported, row by row, and the transaction rolls
+//     back: nothing is written.
+//  4. Otherwise the new lines are posted to the ledger with ledger.PostBatch in chunks, and the
+//     rows are written with one INSERT … SELECT from the staging tables.
+//
+// Rows identical to what is recorded are replays and are skipped, so importing the same file
+// again writes nothing.
+
+// ImportOptions are the optional settings of an import.
+type ImportOptions struct {
+	// Name is the file's name for the audit trail (import_run.file_name).
+	Name string
+	// Progress, when set, is called as the import moves on: after every chunk of rows read
+	// or posted, and at each phase.
+	Progress func(Progress)
+}
+
+// Progress reports how far an import has got.
+type Progress struct {
+	Phase string // "reading", "checking", "posting", "writing"
+	Rows  int64  // rows read (reading) or lines posted (posting) so far
+	Total int64  // lines to post (posting), 0 otherwise
+}
+
+// ImportResult says what an import did.
+type ImportResult struct {
+	Kind     string // officers, time, expenditure
+	Rows     int64  // data rows read
+	Written  int64  // lines (or rate versions) written
+	Replayed int64  // rows already recorded, skipped
+	Officers int64  // officers created (officers files)
+	ImportID int64  // the import_run row, 0 when nothing was written
+}
+
+// progressEvery is how many rows pass between two progress reports.
+const progressEvery = 10_000
+
+// postChunk is how many ledger entries one PostBatch call takes: large enough that the
+// per-call round trips do not matter, small enough to bound memory.
+const postChunk = 10_000
+
+// importer is what differs between the three files.
+type importer interface {
+	spec() fileSpec
+	action() access.Action
+	// stage is the staging table's DDL (without the leading CREATE TEMP TABLE name) and the
+	// columns COPY fills; the last two are always rules and msgs (the row's problems).
+	stageDDL() string
+	stageColumns() []string
+	// parse turns a record into the staging values (without row_no, rules and msgs), noting
+	// problems on the record.
+	parse(r *record) []any
+	// check runs the SQL checks, inserting problems into t_err.
+	check(ctx context.Context, tx pgx.Tx) error
+	// write posts and writes the new lines and returns how many lines were written and replayed.
+	write(ctx context.Context, tx pgx.Tx, importID func() (int64, error)) (written, replayed int64, err error)
+}
+
+// base is what every importer holds.
+type base struct {
+	s        *Service
+	by       access.User
+	progress func(Progress)
+	written  int64
+}
+
+// countNew returns how many rows were staged and how many are new (t_new; none when the checks
+// stopped before making it).
+func countNew(ctx context.Context, tx pgx.Tx) (staged, n int64, err error) {
+	if err = tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&staged); err != nil {
+		return 0, 0, db.Translate("match.count", err)
+	}
+	var exists bool
+	if err = tx.QueryRow(ctx, `SELECT to_regclass('pg_temp.t_new') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return staged, 0, db.Translate("match.count", err)
+	}
+	err = tx.QueryRow(ctx, `SELECT count(*) FROM t_new`).Scan(&n)
+	return staged, n, db.Translate("match.count", err)
+}
+
+// source yields records to stage: a CSV file, or the records a single Record call builds.
+type source interface {
+	next(rec *record) error // io.EOF at the end
+	rows() int64
+}
+
+// stager is COPY's source: it reads the next record, parses it and hands COPY its values.
+type stager struct {
+	src      source
+	imp      importer
+	rec      record
+	vals     []any
+	err      error
+	progress func(Progress)
+}
+
+func (s *stager) Next() bool {
+	if err := s.src.next(&s.rec); err != nil {
+		if err != io.EOF {
+			s.err = err
+		}
+		return false
+	}
+	var vals []any
+	if s.rec.fields != nil || s.rec.typed != nil {
+		vals = s.imp.parse(&s.rec)
+	} else {
+		vals = make([]any, len(s.imp.stageColumns())-3)
+	}
+	var rules, msgs []string
+	for _, p := range s.rec.probs {
+		rules = append(rules, p.Rule)
+		msgs = append(msgs, p.Message)
+	}
+	s.vals = append(append(append(s.vals[:0], s.rec.row), vals...), nullStrings(rules), nullStrings(msgs))
+	if s.progress != nil && s.rec.row%progressEvery == 0 {
+		s.progress(Progress{Phase: "reading", Rows: s.src.rows()})
+	}
+	return true
+}
+
+func (s *stager) Values() ([]any, error) { return s.vals, nil }
+func (s *stager) Err() error             { return s.err }
+
+func nullStrings(s []string) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// hashingReader hashes what is read through it, for the audit trail.
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	return n, err
+}
+
+// importFile runs one import of a CSV file in one transaction.
+func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, opts ImportOptions, imp importer) (ImportResult, error) {
+	if err := access.Can(by, imp.action(), ""); err != nil {
+		return ImportResult{}, err
+	}
+	res := ImportResult{Kind: imp.spec().kind}
+	attempts := 0
+	hr := &hashingReader{r: r, h: sha256.New()}
+	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		if attempts++; attempts > 1 {
+			// The file has been read: it cannot be read again for a retry.
+			return apperr.New(apperr.Conflict, "", "the import met a concurrent change and was rolled back; run it again")
+		}
+		f, headerProbs, err := openCSV(hr, imp.spec())
+		if err != nil {
+			return apperr.Wrap("match.import", err)
+		}
+		if headerProbs != nil {
+			return importFailed(opts.Name, headerProbs)
+		}
+		var n int64
+		n, err = s.stageAndCheck(ctx, tx, by, f, imp, opts.Name, opts.Progress)
+		res.Rows = n
+		if err != nil {
+			return err
+		}
+		sum := hr.h.Sum(nil)
+		res.Written, res.Replayed, err = imp.write(ctx, tx, func() (int64, error) {
+			// Written is known once the checks are done: every new line is written or none.
+			_, newLines, err := countNew(ctx, tx)
+			if err != nil {
+				return 0, err
+			}
+			err = tx.QueryRow(ctx, `INSERT INTO import_run (operation_id, kind, file_name, file_sha256, rows_read, rows_written,
+					recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+				s.p.OperationID, imp.spec().kind, opts.Name, sum, n, newLines, s.stamp(), by.Email).Scan(&res.ImportID)
+			return res.ImportID, db.Translate("match.import", err)
+		})
+		if progress := opts.Progress; progress != nil && err == nil {
+			progress(Progress{Phase: "done", Rows: n})
+		}
+		return err
+	})
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if oi, ok := imp.(*officersImport); ok {
+		res.Officers = oi.officers
+	}
+	return res, nil
+}
+
+// stageAndCheck creates the staging tables, streams src into them and runs every check. It
+// returns the number of data rows read, and an ImportError (wrapped) if any row has a problem.
+func (s *Service) stageAndCheck(ctx context.Context, tx pgx.Tx, by access.User, src source, imp importer, name string, progress func(Progress)) (int64, error) {
+	// The checks hash and sort every row of a large file; give them room to do it in memory.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+		return 0, db.Translate("match.stage", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage (`+imp.stageDDL()+`, rules text[], msgs text[]) ON COMMIT DROP;
+		CREATE TEMP TABLE t_err (row_no bigint NOT NULL, rule text NOT NULL, msg text NOT NULL) ON COMMIT DROP`); err != nil {
+		return 0, db.Translate("match.stage", err)
+	}
+	st := &stager{src: src, imp: imp, progress: progress}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"}, imp.stageColumns(), st)
+	if err != nil {
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
+			return 0, err
+		}
+		return 0, db.Translate("match.stage", err)
+	}
+	if progress != nil {
+		progress(Progress{Phase: "checking", Rows: n})
+	}
+	if n > 1000 {
+		if _, err := tx.Exec(ctx, `ANALYZE stage`); err != nil {
+			return n, db.Translate("match.stage", err)
+		}
+	}
+	if err := imp.check(ctx, tx); err != nil {
+		return n, err
+	}
+	probs, err := collectProblems(ctx, tx)
+	if err != nil {
+		return n, err
+	}
+	if len(probs) > 0 {
+		return n, importFailed(name, probs)
+	}
+	return src.rows(), nil
+}
+
+// analyzeIfLarge gathers statistics on a large staging table, so that the plans that read it
+// are made for its size (PostgreSQL never analyses temporary tables itself). Small ones are not
+// worth the time: the planner's guess from the table's pages is good enough.
+func analyzeIfLarge(ctx context.Context, tx pgx.Tx, table string) error {
+	var big bool
+	if err := tx.QueryRow(ctx, `SELECT pg_relation_size($1::regclass) > 256 * 1024`, table).Scan(&big); err != nil || !big {
+		return db.Translate("match.analyze", err)
+	}
+	_, err := tx.Exec(ctx, `ANALYZE `+pgx.Identifier{table}.Sanitize())
+	return db.Translate("match.analyze", err)
+}
+
+// collectProblems returns every problem found, the Go checks' (in stage) and the SQL checks'
+// (in t_err), in row order.
+func collectProblems(ctx context.Context, tx pgx.Tx) ([]RowError, error) {
+	rows, err := tx.Query(ctx, `SELECT row_no, rule, msg FROM (
+			SELECT s.row_no, e.rule, e.msg, e.n FROM stage s, unnest(s.rules, s.msgs) WITH ORDINALITY AS e(rule, msg, n)
+			 WHERE s.rules IS NOT NULL
+			UNION ALL
+			SELECT row_no, rule, msg, 100 FROM t_err) p
+		ORDER BY row_no, n, rule, msg`)
+	if err != nil {
+		return nil, db.Translate("match.check", err)
+	}
+	var out []RowError
+	var e RowError
+	_, err = pgx.ForEachRow(rows, []any{&e.Row, &e.Rule, &e.Message}, func() error {
+		out = append(out, e)
+		return nil
+	})
+	return out, db.Translate("match.check", err)
+}
+
+// importFailed is the error of a file with problems: invalid, with the first problem's rule,
+// wrapping the ImportError that lists them all.
+func importFailed(name string, probs []RowError) error {
+	sortRowErrors(probs)
+	rows := len((&ImportError{Rows: probs}).BadRows())
+	what := "rows have"
+	if rows == 1 {
+		what = "row has"
+	}
+	file := "the file"
+	if name != "" {
+		file = name
+	}
+	return &apperr.Error{
+		Code:    apperr.Invalid,
+		Rule:    probs[0].Rule,
+		Message: fmt.Sprintf("%d %s problems; nothing in %s was recorded", rows, what, file),
+		Err:     &ImportError{File: name, Rows: probs},
+	}
+}
+
+// AsImportError returns the row problems carried by err, or nil.
+func AsImportError(err error) *ImportError {
+	var ie *ImportError
+	if errors.As(err, &ie) {
+		return ie
+	}
+	return nil
+}
+
+// singleError turns the problems of a one-row recording into the error of that recording: the
+// first problem, with its code (V5 and M5 conflicts, V8 forbidden, the rest invalid).
+func singleError(err error) error {
+	ie := AsImportError(err)
+	if ie == nil || len(ie.Rows) == 0 {
+		return err
+	}
+	p := ie.Rows[0]
+	code := apperr.Invalid
+	switch p.Rule {
+	case RuleV5, RuleLine, RuleR53:
+		code = apperr.Conflict
+	case RuleV8, access.RuleRole:
+		code = apperr.Forbidden
+	}
+	msgs := make([]string, 0, len(ie.Rows))
+	for _, r := range ie.Rows {
+		if r.Rule == p.Rule {
+			msgs = append(msgs, r.Message)
+		}
+	}
+	e := apperr.New(code, p.Rule, "%s", strings.Join(msgs, "; "))
+	e.Err = ie
+	return e
+}
+
+// authorityRefusals asks access.Can about every distinct authority of the staged rows and
+// returns the refused ones with the reason, for the SQL checks to mark their rows (V8).
+func authorityRefusals(ctx context.Context, tx pgx.Tx, by access.User, act access.Action) (auths, msgs []string, err error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT authority FROM stage WHERE rules IS NULL`)
+	if err != nil {
+		return nil, nil, db.Translate("match.check", err)
+	}
+	all, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, db.Translate("match.check", err)
+	}
+	auths, msgs = []string{}, []string{} // never NULL: "x = ANY(NULL)" is not false
+	for _, a := range all {
+		if err := access.Can(by, act, a); err != nil {
+			auths = append(auths, a)
+			msgs = append(msgs, apperr.As(err).Message)
+		}
+	}
+	return auths, msgs, nil
+}
+
+// sliceSource stages records built in memory, for the single-line Record calls.
+type sliceSource struct {
+	recs []record
+	i    int
+}
+
+func (s *sliceSource) next(rec *record) error {
+	if s.i >= len(s.recs) {
+		return io.EOF
+	}
+	*rec = s.recs[s.i]
+	s.i++
+	return nil
+}
+
+func (s *sliceSource) rows() int64 { return int64(s.i) }
+
+// recordOne runs a one-row import of a typed value in its own transaction.
+func (s *Service) recordOne(ctx context.Context, by access.User, typed any, imp importer) error {
+	if err := access.Can(by, imp.action(), ""); err != nil {
+		return err
+	}
+	return db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		src := &sliceSource{recs: []record{{row: 1, typed: typed}}}
+		if _, err := s.stageAndCheck(ctx, tx, by, src, imp, "", nil); err != nil {
+			return singleError(err)
+		}
+		_, _, err := imp.write(ctx, tx, func() (int64, error) { return 0, nil })
+		return err
+	})
+}

@@ -1,0 +1,192 @@
+package match_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+)
+
+// thousandRows returns 1,000 good time rows: 50 officers (25 in Newport, 25 in Cardiff), each
+// with a 7-hour lab day a week for 20 weeks from May 2021.
+func thousandRows(t testing.TB, f *fixture) []string {
+	t.Helper()
+	var officers []string
+	for i := 0; i < 50; i++ {
+		auth := []string{"GB-NWP", "GB-CRF"}[i%2]
+		officers = append(officers, fmt.Sprintf("%s,%s-%04d,Officer %d,2021-04-01,%d.%02d,%s", auth, auth[3:], i, i, 30000+i*97, i, []string{"1", "0.8", "0.74", "0.6"}[i%4]))
+	}
+	f.officers(t, officers...)
+	var rows []string
+	start := date("2021-05-04")
+	for w := 0; w < 20; w++ {
+		for i := 0; i < 50; i++ {
+			auth := []string{"GB-NWP", "GB-CRF"}[i%2]
+			d := start.AddDate(0, 0, 7*w+i%5)
+			rows = append(rows, fmt.Sprintf("%s,%s-%04d,%s,7,lab,TS-%d-%d,Line Manager %d", auth, auth[3:], i, d.Format(time.DateOnly), w, i, i))
+		}
+	}
+	return rows
+}
+
+type ledgerState struct {
+	Entries, TimeEntries, Imports int
+	InKind, Match                 string
+}
+
+func (f *fixture) state(t testing.TB) ledgerState {
+	return ledgerState{f.count(t, "entry"), f.count(t, "time_entry"), f.count(t, "import_run"),
+		f.balance(t, ledger.InKind("GB-NWP")).Add(f.balance(t, ledger.InKind("GB-CRF"))).StringFixed(2),
+		f.balance(t, ledger.Match("GB-NWP")).Add(f.balance(t, ledger.Match("GB-CRF"))).StringFixed(2)}
+}
+
+func TestImportTimeThousandRowsFiveBad(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rows := thousandRows(t, f)
+	good := append([]string(nil), rows...)
+	// Five bad rows, each breaking a different rule. Data row i is spreadsheet row i+2.
+	bad := map[int64]string{}
+	breakRow := func(i int, rule, row string) { rows[i] = row; bad[int64(i+2)] = rule }
+	breakRow(10, "M1", strings.Replace(rows[10], "2021-05-", "2021/05/", 1))
+	breakRow(200, "V3", strings.Replace(rows[200], ",7,lab", ",13,lab", 1))
+	breakRow(333, "M2", strings.Replace(rows[333], "-0033,", "-9999,", 1))
+	breakRow(640, "V7", rows[640][:strings.LastIndex(rows[640], ",")+1])
+	breakRow(999, "V1", "GB-NWP,NWP-0000,2020-12-01,7,lab,TS-early,Line Manager 0")
+	before := f.state(t)
+
+	_, err := f.importTime(f.pm, rows...)
+	wantRule(t, err, apperr.Invalid, "M1")
+	ie := match.AsImportError(err)
+	got := map[int64]string{}
+	for _, r := range ie.Rows {
+		got[r.Row] = r.Rule
+	}
+	if !reflect.DeepEqual(got, bad) {
+		t.Fatalf("reported %v, want exactly %v:\n%s", got, bad, ie)
+	}
+	if after := f.state(t); after != before {
+		t.Fatalf("a refused import wrote: %+v → %+v", before, after)
+	}
+
+	res, err := f.importTime(f.pm, good...)
+	if err != nil || res.Rows != 1000 || res.Written != 1000 || res.Replayed != 0 || res.ImportID == 0 {
+		t.Fatalf("good file: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	once := f.state(t)
+	if once.TimeEntries != 1000 || once.InKind != strings.TrimPrefix(once.Match, "-") {
+		t.Fatalf("after the good file: %+v", once)
+	}
+	res, err = f.importTime(f.pm, good...)
+	if err != nil || res.Written != 0 || res.Replayed != 1000 || res.ImportID != 0 {
+		t.Fatalf("second import: %+v, %v", res, err)
+	}
+	if twice := f.state(t); twice != once {
+		t.Fatalf("re-importing the same file changed %+v → %+v", once, twice)
+	}
+}
+
+func TestImportTimeV8FinanceOfficerScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Rhian Evans,2021-04-01,44750.00,0.8", "GB-CRF,CRF-1,Dai Jones,2021-04-01,39000.00,1")
+	_, err := f.importTime(f.foNWP,
+		"GB-NWP,NWP-1,2021-05-04,7,lab,TS-1,Gareth Morgan",
+		"GB-CRF,CRF-1,2021-05-04,7,lab,TS-2,Gareth Morgan")
+	ie := match.AsImportError(err)
+	if ie == nil || len(ie.Rows) != 1 || ie.Rows[0].Row != 3 || ie.Rows[0].Rule != "V8" {
+		t.Fatalf("want row 3 refused by V8, got %v\n%s", err, rowsOf(err))
+	}
+	if n := f.count(t, "time_entry"); n != 0 {
+		t.Fatalf("%d entries written", n)
+	}
+	if _, err := f.importTime(f.foNWP, "GB-NWP,NWP-1,2021-05-04,7,lab,TS-1,Gareth Morgan"); err != nil {
+		t.Fatalf("own authority: %v", err)
+	}
+	// Officers too: a finance officer imports only its authority's.
+	_, err = f.s.ImportOfficers(f.ctx, f.foNWP, strings.NewReader("authority,payroll_ref,name,valid_from,annual_cost,fte\nGB-CRF,CRF-2,Bethan Lloyd,2021-04-01,30000.00,1\n"), match.ImportOptions{})
+	wantRule(t, err, apperr.Invalid, "V8")
+	// And no expenditure at all.
+	_, err = f.s.ImportExpenditure(f.ctx, f.foNWP, strings.NewReader("heading,defrayed_on,payee,description,amount,evidence_ref\n"), match.ImportOptions{})
+	wantRule(t, err, apperr.Forbidden, "A1")
+}
+
+func TestImportFileShape(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Rhian Evans,2021-04-01,44750.00,0.8")
+	imp := func(body string) error {
+		_, err := f.s.ImportTime(f.ctx, f.pm, strings.NewReader(body), match.ImportOptions{})
+		return err
+	}
+	err := imp("authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by,notes\n")
+	if ie := match.AsImportError(err); ie == nil || ie.Rows[0].Row != 1 || ie.Rows[0].Rule != "M1" || !strings.Contains(ie.Rows[0].Message, "notes") {
+		t.Fatalf("unknown column: %v", err)
+	}
+	// BOM, columns in another order, CRLF, a blank trailing row: accepted.
+	var phases []string
+	_, err = f.s.ImportTime(f.ctx, f.pm, strings.NewReader("\xEF\xBB\xBFapproved_by,evidence_ref,activity,hours,work_date,payroll_ref,authority\r\n"+
+		"Gareth Morgan,TS-1,lab,7.25,2021-05-04,NWP-1,GB-NWP\r\n,,,,,,\r\n"),
+		match.ImportOptions{Progress: func(p match.Progress) { phases = append(phases, p.Phase) }})
+	if err != nil {
+		t.Fatalf("BOM and any order: %v\n%s", err, rowsOf(err))
+	}
+	if strings.Join(phases, ",") != "checking,done" {
+		t.Fatalf("progress phases %v", phases)
+	}
+	// Within a file: an identical repeated row is a replay, a different one a conflict.
+	res, err := f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan", "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan")
+	if err != nil || res.Written != 1 || res.Replayed != 1 {
+		t.Fatalf("repeated row: %+v, %v", res, err)
+	}
+	_, err = f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-06,7,lab,TS-3,Gareth Morgan", "GB-NWP,NWP-1,2021-05-06,6,lab,TS-3,Gareth Morgan")
+	if ie := match.AsImportError(err); ie == nil || len(ie.Rows) != 1 || ie.Rows[0].Row != 3 || ie.Rows[0].Rule != "V5" {
+		t.Fatalf("conflicting rows: %v", rowsOf(err))
+	}
+	// V3 and V4 count the file's rows together with what is recorded.
+	_, err = f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-04,4,coaching,TS-4,Gareth Morgan", "GB-NWP,NWP-1,2021-05-04,1,steering,TS-5,Gareth Morgan")
+	if ie := match.AsImportError(err); ie == nil || len(ie.BadRows()) != 2 || ie.Rows[0].Rule != "V3" {
+		t.Fatalf("daily total over file and database: %v", rowsOf(err))
+	}
+}
+
+func TestImportOfficers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	body := "authority,payroll_ref,name,valid_from,annual_cost,fte\n" +
+		"GB-NWP,NWP-004417,Rhian Evans,2021-04-01,44750.00,0.8\n" +
+		"GB-NWP,NWP-004417,Rhian Evans,2022-04-01,46092.50,0.8\n" +
+		"GB-MON,MON-1,Owain Davies,2021-04-01,52000.00,1\n"
+	res, err := f.s.ImportOfficers(f.ctx, f.pm, strings.NewReader(body), match.ImportOptions{Name: "officers.csv"})
+	if err != nil || res.Officers != 2 || res.Written != 3 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	o, err := f.s.Officer(f.ctx, "GB-NWP", "NWP-004417")
+	if err != nil || len(o.Versions) != 2 || o.Versions[1].HourlyRate.StringFixed(4) != "33.4975" {
+		t.Fatalf("%+v, %v", o, err)
+	}
+	res, err = f.s.ImportOfficers(f.ctx, f.pm, strings.NewReader(body), match.ImportOptions{})
+	if err != nil || res.Written != 0 || res.Replayed != 3 {
+		t.Fatalf("again: %+v, %v", res, err)
+	}
+	bad := "authority,payroll_ref,name,valid_from,annual_cost,fte\n" +
+		"GB-XXX,X-1,Nobody,2021-04-01,1.00,1\n" + // M2
+		"GB-NWP,NWP-004417,Rhian Jones,2023-04-01,47000.00,0.8\n" + // M3
+		"GB-NWP,NWP-004417,Rhian Evans,2022-04-01,46000.00,0.8\n" + // R5.3
+		"GB-MON,MON-2,Ffion Rees,2021-04-01,£52000,1\n" + // R9.1
+		"GB-MON,MON-3,Ffion Rees,2021-04-01,52000.00,1.5\n" // R5.1
+	_, err = f.s.ImportOfficers(f.ctx, f.pm, strings.NewReader(bad), match.ImportOptions{})
+	ie := match.AsImportError(err)
+	var rules []string
+	for _, r := range ie.Rows {
+		rules = append(rules, fmt.Sprintf("%d:%s", r.Row, r.Rule))
+	}
+	if strings.Join(rules, " ") != "2:M2 3:M3 4:R5.3 5:R9.1 6:R5.1" {
+		t.Fatalf("got %v\n%s", rules, ie)
+	}
+}

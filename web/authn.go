@@ -1,0 +1,117 @@
+package web
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+// Rule ids of this package.
+const (
+	RuleCSRF = "W1" // an unsafe request of a cookie session carries the session's CSRF token
+	RuleSize = "W2" // request bodies and uploads have size limits
+	RuleBody = "W3" // a request body is well-formed JSON or form data of the documented shape
+)
+
+// Cookie names.
+const (
+	sessionCookie = "infuse_session"
+	preCookie     = "infuse_pre" // the sign-in form's double-submit CSRF value, before a session exists
+	langCookie    = "infuse_lang"
+)
+
+// csrfField is the form field, and csrfHeader the header, that carry the CSRF token.
+const (
+	csrfField  = "_csrf"
+	csrfHeader = "X-CSRF-Token"
+)
+
+// authenticate finds who is calling: a bearer token (scripts) or a session cookie (people).
+// Routes that are not public refuse anonymous callers; unsafe requests of a cookie session must
+// carry the session's CSRF token (bearer-token requests are exempt: a browser never adds an
+// Authorization header on its own, so they cannot be forged cross-site).
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) error {
+	if rt.public && !rt.ui {
+		return nil
+	}
+	st := stateOf(r)
+	if s.cfg.Auth == nil {
+		if rt.public {
+			return nil
+		}
+		return apperr.New(apperr.Unauthenticated, "", "sign-in is not configured")
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, secret, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+			return apperr.New(apperr.Unauthenticated, "", "the Authorization header must be: Bearer <token>")
+		}
+		u, err := s.cfg.Auth.TokenUser(r.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			return err
+		}
+		st.user, st.viaToken = &u, true
+		return nil
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		sess, err := s.cfg.Auth.SessionByID(r.Context(), c.Value)
+		switch {
+		case err == nil:
+			st.user, st.session = &sess.User, &sess
+		case apperr.CodeOf(err) == apperr.Unauthenticated:
+			s.clearCookie(w, r, sessionCookie)
+		default:
+			return err
+		}
+	}
+	if st.user == nil {
+		if rt.public {
+			return nil
+		}
+		return apperr.New(apperr.Unauthenticated, "", "sign in first")
+	}
+	if unsafe(r.Method) && st.session != nil {
+		got := r.Header.Get(csrfHeader)
+		if got == "" {
+			got = r.FormValue(csrfField)
+		}
+		want := st.session.CSRFToken()
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return apperr.New(apperr.Forbidden, RuleCSRF, "the form has expired or did not come from this service: reload the page and try again")
+		}
+	}
+	return nil
+}
+
+// user returns the signed-in user of r. Handlers of non-public routes may rely on it.
+func user(r *http.Request) access.User {
+	if u := stateOf(r).user; u != nil {
+		return *u
+	}
+	return access.User{}
+}
+
+// csrf returns the CSRF token of r's session, "" without one.
+func csrf(r *http.Request) string {
+	if sess := stateOf(r).session; sess != nil {
+		return sess.CSRFToken()
+	}
+	return ""
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
+	s.setCookie(w, r, name, "", -1)
+}
+
+// authorize is the one way a handler asks whether the caller may do a: access.Can decides.
+func authorize(r *http.Request, a access.Action, authority string) error {
+	return access.Can(user(r), a, authority)
+}

@@ -1,0 +1,316 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+//go:embed locales/*.json
+var localeFS embed.FS
+
+// languages are the UI's languages (Welsh Language Standards: Welsh no less favourably).
+var languages = []string{"en", "cy"}
+
+// pages holds one parsed template set per page and the message catalogues.
+type pages struct {
+	tmpl     map[string]*template.Template
+	catalogs map[string]map[string]string
+}
+
+// partials are templates every page can use.
+var partials = []string{"templates/layout.html", "templates/upload.html"}
+
+func loadPages() (*pages, error) {
+	p := &pages{tmpl: map[string]*template.Template{}, catalogs: map[string]map[string]string{}}
+	for _, lang := range languages {
+		b, err := localeFS.ReadFile("locales/" + lang + ".json")
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("locales/%s.json: %w", lang, err)
+		}
+		p.catalogs[lang] = m
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	funcs := template.FuncMap{"uploadData": uploadData}
+	for _, name := range names {
+		isPartial := false
+		for _, pt := range partials {
+			isPartial = isPartial || pt == name
+		}
+		if isPartial {
+			continue
+		}
+		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, append(append([]string{}, partials...), name)...)
+		if err != nil {
+			return nil, err
+		}
+		p.tmpl[strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")] = t
+	}
+	return p, nil
+}
+
+// langOf returns the language a request is served in: the cookie the switch set, else the
+// browser's first preference among ours, else English.
+func langOf(r *http.Request) string {
+	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "en" || c.Value == "cy") {
+		return c.Value
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		if strings.HasPrefix(tag, "cy") {
+			return "cy"
+		}
+		if strings.HasPrefix(tag, "en") {
+			return "en"
+		}
+	}
+	return "en"
+}
+
+// navItem is one link of the main navigation.
+type navItem struct {
+	Key, Href string
+	Current   bool
+}
+
+// problem is one entry of a form's error summary, linked to its field.
+type problem struct {
+	Field   string // the id of the field, "" for a problem with the whole form
+	Message string
+}
+
+// page is what every template gets.
+type page struct {
+	Lang, Other string
+	Title       string
+	User        *access.User
+	CSRF        string
+	Path        string // the current path and query, for the language switch
+	Nav         []navItem
+	Flash       string
+	Problems    []problem
+	RequestID   string
+	Data        any
+
+	srv  *Server
+	msgs map[string]string
+}
+
+// T returns the message with key in the page's language (the key itself if it is missing, which
+// the catalogue test forbids).
+func (p *page) T(key string) string {
+	if m, ok := p.msgs[key]; ok {
+		return m
+	}
+	return key
+}
+
+// AuthName returns an authority's name in the page's language.
+func (p *page) AuthName(code string) string {
+	if p.srv.cfg.Programme != nil {
+		if a, ok := p.srv.cfg.Programme.Authority(code); ok {
+			if p.Lang == "cy" && a.NameCY != "" {
+				return a.NameCY
+			}
+			return a.NameEN
+		}
+	}
+	return code
+}
+
+// Money formats an amount in pounds with thousands separators: £1,234.50 (−£5.00 for credits).
+func (p *page) Money(d decimal.Decimal) string {
+	s := d.Abs().StringFixed(2)
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	sign := ""
+	if d.IsNegative() {
+		sign = "−"
+	}
+	return sign + "£" + b.String() + "." + frac
+}
+
+// Date formats a calendar date as ISO 8601, which reads the same in both languages.
+func (p *page) Date(t time.Time) string { return t.Format("2006-01-02") }
+
+// DateTime formats an instant in the programme's zone.
+func (p *page) DateTime(t any) string {
+	var tt time.Time
+	switch v := t.(type) {
+	case time.Time:
+		tt = v
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		tt = *v
+	}
+	loc := time.UTC
+	if p.srv.cfg.Programme != nil {
+		if l, err := p.srv.cfg.Programme.Location(); err == nil {
+			loc = l
+		}
+	}
+	return tt.In(loc).Format("2006-01-02 15:04")
+}
+
+// Can reports whether the signed-in user may do action (any authority), to decide which
+// forms a page offers. The handler behind each form asks access.Can again.
+func (p *page) Can(action string) bool {
+	return p.User != nil && access.Can(*p.User, access.Action(action), "") == nil
+}
+
+// navigation returns the links u's role can use, in a fixed order.
+func navigation(u *access.User, current string) []navItem {
+	if u == nil {
+		return nil
+	}
+	can := func(a access.Action) bool { return access.Can(*u, a, "") == nil }
+	items := []navItem{{Key: "nav.dashboard", Href: "/"}}
+	if can(access.RecordTime) {
+		items = append(items, navItem{Key: "nav.officers", Href: "/officers"}, navItem{Key: "nav.time", Href: "/time"})
+	}
+	if can(access.RecordExpenditure) {
+		items = append(items, navItem{Key: "nav.expenditure", Href: "/expenditure"})
+	}
+	if can(access.ReadClaims) {
+		items = append(items, navItem{Key: "nav.claims", Href: "/claims"})
+	}
+	if can(access.VerifyLedger) {
+		items = append(items, navItem{Key: "nav.ledger", Href: "/ledger"}, navItem{Key: "nav.audit", Href: "/audit"})
+	}
+	if can(access.ManageUsers) {
+		items = append(items, navItem{Key: "nav.users", Href: "/admin/users"}, navItem{Key: "nav.tokens", Href: "/admin/tokens"})
+	}
+	for i := range items {
+		h := items[i].Href
+		items[i].Current = current == h || (h != "/" && strings.HasPrefix(current, h+"/"))
+	}
+	return items
+}
+
+// newPage returns the page frame of r with title key titleKey.
+func (s *Server) newPage(r *http.Request, titleKey string, data any) *page {
+	st := stateOf(r)
+	lang := st.lang
+	other := "cy"
+	if lang == "cy" {
+		other = "en"
+	}
+	p := &page{Lang: lang, Other: other, User: st.user, CSRF: csrf(r), Path: url.QueryEscape(r.URL.RequestURI()),
+		Nav: navigation(st.user, r.URL.Path), RequestID: st.id, Data: data, srv: s, msgs: s.pages.catalogs[lang]}
+	p.Title = p.T(titleKey)
+	if f := r.URL.Query().Get("done"); f != "" {
+		if m, ok := p.msgs["done."+f]; ok {
+			p.Flash = m
+		}
+	}
+	return p
+}
+
+// render writes page name with status.
+func (s *Server) render(w http.ResponseWriter, status int, name string, p *page) error {
+	t, ok := s.pages.tmpl[name]
+	if !ok {
+		return apperr.Wrap("web.render", fmt.Errorf("no template %q", name))
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		return apperr.Wrap("web.render", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+	return nil
+}
+
+// errorPage is the data of the error page.
+type errorPage struct {
+	Status  int
+	Code    string
+	Rule    string
+	Message string
+	Rows    []RowError
+}
+
+// renderPage renders an error page (from the error renderer). A failure to render falls back
+// to plain text.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data *errorPage) {
+	p := s.newPage(r, "error.title."+data.Code, data)
+	if p.Title == "error.title."+data.Code {
+		p.Title = p.T("error.title")
+	}
+	if p.Lang == "cy" && data.Code == string(apperr.Internal) {
+		data.Message = p.T("error.internal")
+	}
+	if err := s.render(w, status, name, p); err != nil {
+		s.log.Error("rendering the error page failed", "request_id", stateOf(r).id, "err", err)
+		http.Error(w, data.Message, status)
+	}
+}
+
+// field is a form field for the "field" template.
+type field struct {
+	ID, Name, Label, Hint, Error, Type, Value, Autocomplete, Inputmode string
+	Required                                                           bool
+	Options                                                            []option
+}
+
+// option is one choice of a select field.
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// Describedby returns the ids that describe the field: its hint and its error.
+func (f field) Describedby() string {
+	var ids []string
+	if f.Hint != "" {
+		ids = append(ids, f.ID+"-hint")
+	}
+	if f.Error != "" {
+		ids = append(ids, f.ID+"-error")
+	}
+	return strings.Join(ids, " ")
+}
+
+// uploadForm is the data of the "upload" template.
+type uploadForm struct {
+	Action, Kind, CSRF, Label, Hint, Submit string
+}
+
+func uploadData(p *page, action, kind string) uploadForm {
+	return uploadForm{Action: action, Kind: kind, CSRF: p.CSRF, Label: p.T("upload." + kind + ".label"),
+		Hint: p.T("upload." + kind + ".hint"), Submit: p.T("upload.submit")}
+}

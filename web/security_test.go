@@ -1,0 +1,361 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	ierr "github.com/ccr-infuse/infuse/internal/apperr"
+)
+
+// publicRoutes are the routes an anonymous caller may use: sign-in (with its assets and the
+// language switch) and health.
+var publicRoutes = map[string]bool{
+	"GET /healthz": true, "GET /readyz": true, "GET /metrics": true, "GET /static/": true,
+	"GET /lang/{lang}": true, "GET /signin": true, "POST /signin": true,
+}
+
+// concrete fills a route pattern with values that name existing things where that matters.
+func concrete(pattern string) string {
+	return strings.NewReplacer("{authority}", "GB-NWP", "{payroll_ref}", "NWP-1", "{id}", "999999", "{period}", "2021Q1",
+		"{file}", "claim.pdf", "{kind}", "time", "{email}", testUsers["fo"].Email, "{lang}", "cy", "{$}", "").Replace(pattern)
+}
+
+func TestEveryRouteButSignInAndHealthRefusesAnonymous(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	nc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, rt := range e.srv.routes {
+		key := rt.method + " " + rt.pattern
+		if rt.public != publicRoutes[key] {
+			t.Errorf("%s: public %v, want %v", key, rt.public, publicRoutes[key])
+		}
+		if rt.public {
+			continue
+		}
+		req, _ := http.NewRequest(rt.method, e.ts.URL+concrete(rt.pattern), strings.NewReader("{}"))
+		res := e.send(nc, req)
+		switch {
+		case strings.HasPrefix(rt.pattern, "/api/"):
+			if res.status != 401 || res.errorBody(t).Code != "unauthenticated" {
+				t.Errorf("anonymous %s: %d %s", key, res.status, res.body)
+			}
+		case rt.method == "GET":
+			if res.status != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), "/signin") {
+				t.Errorf("anonymous %s: %d to %q", key, res.status, res.header.Get("Location"))
+			}
+		default:
+			if res.status != http.StatusSeeOther && res.status != 401 {
+				t.Errorf("anonymous %s: %d", key, res.status)
+			}
+		}
+	}
+}
+
+// TestRoleMatrixThroughHTTP walks every role against every route (so every action of the
+// matrix): a route refuses exactly the roles access.Can refuses its action, through the API
+// with bearer tokens and through the pages with cookie sessions.
+func TestRoleMatrixThroughHTTP(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	roles := []string{"fo", "pm", "auditor", "admin"}
+	browsers := map[string]*browser{}
+	for _, r := range roles {
+		browsers[r] = e.signIn(r)
+	}
+	covered := map[access.Action]bool{}
+	for _, rt := range e.srv.routes {
+		if rt.public {
+			continue
+		}
+		key := rt.method + " " + rt.pattern
+		if key == "POST /signout" {
+			continue
+		}
+		act := rt.action
+		if rt.pattern == "/api/v1/imports/{kind}" {
+			act = access.ImportTime
+		}
+		covered[act] = true
+		for _, role := range roles {
+			u := e.user(role)
+			allowed := act == "" || access.Can(u, act, "") == nil
+			var res response
+			if strings.HasPrefix(rt.pattern, "/api/") {
+				res = e.do(rt.method, concrete(rt.pattern), role, nil)
+			} else {
+				b := browsers[role]
+				if rt.method == "GET" {
+					res = b.get(concrete(rt.pattern))
+				} else {
+					res = b.post(concrete(rt.pattern), nil)
+				}
+			}
+			refused := res.status == http.StatusForbidden
+			if refused != !allowed {
+				t.Errorf("%s as %s: status %d, allowed by the matrix: %v\n%s", key, role, res.status, allowed, firstLine(res.body))
+			}
+			if unsafe(rt.method) && role == "auditor" && !refused {
+				t.Errorf("auditor was not refused %s: %d", key, res.status)
+			}
+		}
+	}
+	for _, a := range access.Actions() {
+		if !covered[a] {
+			t.Errorf("no route exercises action %s", a)
+		}
+	}
+}
+
+func firstLine(b []byte) string {
+	s := string(b)
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+func TestFinanceOfficerSeesOnlyOwnAuthority(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	e.seedOfficer("GB-CRF", "CRF-1", "Dafydd Jones")
+	res := e.do("POST", "/api/v1/time-entries", "pm", timeEntry("GB-CRF", "CRF-1", "2021-02-01"))
+	if res.status != 201 {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+	var crfEntry timeEntryJSON
+	res.json(t, &crfEntry)
+
+	for _, c := range []struct {
+		name   string
+		res    response
+		status int
+	}{
+		{"read own officer", e.do("GET", "/api/v1/officers/GB-NWP/NWP-1", "fo", nil), 200},
+		{"read other officer", e.do("GET", "/api/v1/officers/GB-CRF/CRF-1", "fo", nil), 403},
+		{"read other time", e.do("GET", "/api/v1/time-entries/"+itoa(crfEntry.ID), "fo", nil), 403},
+		{"write own time", e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", "2021-02-01")), 201},
+		{"write other time", e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-CRF", "CRF-1", "2021-02-02")), 403},
+		{"write other officer", e.do("POST", "/api/v1/officers", "fo", map[string]any{"authority": "GB-CRF", "payroll_ref": "CRF-9",
+			"name": "X", "valid_from": "2021-01-01", "annual_cost": "1000.00", "fte": "1"}), 403},
+		{"correct other time", e.do("POST", "/api/v1/corrections", "fo", map[string]any{"time_entry_id": crfEntry.ID, "reason": "x"}), 403},
+		{"other lines", e.do("GET", "/api/v1/claims/2021Q1/lines?authority=GB-CRF", "fo", nil), 403},
+	} {
+		if c.res.status != c.status {
+			t.Errorf("%s: %d, want %d: %s", c.name, c.res.status, c.status, firstLine(c.res.body))
+		}
+		if c.status == 403 && c.res.errorBody(t).Rule != access.RuleV8 {
+			t.Errorf("%s: rule %q, want V8", c.name, c.res.errorBody(t).Rule)
+		}
+	}
+	csv := "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\nGB-CRF,CRF-1,2021-02-03,7,lab,TS-1,Gareth Morgan\n"
+	res = e.upload("/api/v1/imports/time", "fo", "time.csv", csv)
+	if res.status < 400 || !strings.Contains(string(res.body), "V8") {
+		t.Errorf("import for another authority: %d %s", res.status, res.body)
+	}
+	// The officer page offers only the officer's own authority.
+	page := string(e.signIn("fo").get("/officers").body)
+	if strings.Contains(page, `value="GB-CRF"`) || !strings.Contains(page, `value="GB-NWP"`) {
+		t.Error("the officers page offers other authorities to a finance officer")
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	b := e.signIn("fo")
+	v := url.Values{"authority": {"GB-NWP"}, "payroll_ref": {"NWP-1"}, "work_date": {"2021-02-01"}, "hours": {"7"},
+		"activity": {"lab"}, "evidence_ref": {"TS-1"}, "approved_by": {"Gareth Morgan"}}
+	for name, token := range map[string]string{"none": "", "wrong": "x" + b.csrf[1:]} {
+		vv := url.Values{}
+		for k, x := range v {
+			vv[k] = x
+		}
+		if token != "" {
+			vv.Set("_csrf", token)
+		}
+		if res := b.postForm("/time", vv); res.status != 403 || !strings.Contains(string(res.body), RuleCSRF) {
+			t.Errorf("%s token: %d", name, res.status)
+		}
+	}
+	// The session's own API calls need the header too; bearer tokens do not.
+	req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/claims/2021Q1/review", nil)
+	if res := e.send(b.c, req); res.status != 403 || res.errorBody(t).Rule != RuleCSRF {
+		t.Errorf("session API call without token: %d %s", res.status, res.body)
+	}
+	if res := b.post("/time", v); res.status != http.StatusSeeOther {
+		t.Errorf("with token: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", "2021-02-05")); res.status != 201 {
+		t.Errorf("bearer: %d %s", res.status, res.body)
+	}
+	// Sign-in needs the form's own value (login CSRF).
+	if res := b.postForm("/signin", url.Values{"email": {testUsers["fo"].Email}, "password": {testPassword}}); res.status != 403 {
+		t.Errorf("sign-in without _pre: %d", res.status)
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	fail := func(email string) response {
+		jarless := &browser{e: e, c: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		form := jarless.get("/signin")
+		pre := preInput.FindSubmatch(form.body)[1]
+		req, _ := http.NewRequest("POST", e.ts.URL+"/signin", strings.NewReader(url.Values{"_pre": {string(pre)}, "email": {email}, "password": {"wrong password!"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range (&http.Response{Header: form.header}).Cookies() {
+			req.AddCookie(c)
+		}
+		return e.send(jarless.c, req)
+	}
+	unknown, wrong := fail("nobody@nowhere.example"), fail(testUsers["pm"].Email)
+	strip := func(r response) string {
+		s := string(r.body)
+		s = preInput.ReplaceAllString(s, "")
+		s = strings.ReplaceAll(s, "nobody@nowhere.example", "EMAIL")
+		return strings.ReplaceAll(s, testUsers["pm"].Email, "EMAIL")
+	}
+	if unknown.status != 401 || wrong.status != 401 || strip(unknown) != strip(wrong) {
+		t.Errorf("unknown user and wrong password answer differently: %d %d", unknown.status, wrong.status)
+	}
+	// Throttling: after 5 failures the account refuses even the right password, for a while.
+	for i := 0; i < 4; i++ {
+		fail(testUsers["pm"].Email)
+	}
+	if res := fail(testUsers["pm"].Email); res.status != http.StatusTooManyRequests {
+		t.Errorf("6th attempt: %d", res.status)
+	}
+	if _, err := e.auth.SignIn(t.Context(), testUsers["pm"].Email, testPassword, "10.9.9.9", ""); ruleOf(err) != auth.RuleThrottle {
+		t.Errorf("right password while throttled: %v", err)
+	}
+	// A good sign-in sets a secure-by-default session cookie and rotates it each time.
+	b := e.signIn("auditor")
+	u, _ := url.Parse(e.ts.URL)
+	first := b.c.Jar.Cookies(u)[0].Value
+	res := b.get("/signin") // already signed in: sent on
+	if res.status != http.StatusSeeOther {
+		t.Errorf("signed-in GET /signin: %d", res.status)
+	}
+	b2 := e.signIn("auditor")
+	if b2.c.Jar.Cookies(u)[0].Value == first {
+		t.Error("session id not rotated")
+	}
+	// Sign-out revokes the session on the server.
+	if res := b.post("/signout", nil); res.status != http.StatusSeeOther {
+		t.Fatalf("signout: %d", res.status)
+	}
+	if _, err := e.auth.SessionByID(t.Context(), first); err == nil {
+		t.Error("session alive after sign-out")
+	}
+	// The audit log has the sign-ins, the failures included.
+	var audit struct{ Events []auth.Event }
+	e.do("GET", "/api/v1/audit?action=signin", "auditor", nil).json(t, &audit)
+	var refused int
+	for _, ev := range audit.Events {
+		if ev.Outcome == auth.OutcomeRefused {
+			refused++
+		}
+	}
+	if refused < 6 {
+		t.Errorf("audit has %d refused sign-ins", refused)
+	}
+}
+
+func ruleOf(err error) string { return ierr.RuleOf(err) }
+
+// TestHostileTextIsStoredIntactAndRenderedInert puts SQL metacharacters and script tags in
+// every text field the service stores, reads them back unchanged, and finds them escaped in
+// every page and JSON answer that shows them.
+func TestHostileTextIsStoredIntactAndRenderedInert(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	evil := func(tag string) string {
+		return tag + `'); DROP TABLE officer; -- " <script>alert('` + tag + `')</script> & <img src=x onerror=alert(1)>`
+	}
+	res := e.do("POST", "/api/v1/officers", "pm", map[string]any{"authority": "GB-NWP", "payroll_ref": "NWP-" + evil("ref"),
+		"name": evil("name"), "valid_from": "2021-01-01", "annual_cost": "44750.00", "fte": "0.8"})
+	if res.status != 201 {
+		t.Fatalf("officer: %d %s", res.status, res.body)
+	}
+	var o officerJSON
+	res.json(t, &o)
+	if o.Name != evil("name") || o.PayrollRef != "NWP-"+evil("ref") {
+		t.Errorf("officer stored as %q %q", o.Name, o.PayrollRef)
+	}
+	te := timeEntry("GB-NWP", "NWP-"+evil("ref"), "2021-02-01")
+	te["evidence_ref"], te["approved_by"] = evil("evidence"), evil("approver")
+	res = e.do("POST", "/api/v1/time-entries", "fo", te)
+	if res.status != 201 {
+		t.Fatalf("time: %d %s", res.status, res.body)
+	}
+	var tj timeEntryJSON
+	res.json(t, &tj)
+	if tj.EvidenceRef != evil("evidence") || tj.ApprovedBy != evil("approver") || tj.OfficerName != evil("name") {
+		t.Errorf("time entry stored as %+v", tj)
+	}
+	res = e.do("POST", "/api/v1/expenditure", "pm", map[string]any{"heading": "other", "defrayed_on": "2021-03-01", "payee": evil("payee"),
+		"description": evil("description"), "amount": "12.50", "evidence_ref": evil("inv"), "invoice_ref": evil("invoice")})
+	if res.status != 201 {
+		t.Fatalf("expenditure: %d %s", res.status, res.body)
+	}
+	var ej expenditureJSON
+	res.json(t, &ej)
+	if ej.Payee != evil("payee") || ej.Description != evil("description") || ej.EvidenceRef != evil("inv") || ej.InvoiceRef != evil("invoice") {
+		t.Errorf("expenditure stored as %+v", ej)
+	}
+	if res := e.do("POST", "/api/v1/users", "admin", map[string]any{"email": "evil@x.example", "name": evil("username"), "role": "auditor"}); res.status != 201 {
+		t.Fatalf("user: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/tokens", "admin", map[string]any{"email": "evil@x.example", "name": evil("token")}); res.status != 201 {
+		t.Fatalf("token: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/corrections", "pm", map[string]any{"time_entry_id": tj.ID, "reason": evil("reason")}); res.status != 201 {
+		t.Fatalf("correction: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	// JSON answers escape markup.
+	for _, p := range []struct{ path, user string }{{"/api/v1/officers/GB-NWP/" + url.PathEscape("NWP-"+evil("ref")), "pm"},
+		{"/api/v1/time-entries/" + itoa(tj.ID), "pm"}, {"/api/v1/users", "admin"}, {"/api/v1/tokens", "admin"},
+		{"/api/v1/audit", "auditor"}, {"/api/v1/claims/2021Q1/lines", "auditor"}} {
+		res := e.do("GET", p.path, p.user, nil)
+		if res.status != 200 {
+			t.Errorf("%s: %d %s", p.path, res.status, res.body)
+		}
+		if strings.Contains(string(res.body), "<script") || strings.Contains(string(res.body), "<img") {
+			t.Errorf("%s has raw markup", p.path)
+		}
+	}
+	// Pages escape it.
+	pm, admin := e.signIn("pm"), e.signIn("admin")
+	for _, p := range []struct {
+		b          *browser
+		path, want string
+	}{
+		{pm, "/officers?authority=GB-NWP&payroll_ref=" + url.QueryEscape("NWP-"+evil("ref")), "name"},
+		{pm, "/claims/2021Q1/lines", "payee"}, {pm, "/claims/2021Q1/lines", "evidence"}, {pm, "/claims/2021Q1/lines", "approver"},
+		{pm, "/claims/2021Q1/lines", "description"}, {pm, "/audit", "reason"},
+		{admin, "/admin/users", "username"}, {admin, "/admin/tokens", "token"},
+	} {
+		res := p.b.get(p.path)
+		body := string(res.body)
+		if res.status != 200 {
+			t.Errorf("%s: %d", p.path, res.status)
+			continue
+		}
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") {
+			t.Errorf("%s renders markup from stored text", p.path)
+		}
+		if !strings.Contains(body, "&lt;script&gt;alert(&#39;"+p.want+"&#39;)&lt;/script&gt;") {
+			t.Errorf("%s does not show the %s text escaped", p.path, p.want)
+		}
+	}
+}

@@ -1,0 +1,1114 @@
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/csv"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/claims"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+	"github.com/ccr-infuse/infuse/programme"
+	"github.com/ccr-infuse/infuse/reports"
+)
+
+// uiRoutes are the pages. Every action is a plain form post (POST-redirect-GET on success), so
+// the UI works without JavaScript.
+func (s *Server) uiRoutes() []route {
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	return []route{
+		{method: "GET", pattern: "/static/", public: true, handler: func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+			files.ServeHTTP(w, r)
+			return nil
+		}},
+		{method: "GET", pattern: "/lang/{lang}", public: true, ui: true, handler: s.uiLang},
+		{method: "GET", pattern: "/signin", public: true, ui: true, handler: s.uiSignInForm},
+		{method: "POST", pattern: "/signin", public: true, ui: true, handler: s.uiSignIn},
+		{method: "POST", pattern: "/signout", ui: true, handler: s.uiSignOut},
+
+		{method: "GET", pattern: "/{$}", ui: true, handler: s.uiDashboard},
+		{method: "GET", pattern: "/officers", action: access.ReadClaims, ui: true, handler: s.uiOfficers},
+		{method: "POST", pattern: "/officers", action: access.ImportOfficers, ui: true, handler: s.uiRecordOfficer},
+		{method: "POST", pattern: "/officers/import", action: access.ImportOfficers, ui: true, upload: true, handler: s.uiImport("officers")},
+		{method: "GET", pattern: "/time", action: access.RecordTime, ui: true, handler: s.uiTime},
+		{method: "POST", pattern: "/time", action: access.RecordTime, ui: true, handler: s.uiRecordTime},
+		{method: "POST", pattern: "/time/import", action: access.ImportTime, ui: true, upload: true, handler: s.uiImport("time")},
+		{method: "POST", pattern: "/corrections", action: access.Correct, ui: true, handler: s.uiCorrect},
+		{method: "GET", pattern: "/expenditure", action: access.RecordExpenditure, ui: true, handler: s.uiExpenditure},
+		{method: "POST", pattern: "/expenditure", action: access.RecordExpenditure, ui: true, handler: s.uiRecordExpenditure},
+		{method: "POST", pattern: "/expenditure/import", action: access.ImportExpenditure, ui: true, upload: true, handler: s.uiImport("expenditure")},
+
+		{method: "GET", pattern: "/claims", action: access.ReadClaims, ui: true, handler: s.uiClaims},
+		{method: "GET", pattern: "/claims/{period}", action: access.ReadClaims, ui: true, handler: s.uiClaim},
+		{method: "POST", pattern: "/claims/{period}/compile", action: access.CompileClaim, ui: true, handler: s.uiClaimStep("compile")},
+		{method: "POST", pattern: "/claims/{period}/review", action: access.ReviewClaim, ui: true, handler: s.uiClaimStep("review")},
+		{method: "POST", pattern: "/claims/{period}/submit", action: access.SubmitClaim, ui: true, handler: s.uiClaimStep("submit")},
+		{method: "POST", pattern: "/claims/{period}/decision", action: access.RecordDecision, ui: true, handler: s.uiClaimStep("decide")},
+		{method: "POST", pattern: "/claims/{period}/payment", action: access.RecordPayment, ui: true, handler: s.uiClaimStep("pay")},
+		{method: "GET", pattern: "/claims/{period}/lines", action: access.ReadClaims, ui: true, handler: s.uiLines},
+		{method: "GET", pattern: "/ledger/entries/{id}", action: access.VerifyLedger, ui: true, handler: s.uiEntry},
+		{method: "GET", pattern: "/ledger", action: access.VerifyLedger, ui: true, handler: s.uiLedger},
+		{method: "GET", pattern: "/audit", action: access.VerifyLedger, ui: true, handler: s.uiAudit},
+
+		{method: "GET", pattern: "/admin/users", action: access.ManageUsers, ui: true, handler: s.uiUsers},
+		{method: "POST", pattern: "/admin/users", action: access.ManageUsers, ui: true, handler: s.uiAddUser},
+		{method: "POST", pattern: "/admin/users/password", action: access.ManageUsers, ui: true, handler: s.uiSetPassword},
+		{method: "GET", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiTokens},
+		{method: "POST", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiCreateToken},
+		{method: "POST", pattern: "/admin/tokens/{id}/revoke", action: access.ManageUsers, ui: true, handler: s.uiRevokeToken},
+	}
+}
+
+// localPath returns next if it is a path on this site, else "/" (no open redirect).
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return next
+}
+
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) uiLang(w http.ResponseWriter, r *http.Request) error {
+	lang := r.PathValue("lang")
+	if lang != "en" && lang != "cy" {
+		return apperr.New(apperr.NotFound, "", "there is no language %q", lang)
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
+		Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
+	return redirect(w, r, localPath(r.URL.Query().Get("next")))
+}
+
+// ---- sign-in ----
+
+type signInPage struct {
+	Pre, Next string
+	Fields    []field
+}
+
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, status int, email string, problems []problem) error {
+	pre := ""
+	if c, err := r.Cookie(preCookie); err == nil && len(c.Value) == 43 {
+		pre = c.Value
+	} else {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		pre = base64.RawURLEncoding.EncodeToString(b)
+		s.setCookie(w, r, preCookie, pre, 3600)
+	}
+	p := s.newPage(r, "signin.title", nil)
+	errText := ""
+	if len(problems) > 0 {
+		errText = problems[0].Message
+	}
+	p.Problems = problems
+	p.Data = signInPage{Pre: pre, Next: localPath(r.FormValue("next")), Fields: []field{
+		{ID: "email", Name: "email", Label: p.T("signin.email"), Type: "email", Value: email, Autocomplete: "username", Required: true, Error: errText},
+		{ID: "password", Name: "password", Label: p.T("signin.password"), Type: "password", Autocomplete: "current-password", Required: true},
+	}}
+	return s.render(w, status, "signin", p)
+}
+
+func (s *Server) uiSignInForm(w http.ResponseWriter, r *http.Request) error {
+	if stateOf(r).user != nil {
+		return redirect(w, r, localPath(r.URL.Query().Get("next")))
+	}
+	return s.signInPage(w, r, http.StatusOK, "", nil)
+}
+
+func (s *Server) uiSignIn(w http.ResponseWriter, r *http.Request) error {
+	// Login CSRF: the form's value must match the cookie set with the form (double submit).
+	c, err := r.Cookie(preCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.FormValue("_pre"))) != 1 {
+		return apperr.New(apperr.Forbidden, RuleCSRF, "the sign-in form has expired: reload the page and try again")
+	}
+	email := strings.TrimSpace(r.FormValue("email"))
+	previous := ""
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		previous = c.Value
+	}
+	sess, err := s.cfg.Auth.SignIn(r.Context(), email, r.FormValue("password"), stateOf(r).client, previous)
+	st := stateOf(r)
+	ev := auth.Event{Actor: access.NormalizeEmail(email), Action: "signin", Target: access.NormalizeEmail(email), RequestID: st.id, Client: st.client}
+	if err == nil {
+		ev.ActorRole = string(sess.User.Role)
+	}
+	if xerr := s.cfg.Auth.Record(r.Context(), ev, err); xerr != nil {
+		s.log.Error("audit log write failed", "request_id", st.id, "err", xerr)
+	}
+	if err != nil {
+		code := apperr.CodeOf(err)
+		if code != apperr.Unauthenticated && code != apperr.Locked {
+			return err
+		}
+		_, _, _, status := classify(err)
+		msgs := s.pages.catalogs[st.lang]
+		msg := msgs["signin.failed"]
+		if code == apperr.Locked {
+			msg = msgs["signin.throttled"]
+		}
+		return s.signInPage(w, r, status, email, []problem{{Field: "email", Message: msg}})
+	}
+	s.setCookie(w, r, sessionCookie, sess.ID, int(sess.ExpiresAt.Sub(sess.CreatedAt).Seconds()))
+	s.clearCookie(w, r, preCookie)
+	return redirect(w, r, localPath(r.FormValue("next")))
+}
+
+func (s *Server) uiSignOut(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	var err error
+	if st.session != nil {
+		err = s.cfg.Auth.SignOut(r.Context(), st.session.ID)
+	}
+	s.audit(r, "signout", user(r).Email, nil, err)
+	if err != nil {
+		return err
+	}
+	s.clearCookie(w, r, sessionCookie)
+	return redirect(w, r, "/signin")
+}
+
+// ---- dashboard ----
+
+type matchBar struct {
+	Code              string
+	Delivered, Target decimal.Decimal
+	Width             int
+	Percent           string
+	Y                 int
+}
+
+type timelineItem struct {
+	Period   string
+	Status   string
+	Compiled bool
+}
+
+type dashboard struct {
+	Award, ESFClaimed decimal.Decimal
+	ESFWidth          int
+	ESFPercent        string
+	Match             []matchBar
+	MatchHeight       int
+	Timeline          []timelineItem
+}
+
+func percent(part, whole decimal.Decimal) (decimal.Decimal, string) {
+	if !whole.IsPositive() {
+		return decimal.Zero, "0"
+	}
+	pc := part.Mul(decimal.NewFromInt(100)).Div(whole)
+	return pc, pc.StringFixed(1)
+}
+
+func barWidth(pc decimal.Decimal, full int) int {
+	w := pc.Mul(decimal.NewFromInt(int64(full))).Div(decimal.NewFromInt(100)).IntPart()
+	if w < 0 {
+		return 0
+	}
+	if w > int64(full) {
+		return full
+	}
+	return int(w)
+}
+
+func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request) error {
+	p := s.newPage(r, "dash.title", nil)
+	prog := s.cfg.Programme
+	d := dashboard{Award: prog.Award}
+	canClaims := authorize(r, access.ReadClaims, "") == nil
+	if canClaims {
+		cs, err := s.cfg.Claims.Claims(r.Context())
+		if err != nil {
+			return err
+		}
+		byPeriod := map[string]*claims.Claim{}
+		for _, c := range cs {
+			byPeriod[c.Period.Code] = c
+			if c.Status.Frozen() {
+				d.ESFClaimed = c.Figures.ESFDue.Cumulative
+			}
+		}
+		pc, text := percent(d.ESFClaimed, d.Award)
+		d.ESFWidth, d.ESFPercent = barWidth(pc, 600), text
+		today := s.cfg.Claims.Today()
+		for _, per := range claims.Periods(prog) {
+			it := timelineItem{Period: per.Code, Status: "open"}
+			if c, ok := byPeriod[per.Code]; ok {
+				it.Status, it.Compiled = string(c.Status), true
+			} else if per.Ended(today) {
+				it.Status = "due"
+			}
+			d.Timeline = append(d.Timeline, it)
+		}
+		for i, a := range prog.Authorities {
+			bal, err := s.cfg.Ledger.Balance(r.Context(), ledger.Match(a.Code))
+			if err != nil {
+				return err
+			}
+			delivered := bal.Neg() // income is a credit
+			pc, text := percent(delivered, a.MatchTarget)
+			d.Match = append(d.Match, matchBar{Code: a.Code, Delivered: delivered, Target: a.MatchTarget, Width: barWidth(pc, 420),
+				Percent: text, Y: i * 30})
+		}
+		d.MatchHeight = len(d.Match)*30 + 4
+		p.Data = &d
+	}
+	return s.render(w, http.StatusOK, "dashboard", p)
+}
+
+// ---- forms ----
+
+// form collects a form's fields and problems.
+type form struct {
+	p        *page
+	prefix   string
+	values   url.Values
+	errs     map[string]string
+	problems []problem
+}
+
+func (s *Server) newForm(p *page, prefix string, values url.Values) *form {
+	if values == nil {
+		values = url.Values{}
+	}
+	return &form{p: p, prefix: prefix, values: values, errs: map[string]string{}}
+}
+
+func (f *form) id(name string) string { return f.prefix + "-" + strings.ReplaceAll(name, "_", "-") }
+
+// fail records a problem with field name ("" for the whole form).
+func (f *form) fail(name, msg string) {
+	if name != "" {
+		if _, dup := f.errs[name]; dup {
+			return
+		}
+		f.errs[name] = msg
+		f.problems = append(f.problems, problem{Field: f.id(name), Message: msg})
+		return
+	}
+	f.problems = append(f.problems, problem{Message: msg})
+}
+
+// failErr records err against the field its rule concerns (fields maps rule ids to fields).
+func (f *form) failErr(err error, fields map[string]string) {
+	msg := apperr.Public(err)
+	if ie := match.AsImportError(err); ie != nil && len(ie.Rows) > 0 {
+		for _, row := range ie.Rows {
+			f.fail(fields[row.Rule], row.Rule+": "+row.Message)
+		}
+		return
+	}
+	f.fail(fields[apperr.RuleOf(err)], msg)
+}
+
+func (f *form) field(name, labelKey, typ string, required bool) field {
+	fl := field{ID: f.id(name), Name: name, Label: f.p.T(labelKey), Type: typ, Value: f.values.Get(name), Error: f.errs[name], Required: required}
+	if h, ok := f.p.msgs[labelKey+".hint"]; ok {
+		fl.Hint = h
+	}
+	return fl
+}
+
+func (f *form) choice(name, labelKey string, required bool, opts []option) field {
+	fl := f.field(name, labelKey, "", required)
+	cur := f.values.Get(name)
+	out := make([]option, len(opts))
+	for i, o := range opts {
+		o.Selected = o.Value == cur
+		out[i] = o
+	}
+	fl.Options = out
+	return fl
+}
+
+// authorityOptions lists the authorities the user may act for under action.
+func (s *Server) authorityOptions(p *page, u access.User, a access.Action) []option {
+	var out []option
+	for _, au := range s.cfg.Programme.Authorities {
+		if access.Can(u, a, au.Code) == nil {
+			out = append(out, option{Value: au.Code, Label: p.AuthName(au.Code) + " (" + au.Code + ")"})
+		}
+	}
+	return out
+}
+
+// rendered re-renders a page whose form failed: 422, or the status the error means.
+func (s *Server) failedStatus(err error) int {
+	_, _, _, status := classify(err)
+	if status == 0 || status >= 500 {
+		return http.StatusUnprocessableEntity
+	}
+	return status
+}
+
+// unknownUserStatus is the status of a form naming a user: access refuses an unknown email as
+// forbidden (A1: nobody may act under that name), which, for an administrator allowed to
+// manage users, is a mistake in the form.
+func (s *Server) unknownUserStatus(err error) int {
+	if apperr.RuleOf(err) == access.RuleRole {
+		return http.StatusUnprocessableEntity
+	}
+	return s.failedStatus(err)
+}
+
+// userFacing reports whether err is one a person fixes in the form (not internal, not a
+// refusal the error page explains better).
+func userFacing(err error) bool {
+	switch apperr.CodeOf(err) {
+	case apperr.Invalid, apperr.Conflict, apperr.NotFound, apperr.Locked:
+		return true
+	}
+	return false
+}
+
+// ---- officers ----
+
+type officersPage struct {
+	Result     *importResult
+	Officer    *officerView
+	FindFields []field
+	Fields     []field
+	CanWrite   bool
+}
+
+type officerView struct {
+	match.Officer
+}
+
+var officerFieldOfRule = map[string]string{"V8": "authority", "M2": "authority", "M3": "name", "R5.1": "annual_cost",
+	"R5.3": "valid_from", "R9.1": "annual_cost", "M1": "payroll_ref", "V1": "valid_from"}
+
+func (s *Server) officersPage(w http.ResponseWriter, r *http.Request, status int, add *form, found *match.Officer, result func(*page) *importResult) error {
+	p := s.newPage(r, "off.title", nil)
+	u := user(r)
+	find := s.newForm(p, "find", r.URL.Query())
+	if add == nil {
+		add = s.newForm(p, "off", nil)
+	}
+	add.p = p
+	readable := []option{}
+	for _, au := range s.cfg.Programme.Authorities {
+		if canReadRecords(r, au.Code) == nil {
+			readable = append(readable, option{Value: au.Code, Label: p.AuthName(au.Code) + " (" + au.Code + ")"})
+		}
+	}
+	if r.Method == http.MethodGet && r.URL.Query().Get("payroll_ref") != "" && found == nil {
+		authority := r.URL.Query().Get("authority")
+		if err := canReadRecords(r, authority); err != nil {
+			return err
+		}
+		o, err := s.cfg.Match.Officer(r.Context(), authority, strings.TrimSpace(r.URL.Query().Get("payroll_ref")))
+		switch {
+		case err == nil:
+			found = &o
+		case apperr.CodeOf(err) == apperr.NotFound:
+			find.fail("payroll_ref", p.T("off.notfound"))
+		default:
+			return err
+		}
+	}
+	data := &officersPage{CanWrite: authorize(r, access.ImportOfficers, "") == nil}
+	if result != nil {
+		data.Result = result(p)
+	}
+	if found != nil {
+		data.Officer = &officerView{*found}
+	}
+	data.FindFields = []field{find.choice("authority", "common.authority", true, readable), find.field("payroll_ref", "off.ref", "text", true)}
+	data.Fields = []field{
+		add.choice("authority", "common.authority", true, s.authorityOptions(p, u, access.ImportOfficers)),
+		add.field("payroll_ref", "off.ref", "text", true), add.field("name", "off.name", "text", true),
+		add.field("valid_from", "off.validfrom", "date", true), add.field("annual_cost", "off.cost", "text", true),
+		add.field("fte", "off.fte", "text", true),
+	}
+	data.Fields[4].Inputmode, data.Fields[5].Inputmode = "decimal", "decimal"
+	p.Problems = append(find.problems, add.problems...)
+	p.Data = data
+	return s.render(w, status, "officers", p)
+}
+
+func (s *Server) uiOfficers(w http.ResponseWriter, r *http.Request) error {
+	if err := authorize(r, access.ReadClaims, ""); err != nil {
+		return err
+	}
+	return s.officersPage(w, r, http.StatusOK, nil, nil, nil)
+}
+
+func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	p := s.newPage(r, "off.title", nil)
+	f := s.newForm(p, "off", r.PostForm)
+	in := officerInputJSON{Authority: r.PostForm.Get("authority"), PayrollRef: r.PostForm.Get("payroll_ref"), Name: r.PostForm.Get("name"),
+		ValidFrom: r.PostForm.Get("valid_from"), AnnualCost: text(r.PostForm.Get("annual_cost")), FTE: text(r.PostForm.Get("fte"))}
+	if _, err := parseDate("valid_from", in.ValidFrom); err != nil {
+		f.fail("valid_from", p.T("form.date"))
+	}
+	if _, err := match.ParseMoney(string(in.AnnualCost)); err != nil {
+		f.fail("annual_cost", apperr.Public(err))
+	}
+	if _, err := match.ParseFTE(string(in.FTE)); err != nil {
+		f.fail("fte", apperr.Public(err))
+	}
+	if len(f.problems) > 0 {
+		return s.officersPage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
+	}
+	o, err := s.recordOfficer(r, in)
+	if err != nil {
+		if !userFacing(err) {
+			return err
+		}
+		f.failErr(err, officerFieldOfRule)
+		return s.officersPage(w, r, s.failedStatus(err), f, nil, nil)
+	}
+	return redirect(w, r, "/officers?done=officer&authority="+url.QueryEscape(o.Authority)+"&payroll_ref="+url.QueryEscape(o.PayrollRef))
+}
+
+// ---- imports ----
+
+// importRow is one row of an uploaded file, with the problems found in it.
+type importRow struct {
+	Row    int
+	Cells  []string
+	Errors []RowError
+}
+
+// importResult shows what an upload did: a summary, and when rows were rejected each row of
+// the file beside its problems.
+type importResult struct {
+	Title, Summary, Caption, RowLabel, ProblemLabel string
+	Header                                          []string
+	Rows                                            []importRow
+}
+
+// maxRowsShown bounds the rows a failed import shows in full; beyond it only rejected rows.
+const maxRowsShown = 200
+
+func (s *Server) importResultOf(p *page, data []byte, res importJSON, err error) *importResult {
+	out := &importResult{RowLabel: p.T("import.row"), ProblemLabel: p.T("import.problem"), Caption: p.T("import.rows")}
+	if err == nil {
+		out.Title = p.T("import.done")
+		out.Summary = strings.NewReplacer("{rows}", strconv.FormatInt(res.Rows, 10), "{written}", strconv.FormatInt(res.Written, 10),
+			"{replayed}", strconv.FormatInt(res.Replayed, 10)).Replace(p.T("import.summary"))
+		return out
+	}
+	out.Title = p.T("import.failed")
+	out.Summary = apperr.Public(err)
+	rowErrs := rowErrorsOf(err)
+	byRow := map[int][]RowError{}
+	for _, e := range rowErrs {
+		byRow[e.Row] = append(byRow[e.Row], e)
+	}
+	rd := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
+	rd.FieldsPerRecord, rd.LazyQuotes = -1, true
+	recs, _ := rd.ReadAll()
+	shown := map[int]bool{}
+	for i, rec := range recs {
+		row := i + 1
+		if i == 0 {
+			out.Header = rec
+			continue
+		}
+		if len(recs) > maxRowsShown && byRow[row] == nil {
+			continue
+		}
+		out.Rows = append(out.Rows, importRow{Row: row, Cells: rec, Errors: byRow[row]})
+		shown[row] = true
+	}
+	// Problems with rows the parser did not give back (the header, a malformed file).
+	var rest []int
+	for row := range byRow {
+		if !shown[row] {
+			rest = append(rest, row)
+		}
+	}
+	sort.Ints(rest)
+	for _, row := range rest {
+		out.Rows = append(out.Rows, importRow{Row: row, Errors: byRow[row]})
+	}
+	sort.SliceStable(out.Rows, func(i, j int) bool { return out.Rows[i].Row < out.Rows[j].Row })
+	for i := range out.Rows {
+		for len(out.Rows[i].Cells) < len(out.Header) {
+			out.Rows[i].Cells = append(out.Rows[i].Cells, "")
+		}
+	}
+	return out
+}
+
+func (s *Server) uiImport(kind string) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		res, data, err := s.runImport(r, kind)
+		if err != nil && !userFacing(err) {
+			return err
+		}
+		status := http.StatusOK
+		if err != nil {
+			status = s.failedStatus(err)
+		}
+		switch kind {
+		case "officers":
+			return s.officersPage(w, r, status, nil, nil, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
+		case "time":
+			return s.timePage(w, r, status, nil, nil, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
+		default:
+			return s.expenditurePage(w, r, status, nil, false, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
+		}
+	}
+}
+
+// ---- time ----
+
+type timePage struct {
+	Result           *importResult
+	Recorded         *match.TimeEntry
+	Fields           []field
+	Correctable      bool
+	CorrectionFields []field
+}
+
+var timeFieldOfRule = map[string]string{"V1": "work_date", "V2": "work_date", "V3": "hours", "V4": "hours", "V5": "activity",
+	"V6": "work_date", "V7": "approved_by", "V8": "authority", "M2": "payroll_ref", "R9.1": "hours", "M1": "evidence_ref"}
+
+func activityOptions(p *page) []option {
+	out := make([]option, len(match.Activities))
+	for i, a := range match.Activities {
+		out[i] = option{Value: a, Label: p.T("activity." + a)}
+	}
+	return out
+}
+
+func (s *Server) timePage(w http.ResponseWriter, r *http.Request, status int, f, cf *form, result func(*page) *importResult) error {
+	p := s.newPage(r, "time.title", nil)
+	u := user(r)
+	if err := authorize(r, access.RecordTime, ""); err != nil {
+		return err
+	}
+	if f == nil {
+		f = s.newForm(p, "time", nil)
+	}
+	if cf == nil {
+		cf = s.newForm(p, "corr", nil)
+	}
+	f.p, cf.p = p, p
+	data := &timePage{Correctable: authorize(r, access.Correct, "") == nil}
+	if result != nil {
+		data.Result = result(p)
+	}
+	if id, err := strconv.ParseInt(r.URL.Query().Get("entry"), 10, 64); err == nil && r.Method == http.MethodGet {
+		if e, err := s.cfg.Match.TimeEntry(r.Context(), id); err == nil && canReadRecords(r, e.Authority) == nil {
+			data.Recorded = &e
+		}
+	}
+	data.Fields = []field{
+		f.choice("authority", "common.authority", true, s.authorityOptions(p, u, access.RecordTime)),
+		f.field("payroll_ref", "off.ref", "text", true), f.field("work_date", "time.date", "date", true),
+		f.field("hours", "time.hours", "text", true), f.choice("activity", "time.activity", true, activityOptions(p)),
+		f.field("evidence_ref", "common.evidence", "text", true), f.field("approved_by", "time.approver", "text", true),
+	}
+	data.Fields[3].Inputmode = "decimal"
+	kinds := []option{{Value: "time_entry", Label: p.T("corr.kind.time")}}
+	if authorize(r, access.RecordExpenditure, "") == nil {
+		kinds = append(kinds, option{Value: "expenditure", Label: p.T("corr.kind.expenditure")})
+	}
+	data.CorrectionFields = []field{cf.choice("kind", "corr.kind", true, kinds), cf.field("line_id", "corr.id", "text", true),
+		cf.field("reason", "corr.reason", "text", true)}
+	data.CorrectionFields[1].Inputmode = "numeric"
+	p.Problems = append(f.problems, cf.problems...)
+	p.Data = data
+	return s.render(w, status, "time", p)
+}
+
+func (s *Server) uiTime(w http.ResponseWriter, r *http.Request) error {
+	return s.timePage(w, r, http.StatusOK, nil, nil, nil)
+}
+
+func (s *Server) uiRecordTime(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	p := s.newPage(r, "time.title", nil)
+	f := s.newForm(p, "time", r.PostForm)
+	in := timeInputJSON{Authority: r.PostForm.Get("authority"), PayrollRef: r.PostForm.Get("payroll_ref"),
+		WorkDate: r.PostForm.Get("work_date"), Hours: text(r.PostForm.Get("hours")), Activity: r.PostForm.Get("activity"),
+		EvidenceRef: r.PostForm.Get("evidence_ref"), ApprovedBy: r.PostForm.Get("approved_by")}
+	if _, err := parseDate("work_date", in.WorkDate); err != nil {
+		f.fail("work_date", p.T("form.date"))
+	}
+	if _, err := match.ParseHours(string(in.Hours)); err != nil {
+		f.fail("hours", apperr.Public(err))
+	}
+	if len(f.problems) > 0 {
+		return s.timePage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
+	}
+	e, err := s.recordTime(r, in)
+	if err != nil {
+		if !userFacing(err) {
+			return err
+		}
+		f.failErr(err, timeFieldOfRule)
+		return s.timePage(w, r, s.failedStatus(err), f, nil, nil)
+	}
+	return redirect(w, r, "/time?done=time&entry="+strconv.FormatInt(e.ID, 10))
+}
+
+func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	p := s.newPage(r, "time.title", nil)
+	cf := s.newForm(p, "corr", r.PostForm)
+	id, err := strconv.ParseInt(strings.TrimSpace(r.PostForm.Get("line_id")), 10, 64)
+	if err != nil || id <= 0 {
+		cf.fail("line_id", p.T("corr.id.bad"))
+		return s.timePage(w, r, http.StatusUnprocessableEntity, nil, cf, nil)
+	}
+	in := correctionInputJSON{Reason: r.PostForm.Get("reason")}
+	if r.PostForm.Get("kind") == "expenditure" {
+		in.ExpenditureID = id
+	} else {
+		in.TimeEntryID = id
+	}
+	if _, err := s.correct(r, in); err != nil {
+		if !userFacing(err) {
+			return err
+		}
+		cf.failErr(err, map[string]string{"M6": "reason", "": "line_id"})
+		return s.timePage(w, r, s.failedStatus(err), nil, cf, nil)
+	}
+	return redirect(w, r, "/time?done=correction")
+}
+
+// ---- expenditure ----
+
+type expenditurePage struct {
+	Result   *importResult
+	Recorded bool
+	Fields   []field
+}
+
+var expenditureFieldOfRule = map[string]string{"V1": "defrayed_on", "V2": "defrayed_on", "V7": "evidence_ref", "R6.4": "heading",
+	"M2": "heading", "M4": "invoice_ref", "M5": "description", "R9.1": "amount", "M1": "payee"}
+
+func (s *Server) expenditurePage(w http.ResponseWriter, r *http.Request, status int, f *form, recorded bool, result func(*page) *importResult) error {
+	if err := authorize(r, access.RecordExpenditure, ""); err != nil {
+		return err
+	}
+	p := s.newPage(r, "exp.title", nil)
+	if f == nil {
+		f = s.newForm(p, "exp", nil)
+	}
+	f.p = p
+	data := &expenditurePage{Recorded: recorded}
+	if result != nil {
+		data.Result = result(p)
+	}
+	var headings []option
+	for _, h := range s.cfg.Programme.Headings {
+		if h.Kind == programme.KindCash && s.cfg.Programme.AcceptsLines(h.Code) {
+			headings = append(headings, option{Value: h.Code, Label: p.T("heading." + h.Code)})
+		}
+	}
+	data.Fields = []field{
+		f.choice("heading", "exp.heading", true, headings), f.field("defrayed_on", "exp.defrayed", "date", true),
+		f.field("payee", "exp.payee", "text", true), f.field("description", "exp.description", "text", true),
+		f.field("amount", "common.amount", "text", true), f.field("evidence_ref", "common.evidence", "text", true),
+		f.field("invoice_ref", "exp.invoice", "text", false),
+	}
+	data.Fields[4].Inputmode = "decimal"
+	p.Problems = f.problems
+	p.Data = data
+	return s.render(w, status, "expenditure", p)
+}
+
+func (s *Server) uiExpenditure(w http.ResponseWriter, r *http.Request) error {
+	return s.expenditurePage(w, r, http.StatusOK, nil, r.URL.Query().Get("done") == "expenditure", nil)
+}
+
+func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	p := s.newPage(r, "exp.title", nil)
+	f := s.newForm(p, "exp", r.PostForm)
+	in := expenditureInputJSON{Heading: r.PostForm.Get("heading"), DefrayedOn: r.PostForm.Get("defrayed_on"), Payee: r.PostForm.Get("payee"),
+		Description: r.PostForm.Get("description"), Amount: text(r.PostForm.Get("amount")), EvidenceRef: r.PostForm.Get("evidence_ref"),
+		InvoiceRef: r.PostForm.Get("invoice_ref")}
+	if _, err := parseDate("defrayed_on", in.DefrayedOn); err != nil {
+		f.fail("defrayed_on", p.T("form.date"))
+	}
+	if _, err := match.ParseMoney(string(in.Amount)); err != nil {
+		f.fail("amount", apperr.Public(err))
+	}
+	if len(f.problems) > 0 {
+		return s.expenditurePage(w, r, http.StatusUnprocessableEntity, f, false, nil)
+	}
+	if _, err := s.recordExpenditure(r, in); err != nil {
+		if !userFacing(err) {
+			return err
+		}
+		f.failErr(err, expenditureFieldOfRule)
+		return s.expenditurePage(w, r, s.failedStatus(err), f, false, nil)
+	}
+	return redirect(w, r, "/expenditure?done=expenditure")
+}
+
+// ---- claims ----
+
+type claimRow struct {
+	Period     string
+	Number     int
+	Status     string
+	Compiled   bool
+	CanCompile bool
+	Total, ESF decimal.Decimal
+}
+
+func (s *Server) uiClaims(w http.ResponseWriter, r *http.Request) error {
+	if err := authorize(r, access.ReadClaims, ""); err != nil {
+		return err
+	}
+	cs, err := s.cfg.Claims.Claims(r.Context())
+	if err != nil {
+		return err
+	}
+	byPeriod := map[string]*claims.Claim{}
+	for _, c := range cs {
+		byPeriod[c.Period.Code] = c
+	}
+	today := s.cfg.Claims.Today()
+	var rows []claimRow
+	for _, per := range claims.Periods(s.cfg.Programme) {
+		row := claimRow{Period: per.Code, Number: per.Number(), Status: "open"}
+		if c, ok := byPeriod[per.Code]; ok {
+			row.Status, row.Compiled, row.Total, row.ESF = string(c.Status), true, c.Figures.TotalEligible.Period, c.Figures.ESFDue.Period
+			row.CanCompile = !c.Status.Frozen()
+		} else if per.Ended(today) {
+			row.Status, row.CanCompile = "due", true
+		}
+		rows = append(rows, row)
+	}
+	p := s.newPage(r, "claims.title", map[string]any{"Rows": rows})
+	return s.render(w, http.StatusOK, "claims", p)
+}
+
+type claimPage struct {
+	Claim                           *claims.Claim
+	Files                           []reports.File
+	Events                          []claims.Event
+	Actions                         bool
+	CanReview, CanSubmit, CanDecide bool
+	CanPay                          bool
+	DecisionFields, PaymentFields   []field
+}
+
+func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, df, pf *form) error {
+	if err := authorize(r, access.ReadClaims, ""); err != nil {
+		return err
+	}
+	period := r.PathValue("period")
+	c, err := s.cfg.Claims.Claim(r.Context(), period)
+	if err != nil {
+		return err
+	}
+	p := s.newPage(r, "claim.title", nil)
+	p.Title += " " + period
+	data := &claimPage{Claim: c}
+	if authorize(r, access.DownloadPack, "") == nil {
+		files, _, err := s.cfg.Claims.StoredPack(r.Context(), period)
+		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
+			return err
+		}
+		data.Files = files
+	}
+	if data.Events, err = s.cfg.Claims.Events(r.Context(), period); err != nil {
+		return err
+	}
+	me := user(r).Email
+	data.CanReview = (c.Status == claims.Draft || c.Status == claims.Reviewed) && authorize(r, access.ReviewClaim, "") == nil && c.ReviewedBy == ""
+	data.CanSubmit = c.Status == claims.Reviewed && authorize(r, access.SubmitClaim, "") == nil && c.ReviewedBy != me
+	data.CanDecide = c.Status == claims.Submitted && authorize(r, access.RecordDecision, "") == nil
+	data.CanPay = c.Status == claims.Approved && authorize(r, access.RecordPayment, "") == nil
+	data.Actions = data.CanReview || data.CanSubmit || data.CanDecide || data.CanPay
+	if df == nil {
+		df = s.newForm(p, "dec", nil)
+	}
+	if pf == nil {
+		pf = s.newForm(p, "pay", nil)
+	}
+	df.p, pf.p = p, p
+	headings := []option{{Value: "", Label: p.T("claim.decision.heading.default")}}
+	for _, h := range s.cfg.Programme.Headings {
+		if h.Kind == programme.KindCash {
+			headings = append(headings, option{Value: h.Code, Label: p.T("heading." + h.Code)})
+		}
+	}
+	data.DecisionFields = []field{df.field("decided_on", "claim.decision.date", "date", true), df.field("approved", "claim.decision.approved", "text", true),
+		df.field("disallowed", "claim.decision.disallowed", "text", false), df.field("reason", "claim.decision.reason", "text", false),
+		df.choice("heading", "claim.decision.heading", false, headings)}
+	data.PaymentFields = []field{pf.field("paid_on", "claim.payment.date", "date", true), pf.field("amount", "common.amount", "text", true)}
+	p.Problems = append(df.problems, pf.problems...)
+	p.Data = data
+	return s.render(w, status, "claim", p)
+}
+
+func (s *Server) uiClaim(w http.ResponseWriter, r *http.Request) error {
+	return s.claimPage(w, r, http.StatusOK, nil, nil)
+}
+
+func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := r.ParseForm(); err != nil {
+			return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+		}
+		period := r.PathValue("period")
+		dec := decisionInputJSON{DecidedOn: r.PostForm.Get("decided_on"), Approved: text(r.PostForm.Get("approved")),
+			Disallowed: text(r.PostForm.Get("disallowed")), Reason: r.PostForm.Get("reason"), Heading: r.PostForm.Get("heading")}
+		pay := paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))}
+		_, err := s.claimStep(r, step, period, &dec, &pay)
+		if err != nil {
+			if !userFacing(err) {
+				return err
+			}
+			p := s.newPage(r, "claim.title", nil)
+			df, pf := s.newForm(p, "dec", nil), s.newForm(p, "pay", nil)
+			switch step {
+			case "decide":
+				df = s.newForm(p, "dec", r.PostForm)
+				df.failErr(err, map[string]string{"M1": "decided_on", "R9.1": "approved", "CL6": "approved"})
+			case "pay":
+				pf = s.newForm(p, "pay", r.PostForm)
+				pf.failErr(err, map[string]string{"M1": "paid_on", "R9.1": "amount", "CL6": "amount"})
+			default:
+				df.fail("", apperr.Public(err))
+			}
+			if step == "compile" {
+				return err
+			}
+			return s.claimPage(w, r, s.failedStatus(err), df, pf)
+		}
+		return redirect(w, r, "/claims/"+url.PathEscape(period)+"?done="+step)
+	}
+}
+
+func (s *Server) uiLines(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	l, err := s.claimLines(r, r.PathValue("period"), q.Get("heading"), q.Get("authority"), q.Get("late") != "")
+	if err != nil {
+		return err
+	}
+	p := s.newPage(r, "lines.title", l)
+	return s.render(w, http.StatusOK, "lines", p)
+}
+
+func (s *Server) uiEntry(w http.ResponseWriter, r *http.Request) error {
+	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	e, err := s.cfg.Ledger.Entry(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	p := s.newPage(r, "entry.title", e)
+	return s.render(w, http.StatusOK, "entry", p)
+}
+
+type ledgerPage struct {
+	Report *verificationJSON
+	Head   string
+}
+
+// verificationJSON doubles as the ledger page's report.
+func (v *verificationJSON) OKText() bool { return v.OK }
+
+func (s *Server) uiLedger(w http.ResponseWriter, r *http.Request) error {
+	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+		return err
+	}
+	data := &ledgerPage{}
+	if r.URL.Query().Get("run") != "" {
+		v, err := s.verify(r)
+		if err != nil {
+			return err
+		}
+		data.Report = &v
+		data.Head = strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink
+	}
+	return s.render(w, http.StatusOK, "ledger", s.newPage(r, "ledger.title", data))
+}
+
+func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request) error {
+	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+		return err
+	}
+	evs, err := s.auditEvents(r)
+	if err != nil {
+		return err
+	}
+	p := s.newPage(r, "audit.title", nil)
+	f := s.newForm(p, "audit", r.URL.Query())
+	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false), f.field("action", "audit.what", "text", false)}}
+	if len(evs) == 100 {
+		data["Older"] = evs[len(evs)-1].ID
+	}
+	p.Data = data
+	return s.render(w, http.StatusOK, "audit", p)
+}
+
+// ---- admin ----
+
+func roleOptions(p *page) []option {
+	var out []option
+	for _, r := range access.Roles() {
+		out = append(out, option{Value: string(r), Label: p.T("role." + string(r))})
+	}
+	return out
+}
+
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, status int, f, pf *form) error {
+	if err := authorize(r, access.ManageUsers, ""); err != nil {
+		return err
+	}
+	us, err := access.Users(r.Context(), s.cfg.Pool, s.op())
+	if err != nil {
+		return err
+	}
+	p := s.newPage(r, "users.title", nil)
+	if f == nil {
+		f = s.newForm(p, "user", nil)
+	}
+	if pf == nil {
+		pf = s.newForm(p, "pw", nil)
+	}
+	f.p, pf.p = p, p
+	auths := []option{{Value: "", Label: p.T("users.authority.none")}}
+	for _, a := range s.cfg.Programme.Authorities {
+		auths = append(auths, option{Value: a.Code, Label: p.AuthName(a.Code) + " (" + a.Code + ")"})
+	}
+	email := f.field("email", "users.email", "email", true)
+	email.Autocomplete = "off"
+	pwEmail := pf.field("email", "users.email", "email", true)
+	pwEmail.Autocomplete = "off"
+	pw := pf.field("password", "users.newpassword", "password", true)
+	pw.Autocomplete = "new-password"
+	p.Data = map[string]any{"Users": us,
+		"Fields": []field{email, f.field("name", "users.name", "text", true), f.choice("role", "users.role", true, roleOptions(p)),
+			f.choice("authority", "common.authority", false, auths)},
+		"PasswordFields": []field{pwEmail, pw}}
+	p.Problems = append(f.problems, pf.problems...)
+	return s.render(w, status, "users", p)
+}
+
+func (s *Server) uiUsers(w http.ResponseWriter, r *http.Request) error {
+	return s.usersPage(w, r, http.StatusOK, nil, nil)
+}
+
+func (s *Server) uiAddUser(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	_, err := s.addUser(r, userJSON{Email: r.PostForm.Get("email"), Name: r.PostForm.Get("name"), Role: r.PostForm.Get("role"),
+		Authority: r.PostForm.Get("authority")})
+	if err != nil {
+		if !userFacing(err) {
+			return err
+		}
+		p := s.newPage(r, "users.title", nil)
+		f := s.newForm(p, "user", r.PostForm)
+		f.failErr(err, map[string]string{"A2": "email"})
+		return s.usersPage(w, r, s.failedStatus(err), f, nil)
+	}
+	return redirect(w, r, "/admin/users?done=user")
+}
+
+func (s *Server) uiSetPassword(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	if err := s.setPassword(r, r.PostForm.Get("email"), r.PostForm.Get("password")); err != nil {
+		if !userFacing(err) && apperr.CodeOf(err) != apperr.Forbidden {
+			return err
+		}
+		p := s.newPage(r, "users.title", nil)
+		vals := url.Values{"email": {r.PostForm.Get("email")}}
+		pf := s.newForm(p, "pw", vals)
+		pf.failErr(err, map[string]string{auth.RulePassword: "password", access.RuleRole: "email"})
+		return s.usersPage(w, r, s.unknownUserStatus(err), nil, pf)
+	}
+	return redirect(w, r, "/admin/users?done=password")
+}
+
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, status int, f *form, secret string) error {
+	if err := authorize(r, access.ManageUsers, ""); err != nil {
+		return err
+	}
+	ts, err := s.cfg.Auth.Tokens(r.Context())
+	if err != nil {
+		return err
+	}
+	p := s.newPage(r, "tokens.title", nil)
+	if f == nil {
+		f = s.newForm(p, "token", nil)
+	}
+	f.p = p
+	email := f.field("email", "tokens.user", "email", true)
+	email.Autocomplete = "off"
+	p.Data = map[string]any{"Tokens": ts, "Secret": secret, "Fields": []field{email, f.field("name", "tokens.name", "text", false)}}
+	p.Problems = f.problems
+	return s.render(w, status, "tokens", p)
+}
+
+func (s *Server) uiTokens(w http.ResponseWriter, r *http.Request) error {
+	return s.tokensPage(w, r, http.StatusOK, nil, "")
+}
+
+func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	}
+	secret, _, err := s.createToken(r, r.PostForm.Get("email"), r.PostForm.Get("name"))
+	if err != nil {
+		if !userFacing(err) && apperr.RuleOf(err) != access.RuleRole {
+			return err
+		}
+		p := s.newPage(r, "tokens.title", nil)
+		f := s.newForm(p, "token", r.PostForm)
+		f.failErr(err, map[string]string{access.RuleRole: "email", "": "name"})
+		return s.tokensPage(w, r, s.unknownUserStatus(err), f, "")
+	}
+	// The secret is shown on this answer only (no redirect: it must not land in a URL).
+	return s.tokensPage(w, r, http.StatusCreated, nil, secret)
+}
+
+func (s *Server) uiRevokeToken(w http.ResponseWriter, r *http.Request) error {
+	if err := s.revokeToken(r, r.PathValue("id")); err != nil {
+		return err
+	}
+	return redirect(w, r, "/admin/tokens?done=revoked")
+}

@@ -1,0 +1,412 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ccr-infuse/infuse/internal/dbtest"
+)
+
+func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if res := e.do("GET", p, "", nil); res.status != 200 {
+			t.Errorf("%s: %d %s", p, res.status, res.body)
+		}
+	}
+	e.do("GET", "/api/v1/claims", "pm", nil)
+	res := e.do("GET", "/metrics", "", nil)
+	for _, want := range []string{`infuse_http_requests_total{route="GET /api/v1/claims",method="GET",code="200"} 1`,
+		`infuse_http_request_duration_seconds_bucket{route="GET /api/v1/claims",le="+Inf"} 1`,
+		`infuse_claims_scheduler_runs_total{outcome="ok"} 0`, "infuse_db_pool_acquired_conns"} {
+		if !strings.Contains(string(res.body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, res.body)
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	res := e.do("GET", "/signin", "", nil)
+	h := res.header
+	for k, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"} {
+		if h.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, h.Get(k), want)
+		}
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"frame-ancestors 'none'", "script-src 'self'", "default-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP allows inline code: %q", csp)
+	}
+	if h.Get("X-Request-Id") == "" {
+		t.Error("no request id")
+	}
+	if h.Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS sent over plain HTTP")
+	}
+	// No inline scripts or styles in any page: the CSP would block them.
+	b := e.signIn("pm")
+	for _, p := range []string{"/", "/claims", "/time", "/officers", "/expenditure", "/audit", "/ledger"} {
+		body := string(b.get(p).body)
+		if regexp.MustCompile(`<script>|<script [^>]*>[^<]+</script>| style="|<style`).MatchString(body) {
+			t.Errorf("%s has inline script or style", p)
+		}
+	}
+}
+
+func TestSecureCookiesAndHSTSWhenTLS(t *testing.T) {
+	t.Parallel()
+	e := newTestEnvWith(t, dbtest.New(t), func(c *Config) { c.Secure = true })
+	res := e.do("GET", "/signin", "", nil)
+	if res.header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS with Secure")
+	}
+	for _, c := range (&http.Response{Header: res.header}).Cookies() {
+		if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+			t.Errorf("cookie %s: Secure %v HttpOnly %v SameSite %v", c.Name, c.Secure, c.HttpOnly, c.SameSite)
+		}
+	}
+}
+
+func TestErrorBodies(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	res := e.do("GET", "/api/v1/claims/1999Q1", "pm", nil)
+	if res.status != 404 {
+		t.Fatalf("status %d", res.status)
+	}
+	var m map[string]any
+	res.json(t, &m)
+	for _, k := range []string{"code", "rule", "message", "request_id"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("error body lacks %q: %s", k, res.body)
+		}
+	}
+	if m["request_id"] != res.header.Get("X-Request-Id") {
+		t.Errorf("request id %v, header %q", m["request_id"], res.header.Get("X-Request-Id"))
+	}
+	// Bad JSON is invalid with the body rule; an oversized body is refused.
+	if res := e.do("POST", "/api/v1/time-entries", "pm", `{"nope": 1}`); res.status != 422 || res.errorBody(t).Rule != RuleBody {
+		t.Errorf("unknown field: %d %s", res.status, res.body)
+	}
+	big := `{"authority": "` + strings.Repeat("x", DefaultMaxBody) + `"}`
+	if res := e.do("POST", "/api/v1/time-entries", "pm", big); res.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d %s", res.status, res.body)
+	}
+}
+
+// TestOpenAPIDescribesEveryRoute checks the OpenAPI document against the mux both ways: every
+// documented operation is served by a registered pattern with its method, and every
+// registered API route is documented.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	res := e.do("GET", "/api/openapi.json", "auditor", nil)
+	if res.status != 200 {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+	var doc struct {
+		OpenAPI string                               `json:"openapi"`
+		Paths   map[string]map[string]map[string]any `json:"paths"`
+	}
+	res.json(t, &doc)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			key := strings.ToUpper(method) + " " + path
+			documented[key] = true
+			// The mux must route this method and path to exactly this pattern.
+			req, _ := http.NewRequest(strings.ToUpper(method), "http://x"+fillPattern(path), nil)
+			if _, pattern := e.srv.mux.Handler(req); pattern != key {
+				t.Errorf("documented %s is routed to %q", key, pattern)
+			}
+		}
+	}
+	for _, rt := range e.srv.routes {
+		key := rt.method + " " + rt.pattern
+		isAPI := strings.HasPrefix(rt.pattern, "/api/") || rt.pattern == "/healthz" || rt.pattern == "/readyz" || rt.pattern == "/metrics"
+		if isAPI && !documented[key] {
+			t.Errorf("route %s is not in the OpenAPI document", key)
+		}
+		if !isAPI && documented[key] {
+			t.Errorf("page %s is documented as API", key)
+		}
+	}
+}
+
+// fillPattern gives every wildcard of a pattern a value.
+func fillPattern(p string) string {
+	return strings.NewReplacer("{authority}", "GB-NWP", "{payroll_ref}", "NWP-1", "{id}", "1", "{period}", "2021Q1",
+		"{file}", "claim.pdf", "{kind}", "time", "{email}", "a@b.example", "{lang}", "cy", "{$}", "").Replace(p)
+}
+
+func TestCatalogues(t *testing.T) {
+	t.Parallel()
+	pg, err := loadPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, cy := pg.catalogs["en"], pg.catalogs["cy"]
+	for k, v := range en {
+		if strings.TrimSpace(cy[k]) == "" {
+			t.Errorf("Welsh lacks %q", k)
+		}
+		if strings.TrimSpace(v) == "" {
+			t.Errorf("English %q is empty", k)
+		}
+	}
+	for k := range cy {
+		if _, ok := en[k]; !ok {
+			t.Errorf("English lacks %q", k)
+		}
+	}
+	// Every static key a template asks for exists.
+	keyRe := regexp.MustCompile(`\.T "([a-z0-9_.]+)"`)
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	for _, n := range names {
+		b, _ := templateFS.ReadFile(n)
+		for _, m := range keyRe.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := en[m[1]]; !ok {
+				t.Errorf("%s uses missing key %q", n, m[1])
+			}
+		}
+	}
+	// The Welsh terms the service uses for its main nouns and verbs.
+	for k, want := range map[string]string{"nav.signout": "Allgofnodi", "signin.title": "Mewngofnodi", "nav.claims": "Hawliadau",
+		"nav.officers": "Swyddogion", "nav.time": "Amser", "nav.expenditure": "Gwariant"} {
+		if cy[k] != want {
+			t.Errorf("cy %s = %q, want %q", k, cy[k], want)
+		}
+	}
+}
+
+func TestWelshPages(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	b := e.signIn("fo")
+	res := b.get("/lang/cy?next=/time")
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/time" {
+		t.Fatalf("switch: %d %q", res.status, res.header.Get("Location"))
+	}
+	page := string(b.get("/time").body)
+	for _, want := range []string{`<html lang="cy">`, "Allgofnodi", "Amser swyddogion", "Casnewydd", `lang="en"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Welsh page lacks %q", want)
+		}
+	}
+	// No open redirect through the switch.
+	if res := b.get("/lang/en?next=//evil.example/"); res.header.Get("Location") != "/" {
+		t.Errorf("redirect to %q", res.header.Get("Location"))
+	}
+}
+
+// TestClaimLifecycleThroughAPI records lines, compiles, reviews, submits, downloads the pack,
+// records the decision and payment, and finds each step in the audit log.
+func TestClaimLifecycleThroughAPI(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-004417", "Rhian Evans")
+	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-004417", "2021-02-03")); res.status != 201 {
+		t.Fatalf("time: %d %s", res.status, res.body)
+	}
+	exp := map[string]any{"heading": "delivery", "defrayed_on": "2021-03-01", "payee": "Nesta", "description": "Lab facilitation",
+		"amount": "18250.00", "evidence_ref": "INV-88213", "invoice_ref": "88213"}
+	if res := e.do("POST", "/api/v1/expenditure", "pm", exp); res.status != 201 {
+		t.Fatalf("expenditure: %d %s", res.status, res.body)
+	}
+	for _, step := range []struct{ path, user string }{
+		{"/api/v1/claims/2021Q1/compile", "pm"}, {"/api/v1/claims/2021Q1/review", "pm2"}, {"/api/v1/claims/2021Q1/submit", "pm"},
+	} {
+		if res := e.do("POST", step.path, step.user, nil); res.status != 200 {
+			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
+		}
+	}
+	res := e.do("GET", "/api/v1/claims/2021Q1", "auditor", nil)
+	if res.status != 200 {
+		t.Fatalf("claim: %d %s", res.status, res.body)
+	}
+	// Exactly interfaces.md's keys, in its order.
+	var top map[string]json.RawMessage
+	res.json(t, &top)
+	var keys []string
+	for k := range top {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if strings.Join(keys, ",") != "claim_number,esf_due,findings,headings,late_items,match_by_authority,period,status,total_eligible" {
+		t.Errorf("claim keys %v", keys)
+	}
+	if !strings.HasPrefix(string(res.body), `{"period":"2021Q1","claim_number":1,"status":"submitted","headings":{"staff":`) {
+		t.Errorf("claim JSON starts %s", res.body[:80])
+	}
+	var claim struct {
+		Match map[string]struct{ Period, Cumulative, Target string } `json:"match_by_authority"`
+		Total struct{ Period string }                                `json:"total_eligible"`
+	}
+	res.json(t, &claim)
+	if len(claim.Match) != 10 || claim.Match["GB-NWP"].Period == "0.00" {
+		t.Errorf("match %v", claim.Match)
+	}
+	// The pack downloads are the stored bytes.
+	files, _, err := e.claims.StoredPack(t.Context(), "2021Q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		res := e.do("GET", "/api/v1/claims/2021Q1/pack/"+f.Name, "auditor", nil)
+		sum := sha256.Sum256(res.body)
+		if res.status != 200 || hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Errorf("%s: %d, sha %x want %s", f.Name, res.status, sum, f.SHA256)
+		}
+	}
+	// Drill-down: the officer-time line with its entry and evidence.
+	var l lines
+	e.do("GET", "/api/v1/claims/2021Q1/lines?heading=officer_time", "auditor", nil).json(t, &l)
+	if len(l.Time) != 1 || l.Time[0].EvidenceRef != "TS-2021-02-03" || l.Time[0].EntryID == 0 {
+		t.Fatalf("lines %+v", l)
+	}
+	if res := e.do("GET", "/api/v1/ledger/entries/"+itoa(l.Time[0].EntryID), "auditor", nil); res.status != 200 {
+		t.Errorf("entry: %d %s", res.status, res.body)
+	}
+	res = e.do("POST", "/api/v1/claims/2021Q1/decision", "pm", map[string]any{"decided_on": "2021-07-15", "approved": claimESF(t, e), "disallowed": "0"})
+	if res.status != 200 {
+		t.Fatalf("decision: %d %s", res.status, res.body)
+	}
+	res = e.do("POST", "/api/v1/claims/2021Q1/payment", "pm", map[string]any{"paid_on": "2021-07-15", "amount": claimESF(t, e)})
+	if res.status != 200 {
+		t.Fatalf("payment: %d %s", res.status, res.body)
+	}
+	var audit struct {
+		Events []struct{ Action, Target, Outcome, Actor string }
+	}
+	e.do("GET", "/api/v1/audit?action=claims.", "auditor", nil).json(t, &audit)
+	got := []string{}
+	for _, ev := range audit.Events {
+		got = append(got, ev.Action+":"+ev.Outcome)
+	}
+	if strings.Join(got, " ") != "claims.pay:ok claims.decide:ok claims.submit:ok claims.review:ok claims.compile:ok" {
+		t.Errorf("audit %v", got)
+	}
+	if res := e.do("GET", "/api/v1/ledger/verify", "auditor", nil); res.status != 200 || !strings.Contains(string(res.body), `"ok": true`) {
+		t.Errorf("verify: %d %s", res.status, res.body)
+	}
+}
+
+func claimESF(t *testing.T, e *testEnv) string {
+	var c struct {
+		ESF struct{ Period string } `json:"esf_due"`
+	}
+	e.do("GET", "/api/v1/claims/2021Q1", "pm", nil).json(t, &c)
+	return c.ESF.Period
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestImportRowErrors(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	csv := "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n" +
+		"GB-NWP,NWP-1,2021-02-01,7.5,lab,TS-1,Gareth Morgan\n" +
+		"GB-NWP,NWP-1,2021-02-02,13,lab,TS-2,Gareth Morgan\n"
+	res := e.upload("/api/v1/imports/time", "fo", "time.csv", csv)
+	if res.status != 422 {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+	body := res.errorBody(t)
+	if len(body.Errors) == 0 || body.Errors[0].Row != 3 || body.Errors[0].Rule != "V3" {
+		t.Fatalf("row errors %+v", body.Errors)
+	}
+	// Through the page, the error stands beside its row, and nothing was recorded.
+	b := e.signIn("fo")
+	page := string(b.upload("/time/import", "time.csv", csv).body)
+	row := regexp.MustCompile(`(?s)<tr class="row-error" id="row-3">.*?</tr>`).FindString(page)
+	if !strings.Contains(row, "2021-02-02") || !strings.Contains(row, "V3") {
+		t.Errorf("row 3 with its error not found:\n%s", page)
+	}
+	if strings.Contains(regexp.MustCompile(`(?s)<tr>.*?2021-02-01.*?</tr>`).FindString(page), "V3") {
+		t.Error("row 2 shows an error")
+	}
+	good := strings.Replace(csv, ",13,", ",6,", 1)
+	res = e.upload("/api/v1/imports/time", "fo", "time.csv", good)
+	var ir importJSON
+	res.json(t, &ir)
+	if res.status != 200 || ir.Written != 2 {
+		t.Fatalf("good file: %d %s", res.status, res.body)
+	}
+}
+
+func TestUIFlows(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	fo := e.signIn("fo")
+	v := url.Values{"authority": {"GB-NWP"}, "payroll_ref": {"NWP-1"}, "work_date": {"2021-02-01"}, "hours": {"7.5"},
+		"activity": {"lab"}, "evidence_ref": {"TS-1"}, "approved_by": {"Gareth Morgan"}}
+	res := fo.post("/time", v)
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("record time: %d %s", res.status, res.body)
+	}
+	page := string(fo.get(res.header.Get("Location")).body)
+	if !strings.Contains(page, "Rhian Evans") || !strings.Contains(page, "Time recorded") {
+		t.Errorf("recorded page:\n%s", page)
+	}
+	// A form error is summarised and linked to its field.
+	v.Set("hours", "13")
+	v.Set("work_date", "2021-02-02")
+	res = fo.post("/time", v)
+	if res.status != 422 || !strings.Contains(string(res.body), `href="#time-hours"`) || !strings.Contains(string(res.body), `aria-invalid="true"`) {
+		t.Errorf("V3 form error: %d\n%s", res.status, res.body)
+	}
+	// The programme manager compiles, a second manager reviews, the first submits.
+	pm, pm2 := e.signIn("pm"), e.signIn("pm2")
+	for _, step := range []struct {
+		b    *browser
+		path string
+	}{{pm, "/claims/2021Q1/compile"}, {pm2, "/claims/2021Q1/review"}, {pm, "/claims/2021Q1/submit"}} {
+		if res := step.b.post(step.path, nil); res.status != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
+		}
+	}
+	page = string(pm.get("/claims/2021Q1").body)
+	for _, want := range []string{"claim.xlsx", "claim.pdf", "manifest.json", "submitted"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("claim page lacks %q", want)
+		}
+	}
+	if res := pm.get("/api/v1/claims/2021Q1/pack/claim.pdf"); res.status != 200 || !strings.HasPrefix(string(res.body), "%PDF") {
+		t.Errorf("pdf: %d", res.status)
+	}
+	for _, p := range []string{"/", "/claims", "/claims/2021Q1/lines?heading=officer_time", "/audit", "/ledger?run=1", "/officers?authority=GB-NWP&payroll_ref=NWP-1"} {
+		if res := pm.get(p); res.status != 200 {
+			t.Errorf("%s: %d %s", p, res.status, res.body)
+		}
+	}
+	admin := e.signIn("admin")
+	res = admin.post("/admin/tokens", url.Values{"email": {testUsers["auditor"].Email}, "name": {"nightly export"}})
+	if res.status != http.StatusCreated || !regexp.MustCompile(`value="infuse_[A-Za-z0-9_-]{43}"`).Match(res.body) {
+		t.Errorf("token page: %d\n%s", res.status, res.body)
+	}
+	if res := admin.get("/admin/users"); res.status != 200 {
+		t.Errorf("users: %d", res.status)
+	}
+}
