@@ -153,15 +153,19 @@ CREATE TABLE seal (
     CONSTRAINT seal_entry_fk FOREIGN KEY (operation_id, entry_id) REFERENCES entry (operation_id, id)
 );
 
--- Every account's balance per booking period, sealed or not.
+-- Every account's balance per booking period, sealed or not. The waiting postings are reached
+-- from seal_queue (a second's worth of entries) through the primary keys, never by scanning the
+-- postings for an account.
 CREATE VIEW balance_live AS
 SELECT operation_id, account_id, period, sum(amount) AS amount, sum(postings) AS postings
   FROM (SELECT operation_id, account_id, period, amount, postings FROM balance
         UNION ALL
-        SELECT p.operation_id, p.account_id, e.period, p.amount, 1
+        SELECT q.operation_id, p.account_id, e.period, p.amount, 1
           FROM seal_queue q
-          JOIN entry e ON e.operation_id = q.operation_id AND e.id = q.entry_id
-          JOIN posting p ON p.operation_id = q.operation_id AND p.entry_id = q.entry_id) x
+         CROSS JOIN LATERAL (SELECT period FROM entry
+                              WHERE operation_id = q.operation_id AND id = q.entry_id OFFSET 0) e
+         CROSS JOIN LATERAL (SELECT account_id, amount FROM posting
+                              WHERE operation_id = q.operation_id AND entry_id = q.entry_id OFFSET 0) p) x
  GROUP BY operation_id, account_id, period;
 
 CREATE TABLE chain_head (
