@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ccr-infuse/infuse/access"
@@ -135,6 +136,13 @@ func BenchmarkImportTime1M(b *testing.B) {
 	pool := dbtest.NewWithConfig(b, func(c *pgxpool.Config) {
 		if os.Getenv("INFUSE_BENCH_TRACE") != "" {
 			c.ConnConfig.Tracer = tr
+		}
+		if os.Getenv("INFUSE_BENCH_EXPLAIN") != "" {
+			c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { fmt.Fprintln(os.Stderr, n.Message) }
+			for k, v := range map[string]string{"session_preload_libraries": "auto_explain", "auto_explain.log_min_duration": "150",
+				"auto_explain.log_nested_statements": "on", "auto_explain.log_level": "notice", "auto_explain.log_analyze": "on"} {
+				c.ConnConfig.RuntimeParams[k] = v
+			}
 		}
 	})
 	p := programme.Default()

@@ -63,8 +63,8 @@ func (s *Service) ImportExpenditure(ctx context.Context, by access.User, r io.Re
 // posts it (Dr the heading, Cr cash; a credit note the other way) in the same transaction.
 func (s *Service) RecordExpenditure(ctx context.Context, by access.User, in ExpenditureInput) (Expenditure, error) {
 	in = trimExp(in)
-	imp := &expImport{base{s: s, by: by}}
-	if err := s.recordOne(ctx, by, in, imp); err != nil {
+	imp := &expImport{base{s: s, by: by, act: access.RecordExpenditure}}
+	if err := s.recordOne(ctx, by, in, imp, access.RecordExpenditure); err != nil {
 		return Expenditure{}, err
 	}
 	e, err := scanExpenditure(s.l.Pool().QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure

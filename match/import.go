@@ -87,8 +87,17 @@ type importer interface {
 type base struct {
 	s        *Service
 	by       access.User
+	act      access.Action // what by does: an import, or a single recording (access.RecordTime …)
 	progress func(Progress)
 	written  int64
+}
+
+// do returns the action the importer performs: act when set, else its import action.
+func (b *base) do(imp importer) access.Action {
+	if b.act != "" {
+		return b.act
+	}
+	return imp.action()
 }
 
 // countNew returns how many rows were staged and how many are new (t_new; none when the checks
@@ -243,11 +252,6 @@ func (s *Service) stageAndCheck(ctx context.Context, tx pgx.Tx, by access.User, 
 	if progress != nil {
 		progress(Progress{Phase: "checking", Rows: n})
 	}
-	if n > 1000 {
-		if _, err := tx.Exec(ctx, `ANALYZE stage`); err != nil {
-			return n, db.Translate("match.stage", err)
-		}
-	}
 	if err := imp.check(ctx, tx); err != nil {
 		return n, err
 	}
@@ -389,8 +393,8 @@ func (s *sliceSource) next(rec *record) error {
 func (s *sliceSource) rows() int64 { return int64(s.i) }
 
 // recordOne runs a one-row import of a typed value in its own transaction.
-func (s *Service) recordOne(ctx context.Context, by access.User, typed any, imp importer) error {
-	if err := access.Can(by, imp.action(), ""); err != nil {
+func (s *Service) recordOne(ctx context.Context, by access.User, typed any, imp importer, act access.Action) error {
+	if err := access.Can(by, act, ""); err != nil {
 		return err
 	}
 	return db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {

@@ -52,7 +52,7 @@ func (s *Service) ImportOfficers(ctx context.Context, by access.User, r io.Reade
 // import. Recording an identical version again changes nothing.
 func (s *Service) RecordOfficer(ctx context.Context, by access.User, in OfficerInput) (Officer, error) {
 	in.Authority, in.PayrollRef, in.Name = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Name)
-	if err := s.recordOne(ctx, by, in, &officersImport{base: base{s: s, by: by}}); err != nil {
+	if err := s.recordOne(ctx, by, in, &officersImport{base: base{s: s, by: by}}, access.ImportOfficers); err != nil {
 		return Officer{}, err
 	}
 	return s.Officer(ctx, in.Authority, in.PayrollRef)
@@ -135,7 +135,7 @@ func (o *officersImport) parse(r *record) []any {
 
 func (o *officersImport) check(ctx context.Context, tx pgx.Tx) error {
 	op := o.s.p.OperationID
-	refused, reasons, err := authorityRefusals(ctx, tx, o.by, access.ImportOfficers)
+	refused, reasons, err := authorityRefusals(ctx, tx, o.by, o.do(o))
 	if err != nil {
 		return err
 	}

@@ -67,8 +67,8 @@ func (s *Service) ImportTime(ctx context.Context, by access.User, r io.Reader, o
 // is a conflict (V5) until the live one is reversed.
 func (s *Service) RecordTime(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
 	in.Authority, in.PayrollRef, in.Activity = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Activity)
-	imp := &timeImport{base{s: s, by: by}}
-	if err := s.recordOne(ctx, by, in, imp); err != nil {
+	imp := &timeImport{base{s: s, by: by, act: access.RecordTime}}
+	if err := s.recordOne(ctx, by, in, imp, access.RecordTime); err != nil {
 		return TimeEntry{}, err
 	}
 	e, err := s.liveTimeEntry(ctx, s.l.Pool(), in)
@@ -178,7 +178,7 @@ func normName(s string) string { return strings.Join(strings.Fields(strings.ToLo
 // check runs the rules that need other rows or what is recorded.
 func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	op := t.s.p.OperationID
-	refused, reasons, err := authorityRefusals(ctx, tx, t.by, access.RecordTime)
+	refused, reasons, err := authorityRefusals(ctx, tx, t.by, t.do(t))
 	if err != nil {
 		return err
 	}
@@ -308,11 +308,6 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	}
 	if n == 0 {
 		return nil
-	}
-	if n > 1000 {
-		if _, err := tx.Exec(ctx, `ANALYZE t_new`); err != nil {
-			return db.Translate("match.time", err)
-		}
 	}
 
 	// V3, the officer's total on a day, and V4 (R5.2), the officer's total in a calendar year

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// tracer records where a benchmark's time goes, statement by statement (INFUSE_BENCH_TRACE=1).
 type tracer struct {
 	mu  sync.Mutex
 	tot map[string]time.Duration
