@@ -123,6 +123,12 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 	if _, err := tx.Exec(ctx, tokenSQL); err != nil {
 		return nil, db.Translate("ledger.PostBatch", err)
 	}
+	if len(entryRows) >= bulkThreshold {
+		// Tells the commit-time check to hash this transaction's rows rather than look each up.
+		if _, err := tx.Exec(ctx, `SELECT set_config('infuse.ledger_bulk', 'on', true)`); err != nil {
+			return nil, db.Translate("ledger.PostBatch", err)
+		}
+	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entry"}, []string{"operation_id", "id", "effective_date", "period",
 		"description", "source", "reference", "reverses", "idempotency_key", "fingerprint", "recorded_at", "recorded_by"},
 		pgx.CopyFromRows(entryRows)); err != nil {
@@ -132,11 +138,18 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		pgx.CopyFromRows(postingRows)); err != nil {
 		return nil, db.Translate("ledger.PostBatch", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, unnest($2::bigint[])`, l.op, ids); err != nil {
+	queue := make([][]any, len(entryRows))
+	for i, r := range entryRows {
+		queue[i] = []any{l.op, r[1]}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seal_queue"}, []string{"operation_id", "entry_id"}, pgx.CopyFromRows(queue)); err != nil {
 		return nil, db.Translate("ledger.PostBatch", err)
 	}
 	return out, nil
 }
+
+// bulkThreshold is the batch size from which the commit-time check hashes the transaction's rows.
+const bulkThreshold = 1000
 
 type priorKey struct {
 	id     int64

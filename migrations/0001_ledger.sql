@@ -248,44 +248,95 @@ CREATE TRIGGER posting_token_guard BEFORE INSERT ON posting FOR EACH ROW
     EXECUTE FUNCTION ledger_row_refused();
 
 -- Step 3, at commit: every rule about the transaction's entries and postings, in one query.
--- Its plan must reach the transaction's rows through the txid indexes whatever the statistics say:
--- a plan made while the tables were young (or never analysed) that scans them whole would make
--- every commit slower as the ledger grows. Nested loops over index scans are right for one entry
--- and still linear for a batch of fifty thousand.
-CREATE FUNCTION ledger_txn_check() RETURNS trigger LANGUAGE plpgsql
+-- The query comes in two shapes, which find the same problems. Each has its plan pinned by the
+-- function's settings, because a plan chosen from statistics made while the tables were young (or
+-- never analysed) can scan them whole and make every commit slower as the ledger grows:
+--   ledger_check_few   reaches the transaction's rows through the txid indexes with nested loops:
+--                      right for the one entry of most transactions;
+--   ledger_check_many  hashes the transaction's rows: right for a batch of thousands, which the
+--                      ledger package announces with the transaction-local setting
+--                      infuse.ledger_bulk = 'on'. The setting chooses only the plan, never whether
+--                      the check runs.
+CREATE FUNCTION ledger_check_few(t xid8) RETURNS TABLE (problem_state text, problem_entry bigint, problem_message text) LANGUAGE plpgsql
     SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off SET enable_bitmapscan = off
 AS $$
-DECLARE
-    bad record;
 BEGIN
-    SELECT * INTO bad FROM (
-        SELECT 'IL004' AS state, p.entry_id AS id, format('postings refused: entry %s was committed earlier and cannot gain postings', p.entry_id) AS msg
+    RETURN QUERY SELECT * FROM (
+        SELECT 'IL004'::text, p.entry_id, format('postings refused: entry %s was committed earlier and cannot gain postings', p.entry_id)
           FROM posting p LEFT JOIN entry e ON e.operation_id = p.operation_id AND e.id = p.entry_id
-         WHERE p.txid = NEW.txid AND (e.id IS NULL OR e.txid <> NEW.txid)
+         WHERE p.txid = t AND (e.id IS NULL OR e.txid <> t)
         UNION ALL
         SELECT 'IL001', e.id, format('entry %s refused: %s postings summing to %s (an entry needs two or more postings summing to zero)',
                e.id, coalesce(x.n, 0), coalesce(x.s, 0))
           FROM entry e LEFT JOIN LATERAL (
                  SELECT count(*) AS n, sum(p.amount) AS s FROM posting p
                   WHERE p.operation_id = e.operation_id AND p.entry_id = e.id) x ON true
-         WHERE e.txid = NEW.txid AND (coalesce(x.n, 0) < 2 OR x.s <> 0)
+         WHERE e.txid = t AND (coalesce(x.n, 0) < 2 OR x.s <> 0)
         UNION ALL
         SELECT 'IL003', e.id, format('entry %s refused: period %s is locked or not a period of operation %s', e.id, e.period, e.operation_id)
           FROM entry e LEFT JOIN period p ON p.operation_id = e.operation_id AND p.code = e.period
-         WHERE e.txid = NEW.txid AND (p.code IS NULL OR p.locked_at IS NOT NULL)
+         WHERE e.txid = t AND (p.code IS NULL OR p.locked_at IS NOT NULL)
         UNION ALL
         SELECT 'IL006', p.entry_id, format('entry %s refused: line %s names account %s, which is not in the chart of operation %s',
                p.entry_id, p.line, p.account_id, p.operation_id)
           FROM posting p LEFT JOIN account a ON a.operation_id = p.operation_id AND a.id = p.account_id
-         WHERE p.txid = NEW.txid AND a.id IS NULL
+         WHERE p.txid = t AND a.id IS NULL
         UNION ALL
         SELECT 'IL007', e.id, format('entry %s refused: it reverses entry %s, which does not exist or is itself a reversal', e.id, e.reverses)
-          FROM (SELECT operation_id, id, reverses FROM entry WHERE txid = NEW.txid OFFSET 0) e
+          FROM (SELECT operation_id, id, reverses FROM entry WHERE txid = t OFFSET 0) e
           LEFT JOIN entry r ON r.operation_id = e.operation_id AND r.id = e.reverses
          WHERE e.reverses IS NOT NULL AND (r.id IS NULL OR r.reverses IS NOT NULL)
     ) problems LIMIT 1;
+END $$;
+
+CREATE FUNCTION ledger_check_many(t xid8) RETURNS TABLE (problem_state text, problem_entry bigint, problem_message text) LANGUAGE plpgsql
+    SET enable_seqscan = off SET enable_nestloop = off SET enable_mergejoin = off
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM (
+        SELECT 'IL004'::text, p.entry_id, format('postings refused: entry %s was committed earlier and cannot gain postings', p.entry_id)
+          FROM posting p
+         WHERE p.txid = t AND NOT EXISTS (SELECT 1 FROM entry e
+                                           WHERE e.txid = t AND e.operation_id = p.operation_id AND e.id = p.entry_id)
+        UNION ALL
+        SELECT 'IL001', e.id, format('entry %s refused: %s postings summing to %s (an entry needs two or more postings summing to zero)',
+               e.id, coalesce(x.n, 0), coalesce(x.s, 0))
+          FROM entry e LEFT JOIN (
+                 SELECT p.operation_id, p.entry_id, count(*) AS n, sum(p.amount) AS s
+                   FROM posting p WHERE p.txid = t GROUP BY p.operation_id, p.entry_id) x
+            ON x.operation_id = e.operation_id AND x.entry_id = e.id
+         WHERE e.txid = t AND (coalesce(x.n, 0) < 2 OR x.s <> 0)
+        UNION ALL
+        SELECT 'IL003', e.id, format('entry %s refused: period %s is locked or not a period of operation %s', e.id, e.period, e.operation_id)
+          FROM entry e LEFT JOIN period p ON p.operation_id = e.operation_id AND p.code = e.period
+         WHERE e.txid = t AND (p.code IS NULL OR p.locked_at IS NOT NULL)
+        UNION ALL
+        SELECT 'IL006', p.entry_id, format('entry %s refused: line %s names account %s, which is not in the chart of operation %s',
+               p.entry_id, p.line, p.account_id, p.operation_id)
+          FROM posting p LEFT JOIN account a ON a.operation_id = p.operation_id AND a.id = p.account_id
+         WHERE p.txid = t AND a.id IS NULL
+        UNION ALL
+        -- Reversals are few: each is looked up by key (OFFSET 0 keeps the lookup a subplan, not
+        -- a hash of the whole entry table).
+        SELECT 'IL007', e.id, format('entry %s refused: it reverses entry %s, which does not exist or is itself a reversal', e.id, e.reverses)
+          FROM entry e
+         WHERE e.txid = t AND e.reverses IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM entry r WHERE r.operation_id = e.operation_id AND r.id = e.reverses
+                                                   AND r.reverses IS NULL OFFSET 0)
+    ) problems LIMIT 1;
+END $$;
+
+CREATE FUNCTION ledger_txn_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF current_setting('infuse.ledger_bulk', true) = 'on' THEN
+        SELECT * INTO bad FROM ledger_check_many(NEW.txid);
+    ELSE
+        SELECT * INTO bad FROM ledger_check_few(NEW.txid);
+    END IF;
     IF FOUND THEN
-        RAISE EXCEPTION '%', bad.msg USING ERRCODE = bad.state, DETAIL = bad.id::text;
+        RAISE EXCEPTION '%', bad.problem_message USING ERRCODE = bad.problem_state, DETAIL = bad.problem_entry::text;
     END IF;
     -- The token has done its work; it never outlives its transaction.
     DELETE FROM ledger_txn WHERE txid = NEW.txid;
