@@ -84,9 +84,6 @@ func (l *Ledger) verify(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := txs[0].QueryRow(ctx, `SELECT count(*) FROM seal_queue WHERE operation_id = $1`, l.op).Scan(&rep.Waiting); err != nil {
-		return nil, err
-	}
 
 	var entryProblems, chainProblems []Problem
 	sums := map[balanceKey]*balanceMove{}
@@ -191,9 +188,19 @@ func problemOrder(p Problem) [3]int64 {
 // verifyEntries streams entries (with their seals) and postings, both in entry order, on two
 // connections of one snapshot, and merges them.
 func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report, sums balanceMoves) ([]Problem, error) {
-	erows, err := etx.Query(ctx, `SELECT `+canonEntryColumns+`, coalesce(s.seq, 0), s.digest,
-			EXISTS (SELECT 1 FROM seal_queue q WHERE q.operation_id = e.operation_id AND q.entry_id = e.id)
-		FROM entry e LEFT JOIN seal s ON s.operation_id = e.operation_id AND s.entry_id = e.id
+	// The queue is a second's worth of entries: read it whole rather than probe it per entry.
+	qrows, err := etx.Query(ctx, `SELECT entry_id FROM seal_queue WHERE operation_id = $1`, l.op)
+	if err != nil {
+		return nil, err
+	}
+	waiting := map[int64]bool{}
+	var qid int64
+	if _, err := pgx.ForEachRow(qrows, []any{&qid}, func() error { waiting[qid] = true; return nil }); err != nil {
+		return nil, err
+	}
+	rep.Waiting = int64(len(waiting))
+	erows, err := etx.Query(ctx, `SELECT `+canonEntryColumns+`, coalesce(s.seq, 0), s.digest
+		FROM entry e LEFT JOIN seal s ON s.entry_id = e.id AND s.operation_id = e.operation_id
 		WHERE e.operation_id = $1 ORDER BY e.id`, l.op)
 	if err != nil {
 		return nil, err
@@ -216,7 +223,6 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 	var e canonEntry
 	var seq int64
 	var stored []byte
-	var queued bool
 	var ps []canonPosting
 	var next canonPosting
 	haveNext := false
@@ -235,7 +241,7 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 		return nil, err
 	}
 	for erows.Next() {
-		if err := scanCanonEntry(erows, &e, &seq, &stored, &queued); err != nil {
+		if err := scanCanonEntry(erows, &e, &seq, &stored); err != nil {
 			return nil, err
 		}
 		rep.Entries++
@@ -276,7 +282,7 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 					Message: fmt.Sprintf("entry %d (chain position %d) or one of its postings was altered after sealing: %s",
 						e.id, seq, describePostings(ps))})
 			}
-		case !queued:
+		case !waiting[e.id]:
 			add(Problem{Kind: ProblemUnsealed, EntryID: e.id,
 				Message: fmt.Sprintf("entry %d is neither sealed nor waiting to be sealed", e.id)})
 		}
