@@ -4,9 +4,12 @@
 // each line as one balanced ledger entry in the same transaction as its row, imports the CSV
 // files of interfaces.md set-based, and offers the claims package the lines booked in a period.
 //
-// One path records everything: a single entry (RecordTime, RecordExpenditure, RecordOfficer) is
-// a one-row import, staged, checked by the same SQL and posted the same way as a file of a
-// million rows, so the two can never disagree about a rule.
+// An officer (RecordOfficer) is a one-row import, staged, checked by the same SQL and written
+// the same way as a file of a million rows. A single time entry or expenditure line (RecordTime,
+// RecordExpenditure), the hot paths of the API, take a short path of their own (single.go): the
+// import's row checks in Go, a few indexed reads under the import's lock, the import's pricing
+// and ledger entry; TestSinglePathMatchesImport and TestSingleExpenditureMatchesImport hold each
+// pair of paths to the same outcome, code and rule id.
 //
 // Rule ids. Besides domain.md's (V1–V8, R5.1, R5.2 as V4, R5.3, R6.4, R9.1) and access's (A1,
 // V8), errors carry these, for what domain.md leaves to the implementation:

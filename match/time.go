@@ -64,16 +64,11 @@ func (s *Service) ImportTime(ctx context.Context, by access.User, r io.Reader, o
 // RecordTime records one time entry as by, checked by the same rules as an import, and posts its
 // ledger entry (R4.7) in the same transaction. Re-sending an entry identical to the live one
 // returns it with Replayed set (V5); a different entry for the same officer, date and activity
-// is a conflict (V5) until the live one is reversed.
+// is a conflict (V5) until the live one is reversed. It takes the single-entry path (single.go):
+// the import's row checks in Go, then a few indexed reads under the officer's lock.
 func (s *Service) RecordTime(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
 	in.Authority, in.PayrollRef, in.Activity = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Activity)
-	imp := &timeImport{base{s: s, by: by, act: access.RecordTime}}
-	if err := s.recordOne(ctx, by, in, imp, access.RecordTime); err != nil {
-		return TimeEntry{}, err
-	}
-	e, err := s.liveTimeEntry(ctx, s.l.Pool(), in)
-	e.Replayed = imp.written == 0
-	return e, err
+	return s.recordTimeOne(ctx, by, in)
 }
 
 type timeImport struct{ base }
@@ -381,14 +376,7 @@ func (t *timeImport) write(ctx context.Context, tx pgx.Tx, importID func() (int6
 			if err := r.Scan(&id, &officer, &auth, &ref, &date, &act, &gen, &hoursC, &amountP); err != nil {
 				return ledger.EntryInput{}, 0, err
 			}
-			amount, day := decimal.New(amountP, -2), date.Format(programme.DateLayout)
-			return ledger.EntryInput{
-				EffectiveDate: date, Source: "time_entry", Reference: strconv.FormatInt(id, 10), RecordedBy: by,
-				Description: "Officer time: " + auth + " " + ref + ", " + day + ", " + act + ", " +
-					decimal.New(int64(hoursC), -2).String() + " h",
-				IdempotencyKey: TimeKey(officer, date, act, gen),
-				Postings:       []ledger.Posting{{Account: ledger.InKind(auth), Amount: amount}, {Account: ledger.Match(auth), Amount: amount.Neg()}},
-			}, id, nil
+			return timeLedgerInput(by, id, officer, auth, ref, date, act, gen, int64(hoursC), decimal.New(amountP, -2)), id, nil
 		}, t.progress)
 	if err != nil {
 		return 0, 0, err
@@ -404,6 +392,19 @@ func (t *timeImport) write(ctx context.Context, tx pgx.Tx, importID func() (int6
 	}
 	t.written = n
 	return n, staged - n, nil
+}
+
+// timeLedgerInput is the ledger entry of a new time entry id (Dr in-kind, Cr match of the
+// officer's authority, R4.7), the same for an import and a single recording. hoursC is the hours
+// in hundredths, so the description reads the same however the hours were written.
+func timeLedgerInput(by string, id, officer int64, auth, ref string, date time.Time, act string, gen int, hoursC int64, amount decimal.Decimal) ledger.EntryInput {
+	return ledger.EntryInput{
+		EffectiveDate: date, Source: "time_entry", Reference: strconv.FormatInt(id, 10), RecordedBy: by,
+		Description: "Officer time: " + auth + " " + ref + ", " + date.Format(programme.DateLayout) + ", " + act + ", " +
+			decimal.New(hoursC, -2).String() + " h",
+		IdempotencyKey: TimeKey(officer, date, act, gen),
+		Postings:       []ledger.Posting{{Account: ledger.InKind(auth), Amount: amount}, {Account: ledger.Match(auth), Amount: amount.Neg()}},
+	}
 }
 
 // TimeKey is the ledger idempotency key of the generation-th recording of an officer's time on
@@ -466,12 +467,9 @@ func postNew(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, n int64, query st
 		if err != nil {
 			return err
 		}
-		e, err := l.Post(ctx, tx, in)
+		e, err := postOne(ctx, tx, l, in)
 		if err != nil {
 			return err
-		}
-		if e.Replayed {
-			return apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO t_posted (id, entry_id, period) VALUES ($1, $2, $3)`, id, e.ID, e.Period)
 		return db.Translate("match.post", err)
@@ -526,6 +524,19 @@ func postNew(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, n int64, query st
 	}
 	_, err := tx.Exec(ctx, `CLOSE t_cur`)
 	return db.Translate("match.post", err)
+}
+
+// postOne posts the ledger entry of one new line in tx. The line is new, so the ledger holding
+// an entry under its key already means a concurrent recording got there first (L4).
+func postOne(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, in ledger.EntryInput) (ledger.Entry, error) {
+	e, err := l.Post(ctx, tx, in)
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	if e.Replayed {
+		return ledger.Entry{}, apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
+	}
+	return e, nil
 }
 
 func collectOne(rows pgx.Rows, scan func(pgx.Rows) (ledger.EntryInput, int64, error)) (ledger.EntryInput, int64, error) {

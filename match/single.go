@@ -1,0 +1,338 @@
+package match
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/programme"
+)
+
+// The single-entry path. An import stages its rows, checks them set-based and posts them in
+// chunks: the right shape for a file, and a dozen statements and temporary tables for one line.
+// RecordTime instead checks one entry by the same rules, in the same order and with the same
+// rule ids and codes, in one short transaction:
+//
+//  1. before the transaction, the rules a row can be checked against on its own, by the import's
+//     own parse (formats, M2 authority and activity, V1, V2, V3 per entry, V7);
+//  2. in one round trip, the officer's row locked (FOR NO KEY UPDATE, as an import, a reversal
+//     and a new rate version lock it, so concurrent recordings cannot together break V3 or V4),
+//     then, read after the lock, the rate version in force (R5.3, V6), the live entry of the
+//     officer, date and activity (V5), the next generation, the officer's live hours on the day
+//     (V3) and in the calendar year (V4), and the highest FTE of the versions in force during
+//     the year (V4): index scans of one officer's rows (migrations/0005_match_single.sql);
+//  3. the problems sorted as an import reports them (rule, then message) and turned into the
+//     error of a single recording by singleError, as a one-row import's are;
+//  4. the line priced in Go by Price (R9.3a, the function TestPriceSQLMatchesGo holds the
+//     import's SQL to), posted with ledger.Post in the transaction and written with one INSERT.
+//
+// TestSinglePathMatchesImport feeds the same cases through both paths. RecordExpenditure takes
+// the same shape of path (below).
+
+// timeLockSQL locks the officer of a recording, first thing in its transaction.
+const timeLockSQL = `SELECT id FROM officer WHERE operation_id = $1 AND authority = $2 AND payroll_ref = $3 FOR NO KEY UPDATE`
+
+// timeReadSQL reads what the rules need of the locked officer ($4 the work date, $5 the
+// activity, $6 and $7 the first and last day of its calendar year). No row: no such officer.
+const timeReadSQL = `
+SELECT o.id, o.name,
+       (SELECT min(v.valid_from) FROM rate_version v WHERE v.operation_id = $1 AND v.officer_id = o.id),
+       rv.valid_from, rv.annual_cost, rv.fte,
+       (SELECT max(v.fte) FROM rate_version v
+         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= $7
+           AND v.valid_from >= coalesce((SELECT max(w.valid_from) FROM rate_version w
+                                          WHERE w.operation_id = $1 AND w.officer_id = o.id AND w.valid_from <= $6), '-infinity')),
+       t.day_h, t.year_h, coalesce(t.next_gen, 0),
+       live.id, live.hours, live.evidence_ref, live.approved_by,
+       nextval('time_entry_id_seq')
+  FROM officer o
+  LEFT JOIN LATERAL (
+        SELECT v.valid_from, v.annual_cost, v.fte FROM rate_version v
+         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= $4
+         ORDER BY v.valid_from DESC LIMIT 1) rv ON true
+  LEFT JOIN LATERAL (
+        SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL AND t.work_date = $4) AS day_h,
+               sum(t.hours) FILTER (WHERE t.reversed_by IS NULL) AS year_h,
+               max(t.generation) FILTER (WHERE t.work_date = $4 AND t.activity = $5) + 1 AS next_gen
+          FROM time_entry t
+         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date BETWEEN $6 AND $7) t ON true
+  LEFT JOIN time_entry live ON live.operation_id = $1 AND live.officer_id = o.id AND live.work_date = $4
+        AND live.activity = $5 AND live.reversed_by IS NULL
+ WHERE o.operation_id = $1 AND o.authority = $2 AND o.payroll_ref = $3`
+
+// timeState is what a recording reads under its officer's lock.
+type timeState struct {
+	officer                int64
+	name                   string
+	firstFrom, validFrom   *time.Time
+	cost, fte, capFTE      *decimal.Decimal
+	dayH, yearH            *decimal.Decimal // nil: no live hours
+	nextGen                int
+	liveID                 *int64
+	liveHours              *decimal.Decimal
+	liveEvidence, liveAppr *string
+	newID                  int64
+}
+
+// recordTimeOne records one (trimmed) time entry by the single-entry path.
+func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
+	if err := access.Can(by, access.RecordTime, ""); err != nil {
+		return TimeEntry{}, err
+	}
+	// 1. The row's own rules, by the import's parse.
+	imp := &timeImport{base{s: s, by: by, act: access.RecordTime}}
+	rec := record{row: 1, typed: in}
+	imp.parse(&rec)
+	if len(rec.probs) > 0 {
+		return TimeEntry{}, singleError(importFailed("", rec.probs))
+	}
+	var refusal string
+	if err := access.Can(by, access.RecordTime, in.Authority); err != nil {
+		refusal = apperr.As(err).Message
+	}
+	hoursC := in.Hours.Shift(2).IntPart()
+	hours := decimal.New(hoursC, -2)
+	yearStart := time.Date(in.WorkDate.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	yearEnd := time.Date(in.WorkDate.Year(), 12, 31, 0, 0, 0, 0, time.UTC)
+	op := s.p.OperationID
+
+	var out TimeEntry
+	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		// 2. The lock, then the reads, in one round trip: each statement of the batch takes its
+		// snapshot when it starts, so the reads see every recording committed before the lock.
+		var st timeState
+		found := true
+		b := &pgx.Batch{}
+		b.Queue(timeLockSQL, op, in.Authority, in.PayrollRef)
+		b.Queue(timeReadSQL, op, in.Authority, in.PayrollRef, in.WorkDate, in.Activity, yearStart, yearEnd).QueryRow(func(r pgx.Row) error {
+			err := r.Scan(&st.officer, &st.name, &st.firstFrom, &st.validFrom, &st.cost, &st.fte, &st.capFTE,
+				&st.dayH, &st.yearH, &st.nextGen, &st.liveID, &st.liveHours, &st.liveEvidence, &st.liveAppr, &st.newID)
+			if err == pgx.ErrNoRows {
+				found = false
+				return nil
+			}
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return db.Translate("match.time", err)
+		}
+
+		// 3. The rules that need what is recorded, reported as an import reports them.
+		probs := s.checkRecorded(in, hours, st, found, refusal)
+		if len(probs) > 0 {
+			return singleError(importFailed("", probs))
+		}
+		if st.liveID != nil {
+			// V5: the identical entry is live already; nothing is written.
+			e, err := s.liveTimeEntry(ctx, tx, in)
+			e.Replayed = true
+			out = e
+			return err
+		}
+
+		// 4. Priced, posted and written.
+		amount := Price(hours, *st.cost, *st.fte, s.p.HoursBasis)
+		at := s.stamp()
+		e, err := postOne(ctx, tx, s.l, timeLedgerInput(by.Email, st.newID, st.officer, in.Authority, in.PayrollRef,
+			in.WorkDate, in.Activity, st.nextGen, hoursC, amount))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO time_entry (operation_id, id, officer_id, work_date, activity, generation, hours,
+				evidence_ref, approved_by, rate_valid_from, amount, entry_id, period, recorded_at, recorded_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			op, st.newID, st.officer, in.WorkDate, in.Activity, st.nextGen, hours, in.EvidenceRef, in.ApprovedBy,
+			*st.validFrom, amount, e.ID, e.Period, at, by.Email)
+		if err != nil {
+			return db.Translate("match.time", err)
+		}
+		out = TimeEntry{ID: st.newID, OfficerID: st.officer, Authority: in.Authority, PayrollRef: in.PayrollRef,
+			OfficerName: st.name, WorkDate: in.WorkDate, Hours: hours, Activity: in.Activity, EvidenceRef: in.EvidenceRef,
+			ApprovedBy: in.ApprovedBy, RateValidFrom: *st.validFrom, AnnualCost: *st.cost, FTE: *st.fte, Amount: amount,
+			Generation: st.nextGen, EntryID: e.ID, Period: e.Period, RecordedAt: at, RecordedBy: by.Email}
+		return nil
+	})
+	if err != nil {
+		return TimeEntry{}, err
+	}
+	return out, nil
+}
+
+// checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check
+// applies them to a file's rows: M2 (no such officer), V8 (refusal, the reason access.Can gave),
+// V6 and V5 first; V3's daily total and V4 only for an entry that would be written.
+func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal string) []RowError {
+	var probs []RowError
+	fail := func(rule, format string, args ...any) {
+		probs = append(probs, RowError{Row: 1, Rule: rule, Message: fmt.Sprintf(format, args...)})
+	}
+	day := in.WorkDate.Format(programme.DateLayout)
+	if !found {
+		fail(RuleRef, "there is no officer %s in %s: import the officer first", in.PayrollRef, in.Authority)
+		return probs
+	}
+	if refusal != "" {
+		fail(RuleV8, "%s", refusal)
+	}
+	if st.validFrom == nil {
+		if st.firstFrom == nil {
+			fail(RuleV6, "officer %s of %s has no rate version: import one (officers.csv) first", in.PayrollRef, in.Authority)
+		} else {
+			fail(RuleV6, "no rate version of officer %s of %s covers %s: the first is valid from %s", in.PayrollRef, in.Authority,
+				day, st.firstFrom.Format(programme.DateLayout))
+		}
+	}
+	if st.liveID != nil && (!st.liveHours.Equal(hours) || *st.liveEvidence != in.EvidenceRef || *st.liveAppr != in.ApprovedBy) {
+		fail(RuleV5, "officer %s of %s already has %s hours of %s on %s (time entry %d, evidence %s, approved by %s); reverse that entry before recording a different one",
+			in.PayrollRef, in.Authority, st.liveHours.StringFixed(2), in.Activity, day, *st.liveID, *st.liveEvidence, *st.liveAppr)
+	}
+	if len(probs) > 0 || st.liveID != nil {
+		// The import orders a row's problems by rule, then message.
+		slices.SortFunc(probs, func(a, b RowError) int { return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message)) })
+		return probs
+	}
+	recorded := func(h *decimal.Decimal) (decimal.Decimal, string) {
+		if h == nil {
+			return decimal.Zero, "0"
+		}
+		return *h, h.StringFixed(2)
+	}
+	if dayH, text := recorded(st.dayH); dayH.Add(hours).GreaterThan(s.p.DailyMaxHours) {
+		fail(RuleV3, "officer %s of %s would have %s hours on %s (%s in this file, %s recorded already), more than the daily maximum of %s",
+			in.PayrollRef, in.Authority, dayH.Add(hours).StringFixed(2), day, hours.StringFixed(2), text, s.p.DailyMaxHours)
+	}
+	if st.capFTE != nil {
+		basis := decimal.NewFromInt(int64(s.p.HoursBasis))
+		if yearH, text := recorded(st.yearH); yearH.Add(hours).GreaterThan(basis.Mul(*st.capFTE)) {
+			fail(RuleV4, "officer %s of %s would reach %s hours in %d by %s (%s recorded already), more than the annual maximum of %s (%d hours × FTE %s, R5.2)",
+				in.PayrollRef, in.Authority, yearH.Add(hours).StringFixed(2), in.WorkDate.Year(), day, text,
+				basis.Mul(*st.capFTE).StringFixed(2), s.p.HoursBasis, st.capFTE.String())
+		}
+	}
+	return probs
+}
+
+// The single-entry path of an expenditure line: the import's parse, then, under the lock every
+// expenditure recording takes (expLockSQL), the live line of the same heading, evidence reference
+// and description (M5), its next generation, and for a credit note the line it credits and the
+// live totals of its invoice (M4), all by index.
+const expReadSQL = `
+SELECT (SELECT max(g.generation) + 1 FROM expenditure g
+         WHERE g.operation_id = $1 AND g.heading = $2 AND g.evidence_ref = $3 AND g.description = $4),
+       live.id, live.defrayed_on, live.payee, live.amount, live.invoice_ref,
+       (SELECT c.id FROM expenditure c
+         WHERE $6 AND c.operation_id = $1 AND c.reversed_by IS NULL AND c.amount > 0 AND c.heading = $2
+           AND c.invoice_ref = $5 AND c.invoice_ref <> ''
+         ORDER BY c.id LIMIT 1),
+       i.invoiced, i.credited,
+       nextval('expenditure_id_seq')
+  FROM (SELECT) x
+  LEFT JOIN expenditure live ON live.operation_id = $1 AND live.heading = $2 AND live.evidence_ref = $3
+        AND live.description = $4 AND live.reversed_by IS NULL
+  LEFT JOIN LATERAL (
+        SELECT sum(e.amount) FILTER (WHERE e.amount > 0) AS invoiced, sum(e.amount) FILTER (WHERE e.amount < 0) AS credited
+          FROM expenditure e
+         WHERE $6 AND e.operation_id = $1 AND e.reversed_by IS NULL AND e.heading = $2 AND e.invoice_ref = $5
+           AND e.invoice_ref <> '') i ON true`
+
+// recordExpenditureOne records one (trimmed) expenditure line by the single-entry path.
+func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in ExpenditureInput) (Expenditure, error) {
+	if err := access.Can(by, access.RecordExpenditure, ""); err != nil {
+		return Expenditure{}, err
+	}
+	imp := &expImport{base{s: s, by: by, act: access.RecordExpenditure}}
+	rec := record{row: 1, typed: in}
+	imp.parse(&rec)
+	if len(rec.probs) > 0 {
+		return Expenditure{}, singleError(importFailed("", rec.probs))
+	}
+	op := s.p.OperationID
+	credit := in.Amount.IsNegative()
+	var out Expenditure
+	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		var (
+			nextGen            *int
+			liveID, credits    *int64
+			liveDate           *time.Time
+			livePayee, liveInv *string
+			liveAmount         *decimal.Decimal
+			invoiced, credited *decimal.Decimal
+			newID              int64
+		)
+		b := &pgx.Batch{}
+		b.Queue(expLockSQL, op)
+		b.Queue(expReadSQL, op, in.Heading, in.EvidenceRef, in.Description, in.InvoiceRef, credit).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&nextGen, &liveID, &liveDate, &livePayee, &liveAmount, &liveInv, &credits, &invoiced, &credited, &newID)
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return db.Translate("match.expenditure", err)
+		}
+		if liveID != nil {
+			if !liveDate.Equal(in.DefrayedOn) || *livePayee != in.Payee || !liveAmount.Equal(in.Amount) || *liveInv != in.InvoiceRef {
+				return singleError(importFailed("", []RowError{{Row: 1, Rule: RuleLine, Message: fmt.Sprintf(
+					"line %d (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one",
+					*liveID, in.Heading, in.EvidenceRef, in.Description, liveDate.Format(programme.DateLayout), *livePayee,
+					liveAmount.StringFixed(2), *liveInv)}}))
+			}
+			// M5: the identical line is live already; nothing is written.
+			e, err := scanExpenditure(tx.QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure WHERE operation_id = $1 AND id = $2`, op, *liveID))
+			e.Replayed = true
+			out = e
+			return db.Translate("match.RecordExpenditure", err)
+		}
+		if credit {
+			// M4: a credit note credits the first live line of its heading and invoice, and the
+			// credits of an invoice, this one with them, never exceed it.
+			if credits == nil {
+				return singleError(importFailed("", []RowError{{Row: 1, Rule: RuleCredit, Message: fmt.Sprintf(
+					"credit note for invoice %s: no %s line with that invoice reference is recorded", in.InvoiceRef, in.Heading)}}))
+			}
+			total := in.Amount
+			if credited != nil {
+				total = total.Add(*credited)
+			}
+			if invoiced.Add(total).IsNegative() {
+				return singleError(importFailed("", []RowError{{Row: 1, Rule: RuleCredit, Message: fmt.Sprintf(
+					"credit notes for invoice %s total %s, more than the %s invoiced under %s", in.InvoiceRef, total.Neg().StringFixed(2),
+					invoiced.StringFixed(2), in.Heading)}}))
+			}
+		}
+		gen := 0
+		if nextGen != nil {
+			gen = *nextGen
+		}
+		at := s.stamp()
+		e, err := postOne(ctx, tx, s.l, expLedgerInput(by.Email, newID, in.Heading, in.DefrayedOn, in.Payee, in.Description,
+			in.Amount, in.EvidenceRef, gen))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO expenditure (operation_id, id, heading, defrayed_on, payee, description, amount,
+				evidence_ref, invoice_ref, credits, generation, entry_id, period, recorded_at, recorded_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			op, newID, in.Heading, in.DefrayedOn, in.Payee, in.Description, in.Amount, in.EvidenceRef, in.InvoiceRef,
+			credits, gen, e.ID, e.Period, at, by.Email)
+		if err != nil {
+			return db.Translate("match.expenditure", err)
+		}
+		out = Expenditure{ID: newID, Heading: in.Heading, DefrayedOn: in.DefrayedOn, Payee: in.Payee, Description: in.Description,
+			Amount: in.Amount, EvidenceRef: in.EvidenceRef, InvoiceRef: in.InvoiceRef, Generation: gen, EntryID: e.ID,
+			Period: e.Period, RecordedAt: at, RecordedBy: by.Email}
+		if credits != nil {
+			out.Credits = *credits
+		}
+		return nil
+	})
+	if err != nil {
+		return Expenditure{}, err
+	}
+	return out, nil
+}

@@ -1,0 +1,430 @@
+package match_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
+)
+
+// csvRow renders a time input as a time.csv data row.
+func csvRow(in match.TimeInput) string {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	d := ""
+	if !in.WorkDate.IsZero() {
+		d = in.WorkDate.Format("2006-01-02")
+	}
+	_ = w.Write([]string{in.Authority, in.PayrollRef, d, in.Hours.String(), in.Activity, in.EvidenceRef, in.ApprovedBy})
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// outcome is what a recording came to: its code and rule id ("ok" and "" when it wrote, "replay"
+// when it found the identical entry recorded).
+func outcome(err error, replayed bool) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s %s", apperr.CodeOf(err), apperr.RuleOf(err))
+	case replayed:
+		return "replay"
+	}
+	return "ok"
+}
+
+// TestSinglePathMatchesImport feeds the same good and bad entries through RecordTime (the
+// single-entry path) and through a one-row ImportTime, each against its own officer with the
+// same history, and wants the same outcome from both: the same code and rule id (the import's
+// problems read as one recording's, by SingleError) and, when the entry is written, the same
+// amount, rate version and generation.
+func TestSinglePathMatchesImport(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	type version struct{ from, cost, fte string }
+	type tc struct {
+		name     string
+		auth     string    // the officer's authority
+		versions []version // its rate versions (default: 2021-01-01, 44750.00, 0.8)
+		before   func(ref string) []match.TimeInput
+		reverse  bool // reverse what before records
+		by       func() access.User
+		in       func(ref string) match.TimeInput
+		want     string
+	}
+	nwp := func(ref string) match.TimeInput { return entry("GB-NWP", ref, "2021-05-04", "7.25", "lab") }
+	with := func(mod func(*match.TimeInput)) func(ref string) match.TimeInput {
+		return func(ref string) match.TimeInput { in := nwp(ref); mod(&in); return in }
+	}
+	cases := []tc{
+		{name: "Good", in: nwp, want: "ok"},
+		{name: "GoodPartTimeRounding", versions: []version{{"2021-01-01", "38456.78", "0.74"}}, in: with(func(in *match.TimeInput) { in.Hours = dec("3.25") }), want: "ok"},
+		{name: "GoodUnderNewerVersion", versions: []version{{"2021-01-01", "38456.78", "0.74"}, {"2021-05-01", "41280.00", "1"}}, in: nwp, want: "ok"},
+		{name: "V1OutsideWindow", versions: []version{{"2020-01-01", "44750.00", "0.8"}}, in: with(func(in *match.TimeInput) { in.WorkDate = date("2020-12-31") }), want: "invalid V1"},
+		{name: "V2Future", in: with(func(in *match.TimeInput) { in.WorkDate = date("2022-07-16") }), want: "invalid V2"},
+		{name: "V3OneEntry", in: with(func(in *match.TimeInput) { in.Hours = dec("12.25") }), want: "invalid V3"},
+		{name: "V3Zero", in: with(func(in *match.TimeInput) { in.Hours = dec("0") }), want: "invalid V3"},
+		{name: "V3ThreePlaces", in: with(func(in *match.TimeInput) { in.Hours = dec("7.255") }), want: "invalid V3"},
+		{name: "V3DailyTotal", before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-05-04", "8", "coaching")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("4.25") }), want: "invalid V3"},
+		{name: "V3DailyTotalExactlyTheMaximum", before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-05-04", "8", "coaching")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("4") }), want: "ok"},
+		{name: "V3ReversedHoursDoNotCount", before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-05-04", "8", "coaching")}
+		}, reverse: true, in: with(func(in *match.TimeInput) { in.Hours = dec("12") }), want: "ok"},
+		{name: "V4AnnualCap", versions: []version{{"2021-01-01", "400.00", "0.01"}}, before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-03-01", "12", "lab"), entry("GB-NWP", ref, "2021-03-02", "5", "lab")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("0.25") }), want: "invalid V4"},
+		{name: "V4AnnualCapOtherYearDoesNotCount", versions: []version{{"2021-01-01", "400.00", "0.01"}}, before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-03-01", "12", "lab"), entry("GB-NWP", ref, "2022-03-02", "5", "lab")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("5.2") }), want: "ok"},
+		{name: "V4HighestFTEOfTheYear", versions: []version{{"2021-01-01", "400.00", "0.01"}, {"2021-07-01", "800.00", "0.02"}}, before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-02-01", "12", "lab"), entry("GB-NWP", ref, "2021-02-02", "12", "lab")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("10.4") }), want: "ok"},
+		{name: "V4HighestFTEOfTheYearOnly", versions: []version{{"2021-01-01", "400.00", "0.01"}, {"2022-01-01", "800.00", "0.02"}}, before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-02-01", "12", "lab")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("5.21") }), want: "invalid V4"},
+		{name: "V4VersionInForceOnNewYearsDay", versions: []version{{"2020-06-01", "800.00", "0.02"}, {"2021-01-02", "400.00", "0.01"}}, before: func(ref string) []match.TimeInput {
+			return []match.TimeInput{entry("GB-NWP", ref, "2021-02-01", "12", "lab"), entry("GB-NWP", ref, "2021-02-02", "12", "lab")}
+		}, in: with(func(in *match.TimeInput) { in.Hours = dec("10.4") }), want: "ok"},
+		{name: "V5Replay", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} }, in: nwp, want: "replay"},
+		{name: "V5ReplayHoursWrittenDifferently", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			in: with(func(in *match.TimeInput) { in.Hours = dec("7.250") }), want: "replay"},
+		{name: "V5Conflict", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			in: with(func(in *match.TimeInput) { in.Hours = dec("7.5") }), want: "conflict V5"},
+		{name: "V5ConflictApprover", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			in: with(func(in *match.TimeInput) { in.ApprovedBy = "Gareth Morgan-Jones" }), want: "conflict V5"},
+		{name: "V5AfterReversal", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} }, reverse: true,
+			in: with(func(in *match.TimeInput) { in.Hours = dec("7.5") }), want: "ok"},
+		{name: "V6NoVersionForTheDate", versions: []version{{"2021-06-01", "44750.00", "0.8"}}, in: nwp, want: "invalid V6"},
+		{name: "V7Evidence", in: with(func(in *match.TimeInput) { in.EvidenceRef = " " }), want: "invalid V7"},
+		{name: "V7Approver", in: with(func(in *match.TimeInput) { in.ApprovedBy = "" }), want: "invalid V7"},
+		{name: "V7ApproverIsRecorder", by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = " rhian EVANS" }), want: "invalid V7"},
+		{name: "V8OtherAuthority", auth: "GB-CRF", by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.Authority = "GB-CRF" }), want: "forbidden V8"},
+		{name: "V8OwnAuthority", by: func() access.User { return f.foNWP }, in: nwp, want: "ok"},
+		{name: "V8AndV5ReportV5First", auth: "GB-CRF", before: func(ref string) []match.TimeInput {
+			in := nwp(ref)
+			in.Authority = "GB-CRF"
+			return []match.TimeInput{in}
+		}, by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.Authority, in.Hours = "GB-CRF", dec("1") }), want: "conflict V5"},
+		{name: "A1RoleMayNotRecord", by: func() access.User { return f.audit }, in: nwp, want: "forbidden A1"},
+		{name: "M1NoPayrollRef", in: with(func(in *match.TimeInput) { in.PayrollRef = "" }), want: "invalid M1"},
+		{name: "M1NoDate", in: with(func(in *match.TimeInput) { in.WorkDate = time.Time{} }), want: "invalid M1"},
+		{name: "M2UnknownOfficer", in: with(func(in *match.TimeInput) { in.PayrollRef += "-X" }), want: "invalid M2"},
+		{name: "M2UnknownAuthority", in: with(func(in *match.TimeInput) { in.Authority = "GB-XYZ" }), want: "invalid M2"},
+		{name: "M2UnknownActivity", in: with(func(in *match.TimeInput) { in.Activity = "training" }), want: "invalid M2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			auth := c.auth
+			if auth == "" {
+				auth = "GB-NWP"
+			}
+			versions := c.versions
+			if versions == nil {
+				versions = []version{{"2021-01-01", "44750.00", "0.8"}}
+			}
+			by := f.pm
+			if c.by != nil {
+				by = c.by()
+			}
+			// Two officers with the same history: one for each path.
+			setup := func() string {
+				ref := f.officer(t, auth, versions[0].from, versions[0].cost, versions[0].fte)
+				for _, v := range versions[1:] {
+					f.version(t, auth, ref, v.from, v.cost, v.fte)
+				}
+				if c.before != nil {
+					for _, in := range c.before(ref) {
+						e, err := f.s.RecordTime(f.ctx, f.pm, in)
+						if err != nil {
+							t.Fatalf("before: %v", err)
+						}
+						if c.reverse {
+							if _, err := f.s.ReverseTime(f.ctx, f.pm, e.ID, "set-up"); err != nil {
+								t.Fatalf("reverse: %v", err)
+							}
+						}
+					}
+				}
+				return ref
+			}
+			single, viaImport := setup(), setup()
+
+			in := c.in(single)
+			got, err := f.s.RecordTime(f.ctx, by, in)
+			singleOut := outcome(err, got.Replayed)
+
+			in2 := c.in(viaImport)
+			res, err := f.importTime(by, csvRow(in2))
+			importOut := outcome(match.SingleError(err), err == nil && res.Written == 0)
+			if err == nil && res.Written+res.Replayed != 1 {
+				t.Fatalf("import: %+v", res)
+			}
+
+			if singleOut != c.want || importOut != c.want {
+				t.Fatalf("RecordTime: %s, ImportTime: %s, want %s both", singleOut, importOut, c.want)
+			}
+			if c.want != "ok" && c.want != "replay" {
+				return
+			}
+			// The lines written (or found) are the same, and RecordTime says what it recorded.
+			var amount, hours, cost, fte string
+			var from string
+			var gen int
+			if err := f.pool.QueryRow(f.ctx, `SELECT t.amount::text, t.hours::text, rv.annual_cost::text, rv.fte::text, t.rate_valid_from::text, t.generation
+				FROM time_entry t JOIN officer o ON o.operation_id = t.operation_id AND o.id = t.officer_id
+				JOIN rate_version rv ON rv.operation_id = t.operation_id AND rv.officer_id = t.officer_id AND rv.valid_from = t.rate_valid_from
+				WHERE o.authority = $1 AND o.payroll_ref = $2 AND t.work_date = $3 AND t.activity = $4 AND t.reversed_by IS NULL`,
+				in2.Authority, viaImport, in2.WorkDate, in2.Activity).Scan(&amount, &hours, &cost, &fte, &from, &gen); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("%s %s %s %s %s %d", amount, hours, cost, fte, from, gen)
+			gotS := fmt.Sprintf("%s %s %s %s %s %d", got.Amount.StringFixed(2), got.Hours.StringFixed(2), got.AnnualCost.StringFixed(2),
+				got.FTE.StringFixed(4), got.RateValidFrom.Format("2006-01-02"), got.Generation)
+			if gotS != want {
+				t.Fatalf("RecordTime wrote %s, the import %s", gotS, want)
+			}
+			stored, err := f.s.TimeEntry(f.ctx, got.ID)
+			if err != nil || stored.EntryID != got.EntryID || stored.Period != got.Period || !stored.Amount.Equal(got.Amount) ||
+				stored.OfficerName != got.OfficerName || stored.RecordedBy != got.RecordedBy {
+				t.Fatalf("RecordTime returned %+v, stored %+v, %v", got, stored, err)
+			}
+			entry, err := f.l.Entry(f.ctx, got.EntryID)
+			if err != nil || len(entry.Postings) != 2 || entry.Postings[0].Account != ledger.InKind(in.Authority) ||
+				!entry.Postings[0].Amount.Equal(got.Amount) || entry.Reference != fmt.Sprint(got.ID) {
+				t.Fatalf("ledger entry %+v, %v", entry, err)
+			}
+		})
+	}
+}
+
+// TestRecordTimeConcurrently: recordings for one officer that together would break a limit are
+// serialised by the officer's lock, whichever path they take, so exactly the allowed ones are
+// written.
+func TestRecordTimeConcurrently(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	run := func(t *testing.T, ins []match.TimeInput) (ok int, fails []error) {
+		var wg sync.WaitGroup
+		errs := make([]error, len(ins))
+		for i, in := range ins {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%4 == 3 { // one in four by a one-row import: both paths lock the officer
+					_, errs[i] = f.importTime(f.pm, csvRow(in))
+					errs[i] = match.SingleError(errs[i])
+					return
+				}
+				_, errs[i] = f.s.RecordTime(f.ctx, f.pm, in)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else {
+				fails = append(fails, err)
+			}
+		}
+		return ok, fails
+	}
+	hoursOf := func(t *testing.T, ref, where string) string {
+		var h string
+		if err := f.pool.QueryRow(f.ctx, `SELECT coalesce(sum(t.hours), 0)::text FROM time_entry t JOIN officer o ON o.id = t.officer_id
+			WHERE o.payroll_ref = $1 AND t.reversed_by IS NULL AND `+where, ref).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+
+	t.Run("V3DailyMaximum", func(t *testing.T) {
+		t.Parallel()
+		ref := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1")
+		var ins []match.TimeInput
+		for i, act := range append(match.Activities, match.Activities...)[:8] {
+			in := entry("GB-NWP", ref, "2021-05-04", "5", act)
+			in.EvidenceRef = fmt.Sprintf("TS-%d", i) // a second recording of an activity is a V5 conflict
+			ins = append(ins, in)
+		}
+		ok, fails := run(t, ins)
+		if ok != 2 {
+			t.Fatalf("%d recordings of 5 hours written on one day, want 2 (daily maximum 12): %v", ok, fails)
+		}
+		for _, err := range fails {
+			if r := apperr.RuleOf(err); r != match.RuleV3 && r != match.RuleV5 {
+				t.Errorf("unexpected refusal: %v", err)
+			}
+		}
+		if h := hoursOf(t, ref, "t.work_date = '2021-05-04'"); h != "10.00" {
+			t.Fatalf("day total %s", h)
+		}
+	})
+
+	t.Run("V4AnnualMaximum", func(t *testing.T) {
+		t.Parallel()
+		ref := f.officer(t, "GB-NWP", "2021-01-01", "400.00", "0.01") // 17.2 hours a year
+		var ins []match.TimeInput
+		for i := 0; i < 8; i++ {
+			ins = append(ins, entry("GB-NWP", ref, fmt.Sprintf("2021-06-%02d", i+1), "3", "lab"))
+		}
+		ok, fails := run(t, ins)
+		if ok != 5 {
+			t.Fatalf("%d recordings of 3 hours written in 2021, want 5 (annual maximum 17.2): %v", ok, fails)
+		}
+		for _, err := range fails {
+			if apperr.RuleOf(err) != match.RuleV4 || apperr.CodeOf(err) != apperr.Invalid {
+				t.Errorf("unexpected refusal: %v", err)
+			}
+		}
+		if h := hoursOf(t, ref, "true"); h != "15.00" {
+			t.Fatalf("year total %s", h)
+		}
+	})
+
+	t.Run("V5SameEntry", func(t *testing.T) {
+		t.Parallel()
+		ref := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1")
+		var ins []match.TimeInput
+		for i := 0; i < 8; i++ {
+			ins = append(ins, entry("GB-NWP", ref, "2021-05-04", "7", "lab"))
+		}
+		if ok, fails := run(t, ins); ok != 8 {
+			t.Fatalf("identical recordings must all succeed (one writes, the rest replay): %v", fails)
+		}
+		if n := f.count(t, "time_entry t JOIN officer o ON o.id = t.officer_id WHERE o.payroll_ref = '"+ref+"'"); n != 1 {
+			t.Fatalf("%d entries written", n)
+		}
+	})
+}
+
+// TestSingleExpenditureMatchesImport is TestSinglePathMatchesImport for expenditure lines: the
+// same lines through RecordExpenditure and through a one-row ImportExpenditure, each path with
+// its own copy of the history (evidence, description and invoice suffixed -a or -b).
+func TestSingleExpenditureMatchesImport(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	type tc struct {
+		name    string
+		before  func(sfx string) []match.ExpenditureInput
+		reverse bool // reverse the first line before records
+		by      func() access.User
+		in      func(sfx string) match.ExpenditureInput
+		want    string
+	}
+	line := func(sfx string) match.ExpenditureInput {
+		return match.ExpenditureInput{Heading: "delivery", DefrayedOn: date("2021-06-30"), Payee: "Y Lab", Description: "Lab " + sfx,
+			Amount: dec("1000.00"), EvidenceRef: "INV-" + sfx, InvoiceRef: "I-" + sfx}
+	}
+	creditNote := func(sfx string) match.ExpenditureInput {
+		in := line(sfx)
+		in.DefrayedOn, in.Description, in.Amount, in.EvidenceRef = date("2021-07-15"), "Credit "+sfx, dec("-250.00"), "CN-"+sfx
+		return in
+	}
+	with := func(base func(string) match.ExpenditureInput, mod func(*match.ExpenditureInput)) func(string) match.ExpenditureInput {
+		return func(sfx string) match.ExpenditureInput { in := base(sfx); mod(&in); return in }
+	}
+	invoice := func(sfx string) []match.ExpenditureInput { return []match.ExpenditureInput{line(sfx)} }
+	cases := []tc{
+		{name: "Good", in: line, want: "ok"},
+		{name: "GoodPayroll", in: with(line, func(in *match.ExpenditureInput) { in.Heading, in.InvoiceRef = "staff", "" }), want: "ok"},
+		{name: "V1", in: with(line, func(in *match.ExpenditureInput) { in.DefrayedOn = date("2020-12-31") }), want: "invalid V1"},
+		{name: "V2", in: with(line, func(in *match.ExpenditureInput) { in.DefrayedOn = date("2022-07-16") }), want: "invalid V2"},
+		{name: "V7", in: with(line, func(in *match.ExpenditureInput) { in.EvidenceRef = "" }), want: "invalid V7"},
+		{name: "R6.4", in: with(line, func(in *match.ExpenditureInput) { in.Heading = "indirect" }), want: "invalid R6.4"},
+		{name: "M2Heading", in: with(line, func(in *match.ExpenditureInput) { in.Heading = "travel" }), want: "invalid M2"},
+		{name: "M2InKind", in: with(line, func(in *match.ExpenditureInput) { in.Heading = "officer_time" }), want: "invalid M2"},
+		{name: "R9.1Pence", in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("10.015") }), want: "invalid R9.1"},
+		{name: "R9.1Zero", in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("0") }), want: "invalid R9.1"},
+		{name: "M1Payee", in: with(line, func(in *match.ExpenditureInput) { in.Payee = "" }), want: "invalid M1"},
+		{name: "A1", by: func() access.User { return f.foNWP }, in: line, want: "forbidden A1"},
+		{name: "M5Replay", before: invoice, in: line, want: "replay"},
+		{name: "M5ReplayAmountWrittenDifferently", before: invoice, in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("1000") }), want: "replay"},
+		{name: "M5Conflict", before: invoice, in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("1000.01") }), want: "conflict M5"},
+		{name: "M5ConflictPayee", before: invoice, in: with(line, func(in *match.ExpenditureInput) { in.Payee = "Nesta" }), want: "conflict M5"},
+		{name: "M5AfterReversal", before: invoice, reverse: true, in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("900.00") }), want: "ok"},
+		{name: "M4CreditNote", before: invoice, in: creditNote, want: "ok"},
+		{name: "M4CreditNoteWholeInvoice", before: func(sfx string) []match.ExpenditureInput {
+			cn := creditNote(sfx)
+			cn.Amount = dec("-600.00")
+			return []match.ExpenditureInput{line(sfx), cn}
+		}, in: with(creditNote, func(in *match.ExpenditureInput) {
+			in.Description, in.EvidenceRef, in.Amount = in.Description+" 2", in.EvidenceRef+"-2", dec("-400.00")
+		}), want: "ok"},
+		{name: "M4CreditsMoreThanInvoiced", before: func(sfx string) []match.ExpenditureInput {
+			cn := creditNote(sfx)
+			cn.Amount = dec("-600.00")
+			return []match.ExpenditureInput{line(sfx), cn}
+		}, in: with(creditNote, func(in *match.ExpenditureInput) {
+			in.Description, in.EvidenceRef, in.Amount = in.Description+" 2", in.EvidenceRef+"-2", dec("-400.01")
+		}), want: "invalid M4"},
+		{name: "M4NoInvoice", in: creditNote, want: "invalid M4"},
+		{name: "M4InvoiceUnderAnotherHeading", before: invoice, in: with(creditNote, func(in *match.ExpenditureInput) { in.Heading = "other" }), want: "invalid M4"},
+		{name: "M4InvoiceReversed", before: invoice, reverse: true, in: creditNote, want: "invalid M4"},
+		{name: "M4NoInvoiceRef", in: with(creditNote, func(in *match.ExpenditureInput) { in.InvoiceRef = "" }), want: "invalid M4"},
+	}
+	row := func(in match.ExpenditureInput) string {
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		_ = w.Write([]string{in.Heading, in.DefrayedOn.Format("2006-01-02"), in.Payee, in.Description, in.Amount.String(), in.EvidenceRef, in.InvoiceRef})
+		w.Flush()
+		return "heading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\n" + b.String()
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			by := f.pm
+			if c.by != nil {
+				by = c.by()
+			}
+			sfx := map[bool]string{true: c.name + "-a", false: c.name + "-b"}
+			for _, single := range []bool{true, false} {
+				if c.before != nil {
+					for i, in := range c.before(sfx[single]) {
+						e, err := f.s.RecordExpenditure(f.ctx, f.pm, in)
+						if err != nil {
+							t.Fatalf("before: %v", err)
+						}
+						if c.reverse && i == 0 {
+							if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, e.ID, "set-up"); err != nil {
+								t.Fatalf("reverse: %v", err)
+							}
+						}
+					}
+				}
+			}
+			got, err := f.s.RecordExpenditure(f.ctx, by, c.in(sfx[true]))
+			singleOut := outcome(err, got.Replayed)
+			res, err := f.s.ImportExpenditure(f.ctx, by, strings.NewReader(row(c.in(sfx[false]))), match.ImportOptions{})
+			importOut := outcome(match.SingleError(err), err == nil && res.Written == 0)
+			if singleOut != c.want || importOut != c.want {
+				t.Fatalf("RecordExpenditure: %s, ImportExpenditure: %s, want %s both", singleOut, importOut, c.want)
+			}
+			if c.want != "ok" && c.want != "replay" {
+				return
+			}
+			stored, err := f.s.Expenditure(f.ctx, got.ID)
+			if err != nil || stored.EntryID != got.EntryID || stored.Period != got.Period || !stored.Amount.Equal(got.Amount) ||
+				stored.Credits != got.Credits || stored.Generation != got.Generation || stored.ReversedBy != 0 {
+				t.Fatalf("RecordExpenditure returned %+v, stored %+v, %v", got, stored, err)
+			}
+			var other match.Expenditure
+			if err := f.pool.QueryRow(f.ctx, `SELECT coalesce(credits, 0) <> 0, generation FROM expenditure
+				WHERE evidence_ref = $1 AND description = $2 AND reversed_by IS NULL`, c.in(sfx[false]).EvidenceRef, c.in(sfx[false]).Description).
+				Scan(new(bool), &other.Generation); err != nil || other.Generation != got.Generation || (got.Credits != 0) != (c.name[:2] == "M4") {
+				t.Fatalf("import wrote generation %d, single %d (credits %d): %v", other.Generation, got.Generation, got.Credits, err)
+			}
+		})
+	}
+}
