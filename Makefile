@@ -33,6 +33,26 @@ lint: ## gofmt and go vet
 bench: ## the speed and memory targets, measured on a durable (fsync on) local PostgreSQL
 	INFUSE_BENCH_DURABLE=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
 
+.PHONY: soak
+soak: ## the long resilience runs: kill -9 crash tests and the load test (INFUSE_LOAD_SECONDS, default 60)
+	INFUSE_SOAK=1 $(GO) test -p 1 -count=1 -timeout 60m -run 'TestCrash|TestLoad' ./cmd/infuse ./web
+
+FUZZTIME ?= 20s
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
+	@set -e; for t in "FuzzComputeAgainstReference ./claims" "FuzzParseSchedule ./claims" "FuzzPeriodByCode ./claims" \
+	  "FuzzPence ./ledger" "FuzzLoad ./programme" "FuzzParseDate ./programme" "FuzzParseMoney ./match" \
+	  "FuzzParseHours ./match" "FuzzParseFTE ./match" "FuzzCSVReader ./match" "FuzzTimeEntryJSON ./web"; do \
+	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1\$$" -fuzztime $(FUZZTIME) $$2; done
+
+.PHONY: reliability
+reliability: ## run the resilience tests and regenerate RELIABILITY.md from their figures
+	@mkdir -p var && rm -f var/reliability.jsonl
+	INFUSE_SOAK=1 INFUSE_RELIABILITY_OUT=$(CURDIR)/var/reliability.jsonl $(GO) test -p 1 -count=1 -timeout 60m \
+	  -run 'Hostile|Injection|Reference|Crash|Load' ./web ./claims ./cmd/infuse
+	$(GO) run ./internal/reliability/render -in var/reliability.jsonl -out RELIABILITY.md
+
 .PHONY: clean
 clean: ## remove build output (keeps ./var, the embedded database)
 	rm -rf bin

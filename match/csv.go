@@ -164,6 +164,21 @@ func (r *record) get(col string) string {
 	return strings.TrimSpace(r.fields[i])
 }
 
+// checkNoNUL refuses text fields holding a NUL character, which PostgreSQL text cannot store
+// (M1). A CSV field is caught as it is read; this catches the same in a line sent through the API.
+func checkNoNUL(r *record, fields map[string]string) {
+	names := make([]string, 0, len(fields))
+	for name, v := range fields {
+		if strings.IndexByte(v, 0) >= 0 {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		r.fail(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
+	}
+}
+
 func (r *record) fail(rule, format string, args ...any) {
 	r.probs = append(r.probs, RowError{r.row, rule, fmt.Sprintf(format, args...)})
 }
@@ -204,6 +219,10 @@ func (f *csvFile) next(rec *record) error {
 		for i, x := range fields {
 			if !utf8.ValidString(x) {
 				rec.fail(RuleFormat, "field %d is not UTF-8 text (save the file as CSV UTF-8)", i+1)
+				return nil
+			}
+			if strings.IndexByte(x, 0) >= 0 {
+				rec.fail(RuleFormat, "field %d contains a NUL character, which text cannot hold", i+1)
 				return nil
 			}
 			if len(x) > maxField {

@@ -60,18 +60,10 @@ func (s *Service) ImportExpenditure(ctx context.Context, by access.User, r io.Re
 }
 
 // RecordExpenditure records one expenditure line as by, by the same rules as an import, and
-// posts it (Dr the heading, Cr cash; a credit note the other way) in the same transaction.
+// posts it (Dr the heading, Cr cash; a credit note the other way) in the same transaction. It
+// takes the single-entry path (single.go).
 func (s *Service) RecordExpenditure(ctx context.Context, by access.User, in ExpenditureInput) (Expenditure, error) {
-	in = trimExp(in)
-	imp := &expImport{base{s: s, by: by, act: access.RecordExpenditure}}
-	if err := s.recordOne(ctx, by, in, imp, access.RecordExpenditure); err != nil {
-		return Expenditure{}, err
-	}
-	e, err := scanExpenditure(s.l.Pool().QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure
-		WHERE operation_id = $1 AND heading = $2 AND evidence_ref = $3 AND description = $4 AND reversed_by IS NULL`,
-		s.p.OperationID, in.Heading, in.EvidenceRef, in.Description))
-	e.Replayed = imp.written == 0
-	return e, db.Translate("match.RecordExpenditure", err)
+	return s.recordExpenditureOne(ctx, by, trimExp(in))
 }
 
 func trimExp(in ExpenditureInput) ExpenditureInput {
@@ -127,6 +119,8 @@ func (x *expImport) parse(r *record) []any {
 	if dateOK {
 		s.checkDate(r, "defrayal date", in.DefrayedOn)
 	}
+	checkNoNUL(r, map[string]string{"heading": in.Heading, "payee": in.Payee, "description": in.Description,
+		"evidence_ref": in.EvidenceRef, "invoice_ref": in.InvoiceRef})
 	if in.Payee == "" {
 		r.fail(RuleFormat, "the payee is missing")
 	}
@@ -251,19 +245,7 @@ func (x *expImport) write(ctx context.Context, tx pgx.Tx, importID func() (int64
 			if err := r.Scan(&id, &heading, &date, &payee, &desc, &amount, &evidence, &gen); err != nil {
 				return ledger.EntryInput{}, 0, err
 			}
-			what := "Expenditure"
-			if amount.IsNegative() {
-				what = "Credit note"
-			}
-			return ledger.EntryInput{
-				EffectiveDate: date, Source: "expenditure", Reference: fmt.Sprint(id), RecordedBy: by,
-				Description:    clip(fmt.Sprintf("%s (%s): %s, %s", what, heading, payee, desc), 200),
-				IdempotencyKey: ExpenditureKey(heading, evidence, desc, gen),
-				Postings: []ledger.Posting{
-					{Account: ledger.HeadingAccount(heading), Amount: amount},
-					{Account: ledger.Cash, Amount: amount.Neg()},
-				},
-			}, id, nil
+			return expLedgerInput(by, id, heading, date, payee, desc, amount, evidence, gen), id, nil
 		}, x.progress)
 	if err != nil {
 		return 0, 0, err
@@ -279,6 +261,24 @@ func (x *expImport) write(ctx context.Context, tx pgx.Tx, importID func() (int64
 	}
 	x.written = n
 	return n, staged - n, nil
+}
+
+// expLedgerInput is the ledger entry of a new expenditure line id (Dr the heading, Cr cash; a
+// credit note the other way), the same for an import and a single recording.
+func expLedgerInput(by string, id int64, heading string, date time.Time, payee, desc string, amount decimal.Decimal, evidence string, gen int) ledger.EntryInput {
+	what := "Expenditure"
+	if amount.IsNegative() {
+		what = "Credit note"
+	}
+	return ledger.EntryInput{
+		EffectiveDate: date, Source: "expenditure", Reference: fmt.Sprint(id), RecordedBy: by,
+		Description:    clip(fmt.Sprintf("%s (%s): %s, %s", what, heading, payee, desc), 200),
+		IdempotencyKey: ExpenditureKey(heading, evidence, desc, gen),
+		Postings: []ledger.Posting{
+			{Account: ledger.HeadingAccount(heading), Amount: amount},
+			{Account: ledger.Cash, Amount: amount.Neg()},
+		},
+	}
 }
 
 // ExpenditureKey is the ledger idempotency key of the generation-th recording of the line

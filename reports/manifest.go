@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -130,6 +131,17 @@ func WriteDir(dir string, p *Pack) (Manifest, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+	}
+	// A writer killed between writing its temporary files and renaming them (kill -9, power
+	// loss) leaves them behind; clear them so that the directory ends with only the pack.
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			for _, f := range files {
+				if strings.HasPrefix(e.Name(), "."+f.Name+".tmp-") {
+					_ = os.Remove(filepath.Join(dir, e.Name()))
+				}
+			}
+		}
 	}
 	var temps []string
 	defer func() {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -98,7 +99,20 @@ func decodeJSON(r *http.Request, v any) error {
 			return apperr.New(apperr.Invalid, RuleBody, "send the request body as application/json")
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	// Read the (size-limited) body whole first: encoding/json would silently replace invalid
+	// UTF-8 with U+FFFD and store text the client never sent.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return apperr.New(apperr.Invalid, RuleBody, "the request body could not be read")
+	}
+	if !utf8.Valid(body) {
+		return apperr.New(apperr.Invalid, RuleBody, "the request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
