@@ -63,9 +63,15 @@ type browserRun struct {
 
 func newBrowser(t *testing.T, base, bin, axe string) *browserRun {
 	t.Helper()
+	// Not t.TempDir: the testing package fails a test whose temporary directory it cannot
+	// remove, and chromium may still be writing its profile as the test ends.
+	profile, err := os.MkdirTemp("", "infuse-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
@@ -73,7 +79,19 @@ func newBrowser(t *testing.T, base, bin, axe string) *browserRun {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		// Chromium's helpers may still be writing the profile for a moment after the browser
+		// is told to stop: remove it with a few tries rather than fail the test on it.
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	shots := os.Getenv("INFUSE_SHOTS")
 	if shots == "" {
 		shots = filepath.Join(os.TempDir(), "infuse-shots")
