@@ -37,6 +37,9 @@ const (
 	OutcomeFailed   = "failed"
 	OutcomePanicked = "panicked"
 	OutcomeSkipped  = "skipped" // another instance held the lock
+	// OutcomeInterrupted marks a run whose process died before it finished; the next run to
+	// take the job's lock records it so.
+	OutcomeInterrupted = "interrupted"
 )
 
 // DefaultSchedule returns the default schedule of the claim scheduler for a claim frequency:
@@ -255,6 +258,14 @@ func (s *Scheduler) lockedRun(ctx context.Context, run *Run) {
 		conn.Release()
 		run.Outcome = OutcomeSkipped
 		return
+	}
+	// Holding the lock, no other run of the job is alive: any still marked running died with
+	// its process.
+	if _, err := conn.Exec(ctx, `UPDATE scheduler_run SET outcome = $4, finished_at = $5,
+			error = 'the service stopped before the run finished'
+		WHERE operation_id = $1 AND job = $2 AND outcome = 'running' AND id <> $3`,
+		s.svc.prog.OperationID, run.Job, run.ID, OutcomeInterrupted, s.svc.stamp()); err != nil {
+		s.log.Warn("claim scheduler could not mark interrupted runs", "err", err)
 	}
 	defer func() {
 		// A session lock outlives a failed unlock; closing the connection ends the session and
