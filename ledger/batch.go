@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
@@ -110,8 +112,8 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		}
 		entryRows = append(entryRows, []any{l.op, id, in.EffectiveDate, period, in.Description, in.Source, in.Reference,
 			nullInt(in.Reverses), nullString(in.IdempotencyKey), fps[i], at, in.RecordedBy})
-		for j := range in.Postings {
-			postingRows = append(postingRows, []any{l.op, id, int16(j + 1), accounts[i][j], amounts[i][j]})
+		for j, p := range in.Postings {
+			postingRows = append(postingRows, []any{l.op, id, int16(j + 1), accounts[i][j], pence(p.Amount)})
 		}
 	}
 	for i := range out {
@@ -181,6 +183,12 @@ func (l *Ledger) nextIDs(ctx context.Context, q db.Querier, n int) ([]int64, err
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, db.Translate("ledger.nextIDs", err)
+}
+
+// pence gives COPY an amount (validated to two decimal places) in pgx's own numeric type, which
+// it encodes directly; a string or decimal.Decimal would go through a slower, failing first try.
+func pence(d decimal.Decimal) pgtype.Numeric {
+	return pgtype.Numeric{Int: d.Shift(2).BigInt(), Exp: -2, Valid: true}
 }
 
 func batchItemError(i int, err error) error {
