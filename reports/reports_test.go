@@ -803,7 +803,7 @@ func TestFontsCoverWelsh(t *testing.T) {
 }
 
 // TestLook writes the pack of a test claim to REPORTS_LOOK (a directory) for a person to look
-// at: go test ./reports -run TestLook with REPORTS_LOOK=/tmp/reports-look (and
+// at: go test ./reports -run TestLook with REPORTS_LOOK=DIR (and
 // REPORTS_LOOK_LINES=100000 for a large pack).
 func TestLook(t *testing.T) {
 	dir := os.Getenv("REPORTS_LOOK")
