@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -75,8 +76,11 @@ func writePDF(w io.Writer, p *Pack) error {
 	f.SetSubject(d.t("Claim pack for the European Social Fund"), true)
 	f.SetAuthor(d.t(p.Operation.Lead.NameEN), true)
 	f.AliasNbPages("") // "{nb}"; must precede the fonts, which reserve room for it
-	f.AddUTF8FontFromBytes(font, "", goregular.TTF)
-	f.AddUTF8FontFromBytes(font, "B", gobold.TTF)
+	// gofpdf writes checksums into the font bytes it is given while it subsets them, so each
+	// document gets its own copy: the package-level TTF slices are shared by every pack being
+	// written at the same time (scheduler, downloads, tests) and must never be written to.
+	f.AddUTF8FontFromBytes(font, "", bytes.Clone(goregular.TTF))
+	f.AddUTF8FontFromBytes(font, "B", bytes.Clone(gobold.TTF))
 	f.SetMargins(marginL, marginTop, marginR)
 	f.SetAutoPageBreak(true, marginBot)
 	f.SetHeaderFunc(d.header)

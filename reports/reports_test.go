@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -847,5 +848,33 @@ func TestLongAndOddText(t *testing.T) {
 	text := pdfText(t, files[NamePDF].Data)
 	if !strings.Contains(text, "Gŵyl Dewi ? Gŵyl") {
 		t.Error("PDF does not show the long finding with the emoji replaced")
+	}
+}
+
+// TestConcurrentPacksAreIdentical writes packs at the same time, as the scheduler and auditors'
+// downloads do: under -race it catches any state the encoders share (gofpdf once wrote into the
+// package-level font bytes), and every copy must still be byte-identical.
+func TestConcurrentPacksAreIdentical(t *testing.T) {
+	t.Parallel()
+	const n = 4
+	sums := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			files, _, err := Build(testPack(t, 50))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, f := range files {
+				sums[i] += f.SHA256
+			}
+		})
+	}
+	wg.Wait()
+	for i := 1; i < n; i++ {
+		if sums[i] != sums[0] {
+			t.Fatalf("pack %d differs from pack 0", i)
+		}
 	}
 }
