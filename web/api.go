@@ -522,12 +522,18 @@ func (s *Server) apiRecordTime(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	writeRecorded(w, e.Replayed, timeOut(e))
+	return nil
+}
+
+// writeRecorded answers a recording: 201 for a new line, 200 for an idempotent replay (V5) that
+// returned the line recorded before.
+func writeRecorded(w http.ResponseWriter, replayed bool, v any) {
 	status := http.StatusCreated
-	if e.Replayed {
+	if replayed {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, timeOut(e))
-	return nil
+	writeJSON(w, status, v)
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
@@ -617,11 +623,7 @@ func (s *Server) apiRecordExpenditure(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	status := http.StatusCreated
-	if e.Replayed {
-		status = http.StatusOK
-	}
-	writeJSON(w, status, expenditureOut(e))
+	writeRecorded(w, e.Replayed, expenditureOut(e))
 	return nil
 }
 

@@ -4,6 +4,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ccr-infuse/infuse/migrations"
 )
@@ -114,8 +116,12 @@ func Pending(ctx context.Context, conn interface {
 	}
 	var have int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM schema_migration`).Scan(&have)
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "42P01" { // undefined_table: nothing applied yet
+		return len(all), nil
+	}
 	if err != nil {
-		return len(all), nil //nolint:nilerr // no table yet: everything is pending
+		return 0, fmt.Errorf("migrate: read applied: %w", err)
 	}
 	return len(all) - have, nil
 }
