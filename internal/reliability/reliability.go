@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +54,22 @@ func Record(t testing.TB, id, proved string, figures map[string]any) {
 	if _, err := f.Write(append(line, '\n')); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Latency summarises a set of request durations as the figures print them: how many, the
+// 50th, 90th and 99th percentiles (nearest rank) and the slowest, to the millisecond.
+func Latency(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "n=0"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := func(p float64) string {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return s[max(i, 0)].Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("n=%d p50=%s p90=%s p99=%s max=%s", len(s), rank(0.50), rank(0.90), rank(0.99),
+		s[len(s)-1].Round(time.Millisecond))
 }
 
 // Read returns the figures of a JSON-lines file, the last of each id winning.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ccr-infuse/infuse/internal/reliability"
 )
@@ -52,4 +53,23 @@ func TestRecordReadRender(t *testing.T) {
 func TestRecordWithoutFileDoesNothing(t *testing.T) {
 	t.Setenv(reliability.EnvOut, "")
 	reliability.Record(t, "x", "y", nil) // must not fail or write
+}
+
+func TestLatency(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- { // 1 ms … 100 ms, out of order
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	if got, want := reliability.Latency(ds), "n=100 p50=50ms p90=90ms p99=99ms max=100ms"; got != want {
+		t.Errorf("Latency = %q, want %q", got, want)
+	}
+	if ds[0] != 100*time.Millisecond {
+		t.Error("Latency sorted its caller's slice")
+	}
+	if got, want := reliability.Latency([]time.Duration{1500 * time.Microsecond}), "n=1 p50=2ms p90=2ms p99=2ms max=2ms"; got != want {
+		t.Errorf("Latency of one = %q, want %q", got, want)
+	}
+	if got := reliability.Latency(nil); got != "n=0" {
+		t.Errorf("Latency of none = %q", got)
+	}
 }
