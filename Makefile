@@ -40,11 +40,12 @@ soak: ## the long resilience runs: kill -9 crash tests and the load test (INFUSE
 FUZZTIME ?= 20s
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
-	@set -e; for t in "FuzzComputeAgainstReference ./claims" "FuzzParseSchedule ./claims" "FuzzPeriodByCode ./claims" \
-	  "FuzzPence ./ledger" "FuzzLoad ./programme" "FuzzParseDate ./programme" "FuzzParseMoney ./match" \
-	  "FuzzParseHours ./match" "FuzzParseFTE ./match" "FuzzCSVReader ./match" "FuzzTimeEntryJSON ./web"; do \
-	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1\$$" -fuzztime $(FUZZTIME) $$2; done
+fuzz: ## run every fuzz target (found in the sources) for FUZZTIME each (default 20s)
+	@failed=; n=0; for pkg in $$($(GO) list -f '{{.ImportPath}}:{{.Dir}}' $(PKGS)); do dir=$${pkg#*:}; pkg=$${pkg%%:*}; \
+	  for t in $$(cat $$dir/*_test.go 2>/dev/null | sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p'); do \
+	    n=$$((n+1)); echo "== $$t ($$pkg)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$t"; done; done; \
+	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi; echo "$$n fuzz targets ran for $(FUZZTIME) each"
 
 .PHONY: reliability
 reliability: ## run the resilience tests and regenerate RELIABILITY.md from their figures
