@@ -23,6 +23,7 @@
 //	submit_claim         -                yes                -        -      -
 //	record_decision      -                yes                -        -      -
 //	record_payment       -                yes                -        -      -
+//	read_records         own authority    yes                yes      -      yes
 //	read_claims          yes              yes                yes      -      yes
 //	download_pack        yes              yes                yes      -      yes
 //	verify_ledger        -                yes                yes      yes    yes
@@ -85,6 +86,7 @@ const (
 	SubmitClaim       Action = "submit_claim"
 	RecordDecision    Action = "record_decision"
 	RecordPayment     Action = "record_payment"
+	ReadRecords       Action = "read_records" // officers, rate versions and time entries of an authority
 	ReadClaims        Action = "read_claims"
 	DownloadPack      Action = "download_pack"
 	VerifyLedger      Action = "verify_ledger"
@@ -94,7 +96,7 @@ const (
 // Actions returns every action, in the matrix's order.
 func Actions() []Action {
 	return []Action{RecordTime, ImportOfficers, ImportTime, RecordExpenditure, ImportExpenditure, Correct,
-		CompileClaim, ReviewClaim, SubmitClaim, RecordDecision, RecordPayment, ReadClaims, DownloadPack,
+		CompileClaim, ReviewClaim, SubmitClaim, RecordDecision, RecordPayment, ReadRecords, ReadClaims, DownloadPack,
 		VerifyLedger, ManageUsers}
 }
 
@@ -111,18 +113,18 @@ const (
 var matrix = map[Role]map[Action]grant{
 	FinanceOfficer: {
 		RecordTime: own, ImportOfficers: own, ImportTime: own, Correct: own,
-		ReviewClaim: yes, ReadClaims: yes, DownloadPack: yes,
+		ReviewClaim: yes, ReadRecords: own, ReadClaims: yes, DownloadPack: yes,
 	},
 	ProgrammeManager: {
 		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,
 		Correct: yes, CompileClaim: yes, ReviewClaim: yes, SubmitClaim: yes, RecordDecision: yes,
-		RecordPayment: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes,
+		RecordPayment: yes, ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes,
 	},
-	Auditor: {ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes},
+	Auditor: {ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes},
 	Admin:   {VerifyLedger: yes, ManageUsers: yes},
 	SystemRole: {
 		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,
-		Correct: yes, CompileClaim: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes, ManageUsers: yes,
+		Correct: yes, CompileClaim: yes, ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes, ManageUsers: yes,
 	},
 }
 
@@ -200,6 +202,8 @@ func actionText(a Action) string {
 		return "record WEFO's decision on a claim"
 	case RecordPayment:
 		return "record the payment of a claim"
+	case ReadRecords:
+		return "read officers and their time"
 	case ReadClaims:
 		return "read claims"
 	case DownloadPack:

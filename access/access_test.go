@@ -32,6 +32,7 @@ func TestCanMatrix(t *testing.T) {
 		access.SubmitClaim:       {"-", "Y", "-", "-", "-"},
 		access.RecordDecision:    {"-", "Y", "-", "-", "-"},
 		access.RecordPayment:     {"-", "Y", "-", "-", "-"},
+		access.ReadRecords:       {"O", "Y", "Y", "-", "Y"},
 		access.ReadClaims:        {"Y", "Y", "Y", "-", "Y"},
 		access.DownloadPack:      {"Y", "Y", "Y", "-", "Y"},
 		access.VerifyLedger:      {"-", "Y", "Y", "Y", "Y"},

@@ -32,16 +32,25 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", pattern: "/api/v1/me", handler: s.apiMe,
 			doc: &opDoc{Tag: "people", Summary: "The signed-in user", Response: "User"}},
 
-		{method: "GET", pattern: "/api/v1/officers/{authority}/{payroll_ref}", action: access.ReadClaims, handler: s.apiOfficer,
+		{method: "GET", pattern: "/api/v1/officers", action: access.ReadRecords, handler: s.apiOfficers,
+			doc: &opDoc{Tag: "records", Summary: "The officers the caller may read, newest first, with their rate versions", Response: "OfficerList",
+				Query: []string{"authority", "payroll_ref", "before", "limit"}}},
+		{method: "GET", pattern: "/api/v1/officers/{authority}/{payroll_ref}", action: access.ReadRecords, handler: s.apiOfficer,
 			doc: &opDoc{Tag: "records", Summary: "An officer and its rate versions", Response: "Officer"}},
 		{method: "POST", pattern: "/api/v1/officers", action: access.ImportOfficers, handler: s.apiRecordOfficer,
 			doc: &opDoc{Tag: "records", Summary: "Record an officer (if new) and a rate version (one officers.csv row)", Request: "OfficerInput", Response: "Officer", Created: true}},
 		{method: "POST", pattern: "/api/v1/time-entries", action: access.RecordTime, handler: s.apiRecordTime,
 			doc: &opDoc{Tag: "records", Summary: "Record one officer time entry (V1–V8)", Request: "TimeInput", Response: "TimeEntry", Created: true}},
-		{method: "GET", pattern: "/api/v1/time-entries/{id}", action: access.ReadClaims, handler: s.apiTimeEntry,
+		{method: "GET", pattern: "/api/v1/time-entries", action: access.ReadRecords, handler: s.apiTimeEntries,
+			doc: &opDoc{Tag: "records", Summary: "The time entries the caller may read, newest first", Response: "TimeEntryList",
+				Query: []string{"authority", "payroll_ref", "period", "status", "before", "limit"}}},
+		{method: "GET", pattern: "/api/v1/time-entries/{id}", action: access.ReadRecords, handler: s.apiTimeEntry,
 			doc: &opDoc{Tag: "records", Summary: "A time entry", Response: "TimeEntry"}},
 		{method: "POST", pattern: "/api/v1/expenditure", action: access.RecordExpenditure, handler: s.apiRecordExpenditure,
 			doc: &opDoc{Tag: "records", Summary: "Record one cash expenditure line", Request: "ExpenditureInput", Response: "Expenditure", Created: true}},
+		{method: "GET", pattern: "/api/v1/expenditure", action: access.ReadClaims, handler: s.apiExpenditureLines,
+			doc: &opDoc{Tag: "records", Summary: "The expenditure lines and credit notes, newest first (the programme's cash: read with the claims)",
+				Response: "ExpenditureList", Query: []string{"heading", "period", "status", "before", "limit"}}},
 		{method: "GET", pattern: "/api/v1/expenditure/{id}", action: access.ReadClaims, handler: s.apiExpenditure,
 			doc: &opDoc{Tag: "records", Summary: "An expenditure line", Response: "Expenditure"}},
 		{method: "POST", pattern: "/api/v1/imports/{kind}", handler: s.apiImport, upload: true,
@@ -159,21 +168,6 @@ func parseDate(field, s string) (time.Time, error) {
 func money(d decimal.Decimal) string { return d.StringFixed(2) }
 
 func dateText(t time.Time) string { return t.Format("2006-01-02") }
-
-// canReadRecords decides whether the caller may read an authority's officers and time. access
-// has no read action for records yet, so it is composed from two of its decisions: the caller
-// may read claims (so not an admin), and is not refused recording for this authority because
-// it is another authority's (V8: a finance officer sees only their own; auditors, who may not
-// record at all, and programme managers see every authority).
-func canReadRecords(r *http.Request, authority string) error {
-	if err := authorize(r, access.ReadClaims, ""); err != nil {
-		return err
-	}
-	if err := authorize(r, access.RecordTime, authority); apperr.RuleOf(err) == access.RuleV8 {
-		return err
-	}
-	return nil
-}
 
 // audit appends to the audit log what the caller did to target and how it ended. A failure to
 // write the log is logged, not shown: the action itself has already happened or failed.
@@ -393,7 +387,7 @@ func officerOut(o match.Officer) officerJSON {
 
 func (s *Server) apiOfficer(w http.ResponseWriter, r *http.Request) error {
 	authority := r.PathValue("authority")
-	if err := canReadRecords(r, authority); err != nil {
+	if err := authorize(r, access.ReadRecords, authority); err != nil {
 		return err
 	}
 	o, err := s.cfg.Match.Officer(r.Context(), authority, r.PathValue("payroll_ref"))
@@ -545,7 +539,7 @@ func pathID(r *http.Request, name string) (int64, error) {
 }
 
 func (s *Server) apiTimeEntry(w http.ResponseWriter, r *http.Request) error {
-	if err := authorize(r, access.ReadClaims, ""); err != nil {
+	if err := authorize(r, access.ReadRecords, ""); err != nil {
 		return err
 	}
 	id, err := pathID(r, "id")
@@ -556,7 +550,7 @@ func (s *Server) apiTimeEntry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := canReadRecords(r, e.Authority); err != nil {
+	if err := authorize(r, access.ReadRecords, e.Authority); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, timeOut(e))
@@ -968,7 +962,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 		return nil, err
 	}
 	if authority != "" {
-		if err := canReadRecords(r, authority); err != nil {
+		if err := authorize(r, access.ReadRecords, authority); err != nil {
 			return nil, err
 		}
 	}
@@ -990,7 +984,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 			if authority != "" && l.Authority != authority {
 				continue
 			}
-			if canReadRecords(r, l.Authority) != nil || (lateOnly && !l.Late) {
+			if authorize(r, access.ReadRecords, l.Authority) != nil || (lateOnly && !l.Late) {
 				continue
 			}
 			out.Time = append(out.Time, l)

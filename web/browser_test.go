@@ -240,6 +240,14 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%d rows marked bad, want 1", bad)
 		}
 		b.shot("en-time-import-error")
+		// The lists: Newport's officer sees Newport's officers and time, never Cardiff's.
+		for _, p := range []string{"/officers", "/time?status=live", "/expenditure"} {
+			b.open(p)
+			if got := b.text("main"); strings.Contains(got, "Dafydd Jones") || strings.Contains(got, "CRF-1") {
+				t.Errorf("%s shows Cardiff's records to Newport's finance officer", p)
+			}
+		}
+		b.shot("en-expenditure-fo")
 		b.signOut()
 	})
 
@@ -282,6 +290,18 @@ func TestBrowser(t *testing.T) {
 		b.shot("en-claim-lines")
 		b.open("/expenditure")
 		b.shot("en-expenditure")
+		// Reverse a time entry from the list: the link fills the correction form.
+		b.open("/time")
+		b.run(chromedp.Click(`a[href^="/time?correct="]`, chromedp.ByQuery), chromedp.WaitVisible(`#corr-reason`, chromedp.ByQuery),
+			chromedp.SendKeys("#corr-reason", "recorded against the wrong officer", chromedp.ByQuery),
+			chromedp.Click(`form[action="/corrections"] button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`.notice`, chromedp.ByQuery))
+		b.checkA11y("/time after a reversal")
+		b.open("/time?status=reversed")
+		if got := b.text("main table tbody"); !strings.Contains(got, "Reversed") {
+			t.Errorf("reversed entries: %q", got)
+		}
+		b.shot("en-time-reversed")
 		b.open("/officers?authority=GB-NWP&payroll_ref=NWP-004417")
 		b.shot("en-officers")
 		b.signOut()
@@ -290,7 +310,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("AuditorCanChangeNothing", func(t *testing.T) {
 		b.t = t
 		b.signIn("auditor")
-		pages := []string{"/", "/claims", "/claims/2021Q1", "/claims/2021Q1/lines", "/ledger?run=1", "/audit"}
+		pages := []string{"/", "/claims", "/claims/2021Q1", "/claims/2021Q1/lines", "/ledger?run=1", "/audit", "/officers", "/time",
+			"/expenditure"}
 		var entry string
 		for _, p := range pages {
 			b.open(p)

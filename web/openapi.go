@@ -12,12 +12,24 @@ import (
 type opDoc struct {
 	Tag       string
 	Summary   string
-	Request   string // schema name of a JSON body
-	Response  string // schema name of the JSON answer
-	Produces  string // content type of a non-JSON answer
-	Upload    bool   // a multipart upload with a file field
-	Created   bool   // answers 201
-	NoContent bool   // answers 204
+	Request   string   // schema name of a JSON body
+	Response  string   // schema name of the JSON answer
+	Produces  string   // content type of a non-JSON answer
+	Upload    bool     // a multipart upload with a file field
+	Created   bool     // answers 201
+	NoContent bool     // answers 204
+	Query     []string // query parameters, described in queryParams
+}
+
+// queryParams describe the query parameters routes take.
+var queryParams = map[string]map[string]any{
+	"authority":   str("an authority's ISO code (GB-XXX); a finance officer may name only their own (V8)"),
+	"payroll_ref": str("one officer's payroll reference"),
+	"heading":     {"type": "string", "enum": []string{"staff", "delivery", "other"}, "description": "expenditure heading"},
+	"period":      str("booking period, such as 2021Q3"),
+	"status":      {"type": "string", "enum": []string{"live", "reversed"}, "description": "lines not reversed, or reversed by a correction"},
+	"before":      {"type": "integer", "minimum": 1, "description": "the next_before of the previous page: rows with smaller ids"},
+	"limit":       {"type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "rows per page"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -42,6 +54,7 @@ func arrayOf(name string) map[string]any { return map[string]any{"type": "array"
 
 // schemas are the document's named schemas.
 func schemas() map[string]any {
+	nextBefore := map[string]any{"type": "integer", "description": "the before of the next page; absent on the last page"}
 	pair := obj([]string{"period", "cumulative"}, map[string]any{"period": money2("this period"), "cumulative": money2("up to and including this period")})
 	return map[string]any{
 		"Error": obj([]string{"code", "rule", "message", "request_id"}, map[string]any{
@@ -91,6 +104,9 @@ func schemas() map[string]any {
 			"evidence_ref": str(""), "invoice_ref": str(""), "credits": map[string]any{"type": "integer"},
 			"entry_id": map[string]any{"type": "integer"}, "period": str(""), "recorded_at": str(""), "recorded_by": str(""),
 			"reversed_by": map[string]any{"type": "integer"}, "replayed": map[string]any{"type": "boolean"}}),
+		"OfficerList":     obj([]string{"officers"}, map[string]any{"officers": arrayOf("Officer"), "next_before": nextBefore}),
+		"TimeEntryList":   obj([]string{"time_entries"}, map[string]any{"time_entries": arrayOf("TimeEntry"), "next_before": nextBefore}),
+		"ExpenditureList": obj([]string{"expenditure"}, map[string]any{"expenditure": arrayOf("Expenditure"), "next_before": nextBefore}),
 		"ImportResult": obj([]string{"kind", "rows", "written", "replayed"}, map[string]any{"kind": str(""), "file": str(""),
 			"rows": map[string]any{"type": "integer"}, "written": map[string]any{"type": "integer"}, "replayed": map[string]any{"type": "integer"},
 			"officers": map[string]any{"type": "integer"}, "import_id": map[string]any{"type": "integer"}}),
@@ -149,6 +165,9 @@ func (s *Server) openAPIDocument() map[string]any {
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.pattern, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		for _, q := range d.Query {
+			params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": queryParams[q]})
 		}
 		if params != nil {
 			op["parameters"] = params

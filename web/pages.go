@@ -37,7 +37,7 @@ type pages struct {
 }
 
 // partials are templates every page can use.
-var partials = []string{"templates/layout.html", "templates/upload.html"}
+var partials = []string{"templates/layout.html", "templates/upload.html", "templates/list.html"}
 
 func loadPages() (*pages, error) {
 	p := &pages{tmpl: map[string]*template.Template{}, catalogs: map[string]map[string]string{}}
@@ -198,10 +198,10 @@ func navigation(u *access.User, current string) []navItem {
 	}
 	can := func(a access.Action) bool { return access.Can(*u, a, "") == nil }
 	items := []navItem{{Key: "nav.dashboard", Href: "/"}}
-	if can(access.RecordTime) {
+	if can(access.ReadRecords) {
 		items = append(items, navItem{Key: "nav.officers", Href: "/officers"}, navItem{Key: "nav.time", Href: "/time"})
 	}
-	if can(access.RecordExpenditure) {
+	if can(access.ReadClaims) {
 		items = append(items, navItem{Key: "nav.expenditure", Href: "/expenditure"})
 	}
 	if can(access.ReadClaims) {

@@ -42,14 +42,14 @@ func (s *Server) uiRoutes() []route {
 		{method: "POST", pattern: "/signout", ui: true, handler: s.uiSignOut},
 
 		{method: "GET", pattern: "/{$}", ui: true, handler: s.uiDashboard},
-		{method: "GET", pattern: "/officers", action: access.ReadClaims, ui: true, handler: s.uiOfficers},
+		{method: "GET", pattern: "/officers", action: access.ReadRecords, ui: true, handler: s.uiOfficers},
 		{method: "POST", pattern: "/officers", action: access.ImportOfficers, ui: true, handler: s.uiRecordOfficer},
 		{method: "POST", pattern: "/officers/import", action: access.ImportOfficers, ui: true, upload: true, handler: s.uiImport("officers")},
-		{method: "GET", pattern: "/time", action: access.RecordTime, ui: true, handler: s.uiTime},
+		{method: "GET", pattern: "/time", action: access.ReadRecords, ui: true, handler: s.uiTime},
 		{method: "POST", pattern: "/time", action: access.RecordTime, ui: true, handler: s.uiRecordTime},
 		{method: "POST", pattern: "/time/import", action: access.ImportTime, ui: true, upload: true, handler: s.uiImport("time")},
 		{method: "POST", pattern: "/corrections", action: access.Correct, ui: true, handler: s.uiCorrect},
-		{method: "GET", pattern: "/expenditure", action: access.RecordExpenditure, ui: true, handler: s.uiExpenditure},
+		{method: "GET", pattern: "/expenditure", action: access.ReadClaims, ui: true, handler: s.uiExpenditure},
 		{method: "POST", pattern: "/expenditure", action: access.RecordExpenditure, ui: true, handler: s.uiRecordExpenditure},
 		{method: "POST", pattern: "/expenditure/import", action: access.ImportExpenditure, ui: true, upload: true, handler: s.uiImport("expenditure")},
 
@@ -386,57 +386,42 @@ func userFacing(err error) bool {
 // ---- officers ----
 
 type officersPage struct {
-	Result     *importResult
-	Officer    *officerView
-	FindFields []field
-	Fields     []field
-	CanWrite   bool
-}
-
-type officerView struct {
-	match.Officer
+	Result   *importResult
+	Officers []match.Officer
+	List     *listView
+	Fields   []field
+	CanWrite bool
 }
 
 var officerFieldOfRule = map[string]string{"V8": "authority", "M2": "authority", "M3": "name", "R5.1": "annual_cost",
 	"R5.3": "valid_from", "R9.1": "annual_cost", "M1": "payroll_ref", "V1": "valid_from"}
 
-func (s *Server) officersPage(w http.ResponseWriter, r *http.Request, status int, add *form, found *match.Officer, result func(*page) *importResult) error {
+func (s *Server) officersPage(w http.ResponseWriter, r *http.Request, status int, add *form, result func(*page) *importResult) error {
+	if err := authorize(r, access.ReadRecords, ""); err != nil {
+		return err
+	}
 	p := s.newPage(r, "off.title", nil)
 	u := user(r)
-	find := s.newForm(p, "find", r.URL.Query())
+	lf, err := listFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, err := s.cfg.Match.Officers(r.Context(), u, lf)
+	if err != nil {
+		return err
+	}
 	if add == nil {
 		add = s.newForm(p, "off", nil)
 	}
 	add.p = p
-	readable := []option{}
-	for _, au := range s.cfg.Programme.Authorities {
-		if canReadRecords(r, au.Code) == nil {
-			readable = append(readable, option{Value: au.Code, Label: p.AuthName(au.Code) + " (" + au.Code + ")"})
-		}
-	}
-	if r.Method == http.MethodGet && r.URL.Query().Get("payroll_ref") != "" && found == nil {
-		authority := r.URL.Query().Get("authority")
-		if err := canReadRecords(r, authority); err != nil {
-			return err
-		}
-		o, err := s.cfg.Match.Officer(r.Context(), authority, strings.TrimSpace(r.URL.Query().Get("payroll_ref")))
-		switch {
-		case err == nil:
-			found = &o
-		case apperr.CodeOf(err) == apperr.NotFound:
-			find.fail("payroll_ref", p.T("off.notfound"))
-		default:
-			return err
-		}
-	}
-	data := &officersPage{CanWrite: authorize(r, access.ImportOfficers, "") == nil}
+	data := &officersPage{Officers: list.Items, CanWrite: authorize(r, access.ImportOfficers, "") == nil}
 	if result != nil {
 		data.Result = result(p)
 	}
-	if found != nil {
-		data.Officer = &officerView{*found}
-	}
-	data.FindFields = []field{find.choice("authority", "common.authority", true, readable), find.field("payroll_ref", "off.ref", "text", true)}
+	filter := s.newForm(p, "filter", r.URL.Query())
+	data.List = newListView(p, "/officers", lf, list.Next, []field{
+		filter.choice("authority", "common.authority", false, s.readableAuthorities(p, r)),
+		filter.field("payroll_ref", "off.ref", "text", false)})
 	data.Fields = []field{
 		add.choice("authority", "common.authority", true, s.authorityOptions(p, u, access.ImportOfficers)),
 		add.field("payroll_ref", "off.ref", "text", true), add.field("name", "off.name", "text", true),
@@ -444,16 +429,13 @@ func (s *Server) officersPage(w http.ResponseWriter, r *http.Request, status int
 		add.field("fte", "off.fte", "text", true),
 	}
 	data.Fields[4].Inputmode, data.Fields[5].Inputmode = "decimal", "decimal"
-	p.Problems = append(find.problems, add.problems...)
+	p.Problems = add.problems
 	p.Data = data
 	return s.render(w, status, "officers", p)
 }
 
 func (s *Server) uiOfficers(w http.ResponseWriter, r *http.Request) error {
-	if err := authorize(r, access.ReadClaims, ""); err != nil {
-		return err
-	}
-	return s.officersPage(w, r, http.StatusOK, nil, nil, nil)
+	return s.officersPage(w, r, http.StatusOK, nil, nil)
 }
 
 func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
@@ -474,7 +456,7 @@ func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
 		f.fail("fte", apperr.Public(err))
 	}
 	if len(f.problems) > 0 {
-		return s.officersPage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
+		return s.officersPage(w, r, http.StatusUnprocessableEntity, f, nil)
 	}
 	o, err := s.recordOfficer(r, in)
 	if err != nil {
@@ -482,7 +464,7 @@ func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		f.failErr(err, officerFieldOfRule)
-		return s.officersPage(w, r, s.failedStatus(err), f, nil, nil)
+		return s.officersPage(w, r, s.failedStatus(err), f, nil)
 	}
 	return redirect(w, r, "/officers?done=officer&authority="+url.QueryEscape(o.Authority)+"&payroll_ref="+url.QueryEscape(o.PayrollRef))
 }
@@ -570,11 +552,11 @@ func (s *Server) uiImport(kind string) func(w http.ResponseWriter, r *http.Reque
 		}
 		switch kind {
 		case "officers":
-			return s.officersPage(w, r, status, nil, nil, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
+			return s.officersPage(w, r, status, nil, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
 		case "time":
 			return s.timePage(w, r, status, nil, nil, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
 		default:
-			return s.expenditurePage(w, r, status, nil, false, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
+			return s.expenditurePage(w, r, status, nil, nil, func(p *page) *importResult { return s.importResultOf(p, data, res, err) })
 		}
 	}
 }
@@ -584,9 +566,18 @@ func (s *Server) uiImport(kind string) func(w http.ResponseWriter, r *http.Reque
 type timePage struct {
 	Result           *importResult
 	Recorded         *match.TimeEntry
+	Entries          []timeRow
+	List             *listView
+	CanRecord        bool
 	Fields           []field
 	Correctable      bool
 	CorrectionFields []field
+}
+
+// timeRow is a listed time entry, and whether the user may reverse it.
+type timeRow struct {
+	match.TimeEntry
+	CanReverse bool
 }
 
 var timeFieldOfRule = map[string]string{"V1": "work_date", "V2": "work_date", "V3": "hours", "V4": "hours", "V5": "activity",
@@ -600,25 +591,55 @@ func activityOptions(p *page) []option {
 	return out
 }
 
+// correctionForm returns the correction form of a page: the line named by the query's
+// correct (a list's reverse link) when cf is nil.
+func (s *Server) correctionForm(p *page, r *http.Request, cf *form, kind string) *form {
+	if cf != nil {
+		cf.p = p
+		return cf
+	}
+	vals := url.Values{}
+	if id := r.URL.Query().Get("correct"); id != "" && r.Method == http.MethodGet {
+		vals.Set("line_id", id)
+		vals.Set("kind", kind)
+	}
+	return s.newForm(p, "corr", vals)
+}
+
 func (s *Server) timePage(w http.ResponseWriter, r *http.Request, status int, f, cf *form, result func(*page) *importResult) error {
+	if err := authorize(r, access.ReadRecords, ""); err != nil {
+		return err
+	}
 	p := s.newPage(r, "time.title", nil)
 	u := user(r)
-	if err := authorize(r, access.RecordTime, ""); err != nil {
+	lf, err := listFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, err := s.cfg.Match.TimeEntries(r.Context(), u, lf)
+	if err != nil {
 		return err
 	}
 	if f == nil {
 		f = s.newForm(p, "time", nil)
 	}
-	if cf == nil {
-		cf = s.newForm(p, "corr", nil)
+	f.p = p
+	cf = s.correctionForm(p, r, cf, "time_entry")
+	data := &timePage{CanRecord: authorize(r, access.RecordTime, "") == nil, Correctable: authorize(r, access.Correct, "") == nil}
+	for _, e := range list.Items {
+		data.Entries = append(data.Entries, timeRow{TimeEntry: e, CanReverse: e.ReversedBy == 0 && authorize(r, access.Correct, e.Authority) == nil})
 	}
-	f.p, cf.p = p, p
-	data := &timePage{Correctable: authorize(r, access.Correct, "") == nil}
+	filter := s.newForm(p, "filter", r.URL.Query())
+	data.List = newListView(p, "/time", lf, list.Next, []field{
+		filter.choice("authority", "common.authority", false, s.readableAuthorities(p, r)),
+		filter.field("payroll_ref", "off.ref", "text", false),
+		filter.choice("period", "entry.period", false, s.periodOptions(p)),
+		filter.choice("status", "list.status", false, statusOptions(p))})
 	if result != nil {
 		data.Result = result(p)
 	}
 	if id, err := strconv.ParseInt(r.URL.Query().Get("entry"), 10, 64); err == nil && r.Method == http.MethodGet {
-		if e, err := s.cfg.Match.TimeEntry(r.Context(), id); err == nil && canReadRecords(r, e.Authority) == nil {
+		if e, err := s.cfg.Match.TimeEntry(r.Context(), id); err == nil && authorize(r, access.ReadRecords, e.Authority) == nil {
 			data.Recorded = &e
 		}
 	}
@@ -678,15 +699,20 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
 	}
+	// The page the line is listed on, which shows the form again if the correction fails.
+	path, again := "/time", func(status int, cf *form) error { return s.timePage(w, r, status, nil, cf, nil) }
+	if r.PostForm.Get("kind") == "expenditure" {
+		path, again = "/expenditure", func(status int, cf *form) error { return s.expenditurePage(w, r, status, nil, cf, nil) }
+	}
 	p := s.newPage(r, "time.title", nil)
 	cf := s.newForm(p, "corr", r.PostForm)
 	id, err := strconv.ParseInt(strings.TrimSpace(r.PostForm.Get("line_id")), 10, 64)
 	if err != nil || id <= 0 {
 		cf.fail("line_id", p.T("corr.id.bad"))
-		return s.timePage(w, r, http.StatusUnprocessableEntity, nil, cf, nil)
+		return again(http.StatusUnprocessableEntity, cf)
 	}
 	in := correctionInputJSON{Reason: r.PostForm.Get("reason")}
-	if r.PostForm.Get("kind") == "expenditure" {
+	if path == "/expenditure" {
 		in.ExpenditureID = id
 	} else {
 		in.TimeEntryID = id
@@ -696,55 +722,91 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		cf.failErr(err, map[string]string{"M6": "reason", "": "line_id"})
-		return s.timePage(w, r, s.failedStatus(err), nil, cf, nil)
+		return again(s.failedStatus(err), cf)
 	}
-	return redirect(w, r, "/time?done=correction")
+	return redirect(w, r, path+"?done=correction")
 }
 
 // ---- expenditure ----
 
 type expenditurePage struct {
-	Result   *importResult
-	Recorded bool
-	Fields   []field
+	Result           *importResult
+	Recorded         bool
+	Lines            []expenditureRow
+	List             *listView
+	CanRecord        bool
+	Fields           []field
+	CorrectionFields []field
+}
+
+// expenditureRow is a listed expenditure line, and whether the user may reverse it.
+type expenditureRow struct {
+	match.Expenditure
+	CanReverse bool
 }
 
 var expenditureFieldOfRule = map[string]string{"V1": "defrayed_on", "V2": "defrayed_on", "V7": "evidence_ref", "R6.4": "heading",
 	"M2": "heading", "M4": "invoice_ref", "M5": "description", "R9.1": "amount", "M1": "payee"}
 
-func (s *Server) expenditurePage(w http.ResponseWriter, r *http.Request, status int, f *form, recorded bool, result func(*page) *importResult) error {
-	if err := authorize(r, access.RecordExpenditure, ""); err != nil {
+// cashHeadings are the headings that take expenditure lines, first is an option before them.
+func (s *Server) cashHeadings(p *page, first ...option) []option {
+	out := first
+	for _, h := range s.cfg.Programme.Headings {
+		if h.Kind == programme.KindCash && s.cfg.Programme.AcceptsLines(h.Code) {
+			out = append(out, option{Value: h.Code, Label: p.T("heading." + h.Code)})
+		}
+	}
+	return out
+}
+
+func (s *Server) expenditurePage(w http.ResponseWriter, r *http.Request, status int, f, cf *form, result func(*page) *importResult) error {
+	if err := authorize(r, access.ReadClaims, ""); err != nil {
 		return err
 	}
 	p := s.newPage(r, "exp.title", nil)
+	lf, err := listFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, err := s.cfg.Match.ExpenditureLines(r.Context(), user(r), lf)
+	if err != nil {
+		return err
+	}
 	if f == nil {
 		f = s.newForm(p, "exp", nil)
 	}
 	f.p = p
-	data := &expenditurePage{Recorded: recorded}
+	cf = s.correctionForm(p, r, cf, "expenditure")
+	// Reversing an expenditure line is recording expenditure (the handler asks the same).
+	canRecord := authorize(r, access.RecordExpenditure, "") == nil
+	data := &expenditurePage{Recorded: r.Method == http.MethodGet && r.URL.Query().Get("done") == "expenditure", CanRecord: canRecord}
+	for _, e := range list.Items {
+		data.Lines = append(data.Lines, expenditureRow{Expenditure: e, CanReverse: canRecord && e.ReversedBy == 0})
+	}
+	filter := s.newForm(p, "filter", r.URL.Query())
+	data.List = newListView(p, "/expenditure", lf, list.Next, []field{
+		filter.choice("heading", "exp.heading", false, s.cashHeadings(p, allOption(p))),
+		filter.choice("period", "entry.period", false, s.periodOptions(p)),
+		filter.choice("status", "list.status", false, statusOptions(p))})
 	if result != nil {
 		data.Result = result(p)
 	}
-	var headings []option
-	for _, h := range s.cfg.Programme.Headings {
-		if h.Kind == programme.KindCash && s.cfg.Programme.AcceptsLines(h.Code) {
-			headings = append(headings, option{Value: h.Code, Label: p.T("heading." + h.Code)})
-		}
-	}
 	data.Fields = []field{
-		f.choice("heading", "exp.heading", true, headings), f.field("defrayed_on", "exp.defrayed", "date", true),
+		f.choice("heading", "exp.heading", true, s.cashHeadings(p)), f.field("defrayed_on", "exp.defrayed", "date", true),
 		f.field("payee", "exp.payee", "text", true), f.field("description", "exp.description", "text", true),
 		f.field("amount", "common.amount", "text", true), f.field("evidence_ref", "common.evidence", "text", true),
 		f.field("invoice_ref", "exp.invoice", "text", false),
 	}
 	data.Fields[4].Inputmode = "decimal"
-	p.Problems = f.problems
+	data.CorrectionFields = []field{cf.field("line_id", "corr.id", "text", true), cf.field("reason", "corr.reason", "text", true)}
+	data.CorrectionFields[0].Inputmode = "numeric"
+	p.Problems = append(f.problems, cf.problems...)
 	p.Data = data
 	return s.render(w, status, "expenditure", p)
 }
 
 func (s *Server) uiExpenditure(w http.ResponseWriter, r *http.Request) error {
-	return s.expenditurePage(w, r, http.StatusOK, nil, r.URL.Query().Get("done") == "expenditure", nil)
+	return s.expenditurePage(w, r, http.StatusOK, nil, nil, nil)
 }
 
 func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) error {
@@ -763,14 +825,14 @@ func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) err
 		f.fail("amount", apperr.Public(err))
 	}
 	if len(f.problems) > 0 {
-		return s.expenditurePage(w, r, http.StatusUnprocessableEntity, f, false, nil)
+		return s.expenditurePage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
 	}
 	if _, err := s.recordExpenditure(r, in); err != nil {
 		if !userFacing(err) {
 			return err
 		}
 		f.failErr(err, expenditureFieldOfRule)
-		return s.expenditurePage(w, r, s.failedStatus(err), f, false, nil)
+		return s.expenditurePage(w, r, s.failedStatus(err), f, nil, nil)
 	}
 	return redirect(w, r, "/expenditure?done=expenditure")
 }
