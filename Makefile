@@ -51,7 +51,7 @@ fuzz: ## run every fuzz target (found in the sources) for FUZZTIME each (default
 reliability: ## run the resilience tests and regenerate RELIABILITY.md from their figures
 	@mkdir -p var && rm -f var/reliability.jsonl
 	INFUSE_SOAK=1 INFUSE_RELIABILITY_OUT=$(CURDIR)/var/reliability.jsonl $(GO) test -p 1 -count=1 -timeout 60m \
-	  -run 'Hostile|Injection|Reference|Crash|Load' ./web ./claims ./cmd/infuse
+	  -run 'Hostile|Injection|Reference|Crash|Load|AllOrNothing|BackupRoundTrip' ./web ./claims ./match ./internal/backup ./cmd/infuse
 	$(GO) run ./internal/reliability/render -in var/reliability.jsonl -out RELIABILITY.md
 
 .PHONY: clean

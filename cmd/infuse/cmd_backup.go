@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
+	"strings"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/backup"
@@ -57,39 +57,40 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 }
 
 // cmdRestore replaces the database with a backup in one transaction, then seals and verifies the
-// restored ledger. It refuses to overwrite a database that holds a ledger unless told to.
+// restored ledger. It refuses a file it cannot read whole, and a database that holds anything
+// unless told to replace it.
 func cmdRestore(ctx context.Context, e *env, args []string) error {
 	var replace bool
 	file, err := fileArg(e, "restore", args, func(fs *flag.FlagSet) {
-		fs.BoolVar(&replace, "replace", false, "replace a database that already holds a ledger")
+		fs.BoolVar(&replace, "replace", false, "replace a database that already holds data")
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(file); err != nil {
-		return apperr.New(apperr.Invalid, "", "cannot read the backup %s", file)
+	if err := backup.Check(ctx, file); err != nil {
+		return err
 	}
 	url, err := e.databaseURL(ctx)
 	if err != nil {
 		return err
 	}
 	if !replace {
-		pool, err := e.open(ctx)
+		tables, err := backup.Occupied(ctx, url)
 		if err != nil {
 			return err
 		}
-		var entries int64
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM entry`).Scan(&entries); err != nil {
-			return apperr.Wrap("restore", err)
+		if len(tables) > 0 {
+			return apperr.New(apperr.Conflict, "", "the database is not empty (tables %s hold rows); stop the service and add --replace to overwrite it",
+				strings.Join(tables, ", "))
 		}
-		if entries > 0 {
-			return apperr.New(apperr.Conflict, "", "the database holds a ledger of %d entries; stop the service and add --replace to overwrite it", entries)
-		}
-		pool.Close()
-		e.pool = nil
 	}
 	if err := backup.Restore(ctx, url, file); err != nil {
-		return err
+		if apperr.CodeOf(err) != apperr.Internal {
+			return err
+		}
+		e.log.Error("restore failed", "file", file, "err", err)
+		return &apperr.Error{Code: apperr.Invalid, Op: "restore", Err: err,
+			Message: fmt.Sprintf("restoring %s failed and was rolled back: the database is as it was (the log says why)", file)}
 	}
 	p, err := e.programme()
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/pgserver"
 )
@@ -62,22 +64,69 @@ func Dump(ctx context.Context, conn, file string) error {
 }
 
 // Restore loads file, made by Dump, into the database at conn, replacing what is there, in one
-// transaction: if anything fails, the database is left as it was. Triggers are disabled while the
-// rows load, because the ledger's write checks would refuse rows written by earlier transactions;
-// the caller must verify the ledger afterwards.
+// transaction: if anything fails, the database is left as it was. It first reads the whole file,
+// every data block included, so that a truncated or damaged backup is refused before the
+// database is touched. Triggers are disabled while the rows load, because the ledger's write
+// checks would refuse rows written by earlier transactions; the caller must verify the ledger
+// afterwards.
 func Restore(ctx context.Context, conn, file string) error {
-	if _, err := os.Stat(file); err != nil {
-		return apperr.New(apperr.Invalid, "", "cannot read the backup %s: %v", file, err)
+	if err := Check(ctx, file); err != nil {
+		return err
 	}
 	pgRestore, err := tool("pg_restore")
 	if err != nil {
 		return err
 	}
-	if err := run(ctx, pgRestore, "--list", file); err != nil {
-		return apperr.New(apperr.Invalid, "", "%s is not a backup made by infuse backup", file)
-	}
 	return run(ctx, pgRestore, "--clean", "--if-exists", "--no-owner", "--disable-triggers",
 		"--single-transaction", "--exit-on-error", "--dbname="+conn, file)
+}
+
+// Check reads the whole of file as pg_restore would restore it, without a database, and
+// refuses a file that is missing, truncated, damaged or not a backup made by Dump.
+func Check(ctx context.Context, file string) error {
+	if _, err := os.Stat(file); err != nil {
+		return apperr.New(apperr.Invalid, "", "cannot read the backup %s", file)
+	}
+	pgRestore, err := tool("pg_restore")
+	if err != nil {
+		return err
+	}
+	if err := run(ctx, pgRestore, "--file="+os.DevNull, file); err != nil {
+		return &apperr.Error{Code: apperr.Invalid, Op: "backup.Check", Err: err,
+			Message: fmt.Sprintf("%s is truncated, damaged or not a backup made by infuse backup; nothing was restored", file)}
+	}
+	return nil
+}
+
+// Occupied returns the tables of the database at conn that hold rows, apart from the record of
+// applied migrations: a restore would overwrite them. An empty or new database has none.
+func Occupied(ctx context.Context, conn string) ([]string, error) {
+	c, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		return nil, apperr.Wrap("backup.Occupied", err)
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, `SELECT quote_ident(table_name) FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'schema_migration'
+		ORDER BY table_name`)
+	if err != nil {
+		return nil, apperr.Wrap("backup.Occupied", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, apperr.Wrap("backup.Occupied", err)
+	}
+	var out []string
+	for _, t := range tables {
+		var held bool
+		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+t+`)`).Scan(&held); err != nil {
+			return nil, apperr.Wrap("backup.Occupied", err)
+		}
+		if held {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, name string, args ...string) error {

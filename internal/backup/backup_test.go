@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/backup"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
+	"github.com/ccr-infuse/infuse/internal/reliability"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
 )
@@ -50,6 +55,25 @@ func post(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger, n int, amount stri
 	}
 }
 
+// postBatch posts n entries in one transaction, as an import does.
+func postBatch(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger, n int) {
+	t.Helper()
+	ins := make([]ledger.EntryInput, n)
+	for i := range ins {
+		a := decimal.New(int64(1+i%99_999), -2)
+		auth := programme.Default().Authorities[i%10].Code
+		ins[i] = ledger.EntryInput{EffectiveDate: time.Date(2021+i%3, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC),
+			Description: fmt.Sprintf("batch %d", i), Source: "test", RecordedBy: "tester",
+			Postings: []ledger.Posting{{Account: ledger.InKind(auth), Amount: a}, {Account: ledger.Match(auth), Amount: a.Neg()}}}
+	}
+	if err := db.WithTx(context.Background(), pool, func(tx pgx.Tx) error {
+		_, err := l.PostBatch(context.Background(), tx, ins)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func trialBalance(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger) string {
 	t.Helper()
 	tb, err := l.TrialBalance(context.Background(), pool, "")
@@ -63,13 +87,14 @@ func trialBalance(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger) string {
 	return buf.String()
 }
 
-// TestRoundTrip backs a ledger up, restores it over another, and expects the same books and a
-// chain that verifies.
-func TestRoundTrip(t *testing.T) {
+// TestBackupRoundTrip backs a ledger up, restores it over another, and expects the same books
+// and a chain that verifies.
+func TestBackupRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL := dbtest.URL(t), dbtest.URL(t)
 	src, srcLedger := openLedger(t, srcURL)
+	postBatch(t, src, srcLedger, 5000)
 	post(t, src, srcLedger, 40, "123.45")
 	if _, err := srcLedger.Seal(ctx); err != nil {
 		t.Fatal(err)
@@ -78,60 +103,127 @@ func TestRoundTrip(t *testing.T) {
 	old, oldLedger := openLedger(t, dstURL)
 	post(t, old, oldLedger, 5, "999.99") // different books, to be replaced
 	old.Close()
+	srcRep, err := srcLedger.Verify(ctx)
+	if err != nil || !srcRep.OK() {
+		t.Fatalf("the source ledger does not verify: %+v, %v", srcRep, err)
+	}
 
 	file := filepath.Join(t.TempDir(), "infuse.backup")
+	start := time.Now()
 	if err := backup.Dump(ctx, srcURL, file); err != nil {
 		t.Fatal(err)
 	}
+	dumped := time.Since(start)
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
 	if err := backup.Restore(ctx, dstURL, file); err != nil {
 		t.Fatal(err)
 	}
+	restored := time.Since(start)
 	// Restore replaced every table: a new pool, as a restarted service would have.
 	dst, err := db.Open(ctx, dstURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(dst.Close)
-	restored, err := ledger.Open(ctx, dst, "infuse")
+	l, err := ledger.Open(ctx, dst, "infuse")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := trialBalance(t, dst, restored), trialBalance(t, src, srcLedger); got != want {
+	if got, want := trialBalance(t, dst, l), trialBalance(t, src, srcLedger); got != want {
 		t.Fatalf("restored trial balance differs:\n%s\nwant:\n%s", got, want)
 	}
-	if _, err := restored.Seal(ctx); err != nil {
+	if _, err := l.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := restored.Verify(ctx)
-	if err != nil || !rep.OK() || rep.Entries != 11+43 {
-		t.Fatalf("restored ledger does not verify: %+v, %v", rep, err)
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK() || rep.Entries != srcRep.Entries || rep.Postings != srcRep.Postings {
+		t.Fatalf("restored ledger: %+v, %v; the source had %d entries and %d postings", rep, err, srcRep.Entries, srcRep.Postings)
 	}
 	// The restored ledger takes new entries, and its write checks are on again.
-	post(t, dst, restored, 1, "2.00")
+	post(t, dst, l, 1, "2.00")
 	if _, err := dst.Exec(ctx, `UPDATE posting SET amount = 1 WHERE entry_id = (SELECT min(entry_id) FROM posting)`); err == nil {
 		t.Fatal("append-only trigger is off after restore")
 	}
+	reliability.Record(t, "backup_restore", "a ledger backed up with pg_dump and restored over another database in one transaction has the same trial balance, entries and postings, a chain that verifies, and its write checks on again",
+		map[string]any{"entries": rep.Entries, "postings": rep.Postings, "entries_waiting_at_backup": srcRep.Waiting,
+			"backup_bytes": fi.Size(), "backup_seconds": dumped.Round(time.Millisecond).Seconds(),
+			"restore_seconds": restored.Round(time.Millisecond).Seconds(), "ledger_problems_after_restore": len(rep.Problems)})
 }
 
-// TestRestoreRefusesAndKeeps: a file that is not a backup is refused and the database kept.
-func TestRestoreRefusesAndKeeps(t *testing.T) {
+// TestRestoreRefusesDamagedFilesAndKeeps: a backup cut short or damaged anywhere in its data, an
+// empty file and a file that is not a backup are each refused as invalid before the database is
+// touched, and the books stay as they were.
+func TestRestoreRefusesDamagedFilesAndKeeps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.URL(t)
 	pool, l := openLedger(t, url)
-	post(t, pool, l, 2, "10.00")
-	before := trialBalance(t, pool, l)
-	bad := filepath.Join(t.TempDir(), "not-a-backup")
-	if err := os.WriteFile(bad, []byte("PGDMP but not really"), 0o600); err != nil {
+	postBatch(t, pool, l, 2000)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.backup")
+	if err := backup.Dump(ctx, url, good); err != nil {
 		t.Fatal(err)
 	}
-	if err := backup.Restore(ctx, url, bad); err == nil {
-		t.Fatal("restore of a bad file succeeded")
+	if err := backup.Check(ctx, good); err != nil {
+		t.Fatalf("a good backup does not check: %v", err)
 	}
-	if after := trialBalance(t, pool, l); after != before {
-		t.Fatalf("a refused restore changed the books:\n%s\nwas:\n%s", after, before)
+	whole, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post(t, pool, l, 2, "10.00") // the books move on after the backup
+	before := trialBalance(t, pool, l)
+	bad := map[string][]byte{"empty": nil, "not a backup": []byte("PGDMP but not really")}
+	for _, cut := range []int{1, 2, 3, 9, 99} { // eighths of the file, and all but the last ~1%
+		n := len(whole) * cut / 100
+		if cut < 8 {
+			n = len(whole) * cut / 8
+		}
+		bad[fmt.Sprintf("cut at %d of %d bytes", n, len(whole))] = whole[:n]
+	}
+	for _, at := range []int{4, 5, 6, 7} { // 64 bytes overwritten in the data, in eighths of the file
+		b := bytes.Clone(whole)
+		i := len(b) * at / 8
+		copy(b[i:], bytes.Repeat([]byte{0x5a}, 64))
+		bad[fmt.Sprintf("64 bytes overwritten at %d", i)] = b
+	}
+	for name, body := range bad {
+		file := filepath.Join(dir, "bad.backup")
+		if err := os.WriteFile(file, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := backup.Restore(ctx, url, file)
+		if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(apperr.Public(err), "truncated, damaged or not a backup") {
+			t.Errorf("%s: restore gave %s %q, want invalid naming the damage", name, apperr.CodeOf(err), apperr.Public(err))
+		}
+		if after := trialBalance(t, pool, l); after != before {
+			t.Fatalf("%s: a refused restore changed the books:\n%s\nwas:\n%s", name, after, before)
+		}
+	}
+	if err := backup.Restore(ctx, url, filepath.Join(dir, "missing.backup")); apperr.CodeOf(err) != apperr.Invalid {
+		t.Errorf("restore of a missing file: %v", err)
 	}
 	if err := backup.Dump(ctx, url, filepath.Join(t.TempDir(), "no-such-dir", "x")); err == nil {
 		t.Fatal("a backup into a missing directory succeeded")
+	}
+}
+
+// TestOccupied names the tables that hold rows, and none of a new database's.
+func TestOccupied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	if got, err := backup.Occupied(ctx, url); err != nil || len(got) != 0 {
+		t.Fatalf("a migrated, empty database: %v, %v", got, err)
+	}
+	pool, l := openLedger(t, url)
+	post(t, pool, l, 1, "1.00")
+	got, err := backup.Occupied(ctx, url)
+	if err != nil || !slices.Contains(got, "entry") || !slices.Contains(got, "operation") || slices.Contains(got, "schema_migration") {
+		t.Fatalf("a database with a ledger: %v, %v", got, err)
 	}
 }
