@@ -452,6 +452,39 @@ func TestPostBatch(t *testing.T) {
 	if !bal.Equal(d("15015.00")) {
 		t.Fatalf("in-kind balance %s; want 15015.00", bal)
 	}
+	t.Run("FewInOneStatement", func(t *testing.T) {
+		// Below the COPY threshold: one INSERT of arrays writes every column as COPY would.
+		plain := transfer("2021-04-02", ledger.Match("GB-MON"), ledger.InKind("GB-MON"), "3.10")
+		plain.Description, plain.Source, plain.Reference = "plain", "adjustment", "ref-a"
+		keyed := transfer("2021-09-30", ledger.Match("GB-NWP"), ledger.InKind("GB-NWP"), "7.25")
+		keyed.IdempotencyKey, keyed.Reference = "few-1", "ref-b"
+		rev := transfer(out[0].EffectiveDate.Format("2006-01-02"), ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "10.01")
+		rev.Reverses, rev.Description = out[0].ID, "reversal of the first"
+		batch := []ledger.EntryInput{plain, keyed, rev, keyed, ins[3]}
+		var few []ledger.Entry
+		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
+			few, err = l.PostBatch(ctx, tx, batch)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !few[3].Replayed || few[3].ID != few[1].ID || !few[4].Replayed || few[4].ID != out[3].ID {
+			t.Fatalf("replays %+v %+v", few[3], few[4])
+		}
+		for i, in := range batch[:3] {
+			got, err := l.Entry(ctx, few[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.EffectiveDate.Equal(in.EffectiveDate) || got.Description != in.Description || got.Source != in.Source ||
+				got.Reference != in.Reference || got.Reverses != in.Reverses || got.IdempotencyKey != in.IdempotencyKey ||
+				got.RecordedBy != in.RecordedBy || got.Period != few[i].Period || len(got.Postings) != 2 ||
+				got.Postings[0].Account != in.Postings[0].Account || !got.Postings[0].Amount.Equal(in.Postings[0].Amount) ||
+				got.Postings[1].Account != in.Postings[1].Account || !got.Postings[1].Amount.Equal(in.Postings[1].Amount) {
+				t.Errorf("entry %d stored as %+v, posted as %+v", i, got, in)
+			}
+		}
+	})
 	t.Run("AllOrNothing", func(t *testing.T) {
 		bad := append([]ledger.EntryInput{transfer("2021-02-01", ledger.Cash, ledger.ESFIncome, "1.00")},
 			transfer("2021-02-01", ledger.Cash, "nope", "1.00"))
@@ -470,7 +503,7 @@ func TestPostBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := l.Verify(ctx)
-		if err != nil || !rep.OK() || rep.Entries != 1511 || rep.Sealed != 1511 {
+		if err != nil || !rep.OK() || rep.Entries != 1514 || rep.Sealed != 1514 {
 			t.Fatalf("verify = %+v, %v", rep, err)
 		}
 	})

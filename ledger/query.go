@@ -65,17 +65,23 @@ func (p PeriodState) Locked() bool { return p.LockedAt != nil }
 
 // Periods returns the operation's booking periods in order.
 func (l *Ledger) Periods(ctx context.Context, q db.Querier) ([]PeriodState, error) {
-	rows, err := q.Query(ctx, `SELECT code, seq, starts_on, ends_on, claimable, locked_at, coalesce(locked_by, '')
-		FROM period WHERE operation_id = $1 ORDER BY seq`, l.op)
+	rows, err := q.Query(ctx, periodsSQL, l.op)
 	if err != nil {
 		return nil, db.Translate("ledger.Periods", err)
 	}
-	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PeriodState, error) {
+	ps, err := collectPeriods(rows)
+	return ps, db.Translate("ledger.Periods", err)
+}
+
+const periodsSQL = `SELECT code, seq, starts_on, ends_on, claimable, locked_at, coalesce(locked_by, '')
+	FROM period WHERE operation_id = $1 ORDER BY seq`
+
+func collectPeriods(rows pgx.Rows) ([]PeriodState, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PeriodState, error) {
 		var p PeriodState
 		err := r.Scan(&p.Code, &p.Seq, &p.Start, &p.End, &p.Claimable, &p.LockedAt, &p.LockedBy)
 		return p, err
 	})
-	return ps, db.Translate("ledger.Periods", err)
 }
 
 // BookingPeriod applies domain.md §6 to a set of periods: the period containing d if it is open,

@@ -68,6 +68,8 @@ type Service struct {
 	loc  *time.Location
 	now  func() time.Time
 	cash []string // headings that take expenditure lines (R6.4)
+
+	times grouper[timeReq, TimeEntry] // single time entries, recorded in groups (group.go)
 }
 
 // Option configures a Service.
@@ -83,6 +85,7 @@ func New(l *ledger.Ledger, p *programme.Programme, opts ...Option) (*Service, er
 		return nil, err
 	}
 	s := &Service{l: l, p: p, loc: loc, now: time.Now}
+	s.times.run = s.recordTimeGroup
 	for _, o := range opts {
 		o(s)
 	}

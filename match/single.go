@@ -13,60 +13,85 @@ import (
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
 )
 
 // The single-entry path. An import stages its rows, checks them set-based and posts them in
 // chunks: the right shape for a file, and a dozen statements and temporary tables for one line.
-// RecordTime instead checks one entry by the same rules, in the same order and with the same
-// rule ids and codes, in one short transaction:
+// RecordTime instead checks each entry by the same rules, in the same order and with the same
+// rule ids and codes, in a short transaction that it shares with the recordings of other
+// officers arriving at the same time (group.go):
 //
-//  1. before the transaction, the rules a row can be checked against on its own, by the import's
-//     own parse (formats, M2 authority and activity, V1, V2, V3 per entry, V7);
-//  2. in one round trip, the officer's row locked (FOR NO KEY UPDATE, as an import, a reversal
-//     and a new rate version lock it, so concurrent recordings cannot together break V3 or V4),
-//     then, read after the lock, the rate version in force (R5.3, V6), the live entry of the
-//     officer, date and activity (V5), the next generation, the officer's live hours on the day
-//     (V3) and in the calendar year (V4), and the highest FTE of the versions in force during
-//     the year (V4): index scans of one officer's rows (migrations/0005_match_single.sql);
-//  3. the problems sorted as an import reports them (rule, then message) and turned into the
-//     error of a single recording by singleError, as a one-row import's are;
-//  4. the line priced in Go by Price (R9.3a, the function TestPriceSQLMatchesGo holds the
-//     import's SQL to), posted with ledger.Post in the transaction and written with one INSERT.
+//  1. before it queues, the rules a row can be checked against on its own, by the import's own
+//     parse (formats, M2 authority and activity, V1, V2, V3 per entry, V7);
+//  2. in one round trip, the group's officers locked in id order (FOR NO KEY UPDATE, as an
+//     import, a reversal and a new rate version lock them, so concurrent recordings cannot
+//     together break V3 or V4), then, read after the lock, for each recording the rate version
+//     in force (R5.3, V6), the live entry of the officer, date and activity (V5), the next
+//     generation, the officer's live hours on the day (V3) and in the calendar year (V4), and the
+//     highest FTE of the versions in force during the year (V4): index scans of one officer's
+//     rows (migrations/0005_match_single.sql);
+//  3. each recording's problems sorted as an import reports them (rule, then message) and turned
+//     into the error of a single recording by singleError, as a one-row import's are;
+//  4. the lines priced in Go by Price (R9.3a, the function TestPriceSQLMatchesGo holds the
+//     import's SQL to), posted in the transaction (ledger.Post for one, ledger.PostBatch for
+//     more) and written with one INSERT.
 //
 // TestSinglePathMatchesImport feeds the same cases through both paths. RecordExpenditure takes
-// the same shape of path (below).
+// the same shape of path, one line at a time (below).
 
-// timeLockSQL locks the officer of a recording, first thing in its transaction.
-const timeLockSQL = `SELECT id FROM officer WHERE operation_id = $1 AND authority = $2 AND payroll_ref = $3 FOR NO KEY UPDATE`
+// timeLockSQL locks the officers of a group ($2, $3: their authorities and payroll refs) in id
+// order, first thing in its transaction, so that groups and imports never deadlock each other.
+const timeLockSQL = `
+SELECT o.id FROM officer o
+ WHERE o.operation_id = $1 AND (o.authority, o.payroll_ref) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+ ORDER BY o.id FOR NO KEY UPDATE`
 
-// timeReadSQL reads what the rules need of the locked officer ($4 the work date, $5 the
-// activity, $6 and $7 the first and last day of its calendar year). No row: no such officer.
+// timeReadSQL reads what the rules need of each recording of a group ($2…$5: authorities,
+// payroll refs, work dates and activities), numbered from 1 in the order given. A recording
+// whose officer does not exist has no row.
 const timeReadSQL = `
-SELECT o.id, o.name,
+SELECT r.i, o.id, o.name,
        (SELECT min(v.valid_from) FROM rate_version v WHERE v.operation_id = $1 AND v.officer_id = o.id),
        rv.valid_from, rv.annual_cost, rv.fte,
        (SELECT max(v.fte) FROM rate_version v
-         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= $7
+         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= y.last
            AND v.valid_from >= coalesce((SELECT max(w.valid_from) FROM rate_version w
-                                          WHERE w.operation_id = $1 AND w.officer_id = o.id AND w.valid_from <= $6), '-infinity')),
+                                          WHERE w.operation_id = $1 AND w.officer_id = o.id AND w.valid_from <= y.first), '-infinity')),
        t.day_h, t.year_h, coalesce(t.next_gen, 0),
        live.id, live.hours, live.evidence_ref, live.approved_by,
        nextval('time_entry_id_seq')
-  FROM officer o
+  FROM unnest($2::text[], $3::text[], $4::date[], $5::text[]) WITH ORDINALITY AS r(authority, payroll_ref, work_date, activity, i)
+  CROSS JOIN LATERAL (SELECT make_date(extract(year FROM r.work_date)::int, 1, 1) AS first,
+                             make_date(extract(year FROM r.work_date)::int, 12, 31) AS last) y
+  JOIN officer o ON o.operation_id = $1 AND o.authority = r.authority AND o.payroll_ref = r.payroll_ref
   LEFT JOIN LATERAL (
         SELECT v.valid_from, v.annual_cost, v.fte FROM rate_version v
-         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= $4
+         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= r.work_date
          ORDER BY v.valid_from DESC LIMIT 1) rv ON true
   LEFT JOIN LATERAL (
-        SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL AND t.work_date = $4) AS day_h,
+        SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL AND t.work_date = r.work_date) AS day_h,
                sum(t.hours) FILTER (WHERE t.reversed_by IS NULL) AS year_h,
-               max(t.generation) FILTER (WHERE t.work_date = $4 AND t.activity = $5) + 1 AS next_gen
+               max(t.generation) FILTER (WHERE t.work_date = r.work_date AND t.activity = r.activity) + 1 AS next_gen
           FROM time_entry t
-         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date BETWEEN $6 AND $7) t ON true
-  LEFT JOIN time_entry live ON live.operation_id = $1 AND live.officer_id = o.id AND live.work_date = $4
-        AND live.activity = $5 AND live.reversed_by IS NULL
- WHERE o.operation_id = $1 AND o.authority = $2 AND o.payroll_ref = $3`
+         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date BETWEEN y.first AND y.last) t ON true
+  LEFT JOIN LATERAL (
+        SELECT l.id, l.hours, l.evidence_ref, l.approved_by FROM time_entry l
+         WHERE l.operation_id = $1 AND l.officer_id = o.id AND l.work_date = r.work_date AND l.activity = r.activity
+           AND l.reversed_by IS NULL LIMIT 1) live ON true
+ ORDER BY r.i`
+
+// timeInsertSQL writes a group's new time entries, one array element each.
+const timeInsertSQL = `
+INSERT INTO time_entry (operation_id, id, officer_id, work_date, activity, generation, hours, evidence_ref, approved_by,
+                        rate_valid_from, amount, entry_id, period, recorded_at, recorded_by)
+SELECT $1, u.id, u.officer_id, u.work_date, u.activity, u.generation, u.hours, u.evidence_ref, u.approved_by,
+       u.rate_valid_from, u.amount, u.entry_id, u.period, $2, u.recorded_by
+  FROM unnest($3::bigint[], $4::bigint[], $5::date[], $6::text[], $7::int[], $8::numeric[], $9::text[], $10::text[],
+              $11::date[], $12::numeric[], $13::bigint[], $14::text[], $15::text[])
+       AS u(id, officer_id, work_date, activity, generation, hours, evidence_ref, approved_by,
+            rate_valid_from, amount, entry_id, period, recorded_by)`
 
 // timeState is what a recording reads under its officer's lock.
 type timeState struct {
@@ -82,6 +107,16 @@ type timeState struct {
 	newID                  int64
 }
 
+// timeReq is a recording that passed its own rules and waits for its group.
+type timeReq struct {
+	by      access.User
+	in      TimeInput
+	hoursC  int64  // the hours in hundredths
+	refusal string // why access.Can refuses by the officer's authority (V8), reported with the other problems
+}
+
+type timeCall = call[timeReq, TimeEntry]
+
 // recordTimeOne records one (trimmed) time entry by the single-entry path.
 func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
 	if err := access.Can(by, access.RecordTime, ""); err != nil {
@@ -94,76 +129,147 @@ func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInpu
 	if len(rec.probs) > 0 {
 		return TimeEntry{}, singleError(importFailed("", rec.probs))
 	}
-	var refusal string
+	req := timeReq{by: by, in: in, hoursC: in.Hours.Shift(2).IntPart()}
 	if err := access.Can(by, access.RecordTime, in.Authority); err != nil {
-		refusal = apperr.As(err).Message
+		req.refusal = apperr.As(err).Message
 	}
-	hoursC := in.Hours.Shift(2).IntPart()
-	hours := decimal.New(hoursC, -2)
-	yearStart := time.Date(in.WorkDate.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
-	yearEnd := time.Date(in.WorkDate.Year(), 12, 31, 0, 0, 0, 0, time.UTC)
-	op := s.p.OperationID
+	return s.times.do(ctx, in.Authority+"\x00"+in.PayrollRef, req)
+}
 
-	var out TimeEntry
-	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
-		// 2. The lock, then the reads, in one round trip: each statement of the batch takes its
-		// snapshot when it starts, so the reads see every recording committed before the lock.
-		var st timeState
-		found := true
+// recordTimeGroup records a group of recordings of different officers in one transaction,
+// setting each one's outcome; it returns an error only when the transaction failed as a whole.
+func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error {
+	op := s.p.OperationID
+	n := len(group)
+	auths, refs, acts := make([]string, n), make([]string, n), make([]string, n)
+	dates := make([]time.Time, n)
+	for i, c := range group {
+		auths[i], refs[i], dates[i], acts[i] = c.in.in.Authority, c.in.in.PayrollRef, c.in.in.WorkDate, c.in.in.Activity
+	}
+	return db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		// 2. The locks, then the reads, in one round trip: each statement of the batch takes its
+		// snapshot when it starts, so the reads see every recording committed before the locks.
+		states := make([]timeState, n)
+		found := make([]bool, n)
 		b := &pgx.Batch{}
-		b.Queue(timeLockSQL, op, in.Authority, in.PayrollRef)
-		b.Queue(timeReadSQL, op, in.Authority, in.PayrollRef, in.WorkDate, in.Activity, yearStart, yearEnd).QueryRow(func(r pgx.Row) error {
-			err := r.Scan(&st.officer, &st.name, &st.firstFrom, &st.validFrom, &st.cost, &st.fte, &st.capFTE,
-				&st.dayH, &st.yearH, &st.nextGen, &st.liveID, &st.liveHours, &st.liveEvidence, &st.liveAppr, &st.newID)
-			if err == pgx.ErrNoRows {
-				found = false
-				return nil
+		// Plan each statement for the rows at hand: a plan cached while time_entry and entry
+		// were young (tables grow from empty) scans all of an operation's rows for one officer's
+		// or one key's, and stays cached until the next ANALYZE.
+		b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
+		b.Queue(timeLockSQL, op, auths, refs)
+		b.Queue(timeReadSQL, op, auths, refs, dates, acts).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var i int
+				var st timeState
+				if err := rows.Scan(&i, &st.officer, &st.name, &st.firstFrom, &st.validFrom, &st.cost, &st.fte, &st.capFTE,
+					&st.dayH, &st.yearH, &st.nextGen, &st.liveID, &st.liveHours, &st.liveEvidence, &st.liveAppr, &st.newID); err != nil {
+					return err
+				}
+				states[i-1], found[i-1] = st, true
 			}
-			return err
+			return rows.Err()
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return db.Translate("match.time", err)
 		}
 
 		// 3. The rules that need what is recorded, reported as an import reports them.
-		probs := s.checkRecorded(in, hours, st, found, refusal)
-		if len(probs) > 0 {
-			return singleError(importFailed("", probs))
-		}
-		if st.liveID != nil {
-			// V5: the identical entry is live already; nothing is written.
-			e, err := s.liveTimeEntry(ctx, tx, in)
-			e.Replayed = true
-			out = e
-			return err
-		}
-
-		// 4. Priced, posted and written.
-		amount := Price(hours, *st.cost, *st.fte, s.p.HoursBasis)
+		var ins []ledger.EntryInput
+		var written []*timeCall
 		at := s.stamp()
-		e, err := postOne(ctx, tx, s.l, timeLedgerInput(by.Email, st.newID, st.officer, in.Authority, in.PayrollRef,
-			in.WorkDate, in.Activity, st.nextGen, hoursC, amount))
+		for i, c := range group {
+			in, st := c.in.in, states[i]
+			hours := decimal.New(c.in.hoursC, -2)
+			c.out, c.err = TimeEntry{}, nil
+			if probs := s.checkRecorded(in, hours, st, found[i], c.in.refusal); len(probs) > 0 {
+				c.err = singleError(importFailed("", probs))
+				continue
+			}
+			if st.liveID != nil {
+				// V5: the identical entry is live already; nothing is written.
+				e, err := s.liveTimeEntry(ctx, tx, in)
+				if err != nil {
+					return err
+				}
+				e.Replayed = true
+				c.out = e
+				continue
+			}
+			// 4. Priced; posted and written below, together.
+			amount := Price(hours, *st.cost, *st.fte, s.p.HoursBasis)
+			ins = append(ins, timeLedgerInput(c.in.by.Email, st.newID, st.officer, in.Authority, in.PayrollRef,
+				in.WorkDate, in.Activity, st.nextGen, c.in.hoursC, amount))
+			c.out = TimeEntry{ID: st.newID, OfficerID: st.officer, Authority: in.Authority, PayrollRef: in.PayrollRef,
+				OfficerName: st.name, WorkDate: in.WorkDate, Hours: hours, Activity: in.Activity, EvidenceRef: in.EvidenceRef,
+				ApprovedBy: in.ApprovedBy, RateValidFrom: *st.validFrom, AnnualCost: *st.cost, FTE: *st.fte, Amount: amount,
+				Generation: st.nextGen, RecordedAt: at, RecordedBy: c.in.by.Email}
+			written = append(written, c)
+		}
+		if len(written) == 0 {
+			return nil
+		}
+		entries, err := s.postLines(ctx, tx, ins)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO time_entry (operation_id, id, officer_id, work_date, activity, generation, hours,
-				evidence_ref, approved_by, rate_valid_from, amount, entry_id, period, recorded_at, recorded_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-			op, st.newID, st.officer, in.WorkDate, in.Activity, st.nextGen, hours, in.EvidenceRef, in.ApprovedBy,
-			*st.validFrom, amount, e.ID, e.Period, at, by.Email)
-		if err != nil {
-			return db.Translate("match.time", err)
+		cols := newTimeColumns(len(written))
+		for k, c := range written {
+			c.out.EntryID, c.out.Period = entries[k].ID, entries[k].Period
+			cols.add(c.out)
 		}
-		out = TimeEntry{ID: st.newID, OfficerID: st.officer, Authority: in.Authority, PayrollRef: in.PayrollRef,
-			OfficerName: st.name, WorkDate: in.WorkDate, Hours: hours, Activity: in.Activity, EvidenceRef: in.EvidenceRef,
-			ApprovedBy: in.ApprovedBy, RateValidFrom: *st.validFrom, AnnualCost: *st.cost, FTE: *st.fte, Amount: amount,
-			Generation: st.nextGen, EntryID: e.ID, Period: e.Period, RecordedAt: at, RecordedBy: by.Email}
-		return nil
+		_, err = tx.Exec(ctx, timeInsertSQL, op, at, cols.id, cols.officer, cols.date, cols.activity, cols.generation,
+			cols.hours, cols.evidence, cols.approver, cols.rateFrom, cols.amount, cols.entry, cols.period, cols.by)
+		return db.Translate("match.time", err)
 	})
+}
+
+// postLines posts the ledger entries of new lines in tx: ledger.Post for one, PostBatch for more.
+// The lines are new, so the ledger holding an entry under a line's key already means a
+// concurrent recording got there first (L4).
+func (s *Service) postLines(ctx context.Context, tx pgx.Tx, ins []ledger.EntryInput) ([]ledger.Entry, error) {
+	if len(ins) == 1 {
+		e, err := postOne(ctx, tx, s.l, ins[0])
+		return []ledger.Entry{e}, err
+	}
+	out, err := s.l.PostBatch(ctx, tx, ins)
 	if err != nil {
-		return TimeEntry{}, err
+		return nil, err
+	}
+	for _, e := range out {
+		if e.Replayed {
+			return nil, apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
+		}
 	}
 	return out, nil
+}
+
+// timeColumns are the columns of timeInsertSQL's arrays.
+type timeColumns struct {
+	id, officer, entry                   []int64
+	date, rateFrom                       []time.Time
+	activity, evidence, approver, period []string
+	by                                   []string
+	generation                           []int32
+	hours, amount                        []decimal.Decimal
+}
+
+func newTimeColumns(n int) *timeColumns {
+	return &timeColumns{
+		id: make([]int64, 0, n), officer: make([]int64, 0, n), entry: make([]int64, 0, n),
+		date: make([]time.Time, 0, n), rateFrom: make([]time.Time, 0, n),
+		activity: make([]string, 0, n), evidence: make([]string, 0, n), approver: make([]string, 0, n),
+		period: make([]string, 0, n), by: make([]string, 0, n), generation: make([]int32, 0, n),
+		hours: make([]decimal.Decimal, 0, n), amount: make([]decimal.Decimal, 0, n),
+	}
+}
+
+func (c *timeColumns) add(e TimeEntry) {
+	c.id, c.officer, c.entry = append(c.id, e.ID), append(c.officer, e.OfficerID), append(c.entry, e.EntryID)
+	c.date, c.rateFrom = append(c.date, e.WorkDate), append(c.rateFrom, e.RateValidFrom)
+	c.activity, c.evidence, c.approver = append(c.activity, e.Activity), append(c.evidence, e.EvidenceRef), append(c.approver, e.ApprovedBy)
+	c.period, c.by = append(c.period, e.Period), append(c.by, e.RecordedBy)
+	c.generation = append(c.generation, int32(e.Generation))
+	c.hours, c.amount = append(c.hours, e.Hours), append(c.amount, e.Amount)
 }
 
 // checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check

@@ -428,3 +428,91 @@ func TestSingleExpenditureMatchesImport(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordTimeInGroups: recordings for many officers at once are recorded in shared
+// transactions (group.go), and each still gets the outcome it would have had alone: the good
+// ones written once with their ledger entries, an identical pair written once and replayed once,
+// each refusal (V6, V8, an unknown officer) writing nothing, and the ledger verifying.
+func TestRecordTimeInGroups(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	type job struct {
+		in   match.TimeInput
+		by   access.User
+		want string // the outcome; "ok|replay" for the two of an identical pair
+		ref  string
+	}
+	var jobs []job
+	const officers = 12
+	refs := make([]string, officers)
+	for k := range refs {
+		auth, by, other := "GB-NWP", f.foNWP, f.foCRF
+		if k%2 == 1 {
+			auth, by, other = "GB-CRF", f.foCRF, f.foNWP
+		}
+		ref := f.officer(t, auth, "2021-03-01", "44750.00", "0.8")
+		refs[k] = ref
+		for d, act := range []string{"lab", "experiment", "coaching"} {
+			jobs = append(jobs, job{in: entry(auth, ref, fmt.Sprintf("2021-05-%02d", d+3), "7.5", act), by: by, want: "ok", ref: ref})
+		}
+		pair := entry(auth, ref, "2021-06-01", "3", "steering")
+		jobs = append(jobs, job{in: pair, by: by, want: "ok|replay", ref: ref}, job{in: pair, by: f.pm, want: "ok|replay", ref: ref})
+		jobs = append(jobs, job{in: entry(auth, ref, "2021-02-26", "2", "lab"), by: by, want: "invalid V6", ref: ref})
+		jobs = append(jobs, job{in: entry(auth, ref, "2021-06-02", "2", "lab"), by: other, want: "forbidden V8", ref: ref})
+	}
+	jobs = append(jobs, job{in: entry("GB-NWP", "NWP-NOBODY", "2021-05-03", "1", "lab"), by: f.pm, want: "invalid M2"})
+	before := f.count(t, "time_entry")
+
+	outcomes := make([]string, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := f.s.RecordTime(f.ctx, j.by, j.in)
+			outcomes[i] = outcome(err, e.Replayed)
+		}()
+	}
+	wg.Wait()
+
+	perPair := map[string][]string{}
+	for i, j := range jobs {
+		if j.want == "ok|replay" {
+			perPair[j.ref] = append(perPair[j.ref], outcomes[i])
+			continue
+		}
+		if outcomes[i] != j.want {
+			t.Errorf("%s %s %s by %s: %s, want %s", j.in.PayrollRef, j.in.WorkDate.Format("2006-01-02"), j.in.Activity,
+				j.by.Email, outcomes[i], j.want)
+		}
+	}
+	for ref, got := range perPair {
+		if fmt.Sprint(got) != "[ok replay]" && fmt.Sprint(got) != "[replay ok]" {
+			t.Errorf("%s: the identical pair came to %v, want one ok and one replay", ref, got)
+		}
+	}
+	if n := f.count(t, "time_entry") - before; n != officers*4 {
+		t.Fatalf("%d time entries written, want %d", n, officers*4)
+	}
+	// Each line has its own balanced entry of its own amount (R4.7), and fewer transactions
+	// wrote them than there are lines: the recordings were grouped.
+	var lines, txns int
+	if err := f.pool.QueryRow(f.ctx, `SELECT count(*), count(DISTINCT e.txid) FROM time_entry t
+		JOIN entry e ON e.operation_id = t.operation_id AND e.id = t.entry_id
+		JOIN posting p ON p.operation_id = e.operation_id AND p.entry_id = e.id AND p.line = 1 AND p.amount = t.amount
+		JOIN officer o ON o.operation_id = t.operation_id AND o.id = t.officer_id
+		WHERE o.payroll_ref = ANY($1) AND e.reference = t.id::text`, refs).Scan(&lines, &txns); err != nil {
+		t.Fatal(err)
+	}
+	if lines != officers*4 {
+		t.Fatalf("%d lines have their ledger entry, want %d", lines, officers*4)
+	}
+	if txns >= lines {
+		t.Errorf("%d lines written by %d transactions: no recordings were grouped", lines, txns)
+	}
+	t.Logf("%d lines written by %d transactions", lines, txns)
+	rep, err := f.l.Verify(f.ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
