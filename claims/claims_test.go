@@ -142,6 +142,54 @@ func TestNilClaim(t *testing.T) {
 	}
 }
 
+// TestClaimJSONFollowsTheClaim: the kept claim JSON is served again while the claim is unchanged
+// and rendered anew, equal to json.Marshal of the claim read afresh, after each change.
+func TestClaimJSONFollowsTheClaim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-04-02")
+	f.spend("delivery", "2021-02-01", "14000.00")
+	if _, err := f.svc.ClaimJSON(f.ctx, "2021Q1"); apperr.CodeOf(err) != apperr.NotFound {
+		t.Fatalf("no claim yet: %v", err)
+	}
+	want := func(t *testing.T) []byte {
+		t.Helper()
+		c, err := f.svc.Claim(f.ctx, "2021Q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.svc.ClaimJSON(f.ctx, "2021Q1")
+		if err != nil || string(got) != string(b) {
+			t.Fatalf("claim JSON\n%s, %v\nwant\n%s", got, err, b)
+		}
+		again, err := f.svc.ClaimJSON(f.ctx, "2021Q1")
+		if err != nil || &again[0] != &got[0] {
+			t.Fatalf("an unchanged claim was rendered again (%v)", err)
+		}
+		return got
+	}
+	f.compile("2021Q1")
+	draft := want(t)
+	f.work("GB-NWP", "2021-03-01", "700.00")
+	f.compile("2021Q1")
+	recompiled := want(t)
+	if string(recompiled) == string(draft) {
+		t.Fatal("the recompiled claim's JSON did not change")
+	}
+	if _, err := f.svc.Review(f.ctx, "2021Q1", foCerys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Submit(f.ctx, "2021Q1", pmBryn); err != nil {
+		t.Fatal(err)
+	}
+	if submitted := want(t); !strings.Contains(string(submitted), `"status":"submitted"`) {
+		t.Fatalf("submitted claim JSON %s", submitted)
+	}
+}
+
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "2021-04-02")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,16 @@ type Service struct {
 	version string
 	// signatory signs the claim certificate.
 	signatory Signatory
+
+	// docs keeps each period's claim JSON with the row version it was rendered from (ClaimJSON).
+	docsMu sync.Mutex
+	docs   map[string]claimDoc
+}
+
+// claimDoc is a rendered claim JSON and the version of the claim row it was rendered from.
+type claimDoc struct {
+	version string
+	body    []byte
 }
 
 // Option configures a Service.
@@ -208,9 +219,72 @@ func (s *Service) claim(ctx context.Context, q db.Querier, period string, forUpd
 	}
 	c, err := s.scanClaim(q.QueryRow(ctx, sql, s.prog.OperationID, period))
 	if err == pgx.ErrNoRows {
-		return nil, apperr.New(apperr.NotFound, "", "there is no claim for %s yet: compile it first", period)
+		return nil, noClaim(period)
 	}
 	return c, db.Translate("claims.Claim", err)
+}
+
+// rowVersionSQL names a version of a claim's row: an UPDATE writes a new tuple, with a new
+// transaction id (xmin) and place (ctid).
+const rowVersionSQL = `xmin::text || ':' || ctid::text`
+
+// ClaimJSON returns the claim JSON of interfaces.md for period, exactly as json.Marshal of Claim
+// writes it. Reads of a claim far outnumber its changes, so the document is kept per period and
+// served again while the claim's row is unchanged: each call reads the row's version, and only
+// a new version is read whole, decoded and rendered again. The caller must not modify the bytes.
+func (s *Service) ClaimJSON(ctx context.Context, period string) ([]byte, error) {
+	if _, err := s.period(period); err != nil {
+		return nil, err
+	}
+	var version string
+	err := s.pool.QueryRow(ctx, `SELECT `+rowVersionSQL+` FROM claim WHERE operation_id = $1 AND period = $2`,
+		s.prog.OperationID, period).Scan(&version)
+	if err == pgx.ErrNoRows {
+		return nil, noClaim(period)
+	}
+	if err != nil {
+		return nil, db.Translate("claims.ClaimJSON", err)
+	}
+	s.docsMu.Lock()
+	doc, ok := s.docs[period]
+	s.docsMu.Unlock()
+	if ok && doc.version == version {
+		return doc.body, nil
+	}
+	// The claim and its version in one statement, so the document is stored under the version
+	// it was rendered from even if the claim changed since the read above.
+	c, err := s.scanClaim(versionedRow{s.pool.QueryRow(ctx, `SELECT `+rowVersionSQL+`, `+claimColumns+`
+		FROM claim WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, period), &doc.version})
+	if err == pgx.ErrNoRows {
+		return nil, noClaim(period)
+	}
+	if err != nil {
+		return nil, db.Translate("claims.ClaimJSON", err)
+	}
+	if doc.body, err = json.Marshal(c); err != nil {
+		return nil, apperr.Wrap("claims.ClaimJSON", err)
+	}
+	s.docsMu.Lock()
+	if s.docs == nil {
+		s.docs = make(map[string]claimDoc)
+	}
+	s.docs[period] = doc
+	s.docsMu.Unlock()
+	return doc.body, nil
+}
+
+// versionedRow scans a row version, then the columns its caller asks for.
+type versionedRow struct {
+	pgx.Row
+	version *string
+}
+
+func (r versionedRow) Scan(dest ...any) error {
+	return r.Row.Scan(append([]any{r.version}, dest...)...)
+}
+
+func noClaim(period string) error {
+	return apperr.New(apperr.NotFound, "", "there is no claim for %s yet: compile it first", period)
 }
 
 // Claims returns every compiled claim in period order.

@@ -792,16 +792,13 @@ func (s *Server) apiClaim(w http.ResponseWriter, r *http.Request) error {
 	if err := authorize(r, access.ReadClaims, ""); err != nil {
 		return err
 	}
-	c, err := s.cfg.Claims.Claim(r.Context(), r.PathValue("period"))
+	b, err := s.cfg.Claims.ClaimJSON(r.Context(), r.PathValue("period"))
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return apperr.Wrap("web.apiClaim", err)
-	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte{'\n'})
 	return nil
 }
 
