@@ -327,7 +327,7 @@ func TestCrashKillNineLeavesNoTrace(t *testing.T) {
 	officersCSV, timeCSV := writeCrashFixtures(t, t.TempDir(), rows)
 	c.ok("migrate")
 	c.ok("import", "officers", officersCSV)
-	faults, completed, none := 0, 0, 0
+	faults, completed, none, partial, orphans := 0, 0, 0, 0, 0
 
 	// 1. kill -9 during the large import, at growing depths into it; then let it finish.
 	base := c.counts()
@@ -342,6 +342,7 @@ func TestCrashKillNineLeavesNoTrace(t *testing.T) {
 			completed++
 			base = after
 		default:
+			partial++
 			t.Fatalf("import killed (%v after it began): partial state %+v, before %+v (%d rows)", extra, after, base, rows)
 		}
 		if killed {
@@ -380,6 +381,7 @@ func TestCrashKillNineLeavesNoTrace(t *testing.T) {
 					t.Fatalf("half a claim: figures missing")
 				}
 			default:
+				partial++
 				t.Fatalf("compile killed: %d claims and %d pack files for %s", claimsN, packs, period)
 			}
 		})
@@ -399,10 +401,12 @@ func TestCrashKillNineLeavesNoTrace(t *testing.T) {
 		case strings.Join(names, ",") == "claim.pdf,claim.xlsx,manifest.json":
 			completed++
 		default:
+			partial++
 			t.Errorf("pack killed %v in: the out directory holds %v", extra, names)
 		}
 		c.ok("claims", "pack", "--period", period, "--out", out)
 		if names := dirNames(t, out); strings.Join(names, ",") != "claim.pdf,claim.xlsx,manifest.json" {
+			orphans += len(names) - 3
 			t.Errorf("pack after the kill: the out directory holds %v", names)
 		}
 	}
@@ -422,14 +426,24 @@ func TestCrashKillNineLeavesNoTrace(t *testing.T) {
 		}
 		c.ok("claims", "pack", "--period", period, "--out", out)
 		if names := dirNames(t, out); strings.Join(names, ",") != "claim.pdf,claim.xlsx,manifest.json" {
+			orphans += len(names) - 3
 			t.Errorf("pack run again after a kill: the out directory holds %v", names)
 		}
 	}
-	c.ok("ledger", "verify")
+	verified := verifiedLine(t, c.ok("ledger", "verify"))
 	reliability.Record(t, "crash_cli", "kill -9 of the CLI during a large import, claims compile and claims pack leaves each all-or-nothing, the ledger verifying and no PostgreSQL process behind",
 		map[string]any{"import_rows": rows, "kills": c.kills, "kills_mid_operation": faults, "left_nothing": none, "completed": completed,
-			"partial_states": 0, "temp_files_seen_right_after_a_kill": orphansAfterKill, "orphan_files_after_restart": 0,
-			"ledger_verify": "clean"})
+			"partial_states": partial, "temp_files_seen_right_after_a_kill": orphansAfterKill, "orphan_files_after_restart": orphans,
+			"ledger_verify": verified})
+}
+
+// verifiedLine returns the summary line of `infuse ledger verify` that passed, for the figures.
+func verifiedLine(t *testing.T, out string) string {
+	t.Helper()
+	if !strings.Contains(out, "ledger verified") {
+		t.Fatalf("ledger verify:\n%s", out)
+	}
+	return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
 }
 
 // dirNames lists dir (nothing when it does not exist), sorted.
@@ -514,8 +528,8 @@ func TestCrashSchedulerRedoesInterruptedCompile(t *testing.T) {
 	if interrupted < 1 || stillRunning != 0 {
 		t.Errorf("%d runs recorded as interrupted (want ≥ 1), %d still marked running (want 0)", interrupted, stillRunning)
 	}
-	c.ok("ledger", "verify")
+	verified := verifiedLine(t, c.ok("ledger", "verify"))
 	reliability.Record(t, "crash_scheduler", "kill -9 of `infuse serve` during the scheduler's compile run: the restarted scheduler records the run as interrupted and compiles every ended period, the ledger verifies",
 		map[string]any{"claims_before_restart": before, "claims_after_restart": claimsN, "interrupted_runs_on_record": interrupted,
-			"ok_runs_after_restart": okRuns, "time_rows": rows})
+			"ok_runs_after_restart": okRuns, "time_rows": rows, "ledger_verify": verified})
 }

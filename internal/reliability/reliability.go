@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,7 @@ func Latency(ds []time.Duration) string {
 func Read(r io.Reader) ([]Figure, error) {
 	byID := map[string]Figure{}
 	dec := json.NewDecoder(r)
+	dec.UseNumber() // figures print as recorded: 2000000, not 2e+06
 	for {
 		var f Figure
 		if err := dec.Decode(&f); err == io.EOF {
@@ -93,6 +95,64 @@ func Read(r io.Reader) ([]Figure, error) {
 	return out, nil
 }
 
+// summaryColumns are the summary's columns and the figures each adds up; a section that records
+// none of a column's figures shows a dash there.
+var summaryColumns = []struct {
+	title string
+	keys  []string
+}{
+	{"requests", []string{"requests"}},
+	{"faults injected", []string{"kills"}},
+	{"inputs tried", []string{"inputs", "random_claims"}},
+	{"lost, doubled or wrong", []string{"rows_missing", "rows_doubled", "refused_rows_present",
+		"rows_written", "rows_written_by_refused", "partial_states", "orphan_files_after_restart", "mismatches",
+		"ledger_problems", "ledger_problems_after_restore"}},
+}
+
+// summary writes one row per section with the figures that answer the questions the document
+// exists for: how much was tried, how many faults were injected, and whether anything was lost.
+func summary(b *strings.Builder, figs []Figure) {
+	b.WriteString("| section |")
+	for _, c := range summaryColumns {
+		fmt.Fprintf(b, " %s |", c.title)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(summaryColumns)) + "\n")
+	for _, f := range figs {
+		fmt.Fprintf(b, "| [%s](#%s) |", f.ID, f.ID) // GitHub's anchor of "## id" is id
+		for _, c := range summaryColumns {
+			total, seen := 0.0, false
+			for _, k := range c.keys {
+				if v, ok := number(f.Figures[k]); ok {
+					total, seen = total+v, true
+				}
+			}
+			if seen {
+				fmt.Fprintf(b, " %s |", strconv.FormatFloat(total, 'f', -1, 64))
+			} else {
+				b.WriteString(" — |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+}
+
+// number reads a figure that is a number.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
 // Render writes RELIABILITY.md for figs.
 func Render(w io.Writer, figs []Figure) error {
 	var b strings.Builder
@@ -102,6 +162,8 @@ func Render(w io.Writer, figs []Figure) error {
 	b.WriteString("and its figures.\n\n")
 	if len(figs) == 0 {
 		b.WriteString("No test recorded figures in this run.\n")
+	} else {
+		summary(&b, figs)
 	}
 	for _, f := range figs {
 		fmt.Fprintf(&b, "## %s\n\n", f.ID)

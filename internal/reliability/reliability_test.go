@@ -18,7 +18,8 @@ func TestRecordReadRender(t *testing.T) {
 		reliability.Record(t, "b_load", "held", map[string]any{"requests": 10})
 	})
 	t.Run("second", func(t *testing.T) {
-		reliability.Record(t, "a_crash", "nothing lost", map[string]any{"kills": 3})
+		reliability.Record(t, "a_crash", "nothing lost", map[string]any{"kills": 3, "backup_bytes": 2_000_000,
+			"inputs": 40, "random_claims": 2, "partial_states": 0, "mismatches": 1})
 	})
 	t.Run("again", func(t *testing.T) {
 		reliability.Record(t, "b_load", "held", map[string]any{"requests": 12})
@@ -40,7 +41,9 @@ func TestRecordReadRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := b.String()
-	for _, want := range []string{"## a_crash", "| kills | 3 |", "| requests | 12 |", "TestRecordReadRender/again"} {
+	for _, want := range []string{"## a_crash", "| kills | 3 |", "| requests | 12 |", "TestRecordReadRender/again",
+		"| backup_bytes | 2000000 |", // as recorded, not 2e+06
+		"| [a_crash](#a_crash) | — | 3 | 42 | 1 |", "| [b_load](#b_load) | 12 | — | — | — |"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("the document lacks %q:\n%s", want, doc)
 		}
