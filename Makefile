@@ -34,8 +34,8 @@ bench: ## the speed and memory targets, measured on a durable (fsync on) local P
 	INFUSE_BENCH_DURABLE=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
 
 .PHONY: soak
-soak: ## the long resilience runs: kill -9 crash tests and the load test (INFUSE_LOAD_SECONDS, default 60)
-	INFUSE_SOAK=1 $(GO) test -p 1 -count=1 -timeout 60m -run 'TestCrash|TestLoad' ./cmd/infuse ./web
+soak: ## the long resilience runs: kill -9 crash tests and the load test on infuse serve (INFUSE_LOAD_SECONDS, default 60)
+	INFUSE_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'TestCrash|TestLoad' ./cmd/infuse
 
 FUZZTIME ?= 20s
 
