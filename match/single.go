@@ -49,38 +49,59 @@ SELECT o.id FROM officer o
  ORDER BY o.id FOR NO KEY UPDATE`
 
 // timeReadSQL reads what the rules need of each recording of a group ($2…$5: authorities,
-// payroll refs, work dates and activities), numbered from 1 in the order given. A recording
-// whose officer does not exist has no row.
+// payroll refs, work dates and activities), numbered from 1 in the order given: the officer's
+// rate versions (a handful, in date order; versionsInForce picks from them), its live hours on
+// the day and in the calendar year, the next generation of the date and activity, and the live
+// entry of the date and activity. A recording whose officer does not exist has no row.
 const timeReadSQL = `
-SELECT r.i, o.id, o.name,
-       (SELECT min(v.valid_from) FROM rate_version v WHERE v.operation_id = $1 AND v.officer_id = o.id),
-       rv.valid_from, rv.annual_cost, rv.fte,
-       (SELECT max(v.fte) FROM rate_version v
-         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= y.last
-           AND v.valid_from >= coalesce((SELECT max(w.valid_from) FROM rate_version w
-                                          WHERE w.operation_id = $1 AND w.officer_id = o.id AND w.valid_from <= y.first), '-infinity')),
+SELECT r.i, o.id, o.name, rv.froms, rv.costs, rv.ftes,
        t.day_h, t.year_h, coalesce(t.next_gen, 0),
        live.id, live.hours, live.evidence_ref, live.approved_by,
        nextval('time_entry_id_seq')
   FROM unnest($2::text[], $3::text[], $4::date[], $5::text[]) WITH ORDINALITY AS r(authority, payroll_ref, work_date, activity, i)
-  CROSS JOIN LATERAL (SELECT make_date(extract(year FROM r.work_date)::int, 1, 1) AS first,
-                             make_date(extract(year FROM r.work_date)::int, 12, 31) AS last) y
   JOIN officer o ON o.operation_id = $1 AND o.authority = r.authority AND o.payroll_ref = r.payroll_ref
   LEFT JOIN LATERAL (
-        SELECT v.valid_from, v.annual_cost, v.fte FROM rate_version v
-         WHERE v.operation_id = $1 AND v.officer_id = o.id AND v.valid_from <= r.work_date
-         ORDER BY v.valid_from DESC LIMIT 1) rv ON true
+        SELECT array_agg(v.valid_from ORDER BY v.valid_from) AS froms, array_agg(v.annual_cost ORDER BY v.valid_from) AS costs,
+               array_agg(v.fte ORDER BY v.valid_from) AS ftes
+          FROM rate_version v
+         WHERE v.operation_id = $1 AND v.officer_id = o.id) rv ON true
   LEFT JOIN LATERAL (
         SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL AND t.work_date = r.work_date) AS day_h,
                sum(t.hours) FILTER (WHERE t.reversed_by IS NULL) AS year_h,
                max(t.generation) FILTER (WHERE t.work_date = r.work_date AND t.activity = r.activity) + 1 AS next_gen
           FROM time_entry t
-         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date BETWEEN y.first AND y.last) t ON true
+         WHERE t.operation_id = $1 AND t.officer_id = o.id
+           AND t.work_date BETWEEN date_trunc('year', r.work_date)::date
+                               AND (date_trunc('year', r.work_date) + interval '1 year - 1 day')::date) t ON true
   LEFT JOIN LATERAL (
         SELECT l.id, l.hours, l.evidence_ref, l.approved_by FROM time_entry l
          WHERE l.operation_id = $1 AND l.officer_id = o.id AND l.work_date = r.work_date AND l.activity = r.activity
            AND l.reversed_by IS NULL LIMIT 1) live ON true
  ORDER BY r.i`
+
+// versionsInForce picks from an officer's rate versions (froms, costs and ftes in date order)
+// what the rules need for a work date: the first version's date (V6's message), the version in
+// force on the date (R5.3; none before the first) and the highest FTE of the versions in force
+// at any time in the date's calendar year (V4; none when no version starts by its end).
+func (st *timeState) versionsInForce(froms []time.Time, costs, ftes []decimal.Decimal, day time.Time) {
+	if len(froms) == 0 {
+		return
+	}
+	st.firstFrom = &froms[0]
+	yearStart := time.Date(day.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	yearEnd := time.Date(day.Year(), 12, 31, 0, 0, 0, 0, time.UTC)
+	for i, from := range froms {
+		if !from.After(day) {
+			st.validFrom, st.cost, st.fte = &froms[i], &costs[i], &ftes[i]
+		}
+		// In force during the year: starts by its end, and is not followed by another that
+		// starts by its first day.
+		inYear := !from.After(yearEnd) && (i+1 == len(froms) || froms[i+1].After(yearStart))
+		if inYear && (st.capFTE == nil || ftes[i].GreaterThan(*st.capFTE)) {
+			st.capFTE = &ftes[i]
+		}
+	}
+}
 
 // timeInsertSQL writes a group's new time entries, one array element each.
 const timeInsertSQL = `
@@ -161,10 +182,13 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 			for rows.Next() {
 				var i int
 				var st timeState
-				if err := rows.Scan(&i, &st.officer, &st.name, &st.firstFrom, &st.validFrom, &st.cost, &st.fte, &st.capFTE,
+				var froms []time.Time
+				var costs, ftes []decimal.Decimal
+				if err := rows.Scan(&i, &st.officer, &st.name, &froms, &costs, &ftes,
 					&st.dayH, &st.yearH, &st.nextGen, &st.liveID, &st.liveHours, &st.liveEvidence, &st.liveAppr, &st.newID); err != nil {
 					return err
 				}
+				st.versionsInForce(froms, costs, ftes, dates[i-1])
 				states[i-1], found[i-1] = st, true
 			}
 			return rows.Err()
