@@ -54,7 +54,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 	want := books(src.url)
 
 	// A database that holds data is not overwritten without --replace.
-	mustRun(src, exitFail, "add --replace", "restore", file)
+	mustRun(src, exitFail, "B1: the database is not empty", "restore", file)
 	if got := books(src.url); got != want {
 		t.Fatalf("a refused restore changed the books: %s, was %s", got, want)
 	}
@@ -66,7 +66,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Fatalf("restored books %s, want %s", got, want)
 	}
 	mustRun(dst, exitOK, "ledger verified", "ledger", "verify")
-	mustRun(dst, exitFail, "not empty", "restore", file)
+	mustRun(dst, exitFail, "B1: the database is not empty", "restore", file)
 
 	// A truncated backup is refused even with --replace, and the database kept.
 	whole, err := os.ReadFile(file)
@@ -77,8 +77,8 @@ func TestBackupRestoreCLI(t *testing.T) {
 	if err := os.WriteFile(cut, whole[:len(whole)*3/4], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(dst, exitFail, "truncated, damaged or not a backup", "restore", "--replace", cut)
-	mustRun(dst, exitFail, "cannot read the backup", "restore", "--replace", filepath.Join(dst.dir, "missing.backup"))
+	mustRun(dst, exitFail, "B1: "+cut+" is truncated, damaged or not a backup", "restore", "--replace", cut)
+	mustRun(dst, exitFail, "B1: cannot read the backup", "restore", "--replace", filepath.Join(dst.dir, "missing.backup"))
 	if got := books(dst.url); got != want {
 		t.Fatalf("a refused restore changed the books: %s, was %s", got, want)
 	}

@@ -80,7 +80,7 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if len(tables) > 0 {
-			return apperr.New(apperr.Conflict, "", "the database is not empty (tables %s hold rows); stop the service and add --replace to overwrite it",
+			return apperr.New(apperr.Conflict, backup.RuleBackup, "the database is not empty (tables %s hold rows); stop the service and add --replace to overwrite it",
 				strings.Join(tables, ", "))
 		}
 	}
@@ -89,7 +89,7 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		e.log.Error("restore failed", "file", file, "err", err)
-		return &apperr.Error{Code: apperr.Invalid, Op: "restore", Err: err,
+		return &apperr.Error{Code: apperr.Invalid, Rule: backup.RuleBackup, Op: "restore", Err: err,
 			Message: fmt.Sprintf("restoring %s failed and was rolled back: the database is as it was (the log says why)", file)}
 	}
 	p, err := e.programme()

@@ -7,7 +7,10 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,10 @@ import (
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/pgserver"
 )
+
+// RuleBackup is the rule a refused restore names: a backup is read whole before it is restored,
+// and it replaces a database that holds data only when told to.
+const RuleBackup = "B1"
 
 // tool returns the path of a PostgreSQL client program from the server's binary directory.
 func tool(name string) (string, error) {
@@ -32,9 +39,19 @@ func tool(name string) (string, error) {
 	return p, nil
 }
 
+// trailerPrefix starts the line Dump appends to pg_dump's archive: the SHA-256 of the archive,
+// in hex. pg_restore reads an archive by its table of contents and never reaches the line, so the
+// file stays a pg_dump archive; Check recomputes the hash, which pg_restore alone cannot do for
+// the archive's schema text (damage there can restore silently).
+const trailerPrefix = "\ninfuse-backup sha256 "
+
+// trailerLen is the length of the appended line: the prefix, 64 hex digits and a newline.
+const trailerLen = len(trailerPrefix) + 64 + 1
+
 // Dump writes the database at conn (a libpq connection string or URL) to file in pg_dump's
-// custom format. It writes to a temporary file beside file and renames it into place only when
-// pg_dump succeeded, so a failed backup never leaves a truncated file under the real name.
+// custom format, followed by the archive's SHA-256. It writes to a temporary file beside file
+// and renames it into place only when all of it is written, so a failed backup never leaves a
+// truncated file under the real name.
 func Dump(ctx context.Context, conn, file string) error {
 	pgDump, err := tool("pg_dump")
 	if err != nil {
@@ -42,25 +59,67 @@ func Dump(ctx context.Context, conn, file string) error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*.tmp")
 	if err != nil {
-		return apperr.New(apperr.Invalid, "", "cannot write the backup beside %s: %v", file, err)
+		return apperr.New(apperr.Invalid, RuleBackup, "cannot write the backup beside %s: %v", file, err)
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
 	if err := run(ctx, pgDump, "--format=custom", "--no-owner", "--file="+tmp.Name(), "--dbname="+conn); err != nil {
 		return err
 	}
-	f, err := os.Open(tmp.Name())
-	if err == nil {
-		err = f.Sync()
-		f.Close()
+	if err := appendTrailer(tmp.Name()); err != nil {
+		return apperr.Wrap("backup", err)
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
+	if err := os.Rename(tmp.Name(), file); err != nil {
 		return apperr.Wrap("backup", err)
 	}
 	return nil
+}
+
+// appendTrailer appends the SHA-256 line to the archive at path and syncs it.
+func appendTrailer(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%s%x\n", trailerPrefix, h.Sum(nil)); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// intact reports whether file ends with the SHA-256 line of what precedes it.
+func intact(file string) (bool, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	size := fi.Size() - int64(trailerLen)
+	if size <= 0 {
+		return false, nil
+	}
+	trailer := make([]byte, trailerLen)
+	if _, err := f.ReadAt(trailer, size); err != nil {
+		return false, err
+	}
+	want, ok := strings.CutPrefix(string(trailer), trailerPrefix)
+	if !ok {
+		return false, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return false, err
+	}
+	return fmt.Sprintf("%x\n", h.Sum(nil)) == want, nil
 }
 
 // Restore loads file, made by Dump, into the database at conn, replacing what is there, in one
@@ -81,18 +140,25 @@ func Restore(ctx context.Context, conn, file string) error {
 		"--single-transaction", "--exit-on-error", "--dbname="+conn, file)
 }
 
-// Check reads the whole of file as pg_restore would restore it, without a database, and
-// refuses a file that is missing, truncated, damaged or not a backup made by Dump.
+// Check reads the whole of file, checks its SHA-256 and that pg_restore can read every part of
+// it, without a database, and refuses a file that is missing, truncated, damaged or not a backup
+// made by Dump.
 func Check(ctx context.Context, file string) error {
 	if _, err := os.Stat(file); err != nil {
-		return apperr.New(apperr.Invalid, "", "cannot read the backup %s", file)
+		return apperr.New(apperr.Invalid, RuleBackup, "cannot read the backup %s", file)
 	}
 	pgRestore, err := tool("pg_restore")
 	if err != nil {
 		return err
 	}
-	if err := run(ctx, pgRestore, "--file="+os.DevNull, file); err != nil {
-		return &apperr.Error{Code: apperr.Invalid, Op: "backup.Check", Err: err,
+	ok, err := intact(file)
+	if err == nil && ok {
+		err = run(ctx, pgRestore, "--file="+os.DevNull, file) // this pg_restore can read all of it
+	} else if err == nil {
+		err = errors.New("the SHA-256 at its end is missing or does not match")
+	}
+	if err != nil {
+		return &apperr.Error{Code: apperr.Invalid, Rule: RuleBackup, Op: "backup.Check", Err: err,
 			Message: fmt.Sprintf("%s is truncated, damaged or not a backup made by infuse backup; nothing was restored", file)}
 	}
 	return nil

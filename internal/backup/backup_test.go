@@ -178,16 +178,17 @@ func TestRestoreRefusesDamagedFilesAndKeeps(t *testing.T) {
 	post(t, pool, l, 2, "10.00") // the books move on after the backup
 	before := trialBalance(t, pool, l)
 	bad := map[string][]byte{"empty": nil, "not a backup": []byte("PGDMP but not really")}
-	for _, cut := range []int{1, 2, 3, 9, 99} { // eighths of the file, and all but the last ~1%
-		n := len(whole) * cut / 100
-		if cut < 8 {
-			n = len(whole) * cut / 8
-		}
+	// Cut at eighths of the file, near its end, and just before the SHA-256 line (which leaves
+	// the archive pg_dump wrote, whole, without it).
+	for _, n := range []int{len(whole) / 8, len(whole) / 4, len(whole) * 3 / 8, len(whole) * 99 / 100,
+		bytes.LastIndex(whole, []byte("\ninfuse-backup sha256 ")), len(whole) - 1} {
 		bad[fmt.Sprintf("cut at %d of %d bytes", n, len(whole))] = whole[:n]
 	}
-	for _, at := range []int{4, 5, 6, 7} { // 64 bytes overwritten in the data, in eighths of the file
+	// 64 bytes overwritten at every sixteenth of the file: in the table of contents, where the
+	// schema's text lies and damage could restore silently, and in the data.
+	for at := 1; at < 16; at++ {
 		b := bytes.Clone(whole)
-		i := len(b) * at / 8
+		i := len(b) * at / 16
 		copy(b[i:], bytes.Repeat([]byte{0x5a}, 64))
 		bad[fmt.Sprintf("64 bytes overwritten at %d", i)] = b
 	}
@@ -197,14 +198,15 @@ func TestRestoreRefusesDamagedFilesAndKeeps(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := backup.Restore(ctx, url, file)
-		if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(apperr.Public(err), "truncated, damaged or not a backup") {
+		if apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != backup.RuleBackup ||
+			!strings.Contains(apperr.Public(err), "truncated, damaged or not a backup") {
 			t.Errorf("%s: restore gave %s %q, want invalid naming the damage", name, apperr.CodeOf(err), apperr.Public(err))
 		}
 		if after := trialBalance(t, pool, l); after != before {
 			t.Fatalf("%s: a refused restore changed the books:\n%s\nwas:\n%s", name, after, before)
 		}
 	}
-	if err := backup.Restore(ctx, url, filepath.Join(dir, "missing.backup")); apperr.CodeOf(err) != apperr.Invalid {
+	if err := backup.Restore(ctx, url, filepath.Join(dir, "missing.backup")); apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != backup.RuleBackup {
 		t.Errorf("restore of a missing file: %v", err)
 	}
 	if err := backup.Dump(ctx, url, filepath.Join(t.TempDir(), "no-such-dir", "x")); err == nil {
