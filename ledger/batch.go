@@ -46,14 +46,12 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 	var periods []PeriodState
 	b := &pgx.Batch{}
 	b.Queue(tokenSQL)
-	// Plan each statement for the rows at hand: a plan cached while entry was young (tables grow
-	// from empty) scans all of an operation's entries for a few keys, until the next ANALYZE.
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
 	if len(ins) >= bulkThreshold {
 		// Tells the commit-time check to hash this transaction's rows rather than look each up.
 		b.Queue(`SELECT set_config('infuse.ledger_bulk', 'on', true)`)
 	}
 	if len(keys) > 0 {
+		b.Queue(db.PlanFresh)
 		b.Queue(priorKeysSQL, l.op, keys).Query(func(rows pgx.Rows) error {
 			var key string
 			var p priorKey
@@ -63,6 +61,7 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 			})
 			return err
 		})
+		b.Queue(db.PlanAsUsual)
 	}
 	b.Queue(periodsSQL, l.op).Query(func(rows pgx.Rows) (err error) {
 		periods, err = collectPeriods(rows)

@@ -173,10 +173,7 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 		states := make([]timeState, n)
 		found := make([]bool, n)
 		b := &pgx.Batch{}
-		// Plan each statement for the rows at hand: a plan cached while time_entry and entry
-		// were young (tables grow from empty) scans all of an operation's rows for one officer's
-		// or one key's, and stays cached until the next ANALYZE.
-		b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
+		b.Queue(db.PlanFresh)
 		b.Queue(timeLockSQL, op, auths, refs)
 		b.Queue(timeReadSQL, op, auths, refs, dates, acts).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -193,6 +190,7 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 			}
 			return rows.Err()
 		})
+		b.Queue(db.PlanAsUsual)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return db.Translate("match.time", err)
 		}
