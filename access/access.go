@@ -171,14 +171,27 @@ func who(u User) string {
 	return u.Email
 }
 
-func roleText(r Role) string {
-	if r == "" {
+// roleText names a role in messages, as words a catalogue translates.
+func roleText(r Role) apperr.Phrase {
+	switch r {
+	case FinanceOfficer:
+		return "finance officer"
+	case ProgrammeManager:
+		return "programme manager"
+	case Auditor:
+		return "auditor"
+	case Admin:
+		return "admin"
+	case SystemRole:
+		return "system"
+	case "":
 		return "no role"
 	}
-	return strings.ReplaceAll(string(r), "_", " ")
+	return apperr.Phrase(strings.ReplaceAll(string(r), "_", " "))
 }
 
-func actionText(a Action) string {
+// actionText names an action in messages, as words a catalogue translates.
+func actionText(a Action) apperr.Phrase {
 	switch a {
 	case RecordTime:
 		return "record officer time"
@@ -213,7 +226,7 @@ func actionText(a Action) string {
 	case ManageUsers:
 		return "manage users"
 	}
-	return string(a)
+	return apperr.Phrase(a)
 }
 
 var (

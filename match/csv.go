@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
 // Row numbers. Errors name rows as a spreadsheet shows them: the header is row 1 and the first
@@ -20,6 +22,13 @@ type RowError struct {
 	Row     int64  // spreadsheet row: the header is 1, the first data row 2
 	Rule    string // rule id
 	Message string
+	Key     string // the English format of Message, its key in a catalogue (apperr); "" when there is none
+	Args    []any  // the arguments of Key
+}
+
+// rowError returns the problem of row under rule, its message made from format and args.
+func rowError(row int64, rule, format string, args ...any) RowError {
+	return RowError{Row: row, Rule: rule, Message: fmt.Sprintf(format, args...), Key: format, Args: args}
 }
 
 func (e RowError) String() string { return fmt.Sprintf("row %d: %s: %s", e.Row, e.Rule, e.Message) }
@@ -96,11 +105,11 @@ func openCSV(r io.Reader, spec fileSpec) (*csvFile, []RowError, error) {
 	f := &csvFile{r: cr, row: 1}
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, []RowError{{1, RuleFormat, "the file is empty: it needs a header row naming the columns " + strings.Join(spec.required, ", ")}}, nil
+		return nil, []RowError{rowError(1, RuleFormat, "the file is empty: it needs a header row naming the columns %s", strings.Join(spec.required, ", "))}, nil
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return nil, []RowError{{1, RuleFormat, "the header row is not valid CSV: " + pe.Err.Error()}}, nil
+		return nil, []RowError{rowError(1, RuleFormat, "the header row is not valid CSV: %v", pe.Err)}, nil
 	}
 	if err != nil {
 		return nil, nil, err
@@ -118,22 +127,22 @@ func openCSV(r io.Reader, spec fileSpec) (*csvFile, []RowError, error) {
 		name := strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case !utf8.ValidString(h):
-			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %d's name is not UTF-8 text", i+1)})
+			probs = append(probs, rowError(1, RuleFormat, "column %d's name is not UTF-8 text", i+1))
 		case name == "":
-			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %d has no name", i+1)})
+			probs = append(probs, rowError(1, RuleFormat, "column %d has no name", i+1))
 		case !known[name]:
-			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("unknown column %s: a %s file has the columns %s",
-				quote(h), spec.kind, strings.Join(append(append([]string{}, spec.required...), spec.optional...), ", "))})
+			probs = append(probs, rowError(1, RuleFormat, "unknown column %s: a %s file has the columns %s",
+				quote(h), spec.kind, strings.Join(append(append([]string{}, spec.required...), spec.optional...), ", ")))
 		default:
 			if _, dup := f.index[name]; dup {
-				probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %s appears twice", name)})
+				probs = append(probs, rowError(1, RuleFormat, "column %s appears twice", name))
 			}
 			f.index[name] = i
 		}
 	}
 	for _, c := range spec.required {
 		if _, ok := f.index[c]; !ok {
-			probs = append(probs, RowError{1, RuleFormat, fmt.Sprintf("column %s is missing", c)})
+			probs = append(probs, rowError(1, RuleFormat, "column %s is missing", c))
 		}
 	}
 	f.width = len(header)
@@ -180,7 +189,13 @@ func checkNoNUL(r *record, fields map[string]string) {
 }
 
 func (r *record) fail(rule, format string, args ...any) {
-	r.probs = append(r.probs, RowError{r.row, rule, fmt.Sprintf(format, args...)})
+	r.probs = append(r.probs, rowError(r.row, rule, format, args...))
+}
+
+// failWith notes err (a field's parse error) as a problem of the row, under its own rule.
+func (r *record) failWith(err error) {
+	e := apperr.As(err)
+	r.probs = append(r.probs, RowError{Row: r.row, Rule: e.Rule, Message: e.Message, Key: e.Key, Args: e.Args})
 }
 
 // next reads the next data row, skipping rows whose every field is empty (a spreadsheet's

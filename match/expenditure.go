@@ -98,7 +98,7 @@ func (x *expImport) parse(r *record) []any {
 			dateOK = false
 		}
 		if in.Amount, err = ParseMoney(r.get("amount")); err != nil {
-			r.fail(RuleMoney, "%s", apperr.As(err).Message)
+			r.failWith(err)
 			amountOK = false
 		}
 	} else if in.DefrayedOn.IsZero() {
@@ -178,13 +178,14 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.expenditure", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
-		SELECT r.row_no, 'M5', format('line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one',
-		       e.id, e.heading, e.evidence_ref, e.description, e.defrayed_on, e.payee, e.amount, nullif(e.invoice_ref, ''))
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT r.row_no, 'M5', 'line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one',
+		       ARRAY[e.id::text, e.heading::text, e.evidence_ref::text, e.description::text, e.defrayed_on::text, e.payee::text, e.amount::text, (nullif(e.invoice_ref, ''))::text]
 		  FROM t_rows r JOIN expenditure e ON e.operation_id = $1 AND e.id = r.live_id
 		 WHERE (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
 		UNION ALL
-		SELECT row_no, 'M5', format('row %s has the same heading, evidence reference and description with a different date, payee, amount or invoice', first_row)
+		SELECT row_no, 'M5', 'row %s has the same heading, evidence reference and description with a different date, payee, amount or invoice',
+		       ARRAY[first_row::text]
 		  FROM t_rows WHERE row_no <> first_row AND NOT same`, op)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
@@ -207,11 +208,13 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.expenditure", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
-		SELECT row_no, 'M4', format('credit note for invoice %s: no %s line with that invoice reference is recorded', invoice_ref, heading)
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT row_no, 'M4', 'credit note for invoice %s: no %s line with that invoice reference is recorded',
+		       ARRAY[invoice_ref::text, heading::text]
 		  FROM t_new WHERE amount < 0 AND credits IS NULL
 		UNION ALL
-		SELECT c.row_no, 'M4', format('credit notes for invoice %s total %s, more than the %s invoiced under %s', c.invoice_ref, -t.credited, t.invoiced, c.heading)
+		SELECT c.row_no, 'M4', 'credit notes for invoice %s total %s, more than the %s invoiced under %s',
+		       ARRAY[c.invoice_ref::text, (-t.credited)::text, t.invoiced::text, c.heading::text]
 		  FROM t_new c JOIN (
 			SELECT heading, invoice_ref, sum(amount) FILTER (WHERE amount > 0) AS invoiced, sum(amount) FILTER (WHERE amount < 0) AS credited
 			  FROM (SELECT heading, invoice_ref, amount FROM expenditure

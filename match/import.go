@@ -1,12 +1,14 @@
 package match
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -120,12 +122,14 @@ type source interface {
 	rows() int64
 }
 
-// stager is COPY's source: it reads the next record, parses it and hands COPY its values.
+// stager is COPY's source: it reads the next record, parses it and hands COPY its values. It
+// keeps the problems the Go checks find, with their message keys, for the report.
 type stager struct {
 	src      source
 	imp      importer
 	rec      record
 	vals     []any
+	probs    []RowError
 	err      error
 	progress func(Progress)
 }
@@ -143,6 +147,7 @@ func (s *stager) Next() bool {
 	} else {
 		vals = make([]any, len(s.imp.stageColumns())-3)
 	}
+	s.probs = append(s.probs, s.rec.probs...)
 	var rules, msgs []string
 	for _, p := range s.rec.probs {
 		rules = append(rules, p.Rule)
@@ -237,7 +242,7 @@ func (s *Service) stageAndCheck(ctx context.Context, tx pgx.Tx, by access.User, 
 		return 0, db.Translate("match.stage", err)
 	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage (`+imp.stageDDL()+`, rules text[], msgs text[]) ON COMMIT DROP;
-		CREATE TEMP TABLE t_err (row_no bigint NOT NULL, rule text NOT NULL, msg text NOT NULL) ON COMMIT DROP`); err != nil {
+		CREATE TEMP TABLE t_err (row_no bigint NOT NULL, rule text NOT NULL, key text NOT NULL, args text[] NOT NULL) ON COMMIT DROP`); err != nil {
 		return 0, db.Translate("match.stage", err)
 	}
 	st := &stager{src: src, imp: imp, progress: progress}
@@ -255,7 +260,7 @@ func (s *Service) stageAndCheck(ctx context.Context, tx pgx.Tx, by access.User, 
 	if err := imp.check(ctx, tx); err != nil {
 		return n, err
 	}
-	probs, err := collectProblems(ctx, tx)
+	probs, err := collectProblems(ctx, tx, st.probs)
 	if err != nil {
 		return n, err
 	}
@@ -277,25 +282,34 @@ func analyzeIfLarge(ctx context.Context, tx pgx.Tx, table string) error {
 	return db.Translate("match.analyze", err)
 }
 
-// collectProblems returns every problem found, the Go checks' (in stage) and the SQL checks'
-// (in t_err), in row order.
-func collectProblems(ctx context.Context, tx pgx.Tx) ([]RowError, error) {
-	rows, err := tx.Query(ctx, `SELECT row_no, rule, msg FROM (
-			SELECT s.row_no, e.rule, e.msg, e.n FROM stage s, unnest(s.rules, s.msgs) WITH ORDINALITY AS e(rule, msg, n)
-			 WHERE s.rules IS NOT NULL
-			UNION ALL
-			SELECT row_no, rule, msg, 100 FROM t_err) p
-		ORDER BY row_no, n, rule, msg`)
+// collectProblems returns every problem found, the Go checks' (goProbs, in row order) and the
+// SQL checks' (in t_err, each a message key and its arguments), in row order: a row's Go
+// problems first, then its SQL problems by rule and message.
+func collectProblems(ctx context.Context, tx pgx.Tx, goProbs []RowError) ([]RowError, error) {
+	rows, err := tx.Query(ctx, `SELECT row_no, rule, key, args, format(key, VARIADIC args) FROM t_err`)
 	if err != nil {
 		return nil, db.Translate("match.check", err)
 	}
-	var out []RowError
+	var sqlProbs []RowError
 	var e RowError
-	_, err = pgx.ForEachRow(rows, []any{&e.Row, &e.Rule, &e.Message}, func() error {
-		out = append(out, e)
+	var args []string
+	_, err = pgx.ForEachRow(rows, []any{&e.Row, &e.Rule, &e.Key, &args, &e.Message}, func() error {
+		e.Args = make([]any, len(args))
+		for i, a := range args {
+			e.Args[i] = a
+		}
+		sqlProbs = append(sqlProbs, e)
 		return nil
 	})
-	return out, db.Translate("match.check", err)
+	if err != nil {
+		return nil, db.Translate("match.check", err)
+	}
+	slices.SortFunc(sqlProbs, func(a, b RowError) int {
+		return cmp.Or(cmp.Compare(a.Row, b.Row), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
+	})
+	out := append(append([]RowError{}, goProbs...), sqlProbs...)
+	sortRowErrors(out)
+	return out, nil
 }
 
 // importFailed is the error of a file with problems: invalid, with the first problem's rule,
@@ -303,20 +317,19 @@ func collectProblems(ctx context.Context, tx pgx.Tx) ([]RowError, error) {
 func importFailed(name string, probs []RowError) error {
 	sortRowErrors(probs)
 	rows := len((&ImportError{Rows: probs}).BadRows())
-	what := "rows have"
-	if rows == 1 {
-		what = "row has"
+	var e *apperr.Error
+	switch {
+	case rows == 1 && name == "":
+		e = apperr.New(apperr.Invalid, probs[0].Rule, "%d row has problems; nothing in the file was recorded", rows)
+	case name == "":
+		e = apperr.New(apperr.Invalid, probs[0].Rule, "%d rows have problems; nothing in the file was recorded", rows)
+	case rows == 1:
+		e = apperr.New(apperr.Invalid, probs[0].Rule, "%d row has problems; nothing in %s was recorded", rows, name)
+	default:
+		e = apperr.New(apperr.Invalid, probs[0].Rule, "%d rows have problems; nothing in %s was recorded", rows, name)
 	}
-	file := "the file"
-	if name != "" {
-		file = name
-	}
-	return &apperr.Error{
-		Code:    apperr.Invalid,
-		Rule:    probs[0].Rule,
-		Message: fmt.Sprintf("%d %s problems; nothing in %s was recorded", rows, what, file),
-		Err:     &ImportError{File: name, Rows: probs},
-	}
+	e.Err = &ImportError{File: name, Rows: probs}
+	return e
 }
 
 // AsImportError returns the row problems carried by err, or nil.
@@ -343,36 +356,46 @@ func singleError(err error) error {
 	case RuleV8, access.RuleRole:
 		code = apperr.Forbidden
 	}
-	msgs := make([]string, 0, len(ie.Rows))
+	var msgs apperr.Texts
 	for _, r := range ie.Rows {
 		if r.Rule == p.Rule {
-			msgs = append(msgs, r.Message)
+			msgs = append(msgs, apperr.Text{Key: r.Key, Args: r.Args, Message: r.Message})
 		}
 	}
-	e := apperr.New(code, p.Rule, "%s", strings.Join(msgs, "; "))
+	e := apperr.New(code, p.Rule, "%s", msgs)
 	e.Err = ie
 	return e
 }
 
+// refusals are the reasons access.Can gave for refusing authorities, as message keys and their
+// arguments (joined by the unit separator, for SQL's string_to_array), one per authority.
+type refusals struct{ keys, args []string }
+
 // authorityRefusals asks access.Can about every distinct authority of the staged rows and
-// returns the refused ones with the reason, for the SQL checks to mark their rows (V8).
-func authorityRefusals(ctx context.Context, tx pgx.Tx, by access.User, act access.Action) (auths, msgs []string, err error) {
+// returns the refused ones with the reasons, for the SQL checks to mark their rows (V8).
+func authorityRefusals(ctx context.Context, tx pgx.Tx, by access.User, act access.Action) ([]string, refusals, error) {
 	rows, err := tx.Query(ctx, `SELECT DISTINCT authority FROM stage WHERE rules IS NULL`)
 	if err != nil {
-		return nil, nil, db.Translate("match.check", err)
+		return nil, refusals{}, db.Translate("match.check", err)
 	}
 	all, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, nil, db.Translate("match.check", err)
+		return nil, refusals{}, db.Translate("match.check", err)
 	}
-	auths, msgs = []string{}, []string{} // never NULL: "x = ANY(NULL)" is not false
+	auths, why := []string{}, refusals{keys: []string{}, args: []string{}} // never NULL: "x = ANY(NULL)" is not false
 	for _, a := range all {
 		if err := access.Can(by, act, a); err != nil {
+			e := apperr.As(err)
+			args := make([]string, len(e.Args))
+			for i, x := range e.Args {
+				args[i] = fmt.Sprint(x)
+			}
 			auths = append(auths, a)
-			msgs = append(msgs, apperr.As(err).Message)
+			why.keys = append(why.keys, e.Key)
+			why.args = append(why.args, strings.Join(args, "\x1f"))
 		}
 	}
-	return auths, msgs, nil
+	return auths, why, nil
 }
 
 // sliceSource stages records built in memory, for the single-line Record calls.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 )
 
@@ -147,7 +148,7 @@ func (s *Service) readable(by access.User, f ListFilter) ([]string, error) {
 }
 
 // notFor refuses a filter a list does not take, rather than ignoring it.
-func notFor(list string, named map[string]string) error {
+func notFor(list apperr.Phrase, named map[string]string) error {
 	for _, name := range []string{"authority", "payroll_ref", "heading", "period", "status"} {
 		if named[name] != "" {
 			return invalid(RuleFormat, "%s lists cannot be filtered by %s", list, name)
@@ -162,7 +163,7 @@ func (s *Service) Officers(ctx context.Context, by access.User, f ListFilter) (P
 	if err := s.checkPaging(&f); err != nil {
 		return Page[Officer]{}, err
 	}
-	if err := notFor("officer", map[string]string{"heading": f.Heading, "period": f.Period, "status": string(f.Status)}); err != nil {
+	if err := notFor(apperr.Phrase("officer"), map[string]string{"heading": f.Heading, "period": f.Period, "status": string(f.Status)}); err != nil {
 		return Page[Officer]{}, err
 	}
 	auths, err := s.readable(by, f)
@@ -229,7 +230,7 @@ func (s *Service) TimeEntries(ctx context.Context, by access.User, f ListFilter)
 	if err := s.checkPaging(&f); err != nil {
 		return Page[TimeEntry]{}, err
 	}
-	if err := notFor("time entry", map[string]string{"heading": f.Heading}); err != nil {
+	if err := notFor(apperr.Phrase("time entry"), map[string]string{"heading": f.Heading}); err != nil {
 		return Page[TimeEntry]{}, err
 	}
 	auths, err := s.readable(by, f)
@@ -267,7 +268,7 @@ func (s *Service) ExpenditureLines(ctx context.Context, by access.User, f ListFi
 	if err := s.checkPaging(&f); err != nil {
 		return Page[Expenditure]{}, err
 	}
-	if err := notFor("expenditure", map[string]string{"authority": f.Authority, "payroll_ref": f.PayrollRef}); err != nil {
+	if err := notFor(apperr.Phrase("expenditure"), map[string]string{"authority": f.Authority, "payroll_ref": f.PayrollRef}); err != nil {
 		return Page[Expenditure]{}, err
 	}
 	w := newWhere("operation_id", s.p.OperationID)

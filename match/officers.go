@@ -86,11 +86,11 @@ func (o *officersImport) parse(r *record) []any {
 			dateOK = false
 		}
 		if in.AnnualCost, err = ParseMoney(r.get("annual_cost")); err != nil {
-			r.fail(RuleMoney, "annual_cost: %s", apperr.As(err).Message)
+			r.fail(RuleMoney, "annual_cost: %s", apperr.TextOf(err))
 			costOK = false
 		}
 		if in.FTE, err = ParseFTE(r.get("fte")); err != nil {
-			r.fail(RuleR51, "fte: %s", apperr.As(err).Message)
+			r.fail(RuleR51, "fte: %s", apperr.TextOf(err))
 			fteOK = false
 		}
 	} else if in.ValidFrom.IsZero() {
@@ -161,22 +161,26 @@ func (o *officersImport) check(ctx context.Context, tx pgx.Tx) error {
 		return db.Translate("match.officers", err)
 	}
 	const norm = `lower(regexp_replace(btrim(%s), '\s+', ' ', 'g'))`
-	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
-		SELECT s.row_no, 'V8', x.msg FROM stage s JOIN unnest($1::text[], $2::text[]) AS x(authority, msg) ON x.authority = s.authority
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT s.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
+		  FROM stage s JOIN unnest($1::text[], $2::text[], $3::text[]) AS x(authority, key, args) ON x.authority = s.authority
 		 WHERE s.rules IS NULL
 		UNION ALL
-		SELECT row_no, 'M3', format('officer %s of %s is recorded as %s, not %s', payroll_ref, authority, recorded_name, name)
+		SELECT row_no, 'M3', 'officer %s of %s is recorded as %s, not %s',
+		       ARRAY[payroll_ref::text, authority::text, recorded_name::text, name::text]
 		  FROM t_rows WHERE officer_id IS NOT NULL AND `+sprintf(norm, "recorded_name")+` <> `+sprintf(norm, "name")+`
 		UNION ALL
-		SELECT row_no, 'M3', format('officer %s of %s is named %s in row %s, not %s', payroll_ref, authority, o_first_name, o_first, name)
+		SELECT row_no, 'M3', 'officer %s of %s is named %s in row %s, not %s',
+		       ARRAY[payroll_ref::text, authority::text, o_first_name::text, o_first::text, name::text]
 		  FROM t_rows WHERE officer_id IS NULL AND row_no <> o_first AND `+sprintf(norm, "o_first_name")+` <> `+sprintf(norm, "name")+`
 		UNION ALL
-		SELECT row_no, 'R5.3', format('officer %s of %s already has a rate version from %s (annual cost %s, FTE %s); a version never changes: add one with a later valid_from',
-		       payroll_ref, authority, valid_from, v_cost, trim_scale(v_fte))
+		SELECT row_no, 'R5.3', 'officer %s of %s already has a rate version from %s (annual cost %s, FTE %s); a version never changes: add one with a later valid_from',
+		       ARRAY[payroll_ref::text, authority::text, valid_from::text, v_cost::text, (trim_scale(v_fte))::text]
 		  FROM t_rows WHERE v_exists AND (v_cost, v_fte) <> (annual_cost, fte)
 		UNION ALL
-		SELECT row_no, 'R5.3', format('row %s gives officer %s of %s a different rate version from %s', v_first, payroll_ref, authority, valid_from)
-		  FROM t_rows WHERE row_no <> v_first AND (v_first_cost, v_first_fte) <> (annual_cost, fte)`, refused, reasons)
+		SELECT row_no, 'R5.3', 'row %s gives officer %s of %s a different rate version from %s',
+		       ARRAY[v_first::text, payroll_ref::text, authority::text, valid_from::text]
+		  FROM t_rows WHERE row_no <> v_first AND (v_first_cost, v_first_fte) <> (annual_cost, fte)`, refused, reasons.keys, reasons.args)
 	if err != nil {
 		return db.Translate("match.officers", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
 // Number formats (interfaces.md "CSV files"): money has at most 2 decimal places, hours at most
@@ -13,42 +15,46 @@ import (
 
 // numberSpec says what a plain decimal may look like.
 type numberSpec struct {
-	what      string // "amount", "hours", "FTE": for messages
-	maxInt    int    // most digits before the point (leading zeros aside)
-	maxPlaces int    // most digits after it
-	signed    bool   // a leading '-' is allowed
+	what      apperr.Phrase // "amount", "hours", "FTE": for messages
+	maxInt    int           // most digits before the point (leading zeros aside)
+	maxPlaces int           // most digits after it
+	signed    bool          // a leading '-' is allowed
 }
 
 var (
-	moneySpec  = numberSpec{what: "amount", maxInt: 10, maxPlaces: 2, signed: true}
-	hoursSpec  = numberSpec{what: "hours", maxInt: 2, maxPlaces: 2}
-	fteSpec    = numberSpec{what: "FTE", maxInt: 1, maxPlaces: 4}
+	moneySpec  = numberSpec{what: apperr.Phrase("amount"), maxInt: 10, maxPlaces: 2, signed: true}
+	hoursSpec  = numberSpec{what: apperr.Phrase("hours"), maxInt: 2, maxPlaces: 2}
+	fteSpec    = numberSpec{what: apperr.Phrase("FTE"), maxInt: 1, maxPlaces: 4}
 	maxNumText = 40 // longer text is refused before it is looked at digit by digit
 )
 
-// parseNumber parses s by spec. On failure it returns a message saying what is wrong, written
-// for the person who typed the value.
-func parseNumber(s string, spec numberSpec) (decimal.Decimal, string) {
+// parseNumber parses s by spec. On failure it returns an invalid error under rule saying what
+// is wrong, written for the person who typed the value.
+func parseNumber(s string, spec numberSpec, rule string) (decimal.Decimal, error) {
 	s = strings.TrimSpace(s)
+	what := spec.what
+	bad := func(format string, args ...any) (decimal.Decimal, error) {
+		return decimal.Decimal{}, invalid(rule, format, append([]any{what, quote(s)}, args...)...)
+	}
 	switch {
 	case s == "":
-		return decimal.Decimal{}, spec.what + " is empty"
+		return decimal.Decimal{}, invalid(rule, "%s is empty", what)
 	case len(s) > maxNumText:
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " is far too long to be a number"
+		return bad("%s %s is far too long to be a number")
 	case strings.ContainsRune(s, ','):
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " has a comma: write it without thousands separators, with a decimal point (1234.50)"
+		return bad("%s %s has a comma: write it without thousands separators, with a decimal point (1234.50)")
 	case strings.ContainsAny(s, "£$€¥") || strings.Contains(strings.ToUpper(s), "GBP"):
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " has a currency symbol: write the number alone (1234.50)"
+		return bad("%s %s has a currency symbol: write the number alone (1234.50)")
 	}
 	lower := strings.ToLower(s)
 	if strings.Contains(lower, "nan") || strings.Contains(lower, "inf") {
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " is not a number"
+		return bad("%s %s is not a number")
 	}
 	body := s
 	neg := false
 	if body[0] == '-' {
 		if !spec.signed {
-			return decimal.Decimal{}, spec.what + " " + quote(s) + " is negative"
+			return bad("%s %s is negative")
 		}
 		neg = true
 		body = body[1:]
@@ -61,20 +67,19 @@ func parseNumber(s string, spec numberSpec) (decimal.Decimal, string) {
 				continue
 			}
 			if c == 'e' || c == 'E' {
-				return decimal.Decimal{}, spec.what + " " + quote(s) + " is in exponent notation: write it in full (1234.50)"
+				return bad("%s %s is in exponent notation: write it in full (1234.50)")
 			}
-			return decimal.Decimal{}, spec.what + " " + quote(s) + " is not a plain decimal number such as 1234.50"
+			return bad("%s %s is not a plain decimal number such as 1234.50")
 		}
 	}
 	if intPart == "" || (hasPoint && frac == "") {
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " is not a plain decimal number such as 1234.50"
+		return bad("%s %s is not a plain decimal number such as 1234.50")
 	}
 	if len(frac) > spec.maxPlaces {
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " has " + itoa(len(frac)) + " decimal places; at most " +
-			itoa(spec.maxPlaces) + " are allowed (values are never rounded)"
+		return bad("%s %s has %d decimal places; at most %d are allowed (values are never rounded)", len(frac), spec.maxPlaces)
 	}
 	if len(strings.TrimLeft(intPart, "0")) > spec.maxInt {
-		return decimal.Decimal{}, spec.what + " " + quote(s) + " is too large"
+		return bad("%s %s is too large")
 	}
 	// At most maxInt + maxPlaces ≤ 12 significant digits: the mantissa fits an int64.
 	var m int64
@@ -84,17 +89,17 @@ func parseNumber(s string, spec numberSpec) (decimal.Decimal, string) {
 	if neg {
 		m = -m
 	}
-	return decimal.New(m, -int32(len(frac))), ""
+	return decimal.New(m, -int32(len(frac))), nil
 }
 
 // ParseMoney parses an amount of money: pounds and pence, at most 2 decimal places, optionally
 // negative (R9.1). The error carries rule R9.1.
-func ParseMoney(s string) (decimal.Decimal, error) { return parseWith(s, moneySpec, RuleMoney) }
+func ParseMoney(s string) (decimal.Decimal, error) { return parseNumber(s, moneySpec, RuleMoney) }
 
 // ParseHours parses decimal hours: at most 2 decimal places, more than zero, below 100 (a later
 // check applies the daily maximum, V3). The error carries rule V3.
 func ParseHours(s string) (decimal.Decimal, error) {
-	h, err := parseWith(s, hoursSpec, RuleV3)
+	h, err := parseNumber(s, hoursSpec, RuleV3)
 	if err == nil && !h.IsPositive() {
 		return decimal.Decimal{}, invalid(RuleV3, "hours %s must be more than 0", h)
 	}
@@ -103,19 +108,11 @@ func ParseHours(s string) (decimal.Decimal, error) {
 
 // ParseFTE parses a contracted fraction: 0 < FTE ≤ 1, at most 4 decimal places (R5.1).
 func ParseFTE(s string) (decimal.Decimal, error) {
-	f, err := parseWith(s, fteSpec, RuleR51)
+	f, err := parseNumber(s, fteSpec, RuleR51)
 	if err == nil && (!f.IsPositive() || f.GreaterThan(decimal.NewFromInt(1))) {
 		return decimal.Decimal{}, invalid(RuleR51, "FTE %s must be more than 0 and at most 1", f)
 	}
 	return f, err
-}
-
-func parseWith(s string, spec numberSpec, rule string) (decimal.Decimal, error) {
-	d, msg := parseNumber(s, spec)
-	if msg != "" {
-		return decimal.Decimal{}, invalid(rule, "%s", msg)
-	}
-	return d, nil
 }
 
 // quote shows a value in a message, shortened so a pasted file does not become the message.
@@ -128,11 +125,4 @@ func quote(s string) string {
 		s = string(r[:20]) + "…"
 	}
 	return `"` + s + `"`
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return decimal.NewFromInt(int64(n)).String()
 }

@@ -100,8 +100,7 @@ func (t *timeImport) parse(r *record) []any {
 			dateOK = false
 		}
 		if in.Hours, err = ParseHours(r.get("hours")); err != nil {
-			e := apperr.As(err)
-			r.fail(e.Rule, "%s", e.Message)
+			r.failWith(err)
 			hoursOK = false
 		}
 	} else if in.WorkDate.IsZero() {
@@ -192,8 +191,9 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 		return db.Translate("match.time", err)
 	}
 	if len(officers) == 0 {
-		_, err := tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
-			SELECT row_no, 'M2', format('there is no officer %s in %s: import the officer first', payroll_ref, authority)
+		_, err := tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+			SELECT row_no, 'M2', 'there is no officer %s in %s: import the officer first',
+		       ARRAY[payroll_ref::text, authority::text]
 			  FROM stage WHERE rules IS NULL`)
 		return db.Translate("match.time", err)
 	}
@@ -230,23 +230,27 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 
 	// Row by row: unknown officers (M2), other authorities (V8), no rate version (V6), and a
 	// different entry where one is live (V5).
-	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
-		SELECT row_no, 'M2', format('there is no officer %s in %s: import the officer first', payroll_ref, authority)
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT row_no, 'M2', 'there is no officer %s in %s: import the officer first',
+		       ARRAY[payroll_ref::text, authority::text]
 		  FROM t_rows WHERE NOT bad AND officer_id IS NULL
 		UNION ALL
-		SELECT r.row_no, 'V8', x.msg FROM t_rows r JOIN unnest($2::text[], $3::text[]) AS x(authority, msg) ON x.authority = r.authority
+		SELECT r.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
+		  FROM t_rows r JOIN unnest($2::text[], $3::text[], $4::text[]) AS x(authority, key, args) ON x.authority = r.authority
 		 WHERE NOT r.bad AND r.officer_id IS NOT NULL
 		UNION ALL
-		SELECT row_no, 'V6', CASE WHEN first_valid_from IS NULL
-		         THEN format('officer %s of %s has no rate version: import one (officers.csv) first', payroll_ref, authority)
-		         ELSE format('no rate version of officer %s of %s covers %s: the first is valid from %s', payroll_ref, authority, work_date, first_valid_from) END
+		SELECT row_no, 'V6',
+		       CASE WHEN first_valid_from IS NULL THEN 'officer %s of %s has no rate version: import one (officers.csv) first'
+		            ELSE 'no rate version of officer %s of %s covers %s: the first is valid from %s' END,
+		       CASE WHEN first_valid_from IS NULL THEN ARRAY[payroll_ref::text, authority::text]
+		            ELSE ARRAY[payroll_ref::text, authority::text, work_date::text, first_valid_from::text] END
 		  FROM t_rows WHERE NOT bad AND officer_id IS NOT NULL AND valid_from IS NULL
 		UNION ALL
-		SELECT r.row_no, 'V5', format('officer %s of %s already has %s hours of %s on %s (time entry %s, evidence %s, approved by %s); reverse that entry before recording a different one',
-		         r.payroll_ref, r.authority, t.hours, t.activity, t.work_date, t.id, t.evidence_ref, t.approved_by)
+		SELECT r.row_no, 'V5', 'officer %s of %s already has %s hours of %s on %s (time entry %s, evidence %s, approved by %s); reverse that entry before recording a different one',
+		       ARRAY[r.payroll_ref::text, r.authority::text, t.hours::text, t.activity::text, t.work_date::text, t.id::text, t.evidence_ref::text, t.approved_by::text]
 		  FROM t_rows r JOIN time_entry t ON t.operation_id = $1 AND t.id = r.live_id
 		 WHERE NOT r.bad AND (t.hours, t.evidence_ref, t.approved_by) IS DISTINCT FROM (r.hours, r.evidence_ref, r.approved_by)`,
-		op, refused, reasons)
+		op, refused, reasons.keys, reasons.args)
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
@@ -272,9 +276,9 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
-		SELECT row_no, 'V5', format('officer %s of %s has %s on %s in row %s already, with different hours, evidence or approver',
-		       payroll_ref, authority, activity, work_date, first_row)
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT row_no, 'V5', 'officer %s of %s has %s on %s in row %s already, with different hours, evidence or approver',
+		       ARRAY[payroll_ref::text, authority::text, activity::text, work_date::text, first_row::text]
 		  FROM t_dup WHERE NOT same`)
 	if err != nil {
 		return db.Translate("match.time", err)
@@ -311,7 +315,7 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	// against the hours basis × the highest FTE of the versions in force during the year, each
 	// counting the live entries recorded and the file's new ones. V4 names the rows from the one
 	// that crosses the cap on, in date order.
-	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, msg)
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 		WITH keys AS (SELECT DISTINCT officer_id, yr FROM t_new),
 		rv AS (
 			SELECT officer_id, valid_from, lead(valid_from) OVER (PARTITION BY officer_id ORDER BY valid_from) AS valid_to, fte
@@ -339,14 +343,13 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 			       sum(n.hours) OVER (PARTITION BY n.officer_id, n.yr ORDER BY n.work_date, n.row_no) AS year_run
 			  FROM t_new n
 		)
-		SELECT w.row_no, 'V3', format('officer %s of %s would have %s hours on %s (%s in this file, %s recorded already), more than the daily maximum of %s',
-		       w.payroll_ref, w.authority, coalesce(ed.h, 0) + w.day_new, w.work_date, w.day_new, coalesce(ed.h, 0), $2::numeric)
+		SELECT w.row_no, 'V3', 'officer %s of %s would have %s hours on %s (%s in this file, %s recorded already), more than the daily maximum of %s',
+		       ARRAY[w.payroll_ref::text, w.authority::text, (coalesce(ed.h, 0) + w.day_new)::text, w.work_date::text, w.day_new::text, (coalesce(ed.h, 0))::text, ($2::numeric)::text]
 		  FROM w LEFT JOIN ed ON ed.officer_id = w.officer_id AND ed.work_date = w.work_date
 		 WHERE coalesce(ed.h, 0) + w.day_new > $2::numeric
 		UNION ALL
-		SELECT w.row_no, 'V4', format('officer %s of %s would reach %s hours in %s by %s (%s recorded already), more than the annual maximum of %s (%s hours × FTE %s, R5.2)',
-		       w.payroll_ref, w.authority, coalesce(ey.h, 0) + w.year_run, w.yr, w.work_date, coalesce(ey.h, 0),
-		       ($3::numeric * c.fte)::numeric(10, 2), $3::int, trim_scale(c.fte))
+		SELECT w.row_no, 'V4', 'officer %s of %s would reach %s hours in %s by %s (%s recorded already), more than the annual maximum of %s (%s hours × FTE %s, R5.2)',
+		       ARRAY[w.payroll_ref::text, w.authority::text, (coalesce(ey.h, 0) + w.year_run)::text, w.yr::text, w.work_date::text, (coalesce(ey.h, 0))::text, (($3::numeric * c.fte)::numeric(10, 2))::text, ($3::int)::text, (trim_scale(c.fte))::text]
 		  FROM w JOIN cap c ON c.officer_id = w.officer_id AND c.yr = w.yr
 		  LEFT JOIN ey ON ey.officer_id = w.officer_id AND ey.yr = w.yr
 		 WHERE coalesce(ey.h, 0) + w.year_run > $3::numeric * c.fte`,

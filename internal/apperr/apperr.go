@@ -1,11 +1,18 @@
 // Package apperr is the application's one error type: every failure a person or a script can
 // see carries a stable code, the domain rule it broke (V4, F1, …) and a message written for the
 // person who must fix it. Internal detail stays in the wrapped error, for logs only.
+//
+// A message is also kept as its key and arguments, so that it can be shown in the language a
+// person chose. The key is the English format the message was made from (as gettext's msgid,
+// or golang.org/x/text/message's key): the command line and the API print the English message
+// unchanged, and the web pages look the key up in their catalogue (Format). An argument that
+// is itself words rather than data (a role, an action) is a Phrase, looked up too.
 package apperr
 
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is the kind of failure. It decides the HTTP status and the CLI exit status.
@@ -29,6 +36,8 @@ type Error struct {
 	Message string // for people; never internal detail
 	Op      string // operation that failed, for logs ("ledger.Post")
 	Err     error  // underlying cause, for logs and errors.Is
+	Key     string // the English format of Message, its key in a catalogue; "" when there is none
+	Args    []any  // the arguments of Key
 }
 
 func (e *Error) Error() string {
@@ -47,9 +56,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// New returns an error with the given code and rule and a formatted message.
+// New returns an error with the given code and rule and a formatted message, keyed by format.
 func New(code Code, rule, format string, args ...any) *Error {
-	return &Error{Code: code, Rule: rule, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Rule: rule, Message: fmt.Sprintf(format, args...), Key: format, Args: args}
 }
 
 // Wrap returns an internal error for op that keeps err for logs and shows people only
@@ -62,7 +71,7 @@ func Wrap(op string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	return &Error{Code: Internal, Message: "internal error", Op: op, Err: err}
+	return &Error{Code: Internal, Message: "internal error", Op: op, Err: err, Key: "internal error"}
 }
 
 // As returns the *Error in err's chain, or nil.
@@ -104,4 +113,91 @@ func Public(err error) string {
 		return e.Rule + ": " + e.Message
 	}
 	return e.Message
+}
+
+// Phrase is an argument of a message that is words to translate (a role, an action), not data
+// to show as it is. It prints as itself.
+type Phrase string
+
+// Text is a message made elsewhere and used as an argument of another (a field's parse error
+// inside a row's problem): it prints as its English message, and Format renders it in the
+// catalogue's language like the message that holds it.
+type Text struct {
+	Key     string
+	Args    []any
+	Message string
+}
+
+func (t Text) String() string { return t.Message }
+
+// TextOf returns the message of err as a Text ("internal error" for an error that is not an
+// *Error or is internal).
+func TextOf(err error) Text {
+	e := As(err)
+	if e == nil || e.Code == Internal {
+		return Text{Key: "internal error", Message: "internal error"}
+	}
+	return Text{Key: e.Key, Args: e.Args, Message: e.Message}
+}
+
+// Texts are messages made elsewhere, one argument that prints them joined by "; ".
+type Texts []Text
+
+func (ts Texts) String() string { return ts.join(func(t Text) string { return t.Message }) }
+
+func (ts Texts) join(text func(Text) string) string {
+	var b strings.Builder
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(text(t))
+	}
+	return b.String()
+}
+
+// Catalogue returns the template of a message key in one language, and whether it has one.
+type Catalogue func(key string) (string, bool)
+
+// Format renders the message of key and args through c: c's template of key, with the Phrase,
+// Text and Texts arguments rendered through c too. Without a template for key it returns
+// fallback, the message as made.
+func Format(c Catalogue, key string, args []any, fallback string) string {
+	tmpl, ok := c(key)
+	if key == "" || !ok {
+		return fallback
+	}
+	text := func(t Text) string { return Format(c, t.Key, t.Args, t.Message) }
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch a := a.(type) {
+		case Phrase:
+			out[i] = Format(c, string(a), nil, string(a))
+		case Text:
+			out[i] = text(a)
+		case Texts:
+			out[i] = a.join(text)
+		default:
+			out[i] = a
+		}
+	}
+	return fmt.Sprintf(tmpl, out...)
+}
+
+// PublicIn is Public in the language of c.
+func PublicIn(err error, c Catalogue) string {
+	e := As(err)
+	if e == nil || e.Code == Internal {
+		return Format(c, "internal error", nil, "internal error")
+	}
+	key := e.Key
+	if key == "" && len(e.Args) == 0 {
+		// Made without New (a constraint's fixed message): the message is its own key.
+		key = e.Message
+	}
+	msg := Format(c, key, e.Args, e.Message)
+	if e.Rule != "" {
+		return e.Rule + ": " + msg
+	}
+	return msg
 }
