@@ -45,12 +45,18 @@ type errorBody struct {
 	Errors    []RowError  `json:"errors,omitempty"` // an import's rejected rows
 }
 
-// classify returns what err means for a response: its code, rule, public message and status.
-func classify(err error) (apperr.Code, string, string, int) {
+// sized returns err, or the application error of a body over its size limit.
+func sized(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		err = apperr.New(apperr.Invalid, RuleSize, "the request is larger than the %d bytes allowed", mbe.Limit)
+		return apperr.New(apperr.Invalid, RuleSize, "the request is larger than the %d bytes allowed", mbe.Limit)
 	}
+	return err
+}
+
+// classify returns what err means for a response: its code, rule, public message and status.
+func classify(err error) (apperr.Code, string, string, int) {
+	err = sized(err)
 	code := apperr.CodeOf(err)
 	rule := apperr.RuleOf(err)
 	status, ok := statusOfRule[rule]
@@ -90,8 +96,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	s.renderPage(w, r, status, "error", &errorPage{Status: status, Code: string(code), Rule: rule, Message: msg,
-		Rows: rowErrorsOf(err)})
+	s.renderPage(w, r, status, "error", err)
 }
 
 // wantsJSON reports whether r is an API call (or a script that asked for JSON).

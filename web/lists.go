@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -66,55 +67,26 @@ func writeList(w http.ResponseWriter, key string, items any, next int64) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) apiOfficers(w http.ResponseWriter, r *http.Request) error {
-	f, err := listFilter(r.URL.Query())
-	if err != nil {
-		return err
+// listAPI is the handler of a list route: the page list reads for the caller and the filters
+// of the query string, each item as out makes it, under key.
+func listAPI[T, J any](key string, list func(context.Context, access.User, match.ListFilter) (match.Page[T], error),
+	out func(T) J) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		f, err := listFilter(r.URL.Query())
+		if err != nil {
+			return err
+		}
+		p, err := list(r.Context(), user(r), f)
+		if err != nil {
+			return err
+		}
+		items := make([]J, len(p.Items))
+		for i, it := range p.Items {
+			items[i] = out(it)
+		}
+		writeList(w, key, items, p.Next)
+		return nil
 	}
-	p, err := s.cfg.Match.Officers(r.Context(), user(r), f)
-	if err != nil {
-		return err
-	}
-	out := make([]officerJSON, len(p.Items))
-	for i, o := range p.Items {
-		out[i] = officerOut(o)
-	}
-	writeList(w, "officers", out, p.Next)
-	return nil
-}
-
-func (s *Server) apiTimeEntries(w http.ResponseWriter, r *http.Request) error {
-	f, err := listFilter(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	p, err := s.cfg.Match.TimeEntries(r.Context(), user(r), f)
-	if err != nil {
-		return err
-	}
-	out := make([]timeEntryJSON, len(p.Items))
-	for i, e := range p.Items {
-		out[i] = timeOut(e)
-	}
-	writeList(w, "time_entries", out, p.Next)
-	return nil
-}
-
-func (s *Server) apiExpenditureLines(w http.ResponseWriter, r *http.Request) error {
-	f, err := listFilter(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	p, err := s.cfg.Match.ExpenditureLines(r.Context(), user(r), f)
-	if err != nil {
-		return err
-	}
-	out := make([]expenditureJSON, len(p.Items))
-	for i, e := range p.Items {
-		out[i] = expenditureOut(e)
-	}
-	writeList(w, "expenditure", out, p.Next)
-	return nil
 }
 
 // ---- the lists on the pages ----

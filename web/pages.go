@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/match"
 )
 
 //go:embed templates/*.html
@@ -56,7 +58,7 @@ func loadPages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{"uploadData": uploadData}
+	funcs := template.FuncMap{"uploadData": uploadData, "correctionData": correctionData}
 	for _, name := range names {
 		isPartial := false
 		for _, pt := range partials {
@@ -73,6 +75,14 @@ func loadPages() (*pages, error) {
 	}
 	return p, nil
 }
+
+// pageKey is the form of a page's catalogue key, a dotted name such as off.title. Every other
+// key is a message's: the English format it is made from (apperr), which the code holds, so
+// only the other languages' catalogues list it.
+var pageKey = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+// isMessageKey reports whether a catalogue key is a message's rather than a page's.
+func isMessageKey(k string) bool { return !pageKey.MatchString(k) }
 
 // langOf returns the language a request is served in: the cookie the switch set, else the
 // browser's first preference among ours, else English.
@@ -128,6 +138,29 @@ func (p *page) T(key string) string {
 		return m
 	}
 	return key
+}
+
+// catalogue looks a message key up in the page's language: an apperr.Catalogue. English pages
+// find no message keys (the code holds the English) and show each message as made.
+func (p *page) catalogue(key string) (string, bool) {
+	m, ok := p.msgs[key]
+	return m, ok
+}
+
+// Public returns what a person may be shown of err (apperr.Public), in the page's language.
+func (p *page) Public(err error) string { return apperr.PublicIn(err, p.catalogue) }
+
+// rowErrors returns the rejected rows err carries (an import's), in the page's language.
+func (p *page) rowErrors(err error) []RowError {
+	ie := match.AsImportError(err)
+	if ie == nil {
+		return nil
+	}
+	out := make([]RowError, len(ie.Rows))
+	for i, r := range ie.Rows {
+		out[i] = RowError{Row: int(r.Row), Rule: r.Rule, Message: apperr.Format(p.catalogue, r.Key, r.Args, r.Message)}
+	}
+	return out
 }
 
 // AuthName returns an authority's name in the page's language.
@@ -264,16 +297,16 @@ type errorPage struct {
 	Rows    []RowError
 }
 
-// renderPage renders an error page (from the error renderer). A failure to render falls back
-// to plain text.
-func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data *errorPage) {
-	p := s.newPage(r, "error.title."+data.Code, data)
-	if p.Title == "error.title."+data.Code {
+// renderPage renders the error page of err (from the error renderer), in the page's language. A
+// failure to render falls back to plain text.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, err error) {
+	code, rule, _, _ := classify(err)
+	p := s.newPage(r, "error.title."+string(code), nil)
+	if p.Title == "error.title."+string(code) {
 		p.Title = p.T("error.title")
 	}
-	if p.Lang == "cy" && data.Code == string(apperr.Internal) {
-		data.Message = p.T("error.internal")
-	}
+	data := &errorPage{Status: status, Code: string(code), Rule: rule, Message: p.Public(sized(err)), Rows: p.rowErrors(err)}
+	p.Data = data
 	if err := s.render(w, status, name, p); err != nil {
 		s.log.Error("rendering the error page failed", "request_id", stateOf(r).id, "err", err)
 		http.Error(w, data.Message, status)
@@ -308,6 +341,18 @@ func (f field) Describedby() string {
 // uploadForm is the data of the "upload" template.
 type uploadForm struct {
 	Action, Kind, CSRF, Label, Hint, Submit string
+}
+
+// correctionForm is the data of the "correction" template: the form that reverses a line
+// (kind fixed when not "", else chosen among the fields).
+type correctionForm struct {
+	Title, Help, Submit, CSRF, Kind string
+	Fields                          []field
+}
+
+func correctionData(p *page, fields []field, kind string) correctionForm {
+	return correctionForm{Title: p.T("corr.title"), Help: p.T("corr.help"), Submit: p.T("corr.submit"), CSRF: p.CSRF, Kind: kind,
+		Fields: fields}
 }
 
 func uploadData(p *page, action, kind string) uploadForm {

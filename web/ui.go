@@ -313,14 +313,13 @@ func (f *form) fail(name, msg string) {
 
 // failErr records err against the field its rule concerns (fields maps rule ids to fields).
 func (f *form) failErr(err error, fields map[string]string) {
-	msg := apperr.Public(err)
-	if ie := match.AsImportError(err); ie != nil && len(ie.Rows) > 0 {
-		for _, row := range ie.Rows {
+	if rows := f.p.rowErrors(err); len(rows) > 0 {
+		for _, row := range rows {
 			f.fail(fields[row.Rule], row.Rule+": "+row.Message)
 		}
 		return
 	}
-	f.fail(fields[apperr.RuleOf(err)], msg)
+	f.fail(fields[apperr.RuleOf(err)], f.p.Public(err))
 }
 
 func (f *form) field(name, labelKey, typ string, required bool) field {
@@ -450,10 +449,10 @@ func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
 		f.fail("valid_from", p.T("form.date"))
 	}
 	if _, err := match.ParseMoney(string(in.AnnualCost)); err != nil {
-		f.fail("annual_cost", apperr.Public(err))
+		f.fail("annual_cost", p.Public(err))
 	}
 	if _, err := match.ParseFTE(string(in.FTE)); err != nil {
-		f.fail("fte", apperr.Public(err))
+		f.fail("fte", p.Public(err))
 	}
 	if len(f.problems) > 0 {
 		return s.officersPage(w, r, http.StatusUnprocessableEntity, f, nil)
@@ -498,8 +497,8 @@ func (s *Server) importResultOf(p *page, data []byte, res importJSON, err error)
 		return out
 	}
 	out.Title = p.T("import.failed")
-	out.Summary = apperr.Public(err)
-	rowErrs := rowErrorsOf(err)
+	out.Summary = p.Public(err)
+	rowErrs := p.rowErrors(err)
 	byRow := map[int][]RowError{}
 	for _, e := range rowErrs {
 		byRow[e.Row] = append(byRow[e.Row], e)
@@ -679,7 +678,7 @@ func (s *Server) uiRecordTime(w http.ResponseWriter, r *http.Request) error {
 		f.fail("work_date", p.T("form.date"))
 	}
 	if _, err := match.ParseHours(string(in.Hours)); err != nil {
-		f.fail("hours", apperr.Public(err))
+		f.fail("hours", p.Public(err))
 	}
 	if len(f.problems) > 0 {
 		return s.timePage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
@@ -822,7 +821,7 @@ func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) err
 		f.fail("defrayed_on", p.T("form.date"))
 	}
 	if _, err := match.ParseMoney(string(in.Amount)); err != nil {
-		f.fail("amount", apperr.Public(err))
+		f.fail("amount", p.Public(err))
 	}
 	if len(f.problems) > 0 {
 		return s.expenditurePage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
@@ -964,7 +963,7 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 				pf = s.newForm(p, "pay", r.PostForm)
 				pf.failErr(err, map[string]string{"M1": "paid_on", "R9.1": "amount", "CL6": "amount"})
 			default:
-				df.fail("", apperr.Public(err))
+				df.fail("", p.Public(err))
 			}
 			if step == "compile" {
 				return err

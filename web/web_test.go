@@ -175,7 +175,7 @@ func TestCatalogues(t *testing.T) {
 		}
 	}
 	for k := range cy {
-		if _, ok := en[k]; !ok {
+		if _, ok := en[k]; !ok && !isMessageKey(k) {
 			t.Errorf("English lacks %q", k)
 		}
 	}
