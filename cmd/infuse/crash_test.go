@@ -531,5 +531,6 @@ func TestCrashSchedulerRedoesInterruptedCompile(t *testing.T) {
 	verified := verifiedLine(t, c.ok("ledger", "verify"))
 	reliability.Record(t, "crash_scheduler", "kill -9 of `infuse serve` during the scheduler's compile run: the restarted scheduler records the run as interrupted and compiles every ended period, the ledger verifies",
 		map[string]any{"claims_before_restart": before, "claims_after_restart": claimsN, "interrupted_runs_on_record": interrupted,
-			"ok_runs_after_restart": okRuns, "time_rows": rows, "ledger_verify": verified})
+			"ok_runs_after_restart": okRuns, "time_rows": rows, "ledger_verify": verified, "kills": c.kills,
+			"runs_left_running": stillRunning})
 }

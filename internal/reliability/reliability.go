@@ -105,7 +105,7 @@ var summaryColumns = []struct {
 	{"faults injected", []string{"kills"}},
 	{"inputs tried", []string{"inputs", "random_claims"}},
 	{"lost, doubled or wrong", []string{"rows_missing", "rows_doubled", "refused_rows_present",
-		"rows_written", "rows_written_by_refused", "partial_states", "orphan_files_after_restart", "mismatches",
+		"rows_written", "rows_written_by_refused", "partial_states", "orphan_files_after_restart", "runs_left_running", "mismatches",
 		"ledger_problems", "ledger_problems_after_restore"}},
 }
 
