@@ -36,6 +36,7 @@ import (
 // kind of request is recorded. `make test` runs it for a few seconds; `make soak` for
 // INFUSE_LOAD_SECONDS (default 60) with more clients.
 func TestLoadServeHoldsTheBooks(t *testing.T) {
+	t.Parallel()
 	secs, clients := 3, 6
 	if os.Getenv(envSoak) != "" {
 		secs, clients = 60, 16
