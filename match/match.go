@@ -32,6 +32,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/internal/group"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
 )
@@ -69,7 +70,7 @@ type Service struct {
 	now  func() time.Time
 	cash []string // headings that take expenditure lines (R6.4)
 
-	times grouper[timeReq, TimeEntry] // single time entries, recorded in groups (group.go)
+	times *group.Grouper[timeReq, TimeEntry] // single time entries, recorded in groups (single.go)
 }
 
 // Option configures a Service.
@@ -85,7 +86,7 @@ func New(l *ledger.Ledger, p *programme.Programme, opts ...Option) (*Service, er
 		return nil, err
 	}
 	s := &Service{l: l, p: p, loc: loc, now: time.Now}
-	s.times.run = s.recordTimeGroup
+	s.times = group.New(s.recordTimeGroup)
 	for _, o := range opts {
 		o(s)
 	}

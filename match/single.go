@@ -3,8 +3,8 @@ package match
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +13,7 @@ import (
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/internal/group"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
 )
@@ -21,7 +22,7 @@ import (
 // chunks: the right shape for a file, and a dozen statements and temporary tables for one line.
 // RecordTime instead checks each entry by the same rules, in the same order and with the same
 // rule ids and codes, in a short transaction that it shares with the recordings of other
-// officers arriving at the same time (group.go):
+// officers arriving at the same time (internal/group):
 //
 //  1. before it queues, the rules a row can be checked against on its own, by the import's own
 //     parse (formats, M2 authority and activity, V1, V2, V3 per entry, V7);
@@ -132,11 +133,11 @@ type timeState struct {
 type timeReq struct {
 	by      access.User
 	in      TimeInput
-	hoursC  int64  // the hours in hundredths
-	refusal string // why access.Can refuses by the officer's authority (V8), reported with the other problems
+	hoursC  int64         // the hours in hundredths
+	refusal *apperr.Error // why access.Can refuses by the officer's authority (V8), reported with the other problems
 }
 
-type timeCall = call[timeReq, TimeEntry]
+type timeCall = group.Call[timeReq, TimeEntry]
 
 // recordTimeOne records one (trimmed) time entry by the single-entry path.
 func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
@@ -152,9 +153,9 @@ func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInpu
 	}
 	req := timeReq{by: by, in: in, hoursC: in.Hours.Shift(2).IntPart()}
 	if err := access.Can(by, access.RecordTime, in.Authority); err != nil {
-		req.refusal = apperr.As(err).Message
+		req.refusal = apperr.As(err)
 	}
-	return s.times.do(ctx, in.Authority+"\x00"+in.PayrollRef, req)
+	return s.times.Do(ctx, in.Authority+"\x00"+in.PayrollRef, req)
 }
 
 // recordTimeGroup records a group of recordings of different officers in one transaction,
@@ -165,7 +166,7 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 	auths, refs, acts := make([]string, n), make([]string, n), make([]string, n)
 	dates := make([]time.Time, n)
 	for i, c := range group {
-		auths[i], refs[i], dates[i], acts[i] = c.in.in.Authority, c.in.in.PayrollRef, c.in.in.WorkDate, c.in.in.Activity
+		auths[i], refs[i], dates[i], acts[i] = c.In.in.Authority, c.In.in.PayrollRef, c.In.in.WorkDate, c.In.in.Activity
 	}
 	return db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
 		// 2. The locks, then the reads, in one round trip: each statement of the batch takes its
@@ -200,11 +201,11 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 		var written []*timeCall
 		at := s.stamp()
 		for i, c := range group {
-			in, st := c.in.in, states[i]
-			hours := decimal.New(c.in.hoursC, -2)
-			c.out, c.err = TimeEntry{}, nil
-			if probs := s.checkRecorded(in, hours, st, found[i], c.in.refusal); len(probs) > 0 {
-				c.err = singleError(importFailed("", probs))
+			in, st := c.In.in, states[i]
+			hours := decimal.New(c.In.hoursC, -2)
+			c.Out, c.Err = TimeEntry{}, nil
+			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal); len(probs) > 0 {
+				c.Err = singleError(importFailed("", probs))
 				continue
 			}
 			if st.liveID != nil {
@@ -214,17 +215,17 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 					return err
 				}
 				e.Replayed = true
-				c.out = e
+				c.Out = e
 				continue
 			}
 			// 4. Priced; posted and written below, together.
 			amount := Price(hours, *st.cost, *st.fte, s.p.HoursBasis)
-			ins = append(ins, timeLedgerInput(c.in.by.Email, st.newID, st.officer, in.Authority, in.PayrollRef,
-				in.WorkDate, in.Activity, st.nextGen, c.in.hoursC, amount))
-			c.out = TimeEntry{ID: st.newID, OfficerID: st.officer, Authority: in.Authority, PayrollRef: in.PayrollRef,
+			ins = append(ins, timeLedgerInput(c.In.by.Email, st.newID, st.officer, in.Authority, in.PayrollRef,
+				in.WorkDate, in.Activity, st.nextGen, c.In.hoursC, amount))
+			c.Out = TimeEntry{ID: st.newID, OfficerID: st.officer, Authority: in.Authority, PayrollRef: in.PayrollRef,
 				OfficerName: st.name, WorkDate: in.WorkDate, Hours: hours, Activity: in.Activity, EvidenceRef: in.EvidenceRef,
 				ApprovedBy: in.ApprovedBy, RateValidFrom: *st.validFrom, AnnualCost: *st.cost, FTE: *st.fte, Amount: amount,
-				Generation: st.nextGen, RecordedAt: at, RecordedBy: c.in.by.Email}
+				Generation: st.nextGen, RecordedAt: at, RecordedBy: c.In.by.Email}
 			written = append(written, c)
 		}
 		if len(written) == 0 {
@@ -236,8 +237,8 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 		}
 		cols := newTimeColumns(len(written))
 		for k, c := range written {
-			c.out.EntryID, c.out.Period = entries[k].ID, entries[k].Period
-			cols.add(c.out)
+			c.Out.EntryID, c.Out.Period = entries[k].ID, entries[k].Period
+			cols.add(c.Out)
 		}
 		_, err = tx.Exec(ctx, timeInsertSQL, op, at, cols.id, cols.officer, cols.date, cols.activity, cols.generation,
 			cols.hours, cols.evidence, cols.approver, cols.rateFrom, cols.amount, cols.entry, cols.period, cols.by)
@@ -297,18 +298,18 @@ func (c *timeColumns) add(e TimeEntry) {
 // checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check
 // applies them to a file's rows: M2 (no such officer), V8 (refusal, the reason access.Can gave),
 // V6 and V5 first; V3's daily total and V4 only for an entry that would be written.
-func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal string) []RowError {
+func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error) []RowError {
 	var probs []RowError
 	fail := func(rule, format string, args ...any) {
-		probs = append(probs, RowError{Row: 1, Rule: rule, Message: fmt.Sprintf(format, args...)})
+		probs = append(probs, rowError(1, rule, format, args...))
 	}
 	day := in.WorkDate.Format(programme.DateLayout)
 	if !found {
 		fail(RuleRef, "there is no officer %s in %s: import the officer first", in.PayrollRef, in.Authority)
 		return probs
 	}
-	if refusal != "" {
-		fail(RuleV8, "%s", refusal)
+	if refusal != nil {
+		probs = append(probs, RowError{Row: 1, Rule: RuleV8, Message: refusal.Message, Key: refusal.Key, Args: refusal.Args})
 	}
 	if st.validFrom == nil {
 		if st.firstFrom == nil {
@@ -405,10 +406,10 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 		}
 		if liveID != nil {
 			if !liveDate.Equal(in.DefrayedOn) || *livePayee != in.Payee || !liveAmount.Equal(in.Amount) || *liveInv != in.InvoiceRef {
-				return singleError(importFailed("", []RowError{{Row: 1, Rule: RuleLine, Message: fmt.Sprintf(
-					"line %d (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one",
-					*liveID, in.Heading, in.EvidenceRef, in.Description, liveDate.Format(programme.DateLayout), *livePayee,
-					liveAmount.StringFixed(2), *liveInv)}}))
+				return singleError(importFailed("", []RowError{rowError(1, RuleLine,
+					"line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one",
+					strconv.FormatInt(*liveID, 10), in.Heading, in.EvidenceRef, in.Description, liveDate.Format(programme.DateLayout), *livePayee,
+					liveAmount.StringFixed(2), *liveInv)}))
 			}
 			// M5: the identical line is live already; nothing is written.
 			e, err := scanExpenditure(tx.QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure WHERE operation_id = $1 AND id = $2`, op, *liveID))
@@ -420,17 +421,17 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 			// M4: a credit note credits the first live line of its heading and invoice, and the
 			// credits of an invoice, this one with them, never exceed it.
 			if credits == nil {
-				return singleError(importFailed("", []RowError{{Row: 1, Rule: RuleCredit, Message: fmt.Sprintf(
-					"credit note for invoice %s: no %s line with that invoice reference is recorded", in.InvoiceRef, in.Heading)}}))
+				return singleError(importFailed("", []RowError{rowError(1, RuleCredit,
+					"credit note for invoice %s: no %s line with that invoice reference is recorded", in.InvoiceRef, in.Heading)}))
 			}
 			total := in.Amount
 			if credited != nil {
 				total = total.Add(*credited)
 			}
 			if invoiced.Add(total).IsNegative() {
-				return singleError(importFailed("", []RowError{{Row: 1, Rule: RuleCredit, Message: fmt.Sprintf(
+				return singleError(importFailed("", []RowError{rowError(1, RuleCredit,
 					"credit notes for invoice %s total %s, more than the %s invoiced under %s", in.InvoiceRef, total.Neg().StringFixed(2),
-					invoiced.StringFixed(2), in.Heading)}}))
+					invoiced.StringFixed(2), in.Heading)}))
 			}
 		}
 		gen := 0

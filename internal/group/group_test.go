@@ -1,4 +1,4 @@
-package match
+package group
 
 import (
 	"context"
@@ -15,12 +15,12 @@ type recorded struct {
 	groups [][]string
 }
 
-func (r *recorded) add(group []*call[string, string]) {
+func (r *recorded) add(group []*Call[string, string]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var names []string
 	for _, c := range group {
-		names = append(names, c.in)
+		names = append(names, c.In)
 	}
 	r.groups = append(r.groups, names)
 }
@@ -31,17 +31,17 @@ func TestGrouperGroupsWaitingCallsByKey(t *testing.T) {
 	var rec recorded
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	g := &grouper[string, string]{run: func(ctx context.Context, group []*call[string, string]) error {
+	g := New(func(ctx context.Context, group []*Call[string, string]) error {
 		rec.add(group)
 		if len(rec.groups) == 1 {
 			started <- struct{}{}
 			<-release // hold the first group so that the others queue behind it
 		}
 		for _, c := range group {
-			c.out = "done " + c.in
+			c.Out = "done " + c.In
 		}
 		return nil
-	}}
+	})
 	g.mu.Lock()
 	g.workers = maxWorkers - 1 // one worker at most, so that the queue's order is the only order
 	g.mu.Unlock()
@@ -51,7 +51,7 @@ func TestGrouperGroupsWaitingCallsByKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := g.do(context.Background(), key, in)
+			out, err := g.Do(context.Background(), key, in)
 			if err != nil || out != "done "+in {
 				t.Errorf("%s: %q, %v", in, out, err)
 			}
@@ -86,12 +86,12 @@ func TestGrouperGroupsWaitingCallsByKey(t *testing.T) {
 }
 
 // waitQueued waits until the call with input in is in g's queue.
-func waitQueued(t *testing.T, g *grouper[string, string], in string) {
+func waitQueued(t *testing.T, g *Grouper[string, string], in string) {
 	t.Helper()
 	for {
 		g.mu.Lock()
 		for _, c := range g.queue {
-			if c.in == in {
+			if c.In == in {
 				g.mu.Unlock()
 				return
 			}
@@ -107,20 +107,20 @@ func TestGrouperFailedGroupRecordsEachAlone(t *testing.T) {
 	var rec recorded
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	g := &grouper[string, string]{run: func(ctx context.Context, group []*call[string, string]) error {
+	g := New(func(ctx context.Context, group []*Call[string, string]) error {
 		rec.add(group)
 		if len(rec.groups) == 1 {
 			started <- struct{}{}
 			<-release
 		}
 		for _, c := range group {
-			if c.in == "bad" {
+			if c.In == "bad" {
 				return errors.New("the transaction failed")
 			}
-			c.out = "done " + c.in
+			c.Out = "done " + c.In
 		}
 		return nil
-	}}
+	})
 	g.workers = maxWorkers - 1
 	type result struct{ out, err string }
 	results := make(map[string]result)
@@ -130,7 +130,7 @@ func TestGrouperFailedGroupRecordsEachAlone(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := g.do(context.Background(), in, in)
+			out, err := g.Do(context.Background(), in, in)
 			mu.Lock()
 			results[in] = result{out, fmt.Sprint(err)}
 			mu.Unlock()
@@ -160,22 +160,22 @@ func TestGrouperCancelledWhileQueued(t *testing.T) {
 	var rec recorded
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	g := &grouper[string, string]{run: func(ctx context.Context, group []*call[string, string]) error {
+	g := New(func(ctx context.Context, group []*Call[string, string]) error {
 		rec.add(group)
 		if len(rec.groups) == 1 {
 			started <- struct{}{}
 			<-release
 		}
 		return nil
-	}}
+	})
 	g.workers = maxWorkers - 1
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); _, _ = g.do(context.Background(), "a", "first") }()
+	go func() { defer wg.Done(); _, _ = g.Do(context.Background(), "a", "first") }()
 	<-started
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { _, err := g.do(ctx, "b", "gone"); errc <- err }()
+	go func() { _, err := g.Do(ctx, "b", "gone"); errc <- err }()
 	waitQueued(t, g, "gone")
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {

@@ -1,0 +1,150 @@
+// Package group records concurrent requests in groups that share one database transaction.
+//
+// A recording of one line on its own is a transaction of a dozen statements and a commit, and
+// with fsync on a flush of the WAL: under load the fixed cost of the transaction, not the line,
+// is what the database spends its time on. So the recordings that arrive together are recorded
+// together: a worker takes the calls waiting, at most one of any key (an officer, say), and
+// records them in one transaction, set-based. Each call must still get the outcome it would
+// have had on its own: the run function checks each against what is committed (under the
+// key's lock where its rules need one), a refused call writes nothing, and calls of one key are
+// run one after another in arrival order. When the shared transaction fails as a whole (a
+// deadlock with another writer, say), each of its calls is run again in a group of its own, so
+// one call can never fail another.
+//
+// Workers are started when calls wait and end when none do: nothing runs while the service is
+// idle, and an unloaded call is a group of one with no wait.
+package group
+
+import (
+	"context"
+	"sync"
+)
+
+// maxGroup bounds the calls of one transaction; maxWorkers the transactions at once.
+const (
+	maxGroup   = 64
+	maxWorkers = 4
+)
+
+// Call is one call waiting for, or in, a group. Run sets Out or Err.
+type Call[In, Out any] struct {
+	In  In
+	Out Out
+	Err error
+
+	key    string
+	queued bool          // in the queue, not yet taken by a worker (guarded by Grouper.mu)
+	done   chan struct{} // closed when Out and Err are final
+}
+
+// Grouper queues calls and runs them in groups with run, which sets each call's Out or Err and
+// returns an error only when the group's shared transaction failed as a whole.
+type Grouper[In, Out any] struct {
+	run func(ctx context.Context, group []*Call[In, Out]) error
+
+	mu      sync.Mutex
+	queue   []*Call[In, Out]
+	workers int
+}
+
+// New returns a Grouper that runs groups with run.
+func New[In, Out any](run func(ctx context.Context, group []*Call[In, Out]) error) *Grouper[In, Out] {
+	return &Grouper[In, Out]{run: run}
+}
+
+// Do runs in in the next group that can take it and returns its outcome. No two calls of one
+// key share a group. A caller whose ctx ends while
+// its call still waits leaves the queue with nothing done; once a worker has taken the call, its
+// outcome stands and Do waits for it.
+func (g *Grouper[In, Out]) Do(ctx context.Context, key string, in In) (Out, error) {
+	c := &Call[In, Out]{key: key, In: in, queued: true, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if g.workers < maxWorkers {
+		g.workers++
+		// The worker outlives this request: it records the group it takes even if this caller
+		// goes away, keeping the request's values (request id) but not its cancellation.
+		go g.work(context.WithoutCancel(ctx))
+	}
+	g.mu.Unlock()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		g.mu.Lock()
+		if c.queued {
+			g.queue = deleteCall(g.queue, c)
+			g.mu.Unlock()
+			var zero Out
+			return zero, ctx.Err()
+		}
+		g.mu.Unlock()
+		<-c.done
+	}
+	return c.Out, c.Err
+}
+
+// work records groups until the queue is empty.
+func (g *Grouper[In, Out]) work(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		group := g.takeLocked()
+		if len(group) == 0 {
+			g.workers--
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		g.record(ctx, group)
+		for _, c := range group {
+			close(c.done)
+		}
+	}
+}
+
+// record runs a group; if its transaction fails as a whole, each call again in a group of one.
+func (g *Grouper[In, Out]) record(ctx context.Context, group []*Call[In, Out]) {
+	err := g.run(ctx, group)
+	if err == nil {
+		return
+	}
+	if len(group) == 1 {
+		group[0].Err = err
+		return
+	}
+	for _, c := range group {
+		var zero Out
+		c.Out, c.Err = zero, nil
+		g.record(ctx, []*Call[In, Out]{c})
+	}
+}
+
+// takeLocked takes the next group off the queue: calls in arrival order, at most one of any key
+// and maxGroup in all; the calls it skips keep their places.
+func (g *Grouper[In, Out]) takeLocked() []*Call[In, Out] {
+	var group []*Call[In, Out]
+	keys := make(map[string]bool)
+	rest := g.queue[:0]
+	for _, c := range g.queue {
+		if len(group) == maxGroup || keys[c.key] {
+			rest = append(rest, c)
+			continue
+		}
+		keys[c.key] = true
+		c.queued = false
+		group = append(group, c)
+	}
+	clear(g.queue[len(rest):])
+	g.queue = rest
+	return group
+}
+
+func deleteCall[In, Out any](q []*Call[In, Out], c *Call[In, Out]) []*Call[In, Out] {
+	for i, x := range q {
+		if x == c {
+			copy(q[i:], q[i+1:])
+			q[len(q)-1] = nil
+			return q[:len(q)-1]
+		}
+	}
+	return q
+}
