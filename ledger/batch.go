@@ -51,7 +51,6 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		b.Queue(`SELECT set_config('infuse.ledger_bulk', 'on', true)`)
 	}
 	if len(keys) > 0 {
-		b.Queue(db.PlanFresh)
 		b.Queue(priorKeysSQL, l.op, keys).Query(func(rows pgx.Rows) error {
 			var key string
 			var p priorKey
@@ -61,7 +60,6 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 			})
 			return err
 		})
-		b.Queue(db.PlanAsUsual)
 	}
 	b.Queue(periodsSQL, l.op).Query(func(rows pgx.Rows) (err error) {
 		periods, err = collectPeriods(rows)
@@ -231,14 +229,15 @@ type priorKey struct {
 	fp     []byte
 }
 
-// priorKeysSQL finds the entries that used idempotency keys ($2) already, one index lookup a key
-// (LIMIT 1, true of a unique key, keeps the lookup a parameterised subquery): with statistics of
-// a young table the planner would rather hash the keys against every entry of the operation,
-// read through the primary key.
+// priorKeysSQL finds the entries that used idempotency keys ($2) already, one lookup of
+// entry_idempotency_uq a key. The operation is tested outside the lookup (OFFSET 0 keeps it
+// there): inside, the planner could take "operation_id = $1" to the primary key and, with the
+// statistics of a young table, read every entry of the operation for each key.
 const priorKeysSQL = `SELECT e.idempotency_key, e.id, e.period, e.fingerprint
 	FROM unnest($2::text[]) k(key)
-	CROSS JOIN LATERAL (SELECT idempotency_key, id, period, fingerprint FROM entry
-	                     WHERE idempotency_key = k.key AND operation_id = $1 LIMIT 1) e`
+	CROSS JOIN LATERAL (SELECT operation_id, idempotency_key, id, period, fingerprint FROM entry
+	                     WHERE idempotency_key = k.key OFFSET 0) e
+	WHERE e.operation_id = $1`
 
 // pence gives COPY an amount (validated to two decimal places) in pgx's own numeric type, which
 // it encodes directly; a string or decimal.Decimal would go through a slower, failing first try.

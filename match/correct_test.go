@@ -2,6 +2,7 @@ package match_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -220,5 +221,54 @@ func TestRecordedLinesAreAppendOnly(t *testing.T) {
 	}
 	if _, err := f.pool.Exec(f.ctx, `UPDATE time_entry SET reversed_by = NULL`); err == nil {
 		t.Error("a reversal was undone")
+	}
+}
+
+// TestOfficerYearFollowsTheEntries: officer_year, which V4's single-entry check reads, equals
+// each officer's live hours a calendar year after imports, single recordings and reversals,
+// and nothing but time_entry's triggers writes it.
+func TestOfficerYearFollowsTheEntries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1")
+	b := f.officer(t, "GB-CRF", "2021-01-01", "30000.00", "0.5")
+	if _, err := f.importTime(f.pm, csvRow(entry("GB-NWP", a, "2021-12-31", "7", "lab")),
+		csvRow(entry("GB-NWP", a, "2022-01-03", "6.5", "lab")), csvRow(entry("GB-CRF", b, "2022-01-03", "3.25", "coaching"))); err != nil {
+		t.Fatal(err)
+	}
+	single, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", a, "2022-01-04", "2", "steering"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-CRF", b, "2021-06-01", "1.5", "lab")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseTime(f.ctx, f.pm, single.ID, "keyed against the wrong day"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(sql string) string {
+		t.Helper()
+		var out string
+		if err := f.pool.QueryRow(f.ctx, `SELECT coalesce(string_agg(o.payroll_ref || ' ' || x.year || ' ' || x.hours, ', '
+			ORDER BY o.payroll_ref, x.year), '') FROM (`+sql+`) x JOIN officer o ON o.id = x.officer_id`).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	kept := rows(`SELECT officer_id, year, live_hours AS hours FROM officer_year`)
+	summed := rows(`SELECT officer_id, extract(year FROM work_date)::integer AS year, sum(hours) AS hours FROM time_entry
+		WHERE reversed_by IS NULL GROUP BY 1, 2`)
+	want := fmt.Sprintf("%s 2021 7.00, %s 2022 6.50, %s 2021 1.50, %s 2022 3.25", a, a, b, b)
+	if a > b {
+		want = fmt.Sprintf("%s 2021 1.50, %s 2022 3.25, %s 2021 7.00, %s 2022 6.50", b, b, a, a)
+	}
+	if kept != summed || summed != want {
+		t.Fatalf("officer_year holds %q; the entries sum to %q; want %q", kept, summed, want)
+	}
+	for _, sql := range []string{`UPDATE officer_year SET live_hours = 0`, `DELETE FROM officer_year`,
+		`INSERT INTO officer_year SELECT operation_id, officer_id, 2030, 1 FROM officer_year LIMIT 1`, `TRUNCATE officer_year`} {
+		if _, err := f.pool.Exec(f.ctx, sql); err == nil {
+			t.Errorf("%s was allowed", sql)
+		}
 	}
 }

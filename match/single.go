@@ -44,36 +44,46 @@ import (
 
 // timeLockSQL locks the officers of a group ($2, $3: their authorities and payroll refs) in id
 // order, first thing in its transaction, so that groups and imports never deadlock each other.
+//
+// Each lookup here and in timeReadSQL is a LATERAL subquery, by one officer's key (LIMIT 1, true
+// of a unique key, keeps it one): the plan is then an index lookup a recording whatever the
+// statistics say. Joined plainly, a plan cached while the tables were young (no statistics
+// until the first ANALYZE) read every officer, or every officer's entries, of the operation.
 const timeLockSQL = `
 SELECT o.id FROM officer o
- WHERE o.operation_id = $1 AND (o.authority, o.payroll_ref) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+ WHERE o.operation_id = $1 AND o.id = ANY (ARRAY(
+        SELECT x.id FROM unnest($2::text[], $3::text[]) r(authority, payroll_ref)
+         CROSS JOIN LATERAL (SELECT id FROM officer
+                              WHERE operation_id = $1 AND authority = r.authority AND payroll_ref = r.payroll_ref LIMIT 1) x))
  ORDER BY o.id FOR NO KEY UPDATE`
 
 // timeReadSQL reads what the rules need of each recording of a group ($2…$5: authorities,
 // payroll refs, work dates and activities), numbered from 1 in the order given: the officer's
 // rate versions (a handful, in date order; versionsInForce picks from them), its live hours on
-// the day and in the calendar year, the next generation of the date and activity, and the live
-// entry of the date and activity. A recording whose officer does not exist has no row.
+// the day and in the calendar year (kept in officer_year, migrations/0007_officer_year.sql), the
+// next generation of the date and activity, and the live entry of the date and activity. A recording whose officer does not exist has no row.
 const timeReadSQL = `
 SELECT r.i, o.id, o.name, rv.froms, rv.costs, rv.ftes,
-       t.day_h, t.year_h, coalesce(t.next_gen, 0),
+       t.day_h, nullif(y.live_hours, 0), coalesce(t.next_gen, 0),
        live.id, live.hours, live.evidence_ref, live.approved_by,
        nextval('time_entry_id_seq')
   FROM unnest($2::text[], $3::text[], $4::date[], $5::text[]) WITH ORDINALITY AS r(authority, payroll_ref, work_date, activity, i)
-  JOIN officer o ON o.operation_id = $1 AND o.authority = r.authority AND o.payroll_ref = r.payroll_ref
+  CROSS JOIN LATERAL (
+        SELECT o.id, o.name FROM officer o
+         WHERE o.operation_id = $1 AND o.authority = r.authority AND o.payroll_ref = r.payroll_ref LIMIT 1) o
   LEFT JOIN LATERAL (
         SELECT array_agg(v.valid_from ORDER BY v.valid_from) AS froms, array_agg(v.annual_cost ORDER BY v.valid_from) AS costs,
                array_agg(v.fte ORDER BY v.valid_from) AS ftes
           FROM rate_version v
          WHERE v.operation_id = $1 AND v.officer_id = o.id) rv ON true
   LEFT JOIN LATERAL (
-        SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL AND t.work_date = r.work_date) AS day_h,
-               sum(t.hours) FILTER (WHERE t.reversed_by IS NULL) AS year_h,
-               max(t.generation) FILTER (WHERE t.work_date = r.work_date AND t.activity = r.activity) + 1 AS next_gen
+        SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL) AS day_h,
+               max(t.generation) FILTER (WHERE t.activity = r.activity) + 1 AS next_gen
           FROM time_entry t
-         WHERE t.operation_id = $1 AND t.officer_id = o.id
-           AND t.work_date BETWEEN date_trunc('year', r.work_date)::date
-                               AND (date_trunc('year', r.work_date) + interval '1 year - 1 day')::date) t ON true
+         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date = r.work_date) t ON true
+  LEFT JOIN LATERAL (
+        SELECT y.live_hours FROM officer_year y
+         WHERE y.operation_id = $1 AND y.officer_id = o.id AND y.year = extract(year FROM r.work_date)::integer LIMIT 1) y ON true
   LEFT JOIN LATERAL (
         SELECT l.id, l.hours, l.evidence_ref, l.approved_by FROM time_entry l
          WHERE l.operation_id = $1 AND l.officer_id = o.id AND l.work_date = r.work_date AND l.activity = r.activity
@@ -174,7 +184,6 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 		states := make([]timeState, n)
 		found := make([]bool, n)
 		b := &pgx.Batch{}
-		b.Queue(db.PlanFresh)
 		b.Queue(timeLockSQL, op, auths, refs)
 		b.Queue(timeReadSQL, op, auths, refs, dates, acts).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -191,7 +200,6 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 			}
 			return rows.Err()
 		})
-		b.Queue(db.PlanAsUsual)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return db.Translate("match.time", err)
 		}

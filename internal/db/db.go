@@ -134,17 +134,6 @@ var constraints = map[string]Constraint{
 // RegisterConstraint names how a violation of constraint reads to people. Call it from init.
 func RegisterConstraint(name string, c Constraint) { constraints[name] = c }
 
-// PlanFresh and PlanAsUsual bracket, in a transaction, statements that must be planned for the
-// rows at hand each time they run. A plan cached while a table was young (tables grow from empty,
-// and have no statistics until the first ANALYZE) can read every row of the operation through
-// the primary key where an index finds one officer's or one key's; it stays cached until that
-// ANALYZE. PlanAsUsual restores the default, so that the rest of the transaction (and the
-// commit-time check's functions) keep their cached plans.
-const (
-	PlanFresh   = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`
-	PlanAsUsual = `SELECT set_config('plan_cache_mode', 'auto', true)`
-)
-
 // Translate turns a database error into an application error: the schema's own trigger codes and
 // registered constraints become the code and rule they stand for, no rows becomes not_found, and
 // anything else stays internal (op names where it happened, for the log).
