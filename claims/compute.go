@@ -3,10 +3,13 @@ package claims
 import (
 	"fmt"
 	"math/big"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/programme"
 )
 
@@ -145,6 +148,53 @@ type Finding struct {
 	Severity string  `json:"severity"` // block, warn or info
 	Message  string  `json:"message"`
 	Entries  []int64 `json:"entries,omitempty"` // ledger entries involved
+
+	// Key is the English format of Message and Args its arguments, all data (codes, amounts,
+	// counts), so that a page can show the finding in another language; Parts, when there are
+	// any, are messages of their own that make the last argument, joined by "; ".
+	Key   string   `json:"key,omitempty"`
+	Args  []string `json:"args,omitempty"`
+	Parts []Part   `json:"parts,omitempty"`
+}
+
+// Part is a message within a finding's: its English format and arguments.
+type Part struct {
+	Key  string   `json:"key"`
+	Args []string `json:"args,omitempty"`
+}
+
+func (p Part) String() string { return sprintf(p.Key, p.Args) }
+
+// Text returns the finding's message as an apperr.Text, for a page to render in its language.
+// A finding compiled before findings kept their keys has only its English message.
+func (f Finding) Text() apperr.Text {
+	if f.Key == "" {
+		return apperr.Text{Key: f.Message, Message: f.Message}
+	}
+	args := make([]any, 0, len(f.Args)+1)
+	for _, a := range f.Args {
+		args = append(args, a)
+	}
+	if len(f.Parts) > 0 {
+		parts := make(apperr.Texts, len(f.Parts))
+		for i, p := range f.Parts {
+			pa := make([]any, len(p.Args))
+			for j, a := range p.Args {
+				pa[j] = a
+			}
+			parts[i] = apperr.Text{Key: p.Key, Args: pa, Message: p.String()}
+		}
+		args = append(args, parts)
+	}
+	return apperr.Text{Key: f.Key, Args: args, Message: f.Message}
+}
+
+func sprintf(format string, args []string) string {
+	as := make([]any, len(args))
+	for i, a := range args {
+		as[i] = a
+	}
+	return fmt.Sprintf(format, as...)
 }
 
 // Figures are the computed claim: what domain.md §7 says a claim shows, and the workings.
@@ -343,25 +393,35 @@ func (in *Input) match(n int) []AuthorityMatch {
 	return out
 }
 
-// findings runs the checks C1–C8 of domain §7 on the figures and the ledger facts.
+// findings runs the checks C1–C8 of domain §7 on the figures and the ledger facts. Each message
+// is made from its key and data arguments only (no English words as arguments: a count picks
+// the key), so that it can be shown in Welsh (Finding.Key).
 func (in *Input) findings(f *Figures) []Finding {
 	var out []Finding
-	add := func(id, sev string, entries []int64, format string, args ...any) {
-		out = append(out, Finding{ID: id, Severity: sev, Message: fmt.Sprintf(format, args...), Entries: capEntries(entries)})
+	add := func(id, sev string, entries []int64, parts []Part, format string, args ...string) {
+		msgArgs := args
+		if len(parts) > 0 {
+			texts := make([]string, len(parts))
+			for i, p := range parts {
+				texts[i] = p.String()
+			}
+			msgArgs = append(slices.Clone(args), strings.Join(texts, "; "))
+		}
+		out = append(out, Finding{ID: id, Severity: sev, Message: sprintf(format, msgArgs), Entries: capEntries(entries),
+			Key: format, Args: args, Parts: parts})
 	}
 	last := in.Periods[len(in.Periods)-1]
 	facts := &in.Facts
 
 	// C1: in-kind expenditure equals in-kind match income, per period and authority (R4.7).
-	var c1 []string
+	var c1 []Part
 	for _, a := range in.Authorities {
 		if exp, inc := last.InKind[a.Code], last.Match[a.Code]; !exp.Equal(inc) {
-			c1 = append(c1, fmt.Sprintf("%s expenditure %s, income %s", a.Code, money(exp), money(inc)))
+			c1 = append(c1, Part{Key: "%s expenditure %s, income %s", Args: []string{a.Code, money(exp), money(inc)}})
 		}
 	}
 	if len(c1) > 0 {
-		add("C1", SeverityBlock, facts.InKindMismatch, "in-kind expenditure and match income differ in %s (R4.7): %s",
-			last.Code, strings.Join(c1, "; "))
+		add("C1", SeverityBlock, facts.InKindMismatch, c1, "in-kind expenditure and match income differ in %s (R4.7): %s", last.Code)
 	}
 
 	// C2: the trial balance is zero and the claim's cumulative totals are its balances.
@@ -371,7 +431,7 @@ func (in *Input) findings(f *Figures) []Finding {
 			sum = sum.Add(v)
 		}
 		if !sum.IsZero() {
-			add("C2", SeverityBlock, nil, "the trial balance through %s sums to %s, not zero", last.Code, money(sum))
+			add("C2", SeverityBlock, nil, nil, "the trial balance through %s sums to %s, not zero", last.Code, money(sum))
 		}
 		for _, h := range in.Headings {
 			accts, ok := facts.HeadingAccounts[h.Code]
@@ -383,7 +443,7 @@ func (in *Input) findings(f *Figures) []Finding {
 				tb = tb.Add(facts.TrialBalance[a])
 			}
 			if got := f.Heading(h.Code).Cumulative; !got.Equal(tb) {
-				add("C2", SeverityBlock, nil, "cumulative %s is %s in the claim but %s in the trial balance",
+				add("C2", SeverityBlock, nil, nil, "cumulative %s is %s in the claim but %s in the trial balance",
 					h.Code, money(got), money(tb))
 			}
 		}
@@ -391,7 +451,7 @@ func (in *Input) findings(f *Figures) []Finding {
 
 	// C3: transaction-list totals equal the claim totals per heading.
 	if facts.Lines == nil {
-		add("C3", SeverityInfo, nil, "not checked: the line detail of %s could not be read", last.Code)
+		add("C3", SeverityInfo, nil, nil, "not checked: the line detail of %s could not be read", last.Code)
 	} else {
 		for _, h := range in.Headings {
 			if h.Kind == programme.KindFlat {
@@ -399,7 +459,7 @@ func (in *Input) findings(f *Figures) []Finding {
 			}
 			lines, claimed := facts.Lines.Totals[h.Code], f.Heading(h.Code).Period
 			if !lines.Equal(claimed) {
-				add("C3", SeverityBlock, nil, "the %s lines of %s add up to %s but the claim shows %s",
+				add("C3", SeverityBlock, nil, nil, "the %s lines of %s add up to %s but the claim shows %s",
 					h.Code, last.Code, money(lines), money(claimed))
 			}
 		}
@@ -408,11 +468,11 @@ func (in *Input) findings(f *Figures) []Finding {
 	// C4: Art 69(1) — ESF may not exceed eligible expenditure excluding in-kind (R4.5).
 	if f.ShareAtRate.GreaterThan(f.Art69Cap) {
 		if in.Art69Enforced {
-			add("C4", SeverityBlock, nil,
+			add("C4", SeverityBlock, nil, nil,
 				"Art 69(1): ESF at the rate, %s, exceeds eligible expenditure excluding in-kind, %s; the final claim is capped at %s and cannot be submitted until the cash expenditure supports the ESF claimed (R4.5)",
 				money(f.ShareAtRate), money(f.Art69Cap), money(f.ESFDue.Cumulative))
 		} else {
-			add("C4", SeverityWarn, nil,
+			add("C4", SeverityWarn, nil, nil,
 				"Art 69(1): ESF at the rate, %s, exceeds eligible expenditure excluding in-kind, %s, by %s; the final claim will be capped (R4.5)",
 				money(f.ShareAtRate), money(f.Art69Cap), money(f.ShareAtRate.Sub(f.Art69Cap)))
 		}
@@ -421,9 +481,9 @@ func (in *Input) findings(f *Figures) []Finding {
 	// C5: cumulative ESF due never exceeds the award.
 	switch {
 	case f.ESFDue.Cumulative.GreaterThan(in.Award):
-		add("C5", SeverityBlock, nil, "cumulative ESF due %s exceeds the award %s", money(f.ESFDue.Cumulative), money(in.Award))
+		add("C5", SeverityBlock, nil, nil, "cumulative ESF due %s exceeds the award %s", money(f.ESFDue.Cumulative), money(in.Award))
 	case f.ShareAtRate.GreaterThan(in.Award):
-		add("C5", SeverityWarn, nil, "ESF at the rate, %s, exceeds the award %s; cumulative ESF due is capped at the award (R9.3c)",
+		add("C5", SeverityWarn, nil, nil, "ESF at the rate, %s, exceeds the award %s; cumulative ESF due is capped at the award (R9.3c)",
 			money(f.ShareAtRate), money(in.Award))
 	}
 
@@ -433,34 +493,39 @@ func (in *Input) findings(f *Figures) []Finding {
 			continue
 		}
 		if m.Cumulative.Sub(m.ProRata).Abs().Mul(decimal.NewFromInt(100)).GreaterThan(m.ProRata.Mul(decimal.NewFromInt(15))) {
-			diff, side := m.Cumulative.Sub(m.ProRata), "ahead of"
-			if diff.IsNegative() {
-				side = "short of"
+			args := []string{m.Code, last.Code, money(m.Cumulative), money(m.Cumulative.Sub(m.ProRata).Abs()), money(m.ProRata),
+				signed(m.VariancePct)}
+			if m.Cumulative.LessThan(m.ProRata) {
+				add("C6", SeverityWarn, nil, nil, "match of %s to %s is %s, %s short of its pro-rata target of %s (%s%%, beyond ±15%%)", args...)
+			} else {
+				add("C6", SeverityWarn, nil, nil, "match of %s to %s is %s, %s ahead of its pro-rata target of %s (%s%%, beyond ±15%%)", args...)
 			}
-			add("C6", SeverityWarn, nil, "match of %s to %s is %s, %s %s its pro-rata target of %s (%s%%, beyond ±15%%)",
-				m.Code, last.Code, money(m.Cumulative), money(diff.Abs()), side, money(m.ProRata), signed(m.VariancePct))
 		}
 	}
 
 	// C7: late items are shown with the claim they land in.
-	if facts.LateCount > 0 {
-		add("C7", SeverityInfo, facts.Late, "%s booked in %s %s an effective date in an earlier period",
-			plural(facts.LateCount, "entry", "entries"), last.Code, verb(facts.LateCount, "has", "have"))
+	if n := facts.LateCount; n > 0 {
+		add("C7", SeverityInfo, facts.Late, nil, counted(n,
+			"%s entry booked in %s has an effective date in an earlier period",
+			"%s entries booked in %s have an effective date in an earlier period"), strconv.Itoa(n), last.Code)
 	}
 
 	// C8: every line has evidence and every time entry an approver (R7.1).
 	if facts.Lines != nil {
 		if n := len(facts.Lines.MissingEvidence); n > 0 {
-			add("C8", SeverityBlock, facts.Lines.MissingEvidence, "%s of %s %s no evidence reference (R7.1)",
-				plural(n, "line", "lines"), last.Code, verb(n, "has", "have"))
+			add("C8", SeverityBlock, facts.Lines.MissingEvidence, nil, counted(n,
+				"%s line of %s has no evidence reference (R7.1)",
+				"%s lines of %s have no evidence reference (R7.1)"), strconv.Itoa(n), last.Code)
 		}
 		if n := len(facts.Lines.MissingApprover); n > 0 {
-			add("C8", SeverityBlock, facts.Lines.MissingApprover, "%s of %s %s no approver (R7.1)",
-				plural(n, "time entry", "time entries"), last.Code, verb(n, "has", "have"))
+			add("C8", SeverityBlock, facts.Lines.MissingApprover, nil, counted(n,
+				"%s time entry of %s has no approver (R7.1)",
+				"%s time entries of %s have no approver (R7.1)"), strconv.Itoa(n), last.Code)
 		}
 		if n := len(facts.Lines.Unlined); n > 0 {
-			add("C8", SeverityBlock, facts.Lines.Unlined, "%s of %s moved expenditure with no line or evidence behind %s (R7.1)",
-				plural(n, "ledger entry", "ledger entries"), last.Code, verb(n, "it", "them"))
+			add("C8", SeverityBlock, facts.Lines.Unlined, nil, counted(n,
+				"%s ledger entry of %s moved expenditure with no line or evidence behind it (R7.1)",
+				"%s ledger entries of %s moved expenditure with no line or evidence behind them (R7.1)"), strconv.Itoa(n), last.Code)
 		}
 	}
 	if out == nil {
@@ -485,17 +550,10 @@ func signed(d decimal.Decimal) string {
 	return d.StringFixed(2)
 }
 
-// verb returns one for a count of 1 and many otherwise.
-func verb(n int, one, many string) string {
+// counted picks the message for a count: one's for 1, many's otherwise.
+func counted(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
 	return many
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,7 +141,8 @@ func (s *Service) canSubmit(ctx context.Context, q db.Querier, c *Claim, by acce
 		return apperr.New(apperr.Invalid, RuleEnded, "%s ends on %s: its claim can be submitted from the day after", period, c.Period.End.Format(programme.DateLayout))
 	}
 	if b := c.Figures.Blocking(); len(b) > 0 {
-		return apperr.New(apperr.Invalid, b[0].ID, "the claim for %s has %s: %s", period, plural(len(b), "blocking finding", "blocking findings"), b[0].Message)
+		return apperr.New(apperr.Invalid, b[0].ID, counted(len(b), "the claim for %s has %s blocking finding: %s",
+			"the claim for %s has %s blocking findings: %s"), period, strconv.Itoa(len(b)), b[0].Text())
 	}
 	if c.Period.Seq > 1 {
 		prev := Periods(s.prog)[c.Period.Seq-2]

@@ -23,16 +23,18 @@ import (
 // messagePackages are the packages whose messages reach the pages.
 var messagePackages = []string{"../access", "../auth", "../claims", "../internal/db", "../ledger", "../match", "."}
 
-// messageCalls are the functions that make a message from a format, and the position of the
-// format among their arguments: apperr's in every package, the others in their own.
-var messageCalls = map[string]int{
-	"apperr.New":     2, // every application error
-	"apperr.Phrase":  0, // words an argument of a message holds
-	"match.invalid":  1, // an invalid error
-	"match.fail":     1, // a problem with a row
-	"match.rowError": 2, // a problem with a row, by number
-	"match.bad":      0, // a number that does not parse
-	"match.reg":      2, // how a constraint's violation reads
+// messageCalls are the functions that make a message from a format, and the positions of the
+// formats among their arguments: apperr's in every package, the others in their own.
+var messageCalls = map[string][]int{
+	"apperr.New":     {2},    // every application error
+	"apperr.Phrase":  {0},    // words an argument of a message holds
+	"match.invalid":  {1},    // an invalid error
+	"match.fail":     {1},    // a problem with a row
+	"match.rowError": {2},    // a problem with a row, by number
+	"match.bad":      {0},    // a number that does not parse
+	"match.reg":      {2},    // how a constraint's violation reads
+	"claims.add":     {4},    // a claim finding
+	"claims.counted": {1, 2}, // the formats for one and for many, of which a count picks one
 }
 
 // sqlFormat finds the formats of the problems match's SQL checks report (into t_err, as a key
@@ -71,18 +73,22 @@ func messageKeys(t *testing.T) map[string]string {
 				switch n := n.(type) {
 				case *ast.CallExpr:
 					name := callName(n.Fun)
-					at, ok := messageCalls[name]
+					ats, ok := messageCalls[name]
 					if !strings.HasPrefix(name, "apperr.") {
-						at, ok = messageCalls[f.Name.Name+"."+name]
+						ats, ok = messageCalls[f.Name.Name+"."+name]
 					}
-					if !ok || len(n.Args) <= at {
-						return true
-					}
-					if lit, ok := n.Args[at].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						add(lit)
-					} else if name != "apperr.Phrase" && !isParam(n.Args[at]) {
-						// (A Phrase made from data, such as an unknown role, shows as it is.)
-						dynamic = append(dynamic, fset.Position(n.Pos()).String())
+					for _, at := range ats {
+						if !ok || len(n.Args) <= at {
+							break
+						}
+						if lit, ok := n.Args[at].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							add(lit)
+						} else if c, ok := n.Args[at].(*ast.CallExpr); ok && callName(c.Fun) == "counted" {
+							// The formats counted chooses from are its own arguments.
+						} else if name != "apperr.Phrase" && !isParam(n.Args[at]) {
+							// (A Phrase made from data, such as an unknown role, shows as it is.)
+							dynamic = append(dynamic, fset.Position(n.Pos()).String())
+						}
 					}
 				case *ast.FuncDecl:
 					// A function that answers a Phrase: the words it returns.
@@ -257,5 +263,43 @@ func TestDomainMessagesInWelsh(t *testing.T) {
 	if page := html.UnescapeString(string(fo.upload("/time/import", "time.csv", csv).body)); !strings.Contains(page,
 		"there is no officer NWP-9 in GB-NWP: import the officer first") {
 		t.Error("English import page lacks the English row error")
+	}
+}
+
+// TestClaimPageInWelsh: a claim's findings and history show in Welsh on a Welsh page, and in
+// English, exactly as compiled, on an English one and through the API.
+func TestClaimPageInWelsh(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	if res := e.do("POST", "/api/v1/time-entries", "pm", timeEntry("GB-NWP", "NWP-1", "2021-02-01")); res.status != http.StatusCreated {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != http.StatusOK {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	pm := e.signIn("pm")
+	pm.get("/lang/cy")
+	page := html.UnescapeString(string(pm.get("/claims/2021Q1").body))
+	for _, want := range []string{
+		"arian cyfatebol GB-NWP hyd at 2021Q1 yw ", " yn brin o'i darged pro rata o ", // C6, for each authority
+		"lluniwyd", "(rheolwr rhaglen)", // the history
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Welsh claim page lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"short of its pro-rata target", "compiled", "programme_manager"} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("Welsh claim page shows English %q", unwanted)
+		}
+	}
+	pm.get("/lang/en")
+	page = html.UnescapeString(string(pm.get("/claims/2021Q1").body))
+	if !strings.Contains(page, "match of GB-NWP to 2021Q1 is ") || !strings.Contains(page, "short of its pro-rata target") {
+		t.Error("English claim page lacks the English finding")
+	}
+	if body := string(e.do("GET", "/api/v1/claims/2021Q1", "pm", nil).body); !strings.Contains(body, "short of its pro-rata target") {
+		t.Errorf("the API's claim JSON lost the English finding: %s", body)
 	}
 }

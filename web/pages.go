@@ -147,6 +147,9 @@ func (p *page) catalogue(key string) (string, bool) {
 	return m, ok
 }
 
+// Msg renders a message made elsewhere (a claim finding) in the page's language.
+func (p *page) Msg(t apperr.Text) string { return apperr.Format(p.catalogue, t.Key, t.Args, t.Message) }
+
 // Public returns what a person may be shown of err (apperr.Public), in the page's language.
 func (p *page) Public(err error) string { return apperr.PublicIn(err, p.catalogue) }
 
