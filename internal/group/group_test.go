@@ -9,72 +9,106 @@ import (
 	"testing"
 )
 
-// recorded is what a fake run saw: each group's calls, in order.
-type recorded struct {
-	mu     sync.Mutex
-	groups [][]string
+// held is a Grouper with a fake run that records each group's calls, holds the first group
+// until release is closed (so that the calls after it queue up) and sets each call's outcome
+// with each. It runs one worker at most, so that the queue's order is the only order.
+type held struct {
+	g        *Grouper[string, string]
+	started  chan struct{} // receives when the first group runs
+	release  chan struct{}
+	mu       sync.Mutex
+	recorded [][]string
+	wg       sync.WaitGroup
 }
 
-func (r *recorded) add(group []*Call[string, string]) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var names []string
-	for _, c := range group {
-		names = append(names, c.In)
-	}
-	r.groups = append(r.groups, names)
-}
-
-// TestGrouperGroupsWaitingCallsByKey: calls that wait while a group runs are taken together,
-// never two of one key in a group, and the calls of one key run in arrival order.
-func TestGrouperGroupsWaitingCallsByKey(t *testing.T) {
-	var rec recorded
-	release := make(chan struct{})
-	started := make(chan struct{}, 1)
-	g := New(func(ctx context.Context, group []*Call[string, string]) error {
-		rec.add(group)
-		if len(rec.groups) == 1 {
-			started <- struct{}{}
-			<-release // hold the first group so that the others queue behind it
+func newHeld(each func(c *Call[string, string]) error) *held {
+	h := &held{started: make(chan struct{}, 1), release: make(chan struct{})}
+	h.g = New(func(ctx context.Context, group []*Call[string, string]) error {
+		var names []string
+		for _, c := range group {
+			names = append(names, c.In)
+		}
+		h.mu.Lock()
+		h.recorded = append(h.recorded, names)
+		first := len(h.recorded) == 1
+		h.mu.Unlock()
+		if first {
+			h.started <- struct{}{}
+			<-h.release
 		}
 		for _, c := range group {
-			c.Out = "done " + c.In
+			if err := each(c); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	g.mu.Lock()
-	g.workers = maxWorkers - 1 // one worker at most, so that the queue's order is the only order
-	g.mu.Unlock()
+	h.g.workers = maxWorkers - 1
+	return h
+}
 
-	var wg sync.WaitGroup
-	do := func(key, in string) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := g.Do(context.Background(), key, in)
+// do calls Do for in (of key) in a goroutine, then waits until the call runs (the first) or
+// waits in the queue (the others), and hands its outcome to got.
+func (h *held) do(t *testing.T, ctx context.Context, key, in string, got func(out string, err error)) {
+	t.Helper()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		got(h.g.Do(ctx, key, in))
+	}()
+	h.mu.Lock()
+	first := len(h.recorded) == 0
+	h.mu.Unlock()
+	if first {
+		<-h.started
+		return
+	}
+	for {
+		h.g.mu.Lock()
+		for _, c := range h.g.queue {
+			if c.In == in {
+				h.g.mu.Unlock()
+				return
+			}
+		}
+		h.g.mu.Unlock()
+		runtime.Gosched()
+	}
+}
+
+// finish releases the first group, waits for every call and returns the groups that ran.
+func (h *held) finish() string {
+	close(h.release)
+	h.wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return fmt.Sprint(h.recorded)
+}
+
+func done(c *Call[string, string]) error {
+	c.Out = "done " + c.In
+	return nil
+}
+
+// TestGrouperGroupsWaitingCallsByKey: calls that wait while a group runs are taken together,
+// never two of one key in a group, the calls of one key run in arrival order, and the worker
+// ends once the queue is empty.
+func TestGrouperGroupsWaitingCallsByKey(t *testing.T) {
+	h := newHeld(done)
+	for _, in := range []string{"a0", "a1", "a2", "b1", "c1", "a3", "b2"} {
+		h.do(t, context.Background(), in[:1], in, func(out string, err error) {
 			if err != nil || out != "done "+in {
 				t.Errorf("%s: %q, %v", in, out, err)
 			}
-		}()
+		})
 	}
-	do("a", "a0")
-	<-started
-	// Queue a1 a2 b1 c1 a3 b2 in this order while a0's group runs.
-	for _, in := range []string{"a1", "a2", "b1", "c1", "a3", "b2"} {
-		do(in[:1], in)
-		waitQueued(t, g, in)
+	if got, want := h.finish(), "[[a0] [a1 b1 c1] [a2 b2] [a3]]"; got != want {
+		t.Fatalf("groups %s, want %s", got, want)
 	}
-	close(release)
-	wg.Wait()
-
-	want := [][]string{{"a0"}, {"a1", "b1", "c1"}, {"a2", "b2"}, {"a3"}}
-	if fmt.Sprint(rec.groups) != fmt.Sprint(want) {
-		t.Fatalf("groups %v, want %v", rec.groups, want)
-	}
-	for { // the worker ends once the queue is empty
-		g.mu.Lock()
-		workers, queued := g.workers, len(g.queue)
-		g.mu.Unlock()
+	for {
+		h.g.mu.Lock()
+		workers, queued := h.g.workers, len(h.g.queue)
+		h.g.mu.Unlock()
 		if queued != 0 {
 			t.Fatalf("%d calls left in the queue", queued)
 		}
@@ -85,105 +119,47 @@ func TestGrouperGroupsWaitingCallsByKey(t *testing.T) {
 	}
 }
 
-// waitQueued waits until the call with input in is in g's queue.
-func waitQueued(t *testing.T, g *Grouper[string, string], in string) {
-	t.Helper()
-	for {
-		g.mu.Lock()
-		for _, c := range g.queue {
-			if c.In == in {
-				g.mu.Unlock()
-				return
-			}
-		}
-		g.mu.Unlock()
-		runtime.Gosched()
-	}
-}
-
 // TestGrouperFailedGroupRecordsEachAlone: when a group's transaction fails as a whole, each of
 // its calls is run again on its own, so that only the call that fails alone fails.
 func TestGrouperFailedGroupRecordsEachAlone(t *testing.T) {
-	var rec recorded
-	release := make(chan struct{})
-	started := make(chan struct{}, 1)
-	g := New(func(ctx context.Context, group []*Call[string, string]) error {
-		rec.add(group)
-		if len(rec.groups) == 1 {
-			started <- struct{}{}
-			<-release
+	h := newHeld(func(c *Call[string, string]) error {
+		if c.In == "bad" {
+			return errors.New("the transaction failed")
 		}
-		for _, c := range group {
-			if c.In == "bad" {
-				return errors.New("the transaction failed")
-			}
-			c.Out = "done " + c.In
-		}
-		return nil
+		return done(c)
 	})
-	g.workers = maxWorkers - 1
-	type result struct{ out, err string }
-	results := make(map[string]result)
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i, in := range []string{"first", "x", "bad", "y"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := g.Do(context.Background(), in, in)
+	results := map[string]string{}
+	for _, in := range []string{"first", "x", "bad", "y"} {
+		h.do(t, context.Background(), in, in, func(out string, err error) {
 			mu.Lock()
-			results[in] = result{out, fmt.Sprint(err)}
+			results[in] = fmt.Sprintf("%q %v", out, err)
 			mu.Unlock()
-		}()
-		if i == 0 {
-			<-started
-		} else {
-			waitQueued(t, g, in)
-		}
+		})
 	}
-	close(release)
-	wg.Wait()
-	want := map[string]result{"first": {"done first", "<nil>"}, "x": {"done x", "<nil>"}, "y": {"done y", "<nil>"},
-		"bad": {"", "the transaction failed"}}
+	if got, want := h.finish(), "[[first] [x bad y] [x] [bad] [y]]"; got != want {
+		t.Fatalf("groups %s, want %s", got, want)
+	}
+	want := map[string]string{"first": `"done first" <nil>`, "x": `"done x" <nil>`, "y": `"done y" <nil>`,
+		"bad": `"" the transaction failed`}
 	if fmt.Sprint(results) != fmt.Sprint(want) {
 		t.Fatalf("results %v, want %v", results, want)
-	}
-	wantGroups := [][]string{{"first"}, {"x", "bad", "y"}, {"x"}, {"bad"}, {"y"}}
-	if fmt.Sprint(rec.groups) != fmt.Sprint(wantGroups) {
-		t.Fatalf("groups %v, want %v", rec.groups, wantGroups)
 	}
 }
 
 // TestGrouperCancelledWhileQueued: a caller whose context ends while its call waits gets the
 // context's error and its call never runs.
 func TestGrouperCancelledWhileQueued(t *testing.T) {
-	var rec recorded
-	release := make(chan struct{})
-	started := make(chan struct{}, 1)
-	g := New(func(ctx context.Context, group []*Call[string, string]) error {
-		rec.add(group)
-		if len(rec.groups) == 1 {
-			started <- struct{}{}
-			<-release
-		}
-		return nil
-	})
-	g.workers = maxWorkers - 1
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _, _ = g.Do(context.Background(), "a", "first") }()
-	<-started
+	h := newHeld(done)
+	h.do(t, context.Background(), "a", "first", func(string, error) {})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { _, err := g.Do(ctx, "b", "gone"); errc <- err }()
-	waitQueued(t, g, "gone")
+	h.do(t, ctx, "b", "gone", func(_ string, err error) { errc <- err })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: %v", err)
 	}
-	close(release)
-	wg.Wait()
-	if fmt.Sprint(rec.groups) != "[[first]]" {
-		t.Fatalf("groups %v: the cancelled call ran", rec.groups)
+	if got := h.finish(); got != "[[first]]" {
+		t.Fatalf("groups %s: the cancelled call ran", got)
 	}
 }
