@@ -30,8 +30,8 @@ lint: ## gofmt and go vet
 	$(GO) vet $(PKGS)
 
 .PHONY: bench
-bench: ## the speed and memory targets, measured on a durable (fsync on) local PostgreSQL
-	INFUSE_BENCH_DURABLE=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
+bench: ## the speed and memory targets, measured on a durable (fsync on) local PostgreSQL, one package at a time
+	INFUSE_BENCH_DURABLE=1 $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
 
 .PHONY: soak
 soak: ## the long resilience runs: kill -9 crash tests and the load test on infuse serve (INFUSE_LOAD_SECONDS, default 60)
