@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -673,6 +674,26 @@ func TestVerifyFindsTampering(t *testing.T) {
 		}
 		if !kinds[ledger.ProblemDigest] || !kinds[ledger.ProblemBalance] || !kinds[ledger.ProblemEntry] {
 			t.Fatalf("problems %+v; want digest, entry and balance breaks", rep.Problems)
+		}
+		// Each problem keeps its message's key and arguments, the postings' own too, so that a
+		// page can show it in Welsh.
+		cy := map[string]string{
+			"entry %d (chain position %d) or one of its postings was altered after sealing: now %s": "newidiwyd cofnod %d (safle %d): %s",
+			"line %d account %d amount %s": "llinell %d cyfrif %d swm %s",
+		}
+		for _, p := range rep.Problems {
+			if p.Kind != ledger.ProblemDigest {
+				continue
+			}
+			if !strings.Contains(p.Message, fmt.Sprintf("entry %d (chain position ", target.ID)) ||
+				!strings.Contains(p.Message, "altered after sealing: now line 1 account ") {
+				t.Errorf("digest problem reads %q", p.Message)
+			}
+			tx := p.Text()
+			got := apperr.Format(func(k string) (string, bool) { v, ok := cy[k]; return v, ok }, tx.Key, tx.Args, tx.Message)
+			if !strings.HasPrefix(got, fmt.Sprintf("newidiwyd cofnod %d (safle ", target.ID)) || !strings.Contains(got, "; llinell 2 cyfrif ") {
+				t.Errorf("digest problem in Welsh reads %q", got)
+			}
 		}
 	})
 	t.Run("AlteredLink", func(t *testing.T) {

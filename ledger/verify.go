@@ -35,7 +35,18 @@ type Problem struct {
 	Seq     int64 // chain position, 0 when not sealed or not about one seal
 	Line    int   // posting line, 0 when not about one posting
 	Message string
+
+	key  string // the English format of Message, and its arguments (Text)
+	args []any
 }
+
+// problem makes a Problem whose message is format with args.
+func problem(kind string, entry, seq int64, line int, format string, args ...any) Problem {
+	return Problem{Kind: kind, EntryID: entry, Seq: seq, Line: line, Message: fmt.Sprintf(format, args...), key: format, args: args}
+}
+
+// Text returns the problem's message as an apperr.Text, for a page to render in its language.
+func (p Problem) Text() apperr.Text { return apperr.Text{Key: p.key, Args: p.args, Message: p.Message} }
 
 // Report is what Verify found.
 type Report struct {
@@ -246,8 +257,7 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 		}
 		rep.Entries++
 		for haveNext && next.entryID < e.id {
-			add(Problem{Kind: ProblemEntry, EntryID: next.entryID, Line: int(next.line),
-				Message: fmt.Sprintf("posting %d.%d belongs to no entry", next.entryID, next.line)})
+			add(problem(ProblemEntry, next.entryID, 0, int(next.line), "posting %d.%d belongs to no entry", next.entryID, next.line))
 			if err := advance(); err != nil {
 				return nil, err
 			}
@@ -271,28 +281,24 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 			}
 		}
 		if len(ps) < 2 || sum != 0 {
-			add(Problem{Kind: ProblemEntry, EntryID: e.id, Seq: seq,
-				Message: fmt.Sprintf("entry %d has %d postings summing to %s", e.id, len(ps), formatPence(sum))})
+			add(problem(ProblemEntry, e.id, seq, 0, "entry %d has %d postings summing to %s", e.id, len(ps), formatPence(sum)))
 		}
 		switch {
 		case seq > 0:
 			dg := d.digest(&e, ps)
 			if !bytes.Equal(dg[:], stored) {
-				add(Problem{Kind: ProblemDigest, EntryID: e.id, Seq: seq,
-					Message: fmt.Sprintf("entry %d (chain position %d) or one of its postings was altered after sealing: %s",
-						e.id, seq, describePostings(ps))})
+				add(problem(ProblemDigest, e.id, seq, 0,
+					"entry %d (chain position %d) or one of its postings was altered after sealing: now %s", e.id, seq, describePostings(ps)))
 			}
 		case !waiting[e.id]:
-			add(Problem{Kind: ProblemUnsealed, EntryID: e.id,
-				Message: fmt.Sprintf("entry %d is neither sealed nor waiting to be sealed", e.id)})
+			add(problem(ProblemUnsealed, e.id, 0, 0, "entry %d is neither sealed nor waiting to be sealed", e.id))
 		}
 	}
 	if err := erows.Err(); err != nil {
 		return nil, err
 	}
 	for haveNext {
-		add(Problem{Kind: ProblemEntry, EntryID: next.entryID, Line: int(next.line),
-			Message: fmt.Sprintf("posting %d.%d belongs to no entry", next.entryID, next.line)})
+		add(problem(ProblemEntry, next.entryID, 0, int(next.line), "posting %d.%d belongs to no entry", next.entryID, next.line))
 		if err := advance(); err != nil {
 			return nil, err
 		}
@@ -300,12 +306,14 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 	return problems, nil
 }
 
-func describePostings(ps []canonPosting) string {
-	parts := make([]string, len(ps))
+func describePostings(ps []canonPosting) apperr.Texts {
+	parts := make(apperr.Texts, len(ps))
 	for i, p := range ps {
-		parts[i] = fmt.Sprintf("line %d account %d amount %s", p.line, p.accountID, p.amount)
+		t := apperr.Text{Key: "line %d account %d amount %s", Args: []any{p.line, p.accountID, p.amount}}
+		t.Message = fmt.Sprintf(t.Key, t.Args...)
+		parts[i] = t
 	}
-	return "now " + strings.Join(parts, "; ")
+	return parts
 }
 
 // verifyChain walks the seals in chain order and recomputes every link.
@@ -334,15 +342,14 @@ func (l *Ledger) verifyChain(ctx context.Context, tx pgx.Tx, rep *Report) ([]Pro
 		want++
 		rep.Sealed++
 		if seq != want {
-			problems = append(problems, Problem{Kind: ProblemChain, Seq: want,
-				Message: fmt.Sprintf("chain position %d is missing", want)})
+			problems = append(problems, problem(ProblemChain, 0, want, 0, "chain position %d is missing", want))
 			return problems, nil
 		}
 		copy(dg[:], digest)
 		lk := chainLink(prev, dg)
 		if !bytes.Equal(lk[:], link) {
-			problems = append(problems, Problem{Kind: ProblemChain, Seq: seq, EntryID: entryID,
-				Message: fmt.Sprintf("chain broken at position %d (entry %d): the seal's link does not follow from the one before", seq, entryID)})
+			problems = append(problems, problem(ProblemChain, entryID, seq, 0,
+				"chain broken at position %d (entry %d): the seal's link does not follow from the one before", seq, entryID))
 			return problems, nil
 		}
 		prev = link
@@ -351,9 +358,8 @@ func (l *Ledger) verifyChain(ctx context.Context, tx pgx.Tx, rep *Report) ([]Pro
 		return nil, err
 	}
 	if want != headSeq || !bytes.Equal(prev, headLink) {
-		problems = append(problems, Problem{Kind: ProblemChain, Seq: headSeq,
-			Message: fmt.Sprintf("the chain head (position %d, %s) does not match the seals (position %d)",
-				headSeq, hex.EncodeToString(headLink), want)})
+		problems = append(problems, problem(ProblemChain, 0, headSeq, 0, "the chain head (position %d, %s) does not match the seals (position %d)",
+			headSeq, hex.EncodeToString(headLink), want))
 	}
 	rep.Head = Position{Seq: want, LastEntryID: entryID, Link: prev}
 	return problems, nil
@@ -371,21 +377,21 @@ func (l *Ledger) verifyBalances(stored map[balanceKey]storedBalance, sums balanc
 			want = *m
 		}
 		if b.pence != want.pence || b.postings != want.postings {
-			problems = append(problems, Problem{Kind: ProblemBalance, Message: fmt.Sprintf(
+			problems = append(problems, problem(ProblemBalance, 0, 0, 0,
 				"balance of %s in %s is %s over %d postings; its sealed postings sum to %s over %d",
-				l.accountName(k.account), k.period, b.text, b.postings, formatPence(want.pence), want.postings)})
+				l.accountName(k.account), k.period, b.text, b.postings, formatPence(want.pence), want.postings))
 		}
 	}
 	for k, m := range sums {
 		trial += m.pence
 		if _, ok := stored[k]; !ok {
-			problems = append(problems, Problem{Kind: ProblemBalance, Message: fmt.Sprintf(
-				"%s has sealed postings in %s summing to %s but no stored balance", l.accountName(k.account), k.period, formatPence(m.pence))})
+			problems = append(problems, problem(ProblemBalance, 0, 0, 0,
+				"%s has sealed postings in %s summing to %s but no stored balance", l.accountName(k.account), k.period, formatPence(m.pence)))
 		}
 	}
 	if trial != 0 || total != 0 {
-		problems = append(problems, Problem{Kind: ProblemTrial, Message: fmt.Sprintf(
-			"the trial balance is not zero: sealed postings sum to %s, stored balances to %s", formatPence(trial), formatPence(total))})
+		problems = append(problems, problem(ProblemTrial, 0, 0, 0,
+			"the trial balance is not zero: sealed postings sum to %s, stored balances to %s", formatPence(trial), formatPence(total)))
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Message < problems[j].Message })
 	return problems

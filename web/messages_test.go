@@ -35,6 +35,7 @@ var messageCalls = map[string][]int{
 	"match.reg":      {2},    // how a constraint's violation reads
 	"claims.add":     {4},    // a claim finding
 	"claims.counted": {1, 2}, // the formats for one and for many, of which a count picks one
+	"ledger.problem": {4},    // what ledger verify found
 }
 
 // sqlFormat finds the formats of the problems match's SQL checks report (into t_err, as a key
