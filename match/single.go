@@ -31,8 +31,8 @@ import (
 //     together break V3 or V4), then, read after the lock, for each recording the rate version
 //     in force (R5.3, V6), the live entry of the officer, date and activity (V5), the next
 //     generation, the officer's live hours on the day (V3) and in the calendar year (V4), and the
-//     highest FTE of the versions in force during the year (V4): index scans of one officer's
-//     rows (migrations/0005_match_single.sql);
+//     highest FTE of the versions in force during the year (V4): index lookups of one officer's
+//     rows;
 //  3. each recording's problems sorted as an import reports them (rule, then message) and turned
 //     into the error of a single recording by singleError, as a one-row import's are;
 //  4. the lines priced in Go by Price (R9.3a, the function TestPriceSQLMatchesGo holds the
@@ -60,11 +60,12 @@ SELECT o.id FROM officer o
 // timeReadSQL reads what the rules need of each recording of a group ($2…$5: authorities,
 // payroll refs, work dates and activities), numbered from 1 in the order given: the officer's
 // rate versions (a handful, in date order; versionsInForce picks from them), its live hours on
-// the day and in the calendar year (kept in officer_year, migrations/0007_officer_year.sql), the
-// next generation of the date and activity, and the live entry of the date and activity. A recording whose officer does not exist has no row.
+// the day (time_entry_live_uq) and in the calendar year (officer_year, 0007), the next
+// generation of the date and activity (after the live entry's and the reversed ones',
+// time_entry_reversed_ix), and the live entry of the date and activity. A recording whose officer does not exist has no row.
 const timeReadSQL = `
 SELECT r.i, o.id, o.name, rv.froms, rv.costs, rv.ftes,
-       t.day_h, nullif(y.live_hours, 0), coalesce(t.next_gen, 0),
+       t.day_h, nullif(y.live_hours, 0), coalesce(greatest(t.gen, x.gen) + 1, 0),
        live.id, live.hours, live.evidence_ref, live.approved_by,
        nextval('time_entry_id_seq')
   FROM unnest($2::text[], $3::text[], $4::date[], $5::text[]) WITH ORDINALITY AS r(authority, payroll_ref, work_date, activity, i)
@@ -77,10 +78,13 @@ SELECT r.i, o.id, o.name, rv.froms, rv.costs, rv.ftes,
           FROM rate_version v
          WHERE v.operation_id = $1 AND v.officer_id = o.id) rv ON true
   LEFT JOIN LATERAL (
-        SELECT sum(t.hours) FILTER (WHERE t.reversed_by IS NULL) AS day_h,
-               max(t.generation) FILTER (WHERE t.activity = r.activity) + 1 AS next_gen
+        SELECT sum(t.hours) AS day_h, max(t.generation) FILTER (WHERE t.activity = r.activity) AS gen
           FROM time_entry t
-         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date = r.work_date) t ON true
+         WHERE t.operation_id = $1 AND t.officer_id = o.id AND t.work_date = r.work_date AND t.reversed_by IS NULL) t ON true
+  LEFT JOIN LATERAL (
+        SELECT max(x.generation) AS gen FROM time_entry x
+         WHERE x.operation_id = $1 AND x.officer_id = o.id AND x.work_date = r.work_date AND x.activity = r.activity
+           AND x.reversed_by IS NOT NULL) x ON true
   LEFT JOIN LATERAL (
         SELECT y.live_hours FROM officer_year y
          WHERE y.operation_id = $1 AND y.officer_id = o.id AND y.year = extract(year FROM r.work_date)::integer LIMIT 1) y ON true
