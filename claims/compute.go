@@ -3,9 +3,7 @@ package claims
 import (
 	"fmt"
 	"math/big"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -163,38 +161,35 @@ type Part struct {
 	Args []string `json:"args,omitempty"`
 }
 
-func (p Part) String() string { return sprintf(p.Key, p.Args) }
-
 // Text returns the finding's message as an apperr.Text, for a page to render in its language.
 // A finding compiled before findings kept their keys has only its English message.
 func (f Finding) Text() apperr.Text {
 	if f.Key == "" {
 		return apperr.Text{Key: f.Message, Message: f.Message}
 	}
-	args := make([]any, 0, len(f.Args)+1)
-	for _, a := range f.Args {
-		args = append(args, a)
-	}
+	return apperr.Text{Key: f.Key, Args: f.args(), Message: f.Message}
+}
+
+// args are the arguments of the finding's key: its own, then its parts as one.
+func (f Finding) args() []any {
+	args := anys(f.Args)
 	if len(f.Parts) > 0 {
 		parts := make(apperr.Texts, len(f.Parts))
 		for i, p := range f.Parts {
-			pa := make([]any, len(p.Args))
-			for j, a := range p.Args {
-				pa[j] = a
-			}
-			parts[i] = apperr.Text{Key: p.Key, Args: pa, Message: p.String()}
+			pa := anys(p.Args)
+			parts[i] = apperr.Text{Key: p.Key, Args: pa, Message: fmt.Sprintf(p.Key, pa...)}
 		}
 		args = append(args, parts)
 	}
-	return apperr.Text{Key: f.Key, Args: args, Message: f.Message}
+	return args
 }
 
-func sprintf(format string, args []string) string {
-	as := make([]any, len(args))
-	for i, a := range args {
-		as[i] = a
+func anys(ss []string) []any {
+	out := make([]any, len(ss), len(ss)+1)
+	for i, s := range ss {
+		out[i] = s
 	}
-	return fmt.Sprintf(format, as...)
+	return out
 }
 
 // Figures are the computed claim: what domain.md §7 says a claim shows, and the workings.
@@ -399,16 +394,9 @@ func (in *Input) match(n int) []AuthorityMatch {
 func (in *Input) findings(f *Figures) []Finding {
 	var out []Finding
 	add := func(id, sev string, entries []int64, parts []Part, format string, args ...string) {
-		msgArgs := args
-		if len(parts) > 0 {
-			texts := make([]string, len(parts))
-			for i, p := range parts {
-				texts[i] = p.String()
-			}
-			msgArgs = append(slices.Clone(args), strings.Join(texts, "; "))
-		}
-		out = append(out, Finding{ID: id, Severity: sev, Message: sprintf(format, msgArgs), Entries: capEntries(entries),
-			Key: format, Args: args, Parts: parts})
+		f := Finding{ID: id, Severity: sev, Entries: capEntries(entries), Key: format, Args: args, Parts: parts}
+		f.Message = fmt.Sprintf(format, f.args()...)
+		out = append(out, f)
 	}
 	last := in.Periods[len(in.Periods)-1]
 	facts := &in.Facts

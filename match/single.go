@@ -272,7 +272,7 @@ func (s *Service) postLines(ctx context.Context, tx pgx.Tx, ins []ledger.EntryIn
 	}
 	for _, e := range out {
 		if e.Replayed {
-			return nil, apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
+			return nil, alreadyPosted(e)
 		}
 	}
 	return out, nil

@@ -539,9 +539,15 @@ func postOne(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, in ledger.EntryIn
 		return ledger.Entry{}, err
 	}
 	if e.Replayed {
-		return ledger.Entry{}, apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
+		return ledger.Entry{}, alreadyPosted(e)
 	}
 	return e, nil
+}
+
+// alreadyPosted is the error of a new line whose ledger entry exists already: a concurrent
+// recording got there first (L4).
+func alreadyPosted(e ledger.Entry) error {
+	return apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
 }
 
 func collectOne(rows pgx.Rows, scan func(pgx.Rows) (ledger.EntryInput, int64, error)) (ledger.EntryInput, int64, error) {
