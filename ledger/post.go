@@ -129,8 +129,9 @@ func dateOnly(t time.Time) time.Time {
 }
 
 // tokenSQL gives the transaction its ledger token, which queues the schema's commit-time check
-// of everything the transaction writes to the ledger (migrations/0001_ledger.sql).
-const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING`
+// of everything the transaction writes to the ledger (migrations/0001_ledger.sql). A transaction
+// that holds its token already keeps it: the schema skips the second row (0009).
+const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 
 // postSQL posts one entry in one statement: it picks the booking period (the period of the
 // effective date if open, else the earliest open period after it), inserts the entry unless its
