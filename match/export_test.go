@@ -3,3 +3,7 @@ package match
 // SingleError is singleError, for the external tests: the error a one-row import's problems
 // make when they are one recording's.
 var SingleError = singleError
+
+// TimeLedgerInput is timeLedgerInput, for the test that holds the import's set-based posting to
+// the entry a single recording would post.
+var TimeLedgerInput = timeLedgerInput

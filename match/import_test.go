@@ -136,7 +136,7 @@ func TestImportFileShape(t *testing.T) {
 	if err != nil {
 		t.Fatalf("BOM and any order: %v\n%s", err, rowsOf(err))
 	}
-	if strings.Join(phases, ",") != "checking,done" {
+	if strings.Join(phases, ",") != "checking,posting,writing,done" {
 		t.Fatalf("progress phases %v", phases)
 	}
 	// Within a file: an identical repeated row is a replay, a different one a conflict.
@@ -188,5 +188,33 @@ func TestImportOfficers(t *testing.T) {
 	}
 	if strings.Join(rules, " ") != "2:M2 3:M3 4:R5.3 5:R9.1 6:R5.1" {
 		t.Fatalf("got %v\n%s", rules, ie)
+	}
+}
+
+// TestImportPostsAsRecordTime: the import words, keys and fingerprints each ledger entry in SQL
+// as timeLedgerInput does in Go for a single recording, so posting the Go entry again is a
+// replay of the imported one.
+func TestImportPostsAsRecordTime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Rhian Evans,2021-04-01,44750.00,0.74")
+	if _, err := f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-04,7.25,lab,TS-1,Gareth Morgan",
+		"GB-NWP,NWP-1,2021-05-05,8,coaching,TS-2,Gareth Morgan", "GB-NWP,NWP-1,2021-05-06,0.5,other,TS-3,Gareth Morgan"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := f.s.TimeEntries(f.ctx, f.pm, match.ListFilter{})
+	if err != nil || len(page.Items) != 3 {
+		t.Fatalf("time entries: %+v, %v", page, err)
+	}
+	for _, te := range page.Items {
+		in := match.TimeLedgerInput(f.pm.Email, te.ID, te.OfficerID, te.Authority, te.PayrollRef, te.WorkDate, te.Activity,
+			te.Generation, te.Hours.Shift(2).IntPart(), te.Amount)
+		e, err := f.l.Post(f.ctx, f.pool, in)
+		if err != nil || !e.Replayed || e.ID != te.EntryID {
+			t.Fatalf("time entry %d (%s h): posting its entry again gave %+v, %v; want a replay of entry %d", te.ID, te.Hours, e, err, te.EntryID)
+		}
+		if posted, err := f.l.Entry(f.ctx, te.EntryID); err != nil || posted.Description != in.Description {
+			t.Fatalf("entry %d reads %q, a single recording would read %q (%v)", te.EntryID, posted.Description, in.Description, err)
+		}
 	}
 }

@@ -369,28 +369,34 @@ func (t *timeImport) write(ctx context.Context, tx pgx.Tx, importID func() (int6
 		return 0, 0, err
 	}
 	by := t.by.Email
-	err = postNew(ctx, tx, t.s.l, n, `SELECT id, officer_id, authority, payroll_ref, work_date, activity, generation,
-			(hours * 100)::int, (amount * 100)::bigint FROM t_new`,
-		func(r pgx.Rows) (ledger.EntryInput, int64, error) {
-			var (
-				id, officer, amountP int64
-				auth, ref, act       string
-				date                 time.Time
-				gen, hoursC          int
-			)
-			if err := r.Scan(&id, &officer, &auth, &ref, &date, &act, &gen, &hoursC, &amountP); err != nil {
-				return ledger.EntryInput{}, 0, err
-			}
-			return timeLedgerInput(by, id, officer, auth, ref, date, act, gen, int64(hoursC), decimal.New(amountP, -2)), id, nil
-		}, t.progress)
+	// The ledger entries, set-based and without the rows leaving the database: one transfer a
+	// new line, worded and keyed as timeLedgerInput words and keys it (TestImportPostsAsRecordTime
+	// holds the two together).
+	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_ledger ON COMMIT DROP AS
+		SELECT id AS ref, work_date AS effective_date,
+		       'Officer time: ' || authority || ' ' || payroll_ref || ', ' || to_char(work_date, 'YYYY-MM-DD') || ', '
+		           || activity || ', ' || trim_scale(hours) || ' h' AS description,
+		       'time_entry' AS source, id::text AS reference,
+		       'time:' || officer_id || ':' || to_char(work_date, 'YYYY-MM-DD') || ':' || activity || ':' || generation AS idempotency_key,
+		       $1::text AS recorded_by, $2 || authority AS debit_account, $3 || authority AS credit_account, amount
+		  FROM t_new`, by, ledger.InKind(""), ledger.Match(""))
 	if err != nil {
+		return 0, 0, db.Translate("match.time", err)
+	}
+	if t.progress != nil {
+		t.progress(Progress{Phase: "posting", Total: n})
+	}
+	if _, err := t.s.l.PostTransfers(ctx, tx, "t_ledger", "t_posted"); err != nil {
 		return 0, 0, err
+	}
+	if t.progress != nil {
+		t.progress(Progress{Phase: "writing", Rows: n, Total: n})
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO time_entry (operation_id, id, officer_id, work_date, activity, generation, hours,
 			evidence_ref, approved_by, rate_valid_from, amount, entry_id, period, import_id, recorded_at, recorded_by)
 		SELECT $1, n.id, n.officer_id, n.work_date, n.activity, n.generation, n.hours, n.evidence_ref, n.approved_by,
 		       n.valid_from, n.amount, p.entry_id, p.period, nullif($2, 0), $3, $4
-		  FROM t_new n JOIN t_posted p ON p.id = n.id
+		  FROM t_new n JOIN t_posted p ON p.ref = n.id
 		 ORDER BY n.officer_id, n.work_date`, t.s.p.OperationID, id, t.s.stamp(), by)
 	if err != nil {
 		return 0, 0, db.Translate("match.time", err)
