@@ -37,8 +37,8 @@ const (
 	OutcomeFailed   = "failed"
 	OutcomePanicked = "panicked"
 	OutcomeSkipped  = "skipped" // another instance held the lock
-	// OutcomeInterrupted marks a run whose process died before it finished; the next run to
-	// take the job's lock records it so.
+	// OutcomeInterrupted marks a run that the service's stop cut short, or whose process died
+	// before it finished (the next run to take the job's lock records that one so).
 	OutcomeInterrupted = "interrupted"
 )
 
@@ -86,6 +86,7 @@ type Metrics struct {
 	RunsFailed      atomic.Int64 // a compilation or the run's bookkeeping failed
 	RunsPanicked    atomic.Int64
 	RunsSkipped     atomic.Int64 // another instance held the lock
+	RunsInterrupted atomic.Int64 // the service stopped during the run
 	ClaimsCompiled  atomic.Int64
 	Running         atomic.Int64 // runs in progress in this process (0 or 1)
 	LastRunUnix     atomic.Int64 // when the last run finished, Unix seconds
@@ -262,9 +263,9 @@ func (s *Scheduler) lockedRun(ctx context.Context, run *Run) {
 	// Holding the lock, no other run of the job is alive: any still marked running died with
 	// its process.
 	if _, err := conn.Exec(ctx, `UPDATE scheduler_run SET outcome = $4, finished_at = $5,
-			error = 'the service stopped before the run finished'
+			error = $6
 		WHERE operation_id = $1 AND job = $2 AND outcome = 'running' AND id <> $3`,
-		s.svc.prog.OperationID, run.Job, run.ID, OutcomeInterrupted, s.svc.stamp()); err != nil {
+		s.svc.prog.OperationID, run.Job, run.ID, OutcomeInterrupted, s.svc.stamp(), errStopped.Error()); err != nil {
 		s.log.Warn("claim scheduler could not mark interrupted runs", "err", err)
 	}
 	defer func() {
@@ -296,11 +297,13 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 	}
 	var errs []error
 	for _, p := range periods {
-		if ctx.Err() != nil {
-			errs = append(errs, ctx.Err())
+		if stopping(ctx) {
 			break
 		}
 		if err := s.compile(ctx, p.Code); err != nil {
+			if stopping(ctx) {
+				break // the compile was cut short, not refused: the next run compiles it
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", p.Code, err))
 			s.log.Error("claim scheduler could not compile a claim", "period", p.Code, "err", err)
 			continue
@@ -310,10 +313,20 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 		s.log.Info("claim scheduler compiled a draft", "period", p.Code)
 	}
 	run.Outcome, run.Err = OutcomeOK, errors.Join(errs...)
-	if run.Err != nil {
+	switch {
+	case stopping(ctx):
+		run.Outcome, run.Err = OutcomeInterrupted, errors.Join(append(errs, errStopped)...)
+	case run.Err != nil:
 		run.Outcome = OutcomeFailed
 	}
 }
+
+// errStopped is the error of a run that the service's stop cut short.
+var errStopped = errors.New("the service stopped before the run finished")
+
+// stopping reports whether ctx was cancelled, as Stop (or the service's end) cancels a run; a
+// run that outlives its timeout has failed rather than been stopped.
+func stopping(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
 
 // begin records the start of a run.
 func (s *Scheduler) begin(ctx context.Context, run *Run) error {
@@ -353,11 +366,17 @@ func (s *Scheduler) finish(ctx context.Context, run *Run) {
 		s.metrics.RunsSkipped.Add(1)
 	case OutcomePanicked:
 		s.metrics.RunsPanicked.Add(1)
+	case OutcomeInterrupted:
+		s.metrics.RunsInterrupted.Add(1)
 	default:
 		s.metrics.RunsFailed.Add(1)
 	}
 	attrs := []any{"run", run.ID, "outcome", run.Outcome, "claims_compiled", len(run.Compiled),
 		"periods", run.Compiled, "duration", run.Finished.Sub(run.Started), "instance", run.Instance}
+	if run.Outcome == OutcomeInterrupted {
+		s.log.Warn("claim scheduler run stopped with the service; the next run compiles what it left", attrs...)
+		return
+	}
 	if run.Err != nil {
 		s.log.Error("claim scheduler run failed", append(attrs, "err", run.Err)...)
 		return

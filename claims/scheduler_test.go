@@ -1,8 +1,12 @@
 package claims
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,5 +247,43 @@ func TestSchedulerFailuresAreRecorded(t *testing.T) {
 	}
 	if s.Metrics().RunsFailed.Load() != 1 {
 		t.Errorf("failures counted %d", s.Metrics().RunsFailed.Load())
+	}
+}
+
+// TestSchedulerStopInterruptsARun: a run that the service's stop cuts short is recorded and
+// counted as interrupted, logged as a warning rather than an error, and the next run compiles
+// what it left.
+func TestSchedulerStopInterruptsARun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-07-02")
+	var logged bytes.Buffer
+	s, err := NewScheduler(f.svc, SchedulerConfig{Schedule: "@every 1h", Instance: "a", Timeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(f.ctx)
+	s.compile = func(ctx context.Context, period string) error {
+		stop() // the service stops while the first period compiles
+		<-ctx.Done()
+		return apperr.Wrap("claims.Compile", ctx.Err())
+	}
+	r := s.RunOnce(ctx)
+	if r.Outcome != OutcomeInterrupted || len(r.Compiled) != 0 || !errors.Is(r.Err, errStopped) {
+		t.Fatalf("run %+v", r)
+	}
+	m := s.Metrics()
+	if m.RunsInterrupted.Load() != 1 || m.RunsFailed.Load() != 0 {
+		t.Errorf("interrupted %d, failed %d", m.RunsInterrupted.Load(), m.RunsFailed.Load())
+	}
+	if strings.Contains(logged.String(), "level=ERROR") || !strings.Contains(logged.String(), "level=WARN") {
+		t.Errorf("log:\n%s", logged.String())
+	}
+	runs, err := f.svc.Runs(f.ctx, 1)
+	if err != nil || runs[0].Outcome != OutcomeInterrupted || runs[0].Err == nil || runs[0].Err.Error() != errStopped.Error() {
+		t.Fatalf("recorded %+v, %v", runs, err)
+	}
+	if r := newScheduler(t, f, "b").RunOnce(f.ctx); r.Outcome != OutcomeOK || !slices.Equal(r.Compiled, []string{"2021Q1", "2021Q2"}) {
+		t.Fatalf("next run %+v", r)
 	}
 }

@@ -140,7 +140,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) error {
 			name string
 			v    int64
 		}{{"started", m.RunsStarted.Load()}, {"ok", m.RunsSucceeded.Load()}, {"failed", m.RunsFailed.Load()},
-			{"panicked", m.RunsPanicked.Load()}, {"skipped", m.RunsSkipped.Load()}} {
+			{"panicked", m.RunsPanicked.Load()}, {"skipped", m.RunsSkipped.Load()}, {"interrupted", m.RunsInterrupted.Load()}} {
 			fmt.Fprintf(w, "infuse_claims_scheduler_runs_total{outcome=\"%s\"} %d\n", o.name, o.v)
 		}
 		counter(w, "infuse_claims_scheduler_compiled_total", "Draft claims the scheduler compiled.", m.ClaimsCompiled.Load())
