@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -22,6 +23,9 @@ var statusOf = map[apperr.Code]int{
 	apperr.Locked:          http.StatusLocked,
 	apperr.Internal:        http.StatusInternalServerError,
 }
+
+// statusClientClosed is the status proxies record for a request its client abandoned.
+const statusClientClosed = 499
 
 // statusOfRule overrides the table for rules whose meaning HTTP has a status for.
 var statusOfRule = map[string]int{
@@ -76,6 +80,14 @@ func classify(err error) (apperr.Code, string, string, int) {
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateOf(r)
 	code, rule, msg, status := classify(err)
+	if code == apperr.Internal && r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away before the answer was ready (a queued recording among them):
+		// nothing failed here and nobody reads the answer, so no error is logged.
+		st.status = statusClientClosed
+		w.WriteHeader(statusClientClosed)
+		s.log.Info("request abandoned by its client", "request_id", st.id, "method", r.Method, "path", r.URL.Path)
+		return
+	}
 	st.status = status
 	if code == apperr.Internal {
 		s.log.Error("request failed", "request_id", st.id, "method", r.Method, "path", r.URL.Path, "err", err)

@@ -1,16 +1,21 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ccr-infuse/infuse/internal/dbtest"
@@ -409,4 +414,45 @@ func TestUIFlows(t *testing.T) {
 	if res := admin.get("/admin/users"); res.status != 200 {
 		t.Errorf("users: %d", res.status)
 	}
+}
+
+// TestAbandonedRequestIsNotAnError: a request whose client went away while it waited (for the
+// database, or in the queue of single recordings) is answered 499 and logged as abandoned, not
+// as a failure with a request id to chase.
+func TestAbandonedRequestIsNotAnError(t *testing.T) {
+	t.Parallel()
+	var logged safeBuffer
+	e := newTestEnvWith(t, dbtest.New(t), func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, "POST", "/api/v1/time-entries", strings.NewReader(
+		`{"authority": "GB-NWP", "payroll_ref": "NWP-1", "work_date": "2021-05-04", "hours": "7", "activity": "lab", "evidence_ref": "TS-1", "approved_by": "Gareth Morgan"}`))
+	req.Header.Set("Authorization", "Bearer "+e.tokens["pm"])
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	if rec.Code != statusClientClosed {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if s := logged.String(); strings.Contains(s, "level=ERROR") || !strings.Contains(s, "request abandoned by its client") {
+		t.Fatalf("log:\n%s", s)
+	}
+}
+
+// safeBuffer is a bytes.Buffer that a server's goroutines may write while a test reads it.
+type safeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
