@@ -119,6 +119,10 @@ type Scheduler struct {
 	lockKey  int64
 	// compile compiles the draft of one period and stores its pack; tests replace it.
 	compile func(ctx context.Context, period string) error
+	// retryWaits are the pauses before compiling a period again after a conflict (entries
+	// arriving faster than they are sealed, a concurrent compile): the run is the quarter's one
+	// scheduled chance, so a passing conflict should not cost the draft.
+	retryWaits []time.Duration
 
 	running sync.Mutex // one run at a time in this process
 
@@ -131,7 +135,8 @@ type Scheduler struct {
 // NewScheduler returns the scheduler of svc's claims.
 func NewScheduler(svc *Service, cfg SchedulerConfig) (*Scheduler, error) {
 	s := &Scheduler{svc: svc, pool: svc.pool, spec: cfg.Schedule, loc: cfg.Location, timeout: cfg.Timeout,
-		instance: cfg.Instance, log: cfg.Logger, metrics: &Metrics{}}
+		instance: cfg.Instance, log: cfg.Logger, metrics: &Metrics{},
+		retryWaits: []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute}}
 	if s.spec == "" {
 		s.spec = DefaultSchedule(svc.prog.Frequency)
 	}
@@ -300,7 +305,7 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 		if stopping(ctx) {
 			break
 		}
-		if err := s.compile(ctx, p.Code); err != nil {
+		if err := s.compileRetrying(ctx, p.Code); err != nil {
 			if stopping(ctx) {
 				break // the compile was cut short, not refused: the next run compiles it
 			}
@@ -318,6 +323,23 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 		run.Outcome, run.Err = OutcomeInterrupted, errors.Join(append(errs, errStopped)...)
 	case run.Err != nil:
 		run.Outcome = OutcomeFailed
+	}
+}
+
+// compileRetrying compiles period, again after each of retryWaits while it meets a conflict.
+func (s *Scheduler) compileRetrying(ctx context.Context, period string) error {
+	for attempt := 0; ; attempt++ {
+		err := s.compile(ctx, period)
+		if err == nil || apperr.CodeOf(err) != apperr.Conflict || attempt == len(s.retryWaits) {
+			return err
+		}
+		wait := s.retryWaits[attempt]
+		s.log.Warn("claim scheduler will compile a claim again", "period", period, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 }
 

@@ -51,6 +51,7 @@ func newScheduler(t *testing.T, f *fixture, instance string) *Scheduler {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.retryWaits = []time.Duration{time.Millisecond, time.Millisecond}
 	return s
 }
 
@@ -247,6 +248,25 @@ func TestSchedulerFailuresAreRecorded(t *testing.T) {
 	}
 	if s.Metrics().RunsFailed.Load() != 1 {
 		t.Errorf("failures counted %d", s.Metrics().RunsFailed.Load())
+	}
+}
+
+// TestSchedulerRetriesAConflict: a compile that meets a passing conflict is tried again, so the
+// run still compiles the draft; a conflict that outlasts the retries fails the run (above).
+func TestSchedulerRetriesAConflict(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-04-02")
+	s := newScheduler(t, f, "a")
+	real := s.compile
+	var calls atomic.Int64
+	s.compile = func(ctx context.Context, period string) error {
+		if calls.Add(1) <= 2 {
+			return apperr.New(apperr.Conflict, "", "entries keep arriving; try again")
+		}
+		return real(ctx, period)
+	}
+	if r := s.RunOnce(f.ctx); r.Outcome != OutcomeOK || !slices.Equal(r.Compiled, []string{"2021Q1"}) || calls.Load() != 3 {
+		t.Fatalf("run %+v after %d compiles", r, calls.Load())
 	}
 }
 
