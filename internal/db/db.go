@@ -102,19 +102,24 @@ func retryable(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
-// ledgerCodes maps the SQLSTATEs raised by the schema's own triggers (migrations/0001) to codes
-// and rule ids.
-var ledgerCodes = map[string]struct {
-	code apperr.Code
-	rule string
-}{
-	"IL001": {apperr.Invalid, "L1"},
-	"IL002": {apperr.Locked, "F1"},
-	"IL003": {apperr.Locked, "F1"},
-	"IL004": {apperr.Invalid, "L1"},
-	"IL005": {apperr.Locked, "F1"},
-	"IL006": {apperr.Invalid, "L3"},
-	"IL007": {apperr.Invalid, "L6"},
+// ledgerCodes maps the SQLSTATEs raised by the schema's own triggers (migrations/0001) to codes,
+// rule ids and what a person reads (in their language: the messages are keys of the catalogue).
+// The trigger's own text, with its ids and figures, stays in the error for the log.
+var ledgerCodes = map[string]Constraint{
+	"IL001": {Code: apperr.Invalid, Rule: "L1",
+		Message: "the database refused a ledger entry: an entry needs two or more postings summing to zero"},
+	"IL002": {Code: apperr.Locked, Rule: "F1",
+		Message: "the database refused to change or delete ledger rows: the ledger is append-only; post a reversal or adjustment instead"},
+	"IL003": {Code: apperr.Locked, Rule: "F1",
+		Message: "the database refused a ledger entry: its period is locked or is not a period of the operation"},
+	"IL004": {Code: apperr.Invalid, Rule: "L1",
+		Message: "the database refused ledger rows that were not written by the ledger, or that add postings to an entry committed earlier"},
+	"IL005": {Code: apperr.Locked, Rule: "F1",
+		Message: "the database refused to change a period: a period is never redefined or deleted, and a lock is for ever"},
+	"IL006": {Code: apperr.Invalid, Rule: "L3",
+		Message: "the database refused a ledger entry: a posting names an account outside the operation's chart"},
+	"IL007": {Code: apperr.Invalid, Rule: "L6",
+		Message: "the database refused a reversal of an entry that does not exist or is itself a reversal"},
 }
 
 // Constraint describes how a named constraint's violation reads to a person.
@@ -150,7 +155,7 @@ func Translate(op string, err error) error {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		if c, ok := ledgerCodes[pg.Code]; ok {
-			return &apperr.Error{Code: c.code, Rule: c.rule, Message: pg.Message, Op: op, Err: err}
+			return &apperr.Error{Code: c.Code, Rule: c.Rule, Message: c.Message, Op: op, Err: err}
 		}
 		if c, ok := constraints[pg.ConstraintName]; ok {
 			return &apperr.Error{Code: c.Code, Rule: c.Rule, Message: c.Message, Op: op, Err: err}
