@@ -127,7 +127,10 @@ func (l *progressLine) report() func(match.Progress) {
 		}
 		l.last = time.Now()
 		line := fmt.Sprintf("%s: %s %s rows", l.label, p.Phase, thousands(p.Rows))
-		if p.Total > 0 {
+		switch {
+		case p.Total > 0 && p.Rows == 0: // a phase that reports only its start and end
+			line = fmt.Sprintf("%s: %s %s lines", l.label, p.Phase, thousands(p.Total))
+		case p.Total > 0:
 			line = fmt.Sprintf("%s: %s %s of %s lines", l.label, p.Phase, thousands(p.Rows), thousands(p.Total))
 		}
 		fmt.Fprintf(l.w, "\r\033[K%s", line)
