@@ -51,14 +51,16 @@ func newHeld(each func(c *Call[string, string]) error) *held {
 // waits in the queue (the others), and hands its outcome to got.
 func (h *held) do(t *testing.T, ctx context.Context, key, in string, got func(out string, err error)) {
 	t.Helper()
+	// Whether this is the first call is known before it starts: once it has started, its group
+	// may have run (and been recorded) before this goroutine looks.
+	h.mu.Lock()
+	first := len(h.recorded) == 0
+	h.mu.Unlock()
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		got(h.g.Do(ctx, key, in))
 	}()
-	h.mu.Lock()
-	first := len(h.recorded) == 0
-	h.mu.Unlock()
 	if first {
 		<-h.started
 		return
