@@ -313,6 +313,33 @@ func TestDatabaseRefuses(t *testing.T) {
 	t.Run("ErrorsTranslateToRules", func(t *testing.T) {
 		_, err := pool.Exec(ctx, `DELETE FROM posting WHERE entry_id = $1`, posted.ID)
 		wantRule(t, db.Translate("test", err), apperr.Locked, "F1")
+		// A person reads the catalogue's message; the log keeps the database's own words.
+		if text, ok := db.Refusal(db.Translate("test", err)); !ok || !strings.Contains(text, "IL002: DELETE of posting refused") {
+			t.Errorf("refusal for the log: %q, %v", text, ok)
+		}
+	})
+	// A check run before the commit (SET CONSTRAINTS … IMMEDIATE) ends the token: the writes
+	// after it take a new one and are checked again at commit.
+	t.Run("WritesAfterAnEarlyCheck", func(t *testing.T) {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := l.Post(ctx, tx, transfer("2021-02-01", ledger.ESFIncome, ledger.Cash, "1.00")); err != nil {
+				return err
+			}
+			for _, s := range []string{`SET CONSTRAINTS ALL IMMEDIATE`, `SET CONSTRAINTS ALL DEFERRED`, rawToken} {
+				if _, err := tx.Exec(ctx, s); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, rawEntry, 900006, "2021Q1"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', 900006, 1, $1, 0.01)`, cash.ID)
+			return err
+		})
+		var pg *pgconn.PgError
+		if !asPg(err, &pg) || pg.Code != "IL001" {
+			t.Fatalf("want SQLSTATE IL001, got %v", err)
+		}
 	})
 }
 

@@ -24,16 +24,18 @@ END $$;
 -- 3. One pass over the transaction's rows instead of five. Each entry of the transaction is
 --    met once with the count and sum of its postings, whether every posting names an account of
 --    the chart, and its period; a posting whose entry is not of this transaction is met once
---    too. A reversal is still looked up by key. The problem reported for an entry is the first
---    of IL004, IL001, IL003, IL006, IL007 that it breaks.
+--    too. A reversal is still looked up by key. Of a transaction's problems, both plans report
+--    a posting whose entry is not of the transaction (IL004) before an entry's own problems
+--    (IL001, then IL003, then IL006), and those before a reversal's (IL007).
 --
 --    The plan for a few rows (the single entry of most transactions) is pinned by the trigger
 --    function's own settings (index lookups, nested loops), and the check runs in the trigger
 --    itself rather than in a second function; the plan for a bulk batch (ledger_bulk = 'on')
 --    hashes, with its settings pinned by ledger_check_many.
--- ledger_problem words a problem the checks found (IL001, IL003, IL004 or IL006).
+-- ledger_problem words a problem the checks found (IL001, IL003, IL004 or IL006); it runs once,
+-- for the problem reported.
 CREATE FUNCTION ledger_problem(state text, entry_id bigint, operation_id text, period text, n bigint, s numeric,
-                               bad_line smallint, bad_account bigint) RETURNS text LANGUAGE sql IMMUTABLE
+                               bad_line smallint) RETURNS text LANGUAGE sql STABLE
 AS $$
     SELECT CASE state
         WHEN 'IL004' THEN format('postings refused: entry %s was committed earlier and cannot gain postings', entry_id)
@@ -41,7 +43,8 @@ AS $$
                                  entry_id, coalesce(n, 0), coalesce(s, 0))
         WHEN 'IL003' THEN format('entry %s refused: period %s is locked or not a period of operation %s', entry_id, period, operation_id)
         ELSE format('entry %s refused: line %s names account %s, which is not in the chart of operation %s',
-                    entry_id, bad_line, bad_account, operation_id)
+                    entry_id, bad_line, (SELECT p.account_id FROM posting p WHERE p.operation_id = ledger_problem.operation_id
+                                          AND p.entry_id = ledger_problem.entry_id AND p.line = bad_line), operation_id)
     END
 $$;
 
@@ -53,7 +56,7 @@ BEGIN
     RETURN QUERY
     WITH p AS (
         SELECT p.operation_id, p.entry_id, count(*) AS n, sum(p.amount) AS s,
-               min(p.line) FILTER (WHERE a.id IS NULL) AS bad_line, min(p.account_id) FILTER (WHERE a.id IS NULL) AS bad_account
+               min(p.line) FILTER (WHERE a.id IS NULL) AS bad_line
           FROM posting p LEFT JOIN account a ON a.operation_id = p.operation_id AND a.id = p.account_id
          WHERE p.txid = t
          GROUP BY 1, 2
@@ -62,13 +65,14 @@ BEGIN
           FROM entry e LEFT JOIN period pe ON pe.operation_id = e.operation_id AND pe.code = e.period
          WHERE e.txid = t
     )
-    SELECT b.state, b.entry_id, ledger_problem(b.state, b.entry_id, b.operation_id, b.period, b.n, b.s, b.bad_line, b.bad_account)
+    SELECT b.state, b.entry_id, ledger_problem(b.state, b.entry_id, b.operation_id, b.period, b.n, b.s, b.bad_line)
       FROM (
         SELECT CASE WHEN e.id IS NULL THEN 'IL004'
                     WHEN coalesce(p.n, 0) < 2 OR p.s <> 0 THEN 'IL001'
                     WHEN e.bad_period THEN 'IL003'
                     ELSE 'IL006' END AS state,
-               coalesce(e.id, p.entry_id) AS entry_id, e.operation_id, e.period, p.n, p.s, p.bad_line, p.bad_account
+               coalesce(e.id, p.entry_id) AS entry_id, coalesce(e.operation_id, p.operation_id) AS operation_id,
+               e.period, p.n, p.s, p.bad_line
           FROM e FULL JOIN p ON p.operation_id = e.operation_id AND p.entry_id = e.id
          WHERE e.id IS NULL OR p.entry_id IS NULL OR p.n < 2 OR p.s <> 0 OR e.bad_period OR p.bad_line IS NOT NULL
          LIMIT 1
@@ -94,29 +98,28 @@ BEGIN
         SELECT * INTO bad FROM ledger_check_many(NEW.txid);
     ELSE
         SELECT b.state AS problem_state, b.id AS problem_entry,
-               coalesce(b.message, ledger_problem(b.state, b.id, b.operation_id, b.period, b.n, b.s, b.bad_line, b.bad_account)) AS problem_message
+               coalesce(b.message, ledger_problem(b.state, b.id, b.operation_id, b.period, b.n, b.s, b.bad_line)) AS problem_message
           INTO bad FROM (
+            SELECT 'IL004' AS state, p.entry_id AS id, p.operation_id, NULL AS period, NULL::bigint AS n, NULL::numeric AS s,
+                   NULL::smallint AS bad_line, NULL AS message
+              FROM posting p
+             WHERE p.txid = NEW.txid
+               AND NOT EXISTS (SELECT 1 FROM entry e WHERE e.operation_id = p.operation_id AND e.id = p.entry_id AND e.txid = NEW.txid)
+            UNION ALL
             SELECT CASE WHEN coalesce(p.n, 0) < 2 OR p.s <> 0 THEN 'IL001'
                         WHEN pe.code IS NULL OR pe.locked_at IS NOT NULL THEN 'IL003'
-                        ELSE 'IL006' END AS state,
-                   e.id, e.operation_id, e.period, p.n, p.s, p.bad_line, p.bad_account, NULL AS message
+                        ELSE 'IL006' END,
+                   e.id, e.operation_id, e.period, p.n, p.s, p.bad_line, NULL
               FROM entry e
               CROSS JOIN LATERAL (
-                  SELECT count(*) AS n, sum(p.amount) AS s,
-                         min(p.line) FILTER (WHERE a.id IS NULL) AS bad_line,
-                         min(p.account_id) FILTER (WHERE a.id IS NULL) AS bad_account
+                  SELECT count(*) AS n, sum(p.amount) AS s, min(p.line) FILTER (WHERE a.id IS NULL) AS bad_line
                     FROM posting p LEFT JOIN account a ON a.operation_id = p.operation_id AND a.id = p.account_id
                    WHERE p.operation_id = e.operation_id AND p.entry_id = e.id) p
               LEFT JOIN period pe ON pe.operation_id = e.operation_id AND pe.code = e.period
              WHERE e.txid = NEW.txid
                AND (p.n < 2 OR p.s <> 0 OR p.s IS NULL OR pe.code IS NULL OR pe.locked_at IS NOT NULL OR p.bad_line IS NOT NULL)
             UNION ALL
-            SELECT 'IL004', p.entry_id, p.operation_id, NULL, NULL, NULL, NULL, NULL, NULL
-              FROM posting p
-             WHERE p.txid = NEW.txid
-               AND NOT EXISTS (SELECT 1 FROM entry e WHERE e.operation_id = p.operation_id AND e.id = p.entry_id AND e.txid = NEW.txid)
-            UNION ALL
-            SELECT 'IL007', e.id, e.operation_id, e.period, NULL, NULL, NULL, NULL,
+            SELECT 'IL007', e.id, e.operation_id, e.period, NULL, NULL, NULL,
                    format('entry %s refused: it reverses entry %s, which does not exist or is itself a reversal', e.id, e.reverses)
               FROM (SELECT operation_id, id, period, reverses FROM entry WHERE txid = NEW.txid OFFSET 0) e
               LEFT JOIN entry r ON r.operation_id = e.operation_id AND r.id = e.reverses
@@ -127,8 +130,11 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION '%', bad.problem_message USING ERRCODE = bad.problem_state, DETAIL = bad.problem_entry::text;
     END IF;
-    -- The token has done its work; it never outlives its transaction.
+    -- The token has done its work; it never outlives its transaction. Nor does the setting
+    -- that says it is held: should the check run before the commit (SET CONSTRAINTS …
+    -- IMMEDIATE), later ledger writes must take a new token, and so queue a new check.
     DELETE FROM ledger_txn WHERE txid = NEW.txid;
+    PERFORM set_config('infuse.ledger_txn', '', true);
     RETURN NULL;
 END $$;
 
