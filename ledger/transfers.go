@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // src has the columns
 //
 //	ref bigint (the caller's id of the row, unique), effective_date date, description text,
-//	source text, reference text, idempotency_key text (NULL for none), recorded_by text,
+//	source text, reference text, idempotency_key text (NULL or '' for none), recorded_by text,
 //	debit_account text, credit_account text (account codes), amount numeric
 //
 // and PostTransfers creates the temporary table dst (ON COMMIT DROP) with a row for each row of
@@ -35,29 +36,31 @@ import (
 func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) (int64, error) {
 	s, d := pgx.Identifier{src}.Sanitize(), pgx.Identifier{dst}.Sanitize()
 
-	// One pass over src: each row with its entry id, its booking period (domain.md §6, looked up
-	// once for each date from the first to the last), its accounts, its request fingerprint and
+	// One pass over src: each row with its entry id, its booking period (domain.md §6, as
+	// BookingPeriod and postSQL find it, looked up once for each date from the first to the
+	// last), its accounts, its request fingerprint and
 	// the first rule of Post's (validate) it breaks, if any.
 	b := &pgx.Batch{}
 	b.Queue(tokenSQL)
 	b.Queue(`CREATE TEMP TABLE `+d+` ON COMMIT DROP AS
 		WITH bp AS MATERIALIZED (
-			SELECT x.effective_date::date AS effective_date,
+			SELECT r.first + g AS effective_date,
 			       (SELECT p.code FROM period p
-			         WHERE p.operation_id = $1 AND p.ends_on >= x.effective_date AND p.locked_at IS NULL
+			         WHERE p.operation_id = $1 AND p.ends_on >= r.first + g AND p.locked_at IS NULL
 			         ORDER BY p.seq LIMIT 1) AS period
 			  FROM (SELECT min(effective_date) AS first, max(effective_date) AS last FROM `+s+`) r,
-			       generate_series(r.first, r.last, interval '1 day') AS x(effective_date)
+			       generate_series(0, r.last - r.first) AS g
 		), a AS MATERIALIZED (
 			SELECT code, id FROM account WHERE operation_id = $1
 		)
 		SELECT s.ref, nextval('entry_id_seq') AS entry_id, bp.period, s.effective_date, s.description, s.source,
-		       s.reference, s.idempotency_key, s.recorded_by, da.id AS debit_id, ca.id AS credit_id,
+		       s.reference, nullif(s.idempotency_key, '') AS idempotency_key, s.recorded_by, da.id AS debit_id, ca.id AS credit_id,
 		       s.amount::numeric(16, 2) AS amount,
-		       CASE WHEN s.idempotency_key IS NOT NULL THEN
+		       CASE WHEN s.idempotency_key <> '' THEN
 		           ledger_transfer_fingerprint(s.effective_date, s.description, s.source, s.reference,
 		                                       s.debit_account, s.credit_account, s.amount::numeric(16, 2)) END AS fingerprint,
-		       CASE WHEN s.effective_date IS NULL THEN 'L5|the entry has no effective date'
+		       CASE WHEN s.ref IS NULL THEN '|the row has no ref'
+		            WHEN s.effective_date IS NULL THEN 'L5|the entry has no effective date'
 		            WHEN s.effective_date < $2 THEN format('L5|%s is before the operation''s first period', s.effective_date)
 		            WHEN coalesce(s.amount, 0) = 0 THEN 'L1|the amount is zero'
 		            WHEN s.amount <> round(s.amount, 2) THEN format('L2|amount %s has more than two decimal places', s.amount)
@@ -87,7 +90,7 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 	if err != nil {
 		return 0, db.Translate("ledger.PostTransfers", err)
 	}
-	if ref != nil {
+	if problem != nil {
 		// The caller builds its rows from lines it has checked: a broken one is its bug, which
 		// the log names and people see as an internal error.
 		detail := *problem // "rule|message"
@@ -96,7 +99,11 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 		} else {
 			detail = rule + ": " + msg
 		}
-		return 0, apperr.Wrap("ledger.PostTransfers", fmt.Errorf("the entry for row %d of %s is refused: %s", *ref, src, detail))
+		row := "NULL"
+		if ref != nil {
+			row = strconv.FormatInt(*ref, 10)
+		}
+		return 0, apperr.Wrap("ledger.PostTransfers", fmt.Errorf("the entry for row %s of %s is refused: %s", row, src, detail))
 	}
 	if none != nil {
 		return 0, l.noPeriodError(*none)

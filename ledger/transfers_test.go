@@ -61,11 +61,17 @@ func TestPostTransfers(t *testing.T) {
 	ctx := context.Background()
 	pool, l := setup(t)
 	key := func(s string) *string { return &s }
-	long := strings.Repeat("Llanfair ", 20) + "— café" // over 127 bytes, and not ASCII
+	// Fields whose lengths take one byte (up to 127) and two (from 128) of the fingerprint's
+	// uvarint, empty, and not ASCII.
+	long := strings.Repeat("Llanfair ", 20) + "— café"
 	rows := []transferRow{
 		{1, "2021-02-01", "Officer time: GB-NWP NWP-1, 2021-02-01, lab, 7.25 h", "41", key("t:1"), ledger.InKind("GB-NWP"), ledger.Match("GB-NWP"), "151.37"},
 		{2, "2021-05-03", long, "", key("t:2"), ledger.HeadingAccount("delivery"), ledger.Cash, "-20.00"},
 		{3, "2022-12-31", "no key", "x", nil, ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "0.01"},
+		{4, "2021-03-31", strings.Repeat("a", 127), "127", key("t:4"), ledger.Cash, ledger.ESFIncome, "10"},
+		{5, "2021-03-31", strings.Repeat("a", 128), "128", key("t:5"), ledger.Cash, ledger.ESFIncome, "10.5"},
+		{6, "2021-04-01", "Amser swyddog: Gŵyl Dewi, £5", "ŵ", key("t:6"), ledger.Cash, ledger.ESFIncome, "0.10"},
+		{7, "2021-04-02", "an empty key is no key", "7", key(""), ledger.Cash, ledger.ESFIncome, "1"},
 	}
 	ids, err := postTransfers(t, l, rows)
 	if err != nil {
@@ -74,7 +80,7 @@ func TestPostTransfers(t *testing.T) {
 	// Each entry is the one Post would have made: posting the same request again with the same
 	// key is a replay of it, which holds only if the fingerprints computed in SQL and in Go agree.
 	for _, r := range rows {
-		if r.key == nil {
+		if r.key == nil || *r.key == "" {
 			continue
 		}
 		a := d(r.amount)
@@ -97,8 +103,14 @@ func TestPostTransfers(t *testing.T) {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}
 
-	// Refused, and nothing written: a key the ledger holds (a conflict), and a row that breaks a
-	// rule (the caller's bug: an internal error that names the rule for the log).
+	if e, err := l.Entry(ctx, ids[7]); err != nil || e.IdempotencyKey != "" {
+		t.Fatalf("entry of row 7: %+v, %v", e, err)
+	}
+
+	// Refused, and nothing written, not even the good row beside: a key the ledger holds (a
+	// conflict), and a row that breaks a rule (the caller's bug: an internal error that names
+	// the rule for the log).
+	good := transferRow{8, "2021-02-01", "good", "8", key("t:8"), ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "5.00"}
 	for _, tc := range []struct {
 		name   string
 		row    transferRow
@@ -114,13 +126,16 @@ func TestPostTransfers(t *testing.T) {
 		{"NoDescription", transferRow{9, "2021-02-01", "", "1", nil, ledger.Cash, ledger.ESFIncome, "1.00"}, apperr.Internal, "", "refused: the entry has no description"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, _ := l.Balance(ctx, ledger.Cash)
-			_, err := postTransfers(t, l, []transferRow{rows[0], tc.row})
+			before, err := l.Balance(ctx, ledger.InKind("GB-CRF"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = postTransfers(t, l, []transferRow{good, tc.row})
 			if e := apperr.As(err); e == nil || e.Code != tc.code || e.Rule != tc.rule || !strings.Contains(fmt.Sprint(e.Err), tc.logged) {
 				t.Fatalf("got %v (%v), want %s %s naming %q", err, e.Err, tc.code, tc.rule, tc.logged)
 			}
-			if after, _ := l.Balance(ctx, ledger.Cash); !after.Equal(before) {
-				t.Fatalf("cash moved from %s to %s", before, after)
+			if after, err := l.Balance(ctx, ledger.InKind("GB-CRF")); err != nil || !after.Equal(before) {
+				t.Fatalf("the good row's account moved from %s to %s (%v)", before, after, err)
 			}
 		})
 	}
