@@ -3,6 +3,7 @@ package claims
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +52,10 @@ func (s *Service) Preview(ctx context.Context, period string) (Figures, error) {
 	return fig, err
 }
 
+// errSealRace marks the conflict of a compile that entries kept overtaking: it passes, and a
+// compile a little later succeeds.
+var errSealRace = errors.New("entries arrived faster than they were sealed")
+
 // computeSealed seals the ledger and computes the figures of per from a snapshot whose ledger
 // position covers every entry of the claim's periods.
 func (s *Service) computeSealed(ctx context.Context, per Period) (Figures, *snapshot, error) {
@@ -75,8 +80,10 @@ func (s *Service) computeSealed(ctx context.Context, per Period) (Figures, *snap
 			continue // entries arrived after sealing; seal them too so the position covers them
 		}
 		if snap.unsealed {
-			return Figures{}, nil, apperr.New(apperr.Conflict, "",
+			e := apperr.New(apperr.Conflict, "",
 				"entries keep arriving in the periods up to %s faster than they are sealed; try again", per.Code)
+			e.Err = errSealRace
+			return Figures{}, nil, e
 		}
 		fig, err := Compute(s.input(per, snap))
 		if err != nil {

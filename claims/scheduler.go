@@ -103,6 +103,8 @@ type Run struct {
 	Outcome  string
 	Compiled []string // the periods whose drafts the run compiled
 	Err      error
+
+	failedCompiles int // compiles that failed for a reason of their own, not the stop
 }
 
 // Scheduler runs the claim job on its schedule. Start it once; Stop waits for a run in
@@ -119,9 +121,9 @@ type Scheduler struct {
 	lockKey  int64
 	// compile compiles the draft of one period and stores its pack; tests replace it.
 	compile func(ctx context.Context, period string) error
-	// retryWaits are the pauses before compiling a period again after a conflict (entries
-	// arriving faster than they are sealed, a concurrent compile): the run is the quarter's one
-	// scheduled chance, so a passing conflict should not cost the draft.
+	// retryWaits are the pauses before compiling a period again after a passing conflict
+	// (entries arriving faster than they are sealed, or between the compile and the pack): the
+	// run is the quarter's one scheduled chance, and such a conflict should not cost the draft.
 	retryWaits []time.Duration
 
 	running sync.Mutex // one run at a time in this process
@@ -301,12 +303,13 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 		return
 	}
 	var errs []error
+	stopped := false
 	for _, p := range periods {
-		if stopping(ctx) {
+		if stopped = stopping(ctx); stopped {
 			break
 		}
 		if err := s.compileRetrying(ctx, p.Code); err != nil {
-			if stopping(ctx) {
+			if stopped = stopping(ctx); stopped {
 				break // the compile was cut short, not refused: the next run compiles it
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", p.Code, err))
@@ -317,11 +320,12 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 		s.metrics.ClaimsCompiled.Add(1)
 		s.log.Info("claim scheduler compiled a draft", "period", p.Code)
 	}
+	run.failedCompiles = len(errs)
+	if stopped {
+		errs = append(errs, errStopped)
+	}
 	run.Outcome, run.Err = OutcomeOK, errors.Join(errs...)
-	switch {
-	case stopping(ctx):
-		run.Outcome, run.Err = OutcomeInterrupted, errors.Join(append(errs, errStopped)...)
-	case run.Err != nil:
+	if run.Err != nil {
 		run.Outcome = OutcomeFailed
 	}
 }
@@ -330,7 +334,7 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 func (s *Scheduler) compileRetrying(ctx context.Context, period string) error {
 	for attempt := 0; ; attempt++ {
 		err := s.compile(ctx, period)
-		if err == nil || apperr.CodeOf(err) != apperr.Conflict || attempt == len(s.retryWaits) {
+		if err == nil || !passing(err) || attempt == len(s.retryWaits) {
 			return err
 		}
 		wait := s.retryWaits[attempt]
@@ -341,6 +345,11 @@ func (s *Scheduler) compileRetrying(ctx context.Context, period string) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// passing reports whether err is a conflict that a compile a little later does not meet.
+func passing(err error) bool {
+	return apperr.CodeOf(err) == apperr.Conflict && (errors.Is(err, errSealRace) || apperr.RuleOf(err) == RuleStale)
 }
 
 // errStopped is the error of a run that the service's stop cut short.
@@ -357,8 +366,13 @@ func (s *Scheduler) begin(ctx context.Context, run *Run) error {
 		s.svc.prog.OperationID, run.Job, run.Instance, run.Started).Scan(&run.ID)
 }
 
-// finish records the end of a run in the database, the log and the metrics.
+// finish records the end of a run in the database, the log and the metrics. A run that failed
+// because the service stopped (while it compiled, or before it could start) was interrupted,
+// unless a compile had failed already for a reason of its own.
 func (s *Scheduler) finish(ctx context.Context, run *Run) {
+	if run.Outcome == OutcomeFailed && run.failedCompiles == 0 && stopping(ctx) {
+		run.Outcome, run.Err = OutcomeInterrupted, errStopped
+	}
 	run.Finished = s.svc.stamp()
 	if run.ID != 0 {
 		msg := ""
@@ -396,7 +410,7 @@ func (s *Scheduler) finish(ctx context.Context, run *Run) {
 	attrs := []any{"run", run.ID, "outcome", run.Outcome, "claims_compiled", len(run.Compiled),
 		"periods", run.Compiled, "duration", run.Finished.Sub(run.Started), "instance", run.Instance}
 	if run.Outcome == OutcomeInterrupted {
-		s.log.Warn("claim scheduler run stopped with the service; the next run compiles what it left", attrs...)
+		s.log.Warn("claim scheduler run stopped with the service; the next run compiles what it left", append(attrs, "err", run.Err)...)
 		return
 	}
 	if run.Err != nil {

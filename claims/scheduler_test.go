@@ -251,9 +251,10 @@ func TestSchedulerFailuresAreRecorded(t *testing.T) {
 	}
 }
 
-// TestSchedulerRetriesAConflict: a compile that meets a passing conflict is tried again, so the
-// run still compiles the draft; a conflict that outlasts the retries fails the run (above).
-func TestSchedulerRetriesAConflict(t *testing.T) {
+// TestSchedulerRetriesAPassingConflict: a compile that meets a passing conflict (the ledger
+// moved between the compile and the pack) is tried again, so the run still compiles the draft;
+// any other conflict is not, and fails the run at once.
+func TestSchedulerRetriesAPassingConflict(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "2021-04-02")
 	s := newScheduler(t, f, "a")
@@ -261,11 +262,22 @@ func TestSchedulerRetriesAConflict(t *testing.T) {
 	var calls atomic.Int64
 	s.compile = func(ctx context.Context, period string) error {
 		if calls.Add(1) <= 2 {
-			return apperr.New(apperr.Conflict, "", "entries keep arriving; try again")
+			return apperr.New(apperr.Conflict, RuleStale, "the ledger of %s has changed since the claim was compiled", period)
 		}
 		return real(ctx, period)
 	}
 	if r := s.RunOnce(f.ctx); r.Outcome != OutcomeOK || !slices.Equal(r.Compiled, []string{"2021Q1"}) || calls.Load() != 3 {
+		t.Fatalf("run %+v after %d compiles", r, calls.Load())
+	}
+
+	f = newFixture(t, "2021-04-02")
+	s = newScheduler(t, f, "a")
+	calls.Store(0)
+	s.compile = func(ctx context.Context, period string) error {
+		calls.Add(1)
+		return apperr.New(apperr.Conflict, "", "a lasting conflict")
+	}
+	if r := s.RunOnce(f.ctx); r.Outcome != OutcomeFailed || calls.Load() != 1 {
 		t.Fatalf("run %+v after %d compiles", r, calls.Load())
 	}
 }
@@ -302,6 +314,10 @@ func TestSchedulerStopInterruptsARun(t *testing.T) {
 	runs, err := f.svc.Runs(f.ctx, 1)
 	if err != nil || runs[0].Outcome != OutcomeInterrupted || runs[0].Err == nil || runs[0].Err.Error() != errStopped.Error() {
 		t.Fatalf("recorded %+v, %v", runs, err)
+	}
+	// A stop before the run could start interrupts it too.
+	if r := s.RunOnce(ctx); r.Outcome != OutcomeInterrupted || m.RunsFailed.Load() != 0 {
+		t.Fatalf("run after the stop %+v, failed %d", r, m.RunsFailed.Load())
 	}
 	if r := newScheduler(t, f, "b").RunOnce(f.ctx); r.Outcome != OutcomeOK || !slices.Equal(r.Compiled, []string{"2021Q1", "2021Q2"}) {
 		t.Fatalf("next run %+v", r)
