@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/match"
 )
 
@@ -89,6 +90,10 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	st.status = status
+	if text, ok := db.Refusal(err); ok {
+		// The service's own checks should have refused this before the database did.
+		s.log.Warn("the database refused a write", "request_id", st.id, "method", r.Method, "path", r.URL.Path, "refusal", text)
+	}
 	if code == apperr.Internal {
 		s.log.Error("request failed", "request_id", st.id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -416,9 +416,10 @@ func TestUIFlows(t *testing.T) {
 	}
 }
 
-// TestAbandonedRequestIsNotAnError: a request whose client went away while it waited (for the
-// database, or in the queue of single recordings) is answered 499 and logged as abandoned, not
-// as a failure with a request id to chase.
+// TestAbandonedRequestIsNotAnError: a request whose client went away while it waited is answered
+// 499 and logged as abandoned, not as a failure with a request id to chase. Here the context ends
+// before the request starts, so it is the first wait (the token's lookup) that sees it; a call
+// waiting in the queue of single recordings returns the same context error.
 func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	t.Parallel()
 	var logged safeBuffer

@@ -104,7 +104,7 @@ func retryable(err error) bool {
 
 // ledgerCodes maps the SQLSTATEs raised by the schema's own triggers (migrations/0001) to codes,
 // rule ids and what a person reads (in their language: the messages are keys of the catalogue).
-// The trigger's own text, with its ids and figures, stays in the error for the log.
+// The trigger's own text, with its ids and figures, stays in the error for the log (Refusal).
 var ledgerCodes = map[string]Constraint{
 	"IL001": {Code: apperr.Invalid, Rule: "L1",
 		Message: "the database refused a ledger entry: an entry needs two or more postings summing to zero"},
@@ -120,6 +120,18 @@ var ledgerCodes = map[string]Constraint{
 		Message: "the database refused a ledger entry: a posting names an account outside the operation's chart"},
 	"IL007": {Code: apperr.Invalid, Rule: "L6",
 		Message: "the database refused a reversal of an entry that does not exist or is itself a reversal"},
+}
+
+// Refusal returns the database's own words, with their ids and figures, when err is one of the
+// schema's refusals (IL001–IL007), for the log: a person reads the catalogue's message instead.
+func Refusal(err error) (string, bool) {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		if _, ok := ledgerCodes[pg.Code]; ok {
+			return pg.Code + ": " + pg.Message, true
+		}
+	}
+	return "", false
 }
 
 // Constraint describes how a named constraint's violation reads to a person.
