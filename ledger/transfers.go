@@ -38,8 +38,8 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 
 	// One pass over src: each row with its entry id, its booking period (domain.md §6, as
 	// BookingPeriod and postSQL find it, looked up once for each date from the first to the
-	// last), its accounts, its request fingerprint and
-	// the first rule of Post's (validate) it breaks, if any.
+	// last), its accounts, its request fingerprint and the first rule of Post's (validate) it
+	// breaks, if any.
 	b := &pgx.Batch{}
 	b.Queue(tokenSQL)
 	b.Queue(`CREATE TEMP TABLE `+d+` ON COMMIT DROP AS

@@ -318,3 +318,99 @@ func (s *Service) Expenditure(ctx context.Context, id int64) (Expenditure, error
 	}
 	return e, db.Translate("match.Expenditure", err)
 }
+
+// postNew posts the n new lines that query returns, in chunks: a server-side cursor feeds
+// ledger.PostBatch (ledger.Post for a single line), and each entry's id and booking period go
+// into t_posted, keyed by the line's id, for the INSERT … SELECT that writes the lines. The
+// expenditure import posts so: its lines are a transaction list's hundreds, and their
+// descriptions and keys are made in Go (expLedgerInput). The time import, which reaches a
+// million lines, posts set-based in SQL (ledger.PostTransfers).
+func postNew(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, n int64, query string,
+	scan func(pgx.Rows) (ledger.EntryInput, int64, error), progress func(Progress)) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE t_posted (id bigint PRIMARY KEY, entry_id bigint NOT NULL, period text COLLATE "C" NOT NULL) ON COMMIT DROP`); err != nil {
+		return db.Translate("match.post", err)
+	}
+	if n == 1 {
+		rows, err := tx.Query(ctx, query)
+		if err != nil {
+			return db.Translate("match.post", err)
+		}
+		in, id, err := collectOne(rows, scan)
+		if err != nil {
+			return err
+		}
+		e, err := postOne(ctx, tx, l, in)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO t_posted (id, entry_id, period) VALUES ($1, $2, $3)`, id, e.ID, e.Period)
+		return db.Translate("match.post", err)
+	}
+	if _, err := tx.Exec(ctx, `DECLARE t_cur NO SCROLL CURSOR FOR `+query); err != nil {
+		return db.Translate("match.post", err)
+	}
+	ins := make([]ledger.EntryInput, 0, postChunk)
+	ids := make([]int64, 0, postChunk)
+	posted := make([][]any, 0, postChunk)
+	var done int64
+	for {
+		// Describe each time: the cursor's columns differ between imports on one connection.
+		rows, err := tx.Query(ctx, fmt.Sprintf(`FETCH %d FROM t_cur`, postChunk), pgx.QueryExecModeDescribeExec)
+		if err != nil {
+			return db.Translate("match.post", err)
+		}
+		ins, ids = ins[:0], ids[:0]
+		for rows.Next() {
+			in, id, err := scan(rows)
+			if err != nil {
+				rows.Close()
+				return db.Translate("match.post", err)
+			}
+			ins = append(ins, in)
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return db.Translate("match.post", err)
+		}
+		if len(ins) == 0 {
+			break
+		}
+		out, err := l.PostBatch(ctx, tx, ins)
+		if err != nil {
+			return err
+		}
+		posted = posted[:0]
+		for i, e := range out {
+			if e.Replayed {
+				return apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for a line of this import; run it again", e.ID)
+			}
+			posted = append(posted, []any{ids[i], e.ID, e.Period})
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"t_posted"}, []string{"id", "entry_id", "period"}, pgx.CopyFromRows(posted)); err != nil {
+			return db.Translate("match.post", err)
+		}
+		done += int64(len(ins))
+		if progress != nil {
+			progress(Progress{Phase: "posting", Rows: done, Total: n})
+		}
+	}
+	_, err := tx.Exec(ctx, `CLOSE t_cur`)
+	return db.Translate("match.post", err)
+}
+
+// collectOne scans the one row of rows.
+func collectOne(rows pgx.Rows, scan func(pgx.Rows) (ledger.EntryInput, int64, error)) (ledger.EntryInput, int64, error) {
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return ledger.EntryInput{}, 0, db.Translate("match.post", err)
+		}
+		return ledger.EntryInput{}, 0, apperr.New(apperr.Internal, "", "internal error")
+	}
+	in, id, err := scan(rows)
+	if err != nil {
+		return in, id, db.Translate("match.post", err)
+	}
+	rows.Close()
+	return in, id, db.Translate("match.post", rows.Err())
+}

@@ -2,7 +2,6 @@ package match
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -362,7 +361,7 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 func (t *timeImport) write(ctx context.Context, tx pgx.Tx, importID func() (int64, error)) (written, replayed int64, err error) {
 	staged, n, err := countNew(ctx, tx)
 	if err != nil || n == 0 {
-		return 0, staged, nil
+		return 0, staged, err
 	}
 	id, err := importID()
 	if err != nil {
@@ -461,82 +460,6 @@ func (s *Service) liveTimeEntry(ctx context.Context, q db.Querier, in TimeInput)
 	return e, db.Translate("match.TimeEntry", err)
 }
 
-// postNew posts the n new lines that query returns, in chunks: a server-side cursor feeds
-// ledger.PostBatch (ledger.Post for a single line), and each entry's id and booking period go
-// into t_posted, keyed by the line's id, for the INSERT … SELECT that writes the lines.
-func postNew(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, n int64, query string,
-	scan func(pgx.Rows) (ledger.EntryInput, int64, error), progress func(Progress)) error {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE t_posted (id bigint PRIMARY KEY, entry_id bigint NOT NULL, period text COLLATE "C" NOT NULL) ON COMMIT DROP`); err != nil {
-		return db.Translate("match.post", err)
-	}
-	if n == 1 {
-		rows, err := tx.Query(ctx, query)
-		if err != nil {
-			return db.Translate("match.post", err)
-		}
-		in, id, err := collectOne(rows, scan)
-		if err != nil {
-			return err
-		}
-		e, err := postOne(ctx, tx, l, in)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO t_posted (id, entry_id, period) VALUES ($1, $2, $3)`, id, e.ID, e.Period)
-		return db.Translate("match.post", err)
-	}
-	if _, err := tx.Exec(ctx, `DECLARE t_cur NO SCROLL CURSOR FOR `+query); err != nil {
-		return db.Translate("match.post", err)
-	}
-	ins := make([]ledger.EntryInput, 0, postChunk)
-	ids := make([]int64, 0, postChunk)
-	posted := make([][]any, 0, postChunk)
-	var done int64
-	for {
-		// Describe each time: the cursor's columns differ between imports on one connection.
-		rows, err := tx.Query(ctx, fmt.Sprintf(`FETCH %d FROM t_cur`, postChunk), pgx.QueryExecModeDescribeExec)
-		if err != nil {
-			return db.Translate("match.post", err)
-		}
-		ins, ids = ins[:0], ids[:0]
-		for rows.Next() {
-			in, id, err := scan(rows)
-			if err != nil {
-				rows.Close()
-				return db.Translate("match.post", err)
-			}
-			ins = append(ins, in)
-			ids = append(ids, id)
-		}
-		if err := rows.Err(); err != nil {
-			return db.Translate("match.post", err)
-		}
-		if len(ins) == 0 {
-			break
-		}
-		out, err := l.PostBatch(ctx, tx, ins)
-		if err != nil {
-			return err
-		}
-		posted = posted[:0]
-		for i, e := range out {
-			if e.Replayed {
-				return apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for a line of this import; run it again", e.ID)
-			}
-			posted = append(posted, []any{ids[i], e.ID, e.Period})
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"t_posted"}, []string{"id", "entry_id", "period"}, pgx.CopyFromRows(posted)); err != nil {
-			return db.Translate("match.post", err)
-		}
-		done += int64(len(ins))
-		if progress != nil {
-			progress(Progress{Phase: "posting", Rows: done, Total: n})
-		}
-	}
-	_, err := tx.Exec(ctx, `CLOSE t_cur`)
-	return db.Translate("match.post", err)
-}
-
 // postOne posts the ledger entry of one new line in tx. The line is new, so the ledger holding
 // an entry under its key already means a concurrent recording got there first (L4).
 func postOne(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, in ledger.EntryInput) (ledger.Entry, error) {
@@ -554,20 +477,4 @@ func postOne(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, in ledger.EntryIn
 // recording got there first (L4).
 func alreadyPosted(e ledger.Entry) error {
 	return apperr.New(apperr.Conflict, "L4", "the ledger already holds entry %d for this line; run it again", e.ID)
-}
-
-func collectOne(rows pgx.Rows, scan func(pgx.Rows) (ledger.EntryInput, int64, error)) (ledger.EntryInput, int64, error) {
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return ledger.EntryInput{}, 0, db.Translate("match.post", err)
-		}
-		return ledger.EntryInput{}, 0, apperr.New(apperr.Internal, "", "internal error")
-	}
-	in, id, err := scan(rows)
-	if err != nil {
-		return in, id, db.Translate("match.post", err)
-	}
-	rows.Close()
-	return in, id, db.Translate("match.post", rows.Err())
 }
