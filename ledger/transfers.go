@@ -36,20 +36,47 @@ import (
 func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) (int64, error) {
 	s, d := pgx.Identifier{src}.Sanitize(), pgx.Identifier{dst}.Sanitize()
 
-	// One pass over src: each row with its entry id, its booking period (domain.md §6, as
-	// BookingPeriod and postSQL find it, looked up once for each date from the first to the
-	// last), its accounts, its request fingerprint and the first rule of Post's (validate) it
-	// breaks, if any.
+	// The booking period of each date from the first to the last (domain.md §6, BookingPeriod),
+	// from the periods as they stand; a period locked meanwhile is refused at commit (IL003).
+	var (
+		first, last *time.Time
+		periods     []PeriodState
+	)
 	b := &pgx.Batch{}
 	b.Queue(tokenSQL)
-	b.Queue(`CREATE TEMP TABLE `+d+` ON COMMIT DROP AS
+	b.Queue(`SELECT min(effective_date), max(effective_date) FROM ` + s).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&first, &last)
+	})
+	b.Queue(periodsSQL, l.op).Query(func(rows pgx.Rows) (err error) {
+		periods, err = collectPeriods(rows)
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, db.Translate("ledger.PostTransfers", err)
+	}
+	var dates []time.Time
+	var codes []string
+	if first != nil && len(periods) > 0 {
+		// Only the days of the periods can have one: the rest stay without, and are refused.
+		from, to := dateOnly(*first), dateOnly(*last)
+		if start := periods[0].Start; from.Before(start) {
+			from = start
+		}
+		if end := periods[len(periods)-1].End; to.After(end) {
+			to = end
+		}
+		for day := from; !day.After(to); day = day.AddDate(0, 0, 1) {
+			if code, ok := BookingPeriod(periods, day); ok {
+				dates, codes = append(dates, day), append(codes, code)
+			}
+		}
+	}
+
+	// One pass over src: each row with its entry id, its booking period, its accounts, its
+	// request fingerprint and the first rule of Post's (validate) it breaks, if any.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+d+` ON COMMIT DROP AS
 		WITH bp AS MATERIALIZED (
-			SELECT r.first + g AS effective_date,
-			       (SELECT p.code FROM period p
-			         WHERE p.operation_id = $1 AND p.ends_on >= r.first + g AND p.locked_at IS NULL
-			         ORDER BY p.seq LIMIT 1) AS period
-			  FROM (SELECT min(effective_date) AS first, max(effective_date) AS last FROM `+s+`) r,
-			       generate_series(0, r.last - r.first) AS g
+			SELECT * FROM unnest($3::date[], $4::text[]) AS bp(effective_date, period)
 		), a AS MATERIALIZED (
 			SELECT code, id FROM account WHERE operation_id = $1
 		)
@@ -73,8 +100,7 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 		  FROM `+s+` s
 		  LEFT JOIN bp ON bp.effective_date = s.effective_date
 		  LEFT JOIN a da ON da.code = s.debit_account
-		  LEFT JOIN a ca ON ca.code = s.credit_account`, l.op, l.firstDay)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		  LEFT JOIN a ca ON ca.code = s.credit_account`, l.op, l.firstDay, dates, codes); err != nil {
 		return 0, db.Translate("ledger.PostTransfers", err)
 	}
 	var (

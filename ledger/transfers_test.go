@@ -139,4 +139,16 @@ func TestPostTransfers(t *testing.T) {
 			}
 		})
 	}
+
+	// A line dated in a locked period is a late item of the earliest open period after it.
+	if err := db.WithTx(ctx, pool, func(tx pgx.Tx) error { return l.LockPeriod(ctx, tx, "2021Q1", "pm@example.org") }); err != nil {
+		t.Fatal(err)
+	}
+	late, err := postTransfers(t, l, []transferRow{{10, "2021-03-31", "late", "10", nil, ledger.Cash, ledger.ESFIncome, "2.00"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Entry(ctx, late[10]); err != nil || e.Period != "2021Q2" {
+		t.Fatalf("late entry: %+v, %v", e, err)
+	}
 }
