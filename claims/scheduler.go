@@ -330,7 +330,8 @@ func (s *Scheduler) job(ctx context.Context, run *Run) {
 	}
 }
 
-// compileRetrying compiles period, again after each of retryWaits while it meets a conflict.
+// compileRetrying compiles period, again after each of retryWaits while it meets a passing
+// conflict.
 func (s *Scheduler) compileRetrying(ctx context.Context, period string) error {
 	for attempt := 0; ; attempt++ {
 		err := s.compile(ctx, period)
