@@ -25,8 +25,8 @@ END $$;
 --    met once with the count and sum of its postings, whether every posting names an account of
 --    the chart, and its period; a posting whose entry is not of this transaction is met once
 --    too. A reversal is still looked up by key. Of a transaction's problems, both plans report
---    a posting whose entry is not of the transaction (IL004) before an entry's own problems
---    (IL001, then IL003, then IL006), and those before a reversal's (IL007).
+--    a posting whose entry is not of the transaction (IL004) first, then an entry's own (of one
+--    entry: IL001 before IL003 before IL006), and a reversal's (IL007) last.
 --
 --    The plan for a few rows (the single entry of most transactions) is pinned by the trigger
 --    function's own settings (index lookups, nested loops), and the check runs in the trigger
@@ -75,6 +75,7 @@ BEGIN
                e.period, p.n, p.s, p.bad_line
           FROM e FULL JOIN p ON p.operation_id = e.operation_id AND p.entry_id = e.id
          WHERE e.id IS NULL OR p.entry_id IS NULL OR p.n < 2 OR p.s <> 0 OR e.bad_period OR p.bad_line IS NOT NULL
+         ORDER BY e.id IS NULL DESC
          LIMIT 1
     ) b
     UNION ALL
