@@ -55,6 +55,20 @@ func newScheduler(t *testing.T, f *fixture, instance string) *Scheduler {
 	return s
 }
 
+// replaceFirst makes s's first n compiles call instead, the later ones the real compile, and
+// returns the count of compiles.
+func replaceFirst(s *Scheduler, n int64, instead func(period string) error) *atomic.Int64 {
+	real := s.compile
+	var calls atomic.Int64
+	s.compile = func(ctx context.Context, period string) error {
+		if calls.Add(1) <= n {
+			return instead(period)
+		}
+		return real(ctx, period)
+	}
+	return &calls
+}
+
 func claimPeriods(t *testing.T, f *fixture) []string {
 	t.Helper()
 	cs, err := f.svc.Claims(f.ctx)
@@ -205,14 +219,7 @@ func TestSchedulerSurvivesAPanic(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "2021-04-02")
 	s := newScheduler(t, f, "a")
-	real := s.compile
-	var calls atomic.Int64
-	s.compile = func(ctx context.Context, period string) error {
-		if calls.Add(1) == 1 {
-			panic("boom")
-		}
-		return real(ctx, period)
-	}
+	replaceFirst(s, 1, func(string) error { panic("boom") })
 	r := s.RunOnce(f.ctx)
 	if r.Outcome != OutcomePanicked || r.Err == nil {
 		t.Fatalf("run %+v", r)
@@ -258,25 +265,16 @@ func TestSchedulerRetriesAPassingConflict(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "2021-04-02")
 	s := newScheduler(t, f, "a")
-	real := s.compile
-	var calls atomic.Int64
-	s.compile = func(ctx context.Context, period string) error {
-		if calls.Add(1) <= 2 {
-			return apperr.New(apperr.Conflict, RuleStale, "the ledger of %s has changed since the claim was compiled", period)
-		}
-		return real(ctx, period)
-	}
+	calls := replaceFirst(s, 2, func(period string) error {
+		return apperr.New(apperr.Conflict, RuleStale, "the ledger of %s has changed since the claim was compiled", period)
+	})
 	if r := s.RunOnce(f.ctx); r.Outcome != OutcomeOK || !slices.Equal(r.Compiled, []string{"2021Q1"}) || calls.Load() != 3 {
 		t.Fatalf("run %+v after %d compiles", r, calls.Load())
 	}
 
 	f = newFixture(t, "2021-04-02")
 	s = newScheduler(t, f, "a")
-	calls.Store(0)
-	s.compile = func(ctx context.Context, period string) error {
-		calls.Add(1)
-		return apperr.New(apperr.Conflict, "", "a lasting conflict")
-	}
+	calls = replaceFirst(s, 10, func(string) error { return apperr.New(apperr.Conflict, "", "a lasting conflict") })
 	if r := s.RunOnce(f.ctx); r.Outcome != OutcomeFailed || calls.Load() != 1 {
 		t.Fatalf("run %+v after %d compiles", r, calls.Load())
 	}
