@@ -27,7 +27,8 @@ import (
 //	debit_account text, credit_account text (account codes), amount numeric
 //
 // and PostTransfers creates the temporary table dst (ON COMMIT DROP) with a row for each row of
-// src: ref, entry_id and period (the booking period), for the caller to join on ref.
+// src, whose columns include ref, entry_id and period (the booking period), for the caller to
+// join on ref.
 //
 // The rows are new lines, which the caller has checked: a row that breaks a rule of Post's is an
 // internal error, and an idempotency key the ledger holds already is a conflict (L4), not a
