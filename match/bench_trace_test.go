@@ -50,6 +50,22 @@ func (tr *tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, d pgx.Trace
 	st, _ := ctx.Value(startKey{}).(time.Time)
 	tr.add(s, time.Since(st))
 }
+
+// A batch's statements are timed from the end of the one before (or the batch's start).
+type batchKey struct{}
+
+func (tr *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	last := time.Now()
+	return context.WithValue(ctx, batchKey{}, &last)
+}
+func (tr *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if last, ok := ctx.Value(batchKey{}).(*time.Time); ok {
+		tr.add(d.SQL, time.Since(*last))
+		*last = time.Now()
+	}
+}
+func (tr *tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
 func (tr *tracer) dump() {
 	type kv struct {
 		k string

@@ -292,13 +292,17 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
+	// Their ids follow officer, date and activity, the order of time_entry_live_uq, whatever the
+	// file's order; the ledger entries and the rows are then written in that order, so each
+	// index is filled page by page rather than at random.
 	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_new ON COMMIT DROP AS
 		SELECT nextval('time_entry_id_seq') AS id, r.row_no, r.officer_id, r.authority, r.payroll_ref, r.work_date,
 		       extract(year FROM r.work_date)::int AS yr, r.hours, r.activity, r.evidence_ref, r.approved_by,
 		       r.valid_from, r.generation, p.amount
 		  FROM t_rows r JOIN t_price p ON p.hours = r.hours AND p.annual_cost = r.annual_cost AND p.fte = r.fte
 		 WHERE `+candidate("r")+`
-		   AND NOT EXISTS (SELECT 1 FROM t_dup d WHERE d.row_no = r.row_no)`, refused)
+		   AND NOT EXISTS (SELECT 1 FROM t_dup d WHERE d.row_no = r.row_no)
+		 ORDER BY r.officer_id, r.work_date, r.activity`, refused)
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
@@ -396,7 +400,7 @@ func (t *timeImport) write(ctx context.Context, tx pgx.Tx, importID func() (int6
 		SELECT $1, n.id, n.officer_id, n.work_date, n.activity, n.generation, n.hours, n.evidence_ref, n.approved_by,
 		       n.valid_from, n.amount, p.entry_id, p.period, nullif($2, 0), $3, $4
 		  FROM t_new n JOIN t_posted p ON p.ref = n.id
-		 ORDER BY n.officer_id, n.work_date`, t.s.p.OperationID, id, t.s.stamp(), by)
+		 ORDER BY n.id`, t.s.p.OperationID, id, t.s.stamp(), by)
 	if err != nil {
 		return 0, 0, db.Translate("match.time", err)
 	}
