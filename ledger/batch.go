@@ -2,10 +2,12 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
@@ -19,96 +21,133 @@ import (
 // INSERT of arrays for a few entries, by COPY for many. The schema checks the whole batch at
 // commit, set-based. It is all or nothing with the caller's transaction.
 //
+// A large batch is written without looking its keys up first, inside a savepoint: new keys are
+// the rule, and entry_idempotency_uq checks each key as it is written anyway. Only if a key was
+// used before is the savepoint rolled back and the batch written again with the keys looked up.
+//
 // The result has one Entry per input, in order; inputs whose idempotency key was used before
 // for the same request (or repeat a key earlier in the batch) come back Replayed.
 func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]Entry, error) {
 	if len(ins) == 0 {
 		return nil, nil
 	}
-	accounts := make([][]int64, len(ins))
+	bp := batchPlan{ins: ins, accounts: make([][]int64, len(ins)), fps: make([][]byte, len(ins))}
 	amounts := make([][]string, len(ins))
-	fps := make([][]byte, len(ins))
 	var keys []string
 	for i := range ins {
 		var err error
-		if accounts[i], amounts[i], err = l.validate(&ins[i]); err != nil {
+		if bp.accounts[i], amounts[i], err = l.validate(&ins[i]); err != nil {
 			return nil, batchItemError(i, err)
 		}
 		if ins[i].IdempotencyKey != "" {
-			fps[i] = fingerprint(&ins[i], amounts[i])
+			bp.fps[i] = fingerprint(&ins[i], amounts[i])
 			keys = append(keys, ins[i].IdempotencyKey)
 		}
 	}
+	lookFirst := len(keys) > 0 && len(ins) < bulkThreshold
 
-	// One round trip: the transaction's ledger token, its settings, the keys used before, the
-	// periods and the new entries' ids.
+	// One round trip: the transaction's ledger token, its settings, the keys used before (for a
+	// small batch), the periods and the new entries' ids.
 	prior := map[string]priorKey{}
-	var periods []PeriodState
 	b := &pgx.Batch{}
 	b.Queue(tokenSQL)
 	if len(ins) >= bulkThreshold {
 		// Tells the commit-time check to hash this transaction's rows rather than look each up.
 		b.Queue(`SELECT set_config('infuse.ledger_bulk', 'on', true)`)
 	}
-	if len(keys) > 0 {
-		b.Queue(priorKeysSQL, l.op, keys).Query(func(rows pgx.Rows) error {
-			var key string
-			var p priorKey
-			_, err := pgx.ForEachRow(rows, []any{&key, &p.id, &p.period, &p.fp}, func() error {
-				prior[key] = p
-				return nil
-			})
-			return err
-		})
+	if lookFirst {
+		queuePriorKeys(b, l.op, keys, prior)
 	}
 	b.Queue(periodsSQL, l.op).Query(func(rows pgx.Rows) (err error) {
-		periods, err = collectPeriods(rows)
+		bp.periods, err = collectPeriods(rows)
 		return err
 	})
 	// Ids for every input: those of replays are left unused, as a rolled-back transaction leaves
 	// its own.
-	var ids []int64
 	b.Queue(`SELECT nextval('entry_id_seq') FROM generate_series(1, $1)`, len(ins)).Query(func(rows pgx.Rows) (err error) {
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		bp.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, db.Translate("ledger.PostBatch", err)
 	}
+	bp.at = l.now().UTC().Truncate(time.Microsecond)
 
-	out := make([]Entry, len(ins))
-	skip := make([]bool, len(ins))
-	if len(keys) > 0 {
-		seen := make(map[string]int, len(keys))
-		for i := range ins {
-			k := ins[i].IdempotencyKey
-			if k == "" {
-				continue
-			}
-			if p, ok := prior[k]; ok {
-				if string(p.fp) != string(fps[i]) {
-					return nil, batchItemError(i, apperr.New(apperr.Conflict, "L4",
-						"idempotency key %q was used for a different entry (%d)", k, p.id))
-				}
-				out[i] = Entry{ID: p.id, Period: p.period, Replayed: true}
-				skip[i] = true
-				continue
-			}
-			if j, ok := seen[k]; ok {
-				if string(fps[j]) != string(fps[i]) {
-					return nil, batchItemError(i, apperr.New(apperr.Conflict, "L4",
-						"idempotency key %q is used by entry %d of the batch for a different entry", k, j+1))
-				}
-				skip[i] = true
-				out[i].Replayed = true
-				out[i].ID = -1 - int64(j) // resolved below, once entry j has its id
-				continue
-			}
-			seen[k] = i
+	if len(keys) > 0 && !lookFirst {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, db.Translate("ledger.PostBatch", err)
+		}
+		out, err := l.writeBatch(ctx, sp, &bp, prior)
+		if err == nil {
+			return out, db.Translate("ledger.PostBatch", sp.Commit(ctx))
+		}
+		if pg := (*pgconn.PgError)(nil); !errors.As(err, &pg) || pg.ConstraintName != "entry_idempotency_uq" {
+			return nil, db.Translate("ledger.PostBatch", err)
+		}
+		// A key was used before: look them up, and write the batch again.
+		if err := sp.Rollback(ctx); err != nil {
+			return nil, db.Translate("ledger.PostBatch", err)
+		}
+		b := &pgx.Batch{}
+		queuePriorKeys(b, l.op, keys, prior)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, db.Translate("ledger.PostBatch", err)
 		}
 	}
+	out, err := l.writeBatch(ctx, tx, &bp, prior)
+	if err != nil {
+		return nil, db.Translate("ledger.PostBatch", err)
+	}
+	return out, nil
+}
 
-	at := l.now().UTC().Truncate(time.Microsecond)
+// batchPlan is a validated batch: its inputs, their accounts and request fingerprints, the
+// periods, the ids reserved for it and the time it is recorded at.
+type batchPlan struct {
+	ins      []EntryInput
+	accounts [][]int64
+	fps      [][]byte
+	periods  []PeriodState
+	ids      []int64
+	at       time.Time
+}
+
+// writeBatch writes the entries of bp that are new, given the keys used before (prior): a key of
+// prior is a replay of the entry that holds it, or a conflict (L4), and a key repeated within the
+// batch a replay of its first use, or a conflict. Errors of the write are returned untranslated.
+func (l *Ledger) writeBatch(ctx context.Context, tx pgx.Tx, bp *batchPlan, prior map[string]priorKey) ([]Entry, error) {
+	ins := bp.ins
+	out := make([]Entry, len(ins))
+	skip := make([]bool, len(ins))
+	seen := map[string]int{}
+	for i := range ins {
+		k := ins[i].IdempotencyKey
+		if k == "" {
+			continue
+		}
+		if p, ok := prior[k]; ok {
+			if string(p.fp) != string(bp.fps[i]) {
+				return nil, batchItemError(i, apperr.New(apperr.Conflict, "L4",
+					"idempotency key %q was used for a different entry (%d)", k, p.id))
+			}
+			out[i] = Entry{ID: p.id, Period: p.period, Replayed: true}
+			skip[i] = true
+			continue
+		}
+		if j, ok := seen[k]; ok {
+			if string(bp.fps[j]) != string(bp.fps[i]) {
+				return nil, batchItemError(i, apperr.New(apperr.Conflict, "L4",
+					"idempotency key %q is used by entry %d of the batch for a different entry", k, j+1))
+			}
+			skip[i] = true
+			out[i].Replayed = true
+			out[i].ID = -1 - int64(j) // resolved below, once entry j has its id
+			continue
+		}
+		seen[k] = i
+	}
+
 	var c batchColumns
 	k := 0
 	for i := range ins {
@@ -116,18 +155,18 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 			continue
 		}
 		in := &ins[i]
-		period, ok := BookingPeriod(periods, in.EffectiveDate)
+		period, ok := BookingPeriod(bp.periods, in.EffectiveDate)
 		if !ok {
 			return nil, batchItemError(i, l.noPeriodError(in.EffectiveDate))
 		}
-		id := ids[k]
+		id := bp.ids[k]
 		k++
 		out[i] = Entry{
 			ID: id, EffectiveDate: in.EffectiveDate, Period: period, Description: in.Description, Source: in.Source,
-			Reference: in.Reference, Reverses: in.Reverses, IdempotencyKey: in.IdempotencyKey, RecordedAt: at,
+			Reference: in.Reference, Reverses: in.Reverses, IdempotencyKey: in.IdempotencyKey, RecordedAt: bp.at,
 			RecordedBy: in.RecordedBy, Postings: in.Postings,
 		}
-		c.add(&out[i], fps[i], accounts[i])
+		c.add(&out[i], bp.fps[i], bp.accounts[i])
 	}
 	for i := range out {
 		if out[i].ID < 0 {
@@ -135,17 +174,12 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 			out[i].ID, out[i].Period = first.ID, first.Period
 		}
 	}
-	var err error
 	if len(c.id) < copyThreshold {
-		_, err = tx.Exec(ctx, insertFewSQL, l.op, at, c.id, c.date, c.period, c.description, c.source, c.reference,
+		_, err := tx.Exec(ctx, insertFewSQL, l.op, bp.at, c.id, c.date, c.period, c.description, c.source, c.reference,
 			c.reverses, c.key, c.fp, c.by, c.pEntry, c.pLine, c.pAccount, c.pAmount)
-	} else {
-		err = l.copyMany(ctx, tx, at, &c)
+		return out, err
 	}
-	if err != nil {
-		return nil, db.Translate("ledger.PostBatch", err)
-	}
-	return out, nil
+	return out, l.copyMany(ctx, tx, bp.at, &c)
 }
 
 // copyThreshold is the batch size from which COPY writes a batch: below it, one INSERT of arrays
@@ -222,6 +256,19 @@ func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, at time.Time, c *batch
 
 // bulkThreshold is the batch size from which the commit-time check hashes the transaction's rows.
 const bulkThreshold = 1000
+
+// queuePriorKeys queues the lookup of the keys used before, into prior.
+func queuePriorKeys(b *pgx.Batch, op string, keys []string, prior map[string]priorKey) {
+	b.Queue(priorKeysSQL, op, keys).Query(func(rows pgx.Rows) error {
+		var key string
+		var p priorKey
+		_, err := pgx.ForEachRow(rows, []any{&key, &p.id, &p.period, &p.fp}, func() error {
+			prior[key] = p
+			return nil
+		})
+		return err
+	})
+}
 
 type priorKey struct {
 	id     int64

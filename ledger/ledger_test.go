@@ -539,6 +539,46 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("verify = %+v, %v", rep, err)
 		}
 	})
+	t.Run("LargeWithKeysUsedBefore", func(t *testing.T) {
+		// A large batch is written before its keys are looked up: one used before sends it back
+		// to the lookup, and it is then a replay (same request) or a conflict (another).
+		var large []ledger.EntryInput
+		for i := range 1200 {
+			in := transfer(fmt.Sprintf("2022-%02d-10", 1+i%12), ledger.Match("GB-BGE"), ledger.InKind("GB-BGE"), "2.00")
+			in.IdempotencyKey = fmt.Sprintf("large-%d", i)
+			large = append(large, in)
+		}
+		large[700] = ins[5]
+		var got []ledger.Entry
+		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
+			got, err = l.PostBatch(ctx, tx, large)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !got[700].Replayed || got[700].ID != out[5].ID || got[699].Replayed || got[701].Replayed {
+			t.Fatalf("entries 699-701: %+v %+v %+v", got[699], got[700], got[701])
+		}
+		if bal, _ := l.Balance(ctx, ledger.InKind("GB-BGE")); !bal.Equal(d("2398.00")) {
+			t.Fatalf("GB-BGE in-kind %s; want 2,398.00 (1,199 new entries)", bal)
+		}
+		other := ins[6]
+		other.Description = "not the entry first posted with this key"
+		large[700] = other
+		for i := range large {
+			if i != 700 {
+				large[i].IdempotencyKey += "-again"
+			}
+		}
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := l.PostBatch(ctx, tx, large)
+			return err
+		})
+		wantRule(t, err, apperr.Conflict, "L4")
+		if bal, _ := l.Balance(ctx, ledger.InKind("GB-BGE")); !bal.Equal(d("2398.00")) {
+			t.Fatalf("a refused batch moved GB-BGE in-kind to %s", bal)
+		}
+	})
 }
 
 func TestBalances(t *testing.T) {
