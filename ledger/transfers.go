@@ -154,10 +154,12 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 	                            idempotency_key, fingerprint, recorded_at, recorded_by)
 		SELECT $1, entry_id, effective_date, period, description, source, reference, idempotency_key, fingerprint, $2, recorded_by
 		  FROM `+d, l.op, at)
+	// Entry by entry, line by line: posting_pkey then grows at its right-hand end only, where
+	// PostgreSQL appends without searching the tree (all first lines, then all second lines,
+	// split every page of it).
 	b.Queue(`INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
-		SELECT $1, entry_id, 1, debit_id, amount FROM `+d+`
-		UNION ALL
-		SELECT $1, entry_id, 2, credit_id, -amount FROM `+d, l.op)
+		SELECT $1, d.entry_id, v.line, v.account_id, v.amount
+		  FROM `+d+` d CROSS JOIN LATERAL (VALUES (1::smallint, d.debit_id, d.amount), (2::smallint, d.credit_id, -d.amount)) AS v(line, account_id, amount)`, l.op)
 	b.Queue(`INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, entry_id FROM `+d, l.op)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if pg := (*pgconn.PgError)(nil); errors.As(err, &pg) && pg.ConstraintName == "entry_idempotency_uq" {
