@@ -15,8 +15,8 @@ import (
 	"github.com/ccr-infuse/infuse/internal/db"
 )
 
-// PostBatch posts many entries in the caller's transaction, set-based, in two round trips: one
-// batch of queries for the idempotency keys already used, the periods and the entry ids, then the
+// PostBatch posts many entries in the caller's transaction, set-based: one batch of queries for
+// the periods, the entry ids and (for a small batch) the idempotency keys already used, then the
 // entries, their postings and the queue for sealing (which moves the balances) written by one
 // INSERT of arrays for a few entries, by COPY for many. The schema checks the whole batch at
 // commit, set-based. It is all or nothing with the caller's transaction.
@@ -80,7 +80,10 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		}
 		out, err := l.writeBatch(ctx, sp, &bp, prior)
 		if err == nil {
-			return out, db.Translate("ledger.PostBatch", sp.Commit(ctx))
+			if err := sp.Commit(ctx); err != nil {
+				return nil, db.Translate("ledger.PostBatch", err)
+			}
+			return out, nil
 		}
 		if pg := (*pgconn.PgError)(nil); !errors.As(err, &pg) || pg.ConstraintName != "entry_idempotency_uq" {
 			return nil, db.Translate("ledger.PostBatch", err)
