@@ -289,6 +289,8 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"TruncateOfPostings", []string{`TRUNCATE posting CASCADE`}, [][]any{nil}, "IL002"},
 		{"DeleteOfABalance", []string{`DELETE FROM balance`}, [][]any{nil}, "IL002"},
 	}
+	// What the database says of a case, in both plans (the bulk plan sums in pence).
+	says := map[string]string{"UnbalancedEntry": "entry 900001 refused: 2 postings summing to 0.01"}
 	// Every case twice: the commit-time check has a plan for a few rows and one for a bulk
 	// batch, and both must find every problem.
 	for _, bulk := range []bool{false, true} {
@@ -310,6 +312,9 @@ func TestDatabaseRefuses(t *testing.T) {
 				var pg *pgconn.PgError
 				if !asPg(err, &pg) || pg.Code != tc.state {
 					t.Fatalf("want SQLSTATE %s, got %v", tc.state, err)
+				}
+				if want := says[tc.name]; !strings.HasPrefix(pg.Message, want) {
+					t.Errorf("the database says %q; want %q", pg.Message, want)
 				}
 			})
 		}
