@@ -257,7 +257,8 @@ func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, at time.Time, c *batch
 	return err
 }
 
-// bulkThreshold is the batch size from which the commit-time check hashes the transaction's rows.
+// bulkThreshold is the batch size from which the commit-time check hashes the transaction's rows,
+// and from which PostBatch writes a batch before looking up its keys.
 const bulkThreshold = 1000
 
 // queuePriorKeys queues the lookup of the keys used before, into prior.
