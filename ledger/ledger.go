@@ -103,6 +103,8 @@ type Ledger struct {
 	op   string
 	now  func() time.Time
 
+	group committer // single entries posted through pool
+
 	mu       sync.RWMutex
 	byCode   map[string]Account
 	byID     map[int64]Account
