@@ -3,13 +3,16 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 )
 
@@ -18,12 +21,20 @@ import (
 // write-ahead log for the lot, where each alone would pay all four. It is group commit, done in
 // the ledger because each entry is a transaction of its own making.
 //
-// Each Post still returns only once its entry is committed, and with its own outcome:
+// Each Post returns once its entry's outcome is known, and with its own outcome:
 //   - a replay or a conflict (L4), or an entry no period can take (L5, F1), inserts no row and
 //     fails nothing else; finish explains it after the commit, as for an entry posted alone;
-//   - if the database refuses the shared transaction (an entry reversed twice, say, or two
-//     groups deadlocked over the same keys), nothing of it is kept, and each of its entries is
-//     posted again alone, so that only the guilty one is refused.
+//   - if the database refuses the shared transaction for something an entry did (an entry
+//     reversed twice, say, or a lock on a key held too long, or two groups deadlocked), nothing
+//     of it is kept, and each of its entries is posted again alone, so that only the guilty one
+//     is refused;
+//   - if the database refuses it for any other reason (the server shutting down, say), nothing
+//     of it is kept and every entry gets the error;
+//   - if the connection fails at commit, whether the group was committed is unknown, as it
+//     would be for an entry alone: a retry with the same idempotency key finds out.
+//
+// A caller whose context ends while its entry is still queued takes it out of the queue: the
+// entry is not posted. Once its group is in flight, the caller waits for the outcome.
 //
 // No entry waits for a timer: an entry that finds fewer than maxFlushers groups in flight
 // starts one at once; the others wait for the next, which takes every entry queued by then.
@@ -39,30 +50,45 @@ const (
 	maxFlushers = 2
 	// maxGroup bounds the entries of one group, and so its transaction's size.
 	maxGroup = 128
+	// groupLockTimeout bounds how long a group waits for a row lock (another transaction
+	// writing the same idempotency key, or reversing the same entry): past it, the group's
+	// entries are posted alone, and only the one that needs the lock waits for it.
+	groupLockTimeout = "1s"
 )
 
-// post queues r and waits for its outcome. If ctx ends first, Post returns its error, and the
-// entry may yet be committed (as when a connection drops at commit): a retry with the same
-// idempotency key returns it.
+// post queues r and waits for its outcome.
 func (c *committer) post(ctx context.Context, l *Ledger, r *request) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, db.Translate("ledger.Post", err)
+	}
 	r.done = make(chan struct{})
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
 	if c.flushing < maxFlushers {
 		c.flushing++
-		go c.flush(context.WithoutCancel(ctx), l)
+		go c.flush(l)
 	}
 	c.mu.Unlock()
 	select {
 	case <-r.done:
 		return r.result, r.failure
 	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	i := slices.Index(c.queue, r)
+	if i >= 0 {
+		c.queue = slices.Delete(c.queue, i, i+1)
+	}
+	c.mu.Unlock()
+	if i >= 0 {
 		return Entry{}, db.Translate("ledger.Post", ctx.Err())
 	}
+	<-r.done // in flight: its outcome is on its way
+	return r.result, r.failure
 }
 
 // flush writes groups from the queue until it is empty.
-func (c *committer) flush(ctx context.Context, l *Ledger) {
+func (c *committer) flush(l *Ledger) {
 	for {
 		// Let the callers woken by the last group queue their next entries before taking the
 		// next group: without it, groups alternated between one entry and all the rest.
@@ -80,36 +106,58 @@ func (c *committer) flush(ctx context.Context, l *Ledger) {
 			c.queue = nil
 		}
 		c.mu.Unlock()
-		l.postGroup(ctx, group)
+		l.postGroup(context.Background(), group)
+	}
+}
+
+// postGroup posts a group in one implicit transaction (one batch) and gives each entry its
+// outcome as soon as it is known.
+func (l *Ledger) postGroup(ctx context.Context, group []*request) {
+	defer func() {
+		// A bug must not strand the callers: those still waiting get an internal error.
+		if p := recover(); p != nil {
+			for _, r := range group {
+				if !r.answered {
+					r.answer(Entry{}, apperr.Wrap("ledger.Post", fmt.Errorf("panic: %v", p)))
+				}
+			}
+		}
+	}()
+	if len(group) == 1 {
+		r := group[0]
+		r.answer(l.postAlone(ctx, l.pool, r))
+		return
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, groupLockTimeout)
+	l.queuePost(b, group)
+	err := l.pool.SendBatch(ctx, b).Close()
+	var pg *pgconn.PgError
+	switch {
+	case err == nil:
 		for _, r := range group {
-			close(r.done)
+			r.answer(l.finish(ctx, l.pool, r))
+		}
+	case errors.As(err, &pg) && pg.Severity == "ERROR" && entryAtFault(pg.Code):
+		// The database refused the transaction, for something one of its entries did; none of
+		// it was kept.
+		for _, r := range group {
+			r.answer(l.postAlone(ctx, l.pool, r))
+		}
+	default:
+		// Refused for another reason (nothing kept), or the connection failed (outcome
+		// unknown): each entry gets the error.
+		err = db.Translate("ledger.Post", err)
+		for _, r := range group {
+			r.answer(Entry{}, err)
 		}
 	}
 }
 
-// postGroup posts a group in one implicit transaction (one batch) and records each entry's
-// outcome in its request.
-func (l *Ledger) postGroup(ctx context.Context, group []*request) {
-	if len(group) == 1 {
-		r := group[0]
-		r.result, r.failure = l.postAlone(ctx, l.pool, r)
-		return
-	}
-	b := &pgx.Batch{}
-	l.queuePost(b, group)
-	err := l.pool.SendBatch(ctx, b).Close()
-	var pg *pgconn.PgError
-	for _, r := range group {
-		switch {
-		case err == nil:
-			r.result, r.failure = l.finish(ctx, l.pool, r)
-		case errors.As(err, &pg):
-			// The database refused the transaction, so none of it was kept.
-			r.result, r.failure = l.postAlone(ctx, l.pool, r)
-		default:
-			// The connection failed: whether the group committed is unknown, as it would be
-			// for an entry alone. A retry with the same idempotency key finds out.
-			r.failure = db.Translate("ledger.Post", err)
-		}
-	}
+// entryAtFault reports whether a refusal (SQLSTATE) can come from one entry of a group, so that
+// posting each alone gives the others their due: the ledger's own refusals (IL…), a broken
+// constraint, a lock not granted in time, a deadlock or a serialization failure.
+func entryAtFault(code string) bool {
+	return strings.HasPrefix(code, "IL") || strings.HasPrefix(code, "23") ||
+		code == "55P03" || code == "40P01" || code == "40001"
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -73,47 +74,178 @@ func TestGroupOutcomes(t *testing.T) {
 			t.Fatalf("its replay in the same group: %+v, %v; want entry %d replayed", r.result, r.failure, rs[0].result.ID)
 		}
 		wantGroupRule(t, rs[2], apperr.Conflict, "L4")
-		if r := rs[3]; r.failure != nil || r.result.ID == 0 {
-			t.Fatalf("entry without a key: %+v, %v", r.result, r.failure)
-		}
-		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT txid) FROM entry WHERE id = ANY($1)`,
-			[]int64{rs[0].result.ID, rs[3].result.ID}).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("the group's entries were committed by %d transactions (%v); want 1", n, err)
-		}
+		wantOneTransaction(t, pool, rs[0], rs[3])
 	})
 	t.Run("NoPeriodFailsOnlyItsEntry", func(t *testing.T) {
 		early := groupInput(1, "5.00", "")
 		early.EffectiveDate = time.Date(2020, 12, 31, 0, 0, 0, 0, time.UTC)
-		rs := postAsGroup(t, l, groupInput(5, "5.00", ""), early)
-		if rs[0].failure != nil {
-			t.Fatal(rs[0].failure)
-		}
+		rs := postAsGroup(t, l, groupInput(5, "5.00", ""), early, groupInput(5, "6.00", ""))
 		wantGroupRule(t, rs[1], apperr.Invalid, "L5")
+		wantOneTransaction(t, pool, rs[0], rs[2])
 	})
 	t.Run("ARefusedGroupIsPostedEntryByEntry", func(t *testing.T) {
 		orig := postAsGroup(t, l, groupInput(6, "40.00", ""))[0]
 		if orig.failure != nil {
 			t.Fatal(orig.failure)
 		}
-		rev := func(reason string) EntryInput {
+		rev := func(of int64, reason string) EntryInput {
 			in := groupInput(6, "-40.00", "")
-			in.Reverses, in.Description = orig.result.ID, reason
+			in.Reverses, in.Description = of, reason
 			return in
 		}
-		// Two reversals of one entry break entry_reverses_uq: the database refuses the group's
-		// transaction, and each entry is posted again alone.
-		rs := postAsGroup(t, l, groupInput(7, "1.00", ""), rev("first"), rev("second"), groupInput(8, "2.00", ""))
-		for _, i := range []int{0, 1, 3} {
-			if rs[i].failure != nil || rs[i].result.ID == 0 {
-				t.Fatalf("entry %d of the group: %+v, %v", i+1, rs[i].result, rs[i].failure)
-			}
-		}
+		// Two reversals of one entry break entry_reverses_uq as the statement runs: the
+		// database refuses the group's transaction, and each entry is posted again alone.
+		rs := postAsGroup(t, l, groupInput(7, "1.00", ""), rev(orig.result.ID, "first"), rev(orig.result.ID, "second"),
+			groupInput(8, "2.00", ""))
+		wantPosted(t, rs[0], rs[1], rs[3])
 		wantGroupRule(t, rs[2], apperr.Conflict, "L6")
-		bal, err := l.Balance(ctx, HeadingAccount("delivery"))
-		if want := decimal.RequireFromString("29.00"); err != nil || !bal.Equal(want) {
-			// 10 + 11 + 5 + 40 - 40 + 1 + 2
-			t.Fatalf("delivery balance %s, %v; want %s", bal, err, want)
+
+		// A reversal of a reversal is refused only by the commit-time check (IL007), after the
+		// statement has returned the group's rows.
+		rs = postAsGroup(t, l, groupInput(9, "3.00", ""), rev(rs[1].result.ID, "of a reversal"), groupInput(10, "4.00", ""))
+		wantPosted(t, rs[0], rs[2])
+		wantGroupRule(t, rs[1], apperr.Invalid, "L6")
+
+		var reversals int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM entry WHERE reverses IS NOT NULL`).Scan(&reversals); err != nil || reversals != 1 {
+			t.Fatalf("%d reversals in the ledger (%v); want the first only", reversals, err)
+		}
+	})
+	t.Run("PlanSettingOfTheCallersTransactionKept", func(t *testing.T) {
+		var mode string
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+				return err
+			}
+			if _, err := l.Post(ctx, tx, groupInput(11, "1.00", "")); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SHOW plan_cache_mode`).Scan(&mode)
+		})
+		if err != nil || mode != "force_custom_plan" {
+			t.Fatalf("plan_cache_mode after Post in the caller's transaction: %q, %v; want force_custom_plan", mode, err)
+		}
+	})
+}
+
+func wantPosted(t *testing.T, rs ...*request) {
+	t.Helper()
+	for _, r := range rs {
+		if r.failure != nil || r.result.ID == 0 || r.result.Replayed {
+			t.Fatalf("entry %q: %+v, %v; want it posted", r.in.Description, r.result, r.failure)
+		}
+	}
+}
+
+// wantOneTransaction checks that the entries of rs were committed by one transaction.
+func wantOneTransaction(t *testing.T, pool *pgxpool.Pool, rs ...*request) {
+	t.Helper()
+	wantPosted(t, rs...)
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.result.ID
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(DISTINCT txid) FROM entry WHERE id = ANY($1)`, ids).
+		Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the entries were committed by %d transactions (%v); want 1", n, err)
+	}
+}
+
+// TestCommitterQueue: a caller that gives up while its entry is queued takes it out, and a queue
+// longer than a group is posted in several.
+func TestCommitterQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := groupLedger(t)
+	c := &l.group
+	hold := func() { // once Setup's flushers are gone, no flusher starts while held
+		for {
+			c.mu.Lock()
+			idle := c.flushing == 0
+			if idle {
+				c.flushing = maxFlushers
+			}
+			c.mu.Unlock()
+			if idle {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	release := func() {
+		c.mu.Lock()
+		c.flushing = 0
+		c.mu.Unlock()
+	}
+
+	t.Run("GivingUpWhileQueued", func(t *testing.T) {
+		hold()
+		defer release()
+		r, err := l.newRequest(groupInput(12, "9.99", "given-up"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		out := make(chan error, 1)
+		go func() {
+			_, err := c.post(cctx, l, r)
+			out <- err
+		}()
+		for queued, waited := 0, 0; queued == 0; waited++ {
+			if waited == 10_000 {
+				t.Fatal("the entry never reached the queue")
+			}
+			time.Sleep(time.Millisecond)
+			c.mu.Lock()
+			queued = len(c.queue)
+			c.mu.Unlock()
+		}
+		cancel()
+		if err := <-out; err == nil {
+			t.Fatal("Post returned no error after its context ended")
+		}
+		c.mu.Lock()
+		left := len(c.queue)
+		c.mu.Unlock()
+		var posted int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM entry WHERE idempotency_key = 'given-up'`).Scan(&posted); err != nil ||
+			left != 0 || posted != 0 {
+			t.Fatalf("after giving up: %d queued, %d posted (%v); want neither", left, posted, err)
+		}
+	})
+	t.Run("LongQueueInSeveralGroups", func(t *testing.T) {
+		hold()
+		rs := make([]*request, maxGroup+3)
+		for i := range rs {
+			r, err := l.newRequest(groupInput(1+i%28, "0.50", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.done = make(chan struct{})
+			rs[i] = r
+		}
+		c.mu.Lock()
+		c.queue, c.flushing = append(c.queue, rs...), 1
+		c.mu.Unlock()
+		go c.flush(l)
+		for _, r := range rs {
+			<-r.done
+		}
+		wantPosted(t, rs...)
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			ids[i] = r.result.ID
+		}
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT txid) FROM entry WHERE id = ANY($1)`, ids).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d entries committed by %d transactions (%v); want 2", len(rs), n, err)
+		}
+		c.mu.Lock()
+		flushing := c.flushing
+		c.mu.Unlock()
+		if flushing != 0 {
+			t.Fatalf("%d flushers left after the queue emptied; want 0", flushing)
 		}
 	})
 }
@@ -147,5 +279,11 @@ func TestConcurrentPostsShareTransactions(t *testing.T) {
 	}
 	if entries != callers || txns >= callers {
 		t.Fatalf("%d callers got %d entries in %d transactions; want %d entries in fewer transactions", callers, entries, txns, callers)
+	}
+	for i, id := range ids {
+		var day time.Time
+		if err := pool.QueryRow(ctx, `SELECT effective_date FROM entry WHERE id = $1`, id).Scan(&day); err != nil || day.Day() != 1+i {
+			t.Fatalf("caller %d got entry %d, dated %s (%v); want its own, dated May %d", i, id, day, err, 1+i)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -138,8 +139,10 @@ const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 // period after it), inserts the entry unless its idempotency key exists (or no period can take
 // it), inserts its postings and queues it for sealing (which also moves the balances). It
 // returns the ordinal, id and period of each entry inserted; an entry it skipped is explained
-// after the commit (finish). It locks no shared row, so concurrent writers never queue on one
-// another. The schema checks the whole at commit.
+// after the commit (finish). Of entries with the same key, the first (by ordinal) is inserted.
+// It locks no shared row: concurrent writers queue on one another only for the same idempotency
+// key (or a reversal of the same entry), and take keys in their order, so that two writers of
+// several keys do not deadlock. The schema checks the whole at commit.
 const postSQL = `
 WITH u AS (
     SELECT u.*, nextval('entry_id_seq') AS id
@@ -154,7 +157,7 @@ WITH u AS (
              WHERE p.operation_id = $1 AND p.ends_on >= u.d AND p.locked_at IS NULL
                AND u.d >= (SELECT min(starts_on) FROM period WHERE operation_id = $1)
              ORDER BY p.seq LIMIT 1) bp
-     ORDER BY u.ord
+     ORDER BY u.key, u.ord
     ON CONFLICT (operation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, period
 ), ins AS (
@@ -174,13 +177,14 @@ SELECT ord, id, period FROM ins`
 // arrays' actual lengths, looking cheaper than the generic one. The transaction's own setting is
 // put back afterwards, for the caller's statements that share it.
 const (
-	genericPlanSQL = `SELECT set_config('infuse.plan_cache_mode', current_setting('plan_cache_mode'), true),
-		set_config('plan_cache_mode', 'force_generic_plan', true)`
+	genericPlanSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)
+		FROM (SELECT set_config('infuse.plan_cache_mode', current_setting('plan_cache_mode'), true)) saved`
 	restorePlanSQL = `SELECT set_config('plan_cache_mode', current_setting('infuse.plan_cache_mode'), true)`
 )
 
-// Post posts one entry through q: a pool (the entry is its own transaction) or the caller's
-// transaction (it commits or rolls back with the caller's other work). With an idempotency key,
+// Post posts one entry through q: a pool (the entry is committed on its own, or with others
+// posted at the same moment) or the caller's transaction (it commits or rolls back with the
+// caller's other work). With an idempotency key,
 // a replay of the same request returns the entry posted first (Replayed set) and a different
 // request with the same key is a conflict (L4).
 //
@@ -207,9 +211,18 @@ type request struct {
 	inserted bool  // postSQL inserted it: the entry is new
 
 	// Through the committer: what Post returns, once done is closed.
-	result  Entry
-	failure error
-	done    chan struct{}
+	result   Entry
+	failure  error
+	answered bool
+	done     chan struct{}
+}
+
+// answer gives a request posted through the committer its outcome, and wakes its caller.
+func (r *request) answer(e Entry, err error) {
+	r.result, r.failure, r.answered = e, err, true
+	if r.done != nil {
+		close(r.done)
+	}
 }
 
 // newRequest validates an input and prepares what postSQL needs.
@@ -230,8 +243,8 @@ func (l *Ledger) newRequest(in EntryInput) (*request, error) {
 	return r, nil
 }
 
-// queuePost queues the ledger token and postSQL for rs, which share the transaction. Each
-// entry postSQL inserts is marked inserted, with its id and period.
+// queuePost queues the ledger token and postSQL, with its generic plan, for rs, which share the
+// transaction. Each entry postSQL inserts is marked inserted, with its id and period.
 func (l *Ledger) queuePost(b *pgx.Batch, rs []*request) {
 	n := len(rs)
 	ord, date, at := make([]int32, n), make([]time.Time, n), make([]time.Time, n)
@@ -240,7 +253,7 @@ func (l *Ledger) queuePost(b *pgx.Batch, rs []*request) {
 	var pOrd []int32
 	var pLine []int16
 	var pAccount []int64
-	var pAmount []string
+	var pAmount []pgtype.Numeric
 	for i, r := range rs {
 		in := &r.in
 		r.inserted = false
@@ -254,7 +267,7 @@ func (l *Ledger) queuePost(b *pgx.Batch, rs []*request) {
 		}
 		for j := range r.accounts {
 			pOrd, pLine = append(pOrd, int32(i)), append(pLine, int16(j+1))
-			pAccount, pAmount = append(pAccount, r.accounts[j]), append(pAmount, r.amounts[j])
+			pAccount, pAmount = append(pAccount, r.accounts[j]), append(pAmount, pence(r.in.Postings[j].Amount))
 		}
 	}
 	b.Queue(tokenSQL)
