@@ -3,12 +3,12 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -134,7 +134,35 @@ func dateOnly(t time.Time) time.Time {
 // that holds its token already keeps it: the schema skips the second row (0009).
 const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 
-// postSQL posts entries in one statement, each as a single entry would be posted: it picks each
+// postOneSQL posts one entry in one statement: it picks the booking period (the period of the
+// effective date if open, else the earliest open period after it), inserts the entry unless its
+// idempotency key exists, inserts the postings and queues the entry for sealing (which also moves
+// the balances). It locks no shared row, so concurrent writers queue on one another only for the
+// same idempotency key (or a reversal of the same entry). The schema checks the whole at commit.
+const postOneSQL = `
+WITH bp AS (
+    SELECT p.code FROM period p
+     WHERE p.operation_id = $1 AND p.ends_on >= $2 AND p.locked_at IS NULL
+       AND $2 >= (SELECT min(starts_on) FROM period WHERE operation_id = $1)
+     ORDER BY p.seq LIMIT 1
+), e AS (
+    INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference,
+                       reverses, idempotency_key, fingerprint, recorded_at, recorded_by)
+    SELECT $1, nextval('entry_id_seq'), $2, bp.code, $3, $4, $5, nullif($6::bigint, 0), nullif($7, ''),
+           CASE WHEN $7 = '' THEN NULL ELSE $8::bytea END, $9, $10
+      FROM bp
+    ON CONFLICT (operation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, period
+), p AS (
+    INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
+    SELECT $1, e.id, u.line, u.account_id, u.amount
+      FROM e, unnest($11::bigint[], $12::numeric[]) WITH ORDINALITY AS u(account_id, amount, line)
+), q AS (
+    INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, id FROM e
+)
+SELECT id, period FROM e`
+
+// postGroupSQL posts a group's entries in one statement, each as postOneSQL would: it picks each
 // entry's booking period (the period of its effective date if open, else the earliest open
 // period after it), inserts the entry unless its idempotency key exists (or no period can take
 // it), inserts its postings and queues it for sealing (which also moves the balances). It
@@ -143,7 +171,7 @@ const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 // It locks no shared row: concurrent writers queue on one another only for the same idempotency
 // key (or a reversal of the same entry), and take keys in their order, so that two writers of
 // several keys do not deadlock. The schema checks the whole at commit.
-const postSQL = `
+const postGroupSQL = `
 WITH u AS (
     SELECT u.*, nextval('entry_id_seq') AS id
       FROM unnest($2::int[], $3::date[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bytea[],
@@ -172,16 +200,6 @@ WITH u AS (
 )
 SELECT ord, id, period FROM ins`
 
-// postSQL runs with its generic plan. Left to choose, PostgreSQL planned it afresh for every call
-// (measured: 0.3 ms a call, about what running it takes), its custom plans, made for the
-// arrays' actual lengths, looking cheaper than the generic one. The transaction's own setting is
-// put back afterwards, for the caller's statements that share it.
-const (
-	genericPlanSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)
-		FROM (SELECT set_config('infuse.plan_cache_mode', current_setting('plan_cache_mode'), true)) saved`
-	restorePlanSQL = `SELECT set_config('plan_cache_mode', current_setting('infuse.plan_cache_mode'), true)`
-)
-
 // Post posts one entry through q: a pool (the entry is committed on its own, or with others
 // posted at the same moment) or the caller's transaction (it commits or rolls back with the
 // caller's other work). With an idempotency key,
@@ -208,7 +226,7 @@ type request struct {
 	amounts  []string
 	fp       []byte
 	out      Entry // the entry as posted; ID and Period come from the database
-	inserted bool  // postSQL inserted it: the entry is new
+	inserted bool  // the statement inserted it: the entry is new
 
 	// Through the committer: what Post returns, once done is closed.
 	result   Entry
@@ -225,7 +243,7 @@ func (r *request) answer(e Entry, err error) {
 	}
 }
 
-// newRequest validates an input and prepares what postSQL needs.
+// newRequest validates an input and prepares what the statements need.
 func (l *Ledger) newRequest(in EntryInput) (*request, error) {
 	accounts, amounts, err := l.validate(&in)
 	if err != nil {
@@ -243,55 +261,22 @@ func (l *Ledger) newRequest(in EntryInput) (*request, error) {
 	return r, nil
 }
 
-// queuePost queues the ledger token and postSQL, with its generic plan, for rs, which share the
-// transaction. Each entry postSQL inserts is marked inserted, with its id and period.
-func (l *Ledger) queuePost(b *pgx.Batch, rs []*request) {
-	n := len(rs)
-	ord, date, at := make([]int32, n), make([]time.Time, n), make([]time.Time, n)
-	description, source, reference, by := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	reverses, key, fp := make([]*int64, n), make([]*string, n), make([][]byte, n)
-	var pOrd []int32
-	var pLine []int16
-	var pAccount []int64
-	var pAmount []pgtype.Numeric
-	for i, r := range rs {
-		in := &r.in
-		r.inserted = false
-		ord[i], date[i], at[i] = int32(i), in.EffectiveDate, r.out.RecordedAt
-		description[i], source[i], reference[i], by[i] = in.Description, in.Source, in.Reference, in.RecordedBy
-		if in.Reverses != 0 {
-			reverses[i] = &in.Reverses
-		}
-		if in.IdempotencyKey != "" {
-			key[i], fp[i] = &in.IdempotencyKey, r.fp
-		}
-		for j := range r.accounts {
-			pOrd, pLine = append(pOrd, int32(i)), append(pLine, int16(j+1))
-			pAccount, pAmount = append(pAccount, r.accounts[j]), append(pAmount, pence(r.in.Postings[j].Amount))
-		}
-	}
-	b.Queue(tokenSQL)
-	b.Queue(genericPlanSQL)
-	b.Queue(postSQL, l.op, ord, date, description, source, reference, reverses, key, fp, at, by,
-		pOrd, pLine, pAccount, pAmount).Query(func(rows pgx.Rows) error {
-		var i int32
-		var id int64
-		var period string
-		_, err := pgx.ForEachRow(rows, []any{&i, &id, &period}, func() error {
-			r := rs[i]
-			r.out.ID, r.out.Period, r.inserted = id, period, true
-			return nil
-		})
-		return err
-	})
-	b.Queue(restorePlanSQL)
-}
-
 // postAlone posts r through q in one round trip: in its own transaction when q is a pool (a
 // batch runs its statements in one implicit transaction), else in the caller's.
 func (l *Ledger) postAlone(ctx context.Context, q db.Querier, r *request) (Entry, error) {
+	in := &r.in
+	r.inserted = false
 	b := &pgx.Batch{}
-	l.queuePost(b, []*request{r})
+	b.Queue(tokenSQL)
+	b.Queue(postOneSQL, l.op, in.EffectiveDate, in.Description, in.Source, in.Reference, in.Reverses,
+		in.IdempotencyKey, r.fp, r.out.RecordedAt, in.RecordedBy, r.accounts, r.amounts).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&r.out.ID, &r.out.Period)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // a replay, a conflict or no period: finish explains it
+		}
+		r.inserted = err == nil
+		return err
+	})
 	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return Entry{}, db.Translate("ledger.Post", err)
 	}
