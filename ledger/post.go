@@ -162,44 +162,6 @@ WITH bp AS (
 )
 SELECT id, period FROM e`
 
-// postGroupSQL posts a group's entries in one statement, each as postOneSQL would: it picks each
-// entry's booking period (the period of its effective date if open, else the earliest open
-// period after it), inserts the entry unless its idempotency key exists (or no period can take
-// it), inserts its postings and queues it for sealing (which also moves the balances). It
-// returns the ordinal, id and period of each entry inserted; an entry it skipped is explained
-// after the commit (finish). Of entries with the same key, the first (by ordinal) is inserted.
-// It locks no shared row: concurrent writers queue on one another only for the same idempotency
-// key (or a reversal of the same entry), and take keys in their order, so that two writers of
-// several keys do not deadlock. The schema checks the whole at commit.
-const postGroupSQL = `
-WITH u AS (
-    SELECT u.*, nextval('entry_id_seq') AS id
-      FROM unnest($2::int[], $3::date[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bytea[],
-                  $10::timestamptz[], $11::text[]) AS u(ord, d, description, source, reference, reverses, key, fp, at, by)
-), e AS (
-    INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference,
-                       reverses, idempotency_key, fingerprint, recorded_at, recorded_by)
-    SELECT $1, u.id, u.d, bp.code, u.description, u.source, u.reference, u.reverses, u.key, u.fp, u.at, u.by
-      FROM u CROSS JOIN LATERAL (
-            SELECT p.code FROM period p
-             WHERE p.operation_id = $1 AND p.ends_on >= u.d AND p.locked_at IS NULL
-               AND u.d >= (SELECT min(starts_on) FROM period WHERE operation_id = $1)
-             ORDER BY p.seq LIMIT 1) bp
-     ORDER BY u.key, u.ord
-    ON CONFLICT (operation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, period
-), ins AS (
-    SELECT u.ord, e.id, e.period FROM e JOIN u ON u.id = e.id
-), p AS (
-    INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
-    SELECT $1, ins.id, x.line, x.account_id, x.amount
-      FROM unnest($12::int[], $13::smallint[], $14::bigint[], $15::numeric[]) AS x(ord, line, account_id, amount)
-      JOIN ins ON ins.ord = x.ord
-), q AS (
-    INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, id FROM e
-)
-SELECT ord, id, period FROM ins`
-
 // Post posts one entry through q: a pool (the entry is committed on its own, or with others
 // posted at the same moment) or the caller's transaction (it commits or rolls back with the
 // caller's other work). With an idempotency key,
