@@ -273,9 +273,11 @@ func TestDatabaseRefuses(t *testing.T) {
 			[][]any{nil, {900001, "2021Q1"}, {cash.ID}}, "IL006"},
 		{"EntryInAnUnknownPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
 			[][]any{nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
-		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "IL004"},
+		// Rows without the token are refused as they are written (entry_token_ck, posting_token_ck).
+		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "23514"},
+		{"PostingWithoutTheToken", []string{rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`}, [][]any{{cash.ID, income.ID}}, "23514"},
 		{"RowOfAnotherTransaction", []string{rawToken, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
-			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "IL004"},
+			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "23514"},
 		{"PostingAddedToACommittedEntry", []string{rawToken, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
 			[][]any{nil, {posted.ID, cash.ID, income.ID}}, "IL004"},
 		// Two problems: both plans report the posting added to another transaction's entry first.
@@ -326,6 +328,8 @@ func TestDatabaseRefuses(t *testing.T) {
 		if text, ok := db.Refusal(db.Translate("test", err)); !ok || !strings.Contains(text, "IL002: DELETE of posting refused") {
 			t.Errorf("refusal for the log: %q, %v", text, ok)
 		}
+		_, err = pool.Exec(ctx, rawEntry, 900008, "2021Q1")
+		wantRule(t, db.Translate("test", err), apperr.Invalid, "L1")
 	})
 	// A check run before the commit (SET CONSTRAINTS … IMMEDIATE) ends the token: the writes
 	// after it take a new one and are checked again at commit.
@@ -717,14 +721,39 @@ func TestVerifyFindsTampering(t *testing.T) {
 	if rep, err := l.Verify(ctx); err != nil || !rep.OK() {
 		t.Fatalf("clean ledger does not verify: %+v, %v", rep, err)
 	}
+	// behindTheTriggers alters ledger rows as a superuser can: with the triggers off, and the
+	// token constraints (which hold for any row written, updated too) lifted for the moment.
 	behindTheTriggers := func(sql string, args ...any) {
 		t.Helper()
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+			rows, _ := tx.Query(ctx, `SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+				       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+				  FROM pg_constraint WHERE conname IN ('entry_token_ck', 'posting_token_ck')`)
+			lifted, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Drop, Add string }])
+			if err != nil || len(lifted) != 2 {
+				return fmt.Errorf("token constraints: %v, %v", lifted, err)
+			}
+			exec := func(s string, args ...any) error {
+				_, err := tx.Exec(ctx, s, args...)
 				return err
 			}
-			_, err := tx.Exec(ctx, sql, args...)
-			return err
+			if err := exec(`SET LOCAL session_replication_role = replica`); err != nil {
+				return err
+			}
+			for _, c := range lifted {
+				if err := exec(c.Drop); err != nil {
+					return err
+				}
+			}
+			if err := exec(sql, args...); err != nil {
+				return err
+			}
+			for _, c := range lifted {
+				if err := exec(c.Add); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -146,6 +146,10 @@ type Constraint struct {
 var constraints = map[string]Constraint{
 	"entry_idempotency_uq": {apperr.Conflict, "L4", "an entry with this idempotency key exists with different content"},
 	"entry_reverses_uq":    {apperr.Conflict, "L6", "this entry has already been reversed"},
+	// A row written without the transaction's ledger token, or naming another transaction
+	// (migrations/0013): read as IL004 is.
+	"entry_token_ck":   ledgerCodes["IL004"],
+	"posting_token_ck": ledgerCodes["IL004"],
 }
 
 // RegisterConstraint names how a violation of constraint reads to people. Call it from init.
