@@ -92,6 +92,12 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("SHOW %s = %q, want %q", name, got, want)
 		}
 	}
+	// The backends keep the memory they free for the next transaction (mallocTunables).
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", owner.PID())); err != nil {
+		t.Error(err)
+	} else if _, set := os.LookupEnv("GLIBC_TUNABLES"); !set && !bytes.Contains(env, []byte("GLIBC_TUNABLES=glibc.malloc.trim_threshold=")) {
+		t.Errorf("the postmaster's environment has no malloc trim threshold: %q", env)
+	}
 	sysID := queryString(t, owner.ConnString("postgres"), "SELECT system_identifier::text FROM pg_control_system()")
 
 	// EnsureDatabase is idempotent, also when two callers race.
