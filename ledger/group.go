@@ -197,15 +197,20 @@ func (l *Ledger) queueGroup(b *pgx.Batch, rs []*request) {
 
 // postGroupSQL posts a group's entries (batchColumns, each entry's id standing for its ordinal in
 // the group) in one statement, each as postOneSQL would: it picks each entry's booking period
-// (the period of its effective date if open, else the earliest open period after it), inserts the entry unless its idempotency key exists (or no period can take
-// it), inserts its postings and queues it for sealing (which also moves the balances). It
+// (the period of its effective date if open, else the earliest open period after it) from the
+// operation's periods, read once for the group (per), inserts the entry unless its idempotency
+// key exists (or no period can take it), inserts its postings and queues it for sealing (which
+// also moves the balances). It
 // returns the ordinal, id and period of each entry inserted; an entry it skipped is explained
 // after the commit (finish). Of entries with the same key, the first (by ordinal) is inserted.
 // It locks no shared row: concurrent writers queue on one another only for the same idempotency
 // key (or a reversal of the same entry), and take keys in their order, so that two writers of
 // several keys do not deadlock. The schema checks the whole at commit.
 const postGroupSQL = `
-WITH u AS (
+WITH per AS MATERIALIZED (
+    SELECT code, seq, ends_on, locked_at IS NULL AS open, min(starts_on) OVER () AS first_day
+      FROM period WHERE operation_id = $1
+), u AS (
     SELECT u.*, nextval('entry_id_seq') AS id
       FROM unnest($3::bigint[], $4::date[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bytea[],
                   $11::text[]) AS u(ord, d, description, source, reference, reverses, key, fp, by)
@@ -214,10 +219,8 @@ WITH u AS (
                        reverses, idempotency_key, fingerprint, recorded_at, recorded_by)
     SELECT $1, u.id, u.d, bp.code, u.description, u.source, u.reference, u.reverses, u.key, u.fp, $2, u.by
       FROM u CROSS JOIN LATERAL (
-            SELECT p.code FROM period p
-             WHERE p.operation_id = $1 AND p.ends_on >= u.d AND p.locked_at IS NULL
-               AND u.d >= (SELECT min(starts_on) FROM period WHERE operation_id = $1)
-             ORDER BY p.seq LIMIT 1) bp
+            SELECT per.code FROM per WHERE per.open AND per.ends_on >= u.d AND u.d >= per.first_day
+             ORDER BY per.seq LIMIT 1) bp
      ORDER BY u.key, u.ord
     ON CONFLICT (operation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, period
