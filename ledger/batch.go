@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,15 +34,12 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		return nil, nil
 	}
 	bp := batchPlan{ins: ins, accounts: make([][]int64, len(ins)), fps: make([][]byte, len(ins))}
-	amounts := make([][]string, len(ins))
+	if err := l.validateBatch(&bp); err != nil {
+		return nil, err
+	}
 	var keys []string
 	for i := range ins {
-		var err error
-		if bp.accounts[i], amounts[i], err = l.validate(&ins[i]); err != nil {
-			return nil, batchItemError(i, err)
-		}
 		if ins[i].IdempotencyKey != "" {
-			bp.fps[i] = fingerprint(&ins[i], amounts[i])
 			keys = append(keys, ins[i].IdempotencyKey)
 		}
 	}
@@ -104,6 +103,48 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 	}
 	return out, nil
 }
+
+// validateBatch validates bp's inputs, resolving their accounts and computing their request
+// fingerprints, and returns the error of the first invalid one. A large batch is validated by
+// as many goroutines as there are processors, each taking a contiguous share: nothing else
+// happens while it runs, the database included.
+func (l *Ledger) validateBatch(bp *batchPlan) error {
+	validate := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			in := &bp.ins[i]
+			accounts, amounts, err := l.validate(in)
+			if err != nil {
+				return batchItemError(i, err)
+			}
+			bp.accounts[i] = accounts
+			if in.IdempotencyKey != "" {
+				bp.fps[i] = fingerprint(in, amounts)
+			}
+		}
+		return nil
+	}
+	n := len(bp.ins)
+	workers := min(runtime.GOMAXPROCS(0), 1+n/validateShare)
+	if workers == 1 {
+		return validate(0, n)
+	}
+	errs := make([]error, workers)
+	share := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { errs[w] = validate(w*share, min(n, (w+1)*share)) })
+	}
+	wg.Wait()
+	for _, err := range errs { // the shares are in order: the first error is the first input's
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateShare is the least number of inputs worth a goroutine of their own in validateBatch.
+const validateShare = 4096
 
 // batchPlan is a validated batch: its inputs, their accounts and request fingerprints, the
 // periods, the ids reserved for it and the time it is recorded at.

@@ -539,6 +539,26 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("a refused batch left %s behind", after)
 		}
 	})
+	t.Run("FirstInvalidEntryNamed", func(t *testing.T) {
+		// A batch this large is validated in shares, in parallel: the error is still the first
+		// invalid entry's, whichever share finds one first.
+		large := make([]ledger.EntryInput, 10_000)
+		for i := range large {
+			large[i] = transfer("2021-02-01", ledger.Cash, ledger.ESFIncome, "1.00")
+		}
+		// With two shares, the second finds its invalid entry (5501) long before the first does.
+		large[5500] = transfer("2021-02-01", ledger.Cash, "nope", "1.00")
+		large[4000].Postings[1].Amount = d("-0.99")
+		large[9000].Description = ""
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := l.PostBatch(ctx, tx, large)
+			return err
+		})
+		wantRule(t, err, apperr.Invalid, "L1")
+		if e := apperr.As(err); e == nil || !strings.HasPrefix(e.Message, "entry 4001 of the batch:") {
+			t.Fatalf("error %v; want entry 4001 named", err)
+		}
+	})
 	t.Run("Verifies", func(t *testing.T) {
 		if _, err := l.Seal(ctx); err != nil {
 			t.Fatal(err)
