@@ -68,9 +68,10 @@ type Options struct {
 	// is fine only for throwaway data (tests).
 	Durable bool
 	// Settings are extra server settings passed as -c name=value; they override the defaults
-	// (listen_addresses=127.0.0.1, max_connections=200, shared_buffers=128MB,
-	// unix_socket_permissions=0700 and the durability trio). port and unix_socket_directories
-	// are chosen by Start and may not be set here.
+	// (listen_addresses=127.0.0.1, max_connections=200, shared_buffers=128MB, or when durable
+	// an eighth of memory up to 1GB and wal_buffers=64MB, unix_socket_permissions=0700 and the
+	// durability trio). port and unix_socket_directories are chosen by Start and may not be set
+	// here.
 	Settings map[string]string
 	// BinDir holds initdb and postgres; empty means FindBinDir.
 	BinDir string
@@ -581,6 +582,12 @@ func serverSettings(opts Options) ([]string, error) {
 		"synchronous_commit":      onOff,
 	}
 	if opts.Durable {
+		// A durable cluster holds the service's books, and its working set is the ledger's
+		// tables and indexes: with PostgreSQL's 128MB, a batch of 50,000 entries already had
+		// the backend writing out dirty pages to make room, and filling the WAL buffers faster
+		// than the WAL writer emptied them. Measured: batch posting about 10% faster.
+		m["shared_buffers"] = sharedBuffers(totalMemory())
+		m["wal_buffers"] = "64MB"
 		// Group commit: a committing backend waits up to 100 µs for others to join its WAL
 		// flush when at least five are active, so many small ledger transactions share one
 		// fsync. Durability is unchanged: every commit is flushed before it is acknowledged.
@@ -834,6 +841,13 @@ func childEnv() []string {
 		}
 	}
 	return env
+}
+
+// sharedBuffers sizes a durable cluster's buffer cache: an eighth of the machine's memory,
+// between PostgreSQL's default of 128MB and 1GB.
+func sharedBuffers(memory uint64) string {
+	const mb = 1 << 20
+	return strconv.FormatUint(min(max(memory/8, 128*mb), 1024*mb)/mb, 10) + "MB"
 }
 
 // mallocTunables keeps up to 4 MB of memory a backend frees at the top of its heap, instead of

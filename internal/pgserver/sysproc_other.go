@@ -8,3 +8,6 @@ import "syscall"
 // signal, so elsewhere a killed parent leaves the postmaster running until the next Start
 // attaches to it.
 func setDeathSignal(*syscall.SysProcAttr, syscall.Signal) {}
+
+// totalMemory is not known here: sharedBuffers keeps PostgreSQL's default.
+func totalMemory() uint64 { return 0 }
