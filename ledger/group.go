@@ -37,8 +37,9 @@ import (
 // A caller whose context ends while its entry is still queued takes it out of the queue: the
 // entry is not posted. Once its group is in flight, the caller waits for the outcome.
 //
-// No entry waits for a timer: an entry that finds fewer than maxFlushers groups in flight
-// starts one at once; the others wait for the next, which takes every entry queued by then.
+// No entry waits for a timer: an entry that finds no group in flight starts one at once; the
+// others wait for the next, which takes every entry queued by then. A second group starts
+// beside one in flight only once secondGroupMin entries are waiting for it.
 type committer struct {
 	mu       sync.Mutex
 	queue    []*request
@@ -49,6 +50,13 @@ const (
 	// maxFlushers is how many groups may be in flight at once: while one waits for its commit
 	// to reach the disk, another can run its statements.
 	maxFlushers = 2
+	// secondGroupMin is how many entries must be waiting for a group to start while another is
+	// in flight. Each group pays a fixed cost (round trip, token, check, commit) worth several
+	// entries' own, and the machine is busy when groups overlap: a group of one or two beside
+	// another made the whole slower. Measured with 10 clients on two cores, against starting
+	// one for any entry waiting: groups of 5.3 entries instead of 4.2, about 10% less CPU an
+	// entry, and more entries a second.
+	secondGroupMin = 5
 	// maxGroup bounds the entries of one group, and so its transaction's size.
 	maxGroup = 128
 	// groupLockTimeout bounds how long a group waits for a row lock (another transaction
@@ -65,7 +73,7 @@ func (c *committer) post(ctx context.Context, l *Ledger, r *request) (Entry, err
 	r.done = make(chan struct{})
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
-	if c.flushing < maxFlushers {
+	if c.flushing == 0 || c.flushing < maxFlushers && len(c.queue) >= secondGroupMin {
 		c.flushing++
 		go c.flush(l)
 	}
@@ -95,7 +103,9 @@ func (c *committer) flush(l *Ledger) {
 		// next group: without it, groups alternated between one entry and all the rest.
 		runtime.Gosched()
 		c.mu.Lock()
-		if len(c.queue) == 0 {
+		// Too few entries to start a group beside the one in flight: its flusher takes them
+		// when it is done (it decides under the same lock, so one of the two always does).
+		if len(c.queue) == 0 || c.flushing > 1 && len(c.queue) < secondGroupMin {
 			c.flushing--
 			c.mu.Unlock()
 			return

@@ -214,6 +214,61 @@ func TestCommitterQueue(t *testing.T) {
 			t.Fatalf("after giving up: %d queued, %d posted (%v); want neither", left, posted, err)
 		}
 	})
+	t.Run("SecondGroupWaitsForEnoughEntries", func(t *testing.T) {
+		hold()
+		defer release()
+		c.mu.Lock()
+		c.flushing = 1 // as if a group were in flight
+		c.mu.Unlock()
+		queued := func() (n, flushing int) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return len(c.queue), c.flushing
+		}
+		rs := make([]*request, secondGroupMin)
+		for i := range rs {
+			r, err := l.newRequest(groupInput(1+i, "0.25", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs[i] = r
+			go c.post(ctx, l, r)
+			if i == len(rs)-1 {
+				break
+			}
+			for waited := 0; ; waited++ {
+				if n, flushing := queued(); n == i+1 {
+					if flushing != 1 {
+						t.Fatalf("%d entries waiting started a group beside the one in flight", n)
+					}
+					break
+				}
+				if waited == 10_000 {
+					t.Fatalf("entry %d never reached the queue", i+1)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			<-r.done
+			ids[i] = r.result.ID
+		}
+		wantPosted(t, rs...)
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT txid) FROM entry WHERE id = ANY($1)`, ids).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d entries committed by %d transactions (%v); want 1", len(rs), n, err)
+		}
+		for waited := 0; ; waited++ { // the second flusher leaves once the queue is empty
+			if _, flushing := queued(); flushing == 1 {
+				break
+			}
+			if waited == 10_000 {
+				t.Fatal("the second flusher never left")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
 	t.Run("LongQueueInSeveralGroups", func(t *testing.T) {
 		hold()
 		rs := make([]*request, maxGroup+3)
