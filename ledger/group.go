@@ -39,11 +39,13 @@ import (
 //
 // No entry waits for a timer: an entry that finds no group in flight starts one at once; the
 // others wait for the next, which takes every entry queued by then. A second group starts
-// beside one in flight only once secondGroupMin entries are waiting for it.
+// beside one in flight only once secondGroupMin entries are waiting for it, or at once while
+// the one in flight posts entries one at a time (postEachAlone).
 type committer struct {
 	mu       sync.Mutex
 	queue    []*request
 	flushing int
+	alone    int // flushers posting entries one at a time
 }
 
 const (
@@ -73,7 +75,7 @@ func (c *committer) post(ctx context.Context, l *Ledger, r *request) (Entry, err
 	r.done = make(chan struct{})
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
-	if c.flushing == 0 || c.flushing < maxFlushers && len(c.queue) >= secondGroupMin {
+	if c.flushing == 0 || c.flushing < maxFlushers && (len(c.queue) >= secondGroupMin || c.alone > 0) {
 		c.flushing++
 		go c.flush(l)
 	}
@@ -96,7 +98,8 @@ func (c *committer) post(ctx context.Context, l *Ledger, r *request) (Entry, err
 	return r.result, r.failure
 }
 
-// flush writes groups from the queue until it is empty.
+// flush writes groups from the queue until it is empty, or until what is left is too short
+// for a group beside the other flusher's, which takes it when it is done.
 func (c *committer) flush(l *Ledger) {
 	for {
 		// Let the callers woken by the last group queue their next entries before taking the
@@ -105,7 +108,7 @@ func (c *committer) flush(l *Ledger) {
 		c.mu.Lock()
 		// Too few entries to start a group beside the one in flight: its flusher takes them
 		// when it is done (it decides under the same lock, so one of the two always does).
-		if len(c.queue) == 0 || c.flushing > 1 && len(c.queue) < secondGroupMin {
+		if len(c.queue) == 0 || c.flushing > 1 && c.alone == 0 && len(c.queue) < secondGroupMin {
 			c.flushing--
 			c.mu.Unlock()
 			return
@@ -135,8 +138,7 @@ func (l *Ledger) postGroup(ctx context.Context, group []*request) {
 		}
 	}()
 	if len(group) == 1 {
-		r := group[0]
-		r.answer(l.postAlone(ctx, l.pool, r))
+		l.group.postEachAlone(ctx, l, group)
 		return
 	}
 	b := &pgx.Batch{}
@@ -151,9 +153,7 @@ func (l *Ledger) postGroup(ctx context.Context, group []*request) {
 	case errors.As(err, &pg) && pg.Severity == "ERROR" && entryAtFault(pg.Code):
 		// The database refused the transaction, for something one of its entries did; none of
 		// it was kept.
-		for _, r := range group {
-			r.answer(l.postAlone(ctx, l.pool, r))
-		}
+		l.group.postEachAlone(ctx, l, group)
 	default:
 		// Refused for another reason (nothing kept), or the connection failed (outcome
 		// unknown): each entry gets the error.
@@ -161,6 +161,29 @@ func (l *Ledger) postGroup(ctx context.Context, group []*request) {
 		for _, r := range group {
 			r.answer(Entry{}, err)
 		}
+	}
+}
+
+// postEachAlone posts the group's entries one at a time, each in a transaction of its own. Only a
+// group's transaction has a lock timeout (groupLockTimeout): an entry alone waits for a row lock
+// as long as another transaction holds it, as it would posted by its caller. So that the
+// entries queued meanwhile do not wait with it, a second group starts for any of them while it
+// runs, and the flusher of one in flight does not leave them to this one.
+func (c *committer) postEachAlone(ctx context.Context, l *Ledger, group []*request) {
+	c.mu.Lock()
+	c.alone++
+	if len(c.queue) > 0 && c.flushing < maxFlushers {
+		c.flushing++
+		go c.flush(l)
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.alone--
+		c.mu.Unlock()
+	}()
+	for _, r := range group {
+		r.answer(l.postAlone(ctx, l.pool, r))
 	}
 }
 

@@ -249,44 +249,66 @@ func TestCommitterQueue(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 		}
-		ids := make([]int64, len(rs))
-		for i, r := range rs {
-			<-r.done
-			ids[i] = r.result.ID
+		waitAnswered(t, rs...)
+		wantOneTransaction(t, pool, rs...)
+		waitFlushers(t, c, 1) // the second flusher leaves once the queue is empty
+	})
+	t.Run("ShortQueueLeftToTheOtherFlusher", func(t *testing.T) {
+		hold()
+		defer release()
+		rs := queueRequests(t, l, secondGroupMin-1)
+		c.mu.Lock()
+		c.flushing = 2 // this flusher, and another with a group in flight
+		c.mu.Unlock()
+		go c.flush(l)
+		waitFlushers(t, c, 1)
+		c.mu.Lock()
+		left := len(c.queue)
+		c.mu.Unlock()
+		if left != len(rs) {
+			t.Fatalf("%d entries left queued; want all %d, too few for a second group", left, len(rs))
 		}
-		wantPosted(t, rs...)
-		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT txid) FROM entry WHERE id = ANY($1)`, ids).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("%d entries committed by %d transactions (%v); want 1", len(rs), n, err)
+		go c.flush(l) // the other flusher, done with its group, takes them
+		waitAnswered(t, rs...)
+		wantOneTransaction(t, pool, rs...)
+		waitFlushers(t, c, 0)
+	})
+	t.Run("EntriesDoNotWaitForOnePostedAlone", func(t *testing.T) {
+		hold()
+		defer release()
+		c.mu.Lock()
+		c.flushing, c.alone = 1, 1 // as if a flusher were posting an entry alone, waiting for a lock
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.alone = 0
+			c.mu.Unlock()
+		}()
+		r, err := l.newRequest(groupInput(3, "0.75", ""))
+		if err != nil {
+			t.Fatal(err)
 		}
-		for waited := 0; ; waited++ { // the second flusher leaves once the queue is empty
-			if _, flushing := queued(); flushing == 1 {
-				break
-			}
-			if waited == 10_000 {
-				t.Fatal("the second flusher never left")
-			}
-			time.Sleep(time.Millisecond)
+		out := make(chan error, 1)
+		go func() {
+			_, err := c.post(ctx, l, r)
+			out <- err
+		}()
+		select {
+		case <-out:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the entry was not posted beside the one posted alone")
 		}
+		wantPosted(t, r)
+		waitFlushers(t, c, 1) // the flusher that posted it leaves; the one "alone" stays
 	})
 	t.Run("LongQueueInSeveralGroups", func(t *testing.T) {
 		hold()
-		rs := make([]*request, maxGroup+3)
-		for i := range rs {
-			r, err := l.newRequest(groupInput(1+i%28, "0.50", ""))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.done = make(chan struct{})
-			rs[i] = r
-		}
+		rs := queueRequests(t, l, maxGroup+3)
 		c.mu.Lock()
-		c.queue, c.flushing = append(c.queue, rs...), 1
+		c.flushing = 1
 		c.mu.Unlock()
 		go c.flush(l)
-		for _, r := range rs {
-			<-r.done
-		}
+		waitAnswered(t, rs...)
 		wantPosted(t, rs...)
 		ids := make([]int64, len(rs))
 		for i, r := range rs {
@@ -296,20 +318,58 @@ func TestCommitterQueue(t *testing.T) {
 		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT txid) FROM entry WHERE id = ANY($1)`, ids).Scan(&n); err != nil || n != 2 {
 			t.Fatalf("%d entries committed by %d transactions (%v); want 2", len(rs), n, err)
 		}
-		// Callers are answered before their flusher looks for more work: give it time to go.
-		for waited := 0; ; waited++ {
-			c.mu.Lock()
-			flushing := c.flushing
-			c.mu.Unlock()
-			if flushing == 0 {
-				break
-			}
-			if waited == 10_000 {
-				t.Fatalf("%d flushers left 10 s after the queue emptied; want 0", flushing)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitFlushers(t, c, 0)
 	})
+}
+
+// queueRequests puts n new requests in the committer's queue, as post would, without starting
+// a flusher.
+func queueRequests(t *testing.T, l *Ledger, n int) []*request {
+	t.Helper()
+	rs := make([]*request, n)
+	for i := range rs {
+		r, err := l.newRequest(groupInput(1+i%28, "0.50", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.done = make(chan struct{})
+		rs[i] = r
+	}
+	l.group.mu.Lock()
+	l.group.queue = append(l.group.queue, rs...)
+	l.group.mu.Unlock()
+	return rs
+}
+
+// waitAnswered waits for each request's outcome, for 10 s at most.
+func waitAnswered(t *testing.T, rs ...*request) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i, r := range rs {
+		select {
+		case <-r.done:
+		case <-timeout:
+			t.Fatalf("request %d of %d not answered after 10 s", i+1, len(rs))
+		}
+	}
+}
+
+// waitFlushers waits until the committer has n flushers, for 10 s at most: callers are answered
+// before their flusher looks for more work.
+func waitFlushers(t *testing.T, c *committer, n int) {
+	t.Helper()
+	for waited := 0; ; waited++ {
+		c.mu.Lock()
+		flushing := c.flushing
+		c.mu.Unlock()
+		if flushing == n {
+			return
+		}
+		if waited == 10_000 {
+			t.Fatalf("%d flushers after 10 s; want %d", flushing, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestConcurrentPostsShareTransactions: entries posted through the pool at the same moment are
