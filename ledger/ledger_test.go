@@ -274,10 +274,10 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"EntryInAnUnknownPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
 			[][]any{nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
 		// Rows without the token are refused as they are written (entry_token_ck, posting_token_ck).
-		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "23514"},
-		{"PostingWithoutTheToken", []string{rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`}, [][]any{{cash.ID, income.ID}}, "23514"},
+		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "23514 entry_token_ck"},
+		{"PostingWithoutTheToken", []string{rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`}, [][]any{{cash.ID, income.ID}}, "23514 posting_token_ck"},
 		{"RowOfAnotherTransaction", []string{rawToken, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
-			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "23514"},
+			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "23514 entry_token_ck"},
 		{"PostingAddedToACommittedEntry", []string{rawToken, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
 			[][]any{nil, {posted.ID, cash.ID, income.ID}}, "IL004"},
 		// Two problems: both plans report the posting added to another transaction's entry first.
@@ -312,7 +312,7 @@ func TestDatabaseRefuses(t *testing.T) {
 					return nil
 				})
 				var pg *pgconn.PgError
-				if !asPg(err, &pg) || pg.Code != tc.state {
+				if !asPg(err, &pg) || strings.TrimSpace(pg.Code+" "+pg.ConstraintName) != tc.state {
 					t.Fatalf("want SQLSTATE %s, got %v", tc.state, err)
 				}
 				if want := says[tc.name]; !strings.HasPrefix(pg.Message, want) {
@@ -330,6 +330,9 @@ func TestDatabaseRefuses(t *testing.T) {
 		}
 		_, err = pool.Exec(ctx, rawEntry, 900008, "2021Q1")
 		wantRule(t, db.Translate("test", err), apperr.Invalid, "L1")
+		if text, ok := db.Refusal(db.Translate("test", err)); !ok || !strings.Contains(text, `"entry_token_ck"`) {
+			t.Errorf("refusal for the log: %q, %v", text, ok)
+		}
 	})
 	// A check run before the commit (SET CONSTRAINTS … IMMEDIATE) ends the token: the writes
 	// after it take a new one and are checked again at commit.
@@ -546,10 +549,13 @@ func TestPostBatch(t *testing.T) {
 		for i := range large {
 			large[i] = transfer("2021-02-01", ledger.Cash, ledger.ESFIncome, "1.00")
 		}
-		// With two shares, the second finds its invalid entry (5501) long before the first does.
-		large[5500] = transfer("2021-02-01", ledger.Cash, "nope", "1.00")
+		// Every 100th entry after the first invalid one (4001) is invalid too. Validated in two or
+		// three shares (three at most for 10,000 entries), the share holding 4001 reaches it 666
+		// or more entries in, while a later share finds one within 100 entries of its start.
 		large[4000].Postings[1].Amount = d("-0.99")
-		large[9000].Description = ""
+		for i := 4100; i < len(large); i += 100 {
+			large[i] = transfer("2021-02-01", ledger.Cash, "nope", "1.00")
+		}
 		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
 			_, err := l.PostBatch(ctx, tx, large)
 			return err

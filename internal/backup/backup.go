@@ -125,9 +125,10 @@ func intact(file string) (bool, error) {
 // Restore loads file, made by Dump, into the database at conn, replacing what is there, in one
 // transaction: if anything fails, the database is left as it was. It first reads the whole file,
 // every data block included, so that a truncated or damaged backup is refused before the
-// database is touched. Triggers are disabled while the rows load, because the ledger's write
-// checks would refuse rows written by earlier transactions; the caller must verify the ledger
-// afterwards.
+// database is touched. The ledger's write checks would refuse rows written by earlier
+// transactions: its triggers are disabled while the rows load, and its token constraints, being
+// NOT VALID, are created by pg_restore only after them (migrations/0013), so a backup must
+// hold the schema as well as the data. The caller must verify the ledger afterwards.
 func Restore(ctx context.Context, conn, file string) error {
 	if err := Check(ctx, file); err != nil {
 		return err

@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -147,6 +149,11 @@ func TestBackupRoundTrip(t *testing.T) {
 	post(t, dst, l, 1, "2.00")
 	if _, err := dst.Exec(ctx, `UPDATE posting SET amount = 1 WHERE entry_id = (SELECT min(entry_id) FROM posting)`); err == nil {
 		t.Fatal("append-only trigger is off after restore")
+	}
+	_, err = dst.Exec(ctx, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by)
+		VALUES ('infuse', 999999, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql')`)
+	if pg := (*pgconn.PgError)(nil); !errors.As(err, &pg) || pg.ConstraintName != "entry_token_ck" {
+		t.Fatalf("a row without the ledger token after restore: %v; want entry_token_ck to refuse it", err)
 	}
 	reliability.Record(t, "backup_restore", "a ledger backed up with pg_dump and restored over another database in one transaction has the same trial balance, entries and postings, a chain that verifies, and its write checks on again",
 		map[string]any{"entries": rep.Entries, "postings": rep.Postings, "entries_waiting_at_backup": srcRep.Waiting,

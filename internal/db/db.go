@@ -123,16 +123,24 @@ var ledgerCodes = map[string]Constraint{
 }
 
 // Refusal returns the database's own words, with their ids and figures, when err is one of the
-// schema's refusals (IL001–IL007), for the log: a person reads the catalogue's message instead.
+// schema's refusals (IL001–IL007, or a row without the ledger token), for the log: a person reads
+// the catalogue's message instead.
 func Refusal(err error) (string, bool) {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		if _, ok := ledgerCodes[pg.Code]; ok {
 			return pg.Code + ": " + pg.Message, true
 		}
+		if tokenConstraints[pg.ConstraintName] {
+			return pg.Code + ": " + pg.Message, true
+		}
 	}
 	return "", false
 }
+
+// tokenConstraints refuse ledger rows written without the transaction's ledger token, or naming
+// another transaction (migrations/0013): they are read as IL004 is.
+var tokenConstraints = map[string]bool{"entry_token_ck": true, "posting_token_ck": true}
 
 // Constraint describes how a named constraint's violation reads to a person.
 type Constraint struct {
@@ -146,10 +154,8 @@ type Constraint struct {
 var constraints = map[string]Constraint{
 	"entry_idempotency_uq": {apperr.Conflict, "L4", "an entry with this idempotency key exists with different content"},
 	"entry_reverses_uq":    {apperr.Conflict, "L6", "this entry has already been reversed"},
-	// A row written without the transaction's ledger token, or naming another transaction
-	// (migrations/0013): read as IL004 is.
-	"entry_token_ck":   ledgerCodes["IL004"],
-	"posting_token_ck": ledgerCodes["IL004"],
+	"entry_token_ck":       ledgerCodes["IL004"], // see tokenConstraints
+	"posting_token_ck":     ledgerCodes["IL004"],
 }
 
 // RegisterConstraint names how a violation of constraint reads to people. Call it from init.
