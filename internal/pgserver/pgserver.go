@@ -69,8 +69,8 @@ type Options struct {
 	Durable bool
 	// Settings are extra server settings passed as -c name=value; they override the defaults
 	// (listen_addresses=127.0.0.1, max_connections=200, shared_buffers=128MB, or when durable
-	// an eighth of memory up to 1GB and wal_buffers=64MB, unix_socket_permissions=0700 and the
-	// durability trio). port and unix_socket_directories are chosen by Start and may not be set
+	// an eighth of memory between 128MB and 1GB and wal_buffers=64MB,
+	// unix_socket_permissions=0700 and the durability trio). port and unix_socket_directories are chosen by Start and may not be set
 	// here.
 	Settings map[string]string
 	// BinDir holds initdb and postgres; empty means FindBinDir.
@@ -850,12 +850,14 @@ func sharedBuffers(memory uint64) string {
 	return strconv.FormatUint(min(max(memory/8, 128*mb), 1024*mb)/mb, 10) + "MB"
 }
 
-// mallocTunables keeps up to 4 MB of memory a backend frees at the top of its heap, instead of
-// glibc's few hundred kB, past which it hands the memory back to the kernel. A backend frees
-// and allocates again about that much for every transaction, and with the default each
-// transaction paid for it in page faults: measured at 20,000 to 25,000 a second under the
-// ledger's single-entry benchmark, about 5% of the machine, and 1,000 a second with this.
-const mallocTunables = "glibc.malloc.trim_threshold=4194304"
+// mallocTunables has glibc serve a backend's allocations under 16 MB from its heap, and keep up
+// to 16 MB freed at the heap's top, instead of handing it back to the kernel. By default glibc
+// trims the heap past a few hundred kB, and a backend frees and allocates again about that much
+// in every transaction, so each transaction paid page faults for memory it had just given up:
+// 20,000-25,000 a second under the ledger's single-entry benchmark, about 5% of the machine.
+// Both are set because setting one stops glibc adjusting the other: with the trim threshold
+// alone, every allocation of 128 kB or more would be mapped afresh each time.
+const mallocTunables = "glibc.malloc.trim_threshold=16777216:glibc.malloc.mmap_threshold=16777216"
 
 // postgresEnv is the postmaster's environment: childEnv, and mallocTunables unless the
 // environment sets GLIBC_TUNABLES itself.

@@ -26,3 +26,6 @@ func TestDurableClusterIsSizedForTheMachine(t *testing.T) {
 		t.Errorf("settings %v, %v; want shared_buffers=256MB", mine, err)
 	}
 }
+
+// MallocTunables is mallocTunables, for the lifecycle test's look at the postmaster.
+const MallocTunables = mallocTunables
