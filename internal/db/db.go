@@ -128,10 +128,7 @@ var ledgerCodes = map[string]Constraint{
 func Refusal(err error) (string, bool) {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		if _, ok := ledgerCodes[pg.Code]; ok {
-			return pg.Code + ": " + pg.Message, true
-		}
-		if tokenConstraints[pg.ConstraintName] {
+		if _, ok := ledgerCodes[pg.Code]; ok || tokenConstraints[pg.ConstraintName] {
 			return pg.Code + ": " + pg.Message, true
 		}
 	}
