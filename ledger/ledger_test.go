@@ -241,6 +241,9 @@ func TestIdempotency(t *testing.T) {
 // psql would.
 const rawToken = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 
+// forgeToken sets what the token's trigger sets, without taking the token.
+const forgeToken = `SELECT set_config('infuse.ledger_txn', pg_current_xact_id()::text, true)`
+
 const rawEntry = `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by)
 	VALUES ('infuse', $1, '2021-02-01', $2, 'raw', 'raw', '', now(), 'psql')`
 
@@ -278,6 +281,13 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"PostingWithoutTheToken", []string{rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`}, [][]any{{cash.ID, income.ID}}, "23514 posting_token_ck"},
 		{"RowOfAnotherTransaction", []string{rawToken, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
 			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "23514 entry_token_ck"},
+		// The setting that says the token is held can be set by anyone; without the token's
+		// row no check is queued, so the rows are refused at the end of their statement.
+		{"ForgedTokenSetting", []string{forgeToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -9.99)`},
+			[][]any{nil, {900001, "2021Q1"}, {cash.ID, income.ID}}, "IL004"},
+		{"ForgedTokenSettingThenToken", []string{forgeToken, rawToken, rawEntry}, [][]any{nil, nil, {900001, "2021Q1"}}, "IL004"},
+		{"PostingsUnderAForgedTokenSetting", []string{forgeToken, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -9.99)`},
+			[][]any{nil, {cash.ID, income.ID}}, "IL004"},
 		{"PostingAddedToACommittedEntry", []string{rawToken, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
 			[][]any{nil, {posted.ID, cash.ID, income.ID}}, "IL004"},
 		// Two problems: both plans report the posting added to another transaction's entry first.
