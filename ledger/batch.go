@@ -192,8 +192,7 @@ func (l *Ledger) writeBatch(ctx context.Context, tx pgx.Tx, bp *batchPlan, prior
 		seen[k] = i
 	}
 
-	var c batchColumns
-	k := 0
+	written := make([]int, 0, len(ins)) // the inputs written, in order
 	for i := range ins {
 		if skip[i] {
 			continue
@@ -203,14 +202,12 @@ func (l *Ledger) writeBatch(ctx context.Context, tx pgx.Tx, bp *batchPlan, prior
 		if !ok {
 			return nil, batchItemError(i, l.noPeriodError(in.EffectiveDate))
 		}
-		id := bp.ids[k]
-		k++
 		out[i] = Entry{
-			ID: id, EffectiveDate: in.EffectiveDate, Period: period, Description: in.Description, Source: in.Source,
+			ID: bp.ids[len(written)], EffectiveDate: in.EffectiveDate, Period: period, Description: in.Description, Source: in.Source,
 			Reference: in.Reference, Reverses: in.Reverses, IdempotencyKey: in.IdempotencyKey, RecordedAt: bp.at,
 			RecordedBy: in.RecordedBy, Postings: in.Postings,
 		}
-		c.add(&out[i], bp.fps[i], bp.accounts[i])
+		written = append(written, i)
 	}
 	for i := range out {
 		if out[i].ID < 0 {
@@ -218,12 +215,16 @@ func (l *Ledger) writeBatch(ctx context.Context, tx pgx.Tx, bp *batchPlan, prior
 			out[i].ID, out[i].Period = first.ID, first.Period
 		}
 	}
-	if len(c.id) < copyThreshold {
+	if len(written) < copyThreshold {
+		var c batchColumns
+		for _, i := range written {
+			c.add(&out[i], bp.fps[i], bp.accounts[i])
+		}
 		_, err := tx.Exec(ctx, insertFewSQL, l.op, bp.at, c.id, c.date, c.period, c.description, c.source, c.reference,
 			c.reverses, c.key, c.fp, c.by, c.pEntry, c.pLine, c.pAccount, c.pAmount)
 		return out, err
 	}
-	return out, l.copyMany(ctx, tx, bp.at, &c)
+	return out, l.copyMany(ctx, tx, bp, out, written)
 }
 
 // copyThreshold is the batch size from which COPY writes a batch: below it, one INSERT of arrays
@@ -277,24 +278,57 @@ func (c *batchColumns) add(e *Entry, fp []byte, accounts []int64) {
 	}
 }
 
-// copyMany writes a large batch with COPY: its entries, their postings and the sealing queue.
-func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, at time.Time, c *batchColumns) error {
+// copyMany writes a large batch with COPY: the entries out[i] for i in written, their postings
+// and the sealing queue. pgx encodes rows on a goroutine of its own while the server writes the
+// rows already sent, so each row is built as it is asked for, not beforehand: building a
+// batch's rows took about a tenth of its time, with the server idle.
+func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, bp *batchPlan, out []Entry, written []int) error {
+	n := 0
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entry"}, []string{"operation_id", "id", "effective_date", "period",
 		"description", "source", "reference", "reverses", "idempotency_key", "fingerprint", "recorded_at", "recorded_by"},
-		pgx.CopyFromSlice(len(c.id), func(i int) ([]any, error) {
-			return []any{l.op, c.id[i], c.date[i], c.period[i], c.description[i], c.source[i], c.reference[i],
-				c.reverses[i], c.key[i], c.fp[i], at, c.by[i]}, nil
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if n == len(written) {
+				return nil, nil
+			}
+			i := written[n]
+			n++
+			e := &out[i]
+			var rev *int64
+			if e.Reverses != 0 {
+				rev = &e.Reverses
+			}
+			var key *string
+			if e.IdempotencyKey != "" {
+				key = &e.IdempotencyKey
+			}
+			return []any{l.op, e.ID, e.EffectiveDate, e.Period, e.Description, e.Source, e.Reference, rev, key, bp.fps[i], bp.at, e.RecordedBy}, nil
 		})); err != nil {
 		return err
 	}
+	n, line := 0, 0
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, []string{"operation_id", "entry_id", "line", "account_id", "amount"},
-		pgx.CopyFromSlice(len(c.pEntry), func(i int) ([]any, error) {
-			return []any{l.op, c.pEntry[i], c.pLine[i], c.pAccount[i], c.pAmount[i]}, nil
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if n < len(written) && line == len(out[written[n]].Postings) {
+				n, line = n+1, 0
+			}
+			if n == len(written) {
+				return nil, nil
+			}
+			i := written[n]
+			line++
+			return []any{l.op, out[i].ID, int16(line), bp.accounts[i][line-1], pence(out[i].Postings[line-1].Amount)}, nil
 		})); err != nil {
 		return err
 	}
+	n = 0
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"seal_queue"}, []string{"operation_id", "entry_id"},
-		pgx.CopyFromSlice(len(c.id), func(i int) ([]any, error) { return []any{l.op, c.id[i]}, nil }))
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if n == len(written) {
+				return nil, nil
+			}
+			n++
+			return []any{l.op, out[written[n-1]].ID}, nil
+		}))
 	return err
 }
 

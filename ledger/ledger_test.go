@@ -526,17 +526,7 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("replays %+v %+v", few[3], few[4])
 		}
 		for i, in := range batch[:3] {
-			got, err := l.Entry(ctx, few[i].ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !got.EffectiveDate.Equal(in.EffectiveDate) || got.Description != in.Description || got.Source != in.Source ||
-				got.Reference != in.Reference || got.Reverses != in.Reverses || got.IdempotencyKey != in.IdempotencyKey ||
-				got.RecordedBy != in.RecordedBy || got.Period != few[i].Period || len(got.Postings) != 2 ||
-				got.Postings[0].Account != in.Postings[0].Account || !got.Postings[0].Amount.Equal(in.Postings[0].Amount) ||
-				got.Postings[1].Account != in.Postings[1].Account || !got.Postings[1].Amount.Equal(in.Postings[1].Amount) {
-				t.Errorf("entry %d stored as %+v, posted as %+v", i, got, in)
-			}
+			wantStored(t, l, i, in, few[i])
 		}
 	})
 	t.Run("AllOrNothing", func(t *testing.T) {
@@ -584,6 +574,39 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("verify = %+v, %v", rep, err)
 		}
 	})
+	t.Run("ManyByCopy", func(t *testing.T) {
+		// From the COPY threshold on, each row is built as COPY sends it: every column as posted,
+		// entries of three postings, a reversal and a key repeated in the batch included.
+		var many []ledger.EntryInput
+		for i := range 80 {
+			in := transfer(fmt.Sprintf("2021-%02d-%02d", 1+i%12, 1+i%28), ledger.Match("GB-TOF"), ledger.InKind("GB-TOF"), fmt.Sprintf("%d.%02d", 1+i, i))
+			in.Description, in.Reference, in.RecordedBy = fmt.Sprintf("copied %d", i), fmt.Sprintf("ref-%d", i), fmt.Sprintf("officer-%d", i%7)
+			if i%2 == 0 {
+				in.IdempotencyKey = fmt.Sprintf("copy-%d", i)
+			}
+			if i%3 == 0 {
+				in.Postings[1].Amount = in.Postings[1].Amount.Add(d("0.50"))
+				in.Postings = append(in.Postings, ledger.Posting{Account: ledger.Cash, Amount: d("-0.50")})
+			}
+			many = append(many, in)
+		}
+		many[5] = transfer(out[2].EffectiveDate.Format("2006-01-02"), ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "10.01")
+		many[5].Reverses, many[5].Description = out[2].ID, "reversal by COPY"
+		many[79] = many[10]
+		var got []ledger.Entry
+		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
+			got, err = l.PostBatch(ctx, tx, many)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !got[79].Replayed || got[79].ID != got[10].ID {
+			t.Fatalf("entry 80 %+v; want a replay of entry 11 (%d)", got[79], got[10].ID)
+		}
+		for i, in := range many[:79] {
+			wantStored(t, l, i, in, got[i])
+		}
+	})
 	t.Run("LargeWithKeysUsedBefore", func(t *testing.T) {
 		// A large batch is written before its keys are looked up: one used before sends it back
 		// to the lookup, and it is then a replay (same request) or a conflict (another).
@@ -624,6 +647,24 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("a refused batch moved GB-BGE in-kind to %s", bal)
 		}
 	})
+}
+
+// wantStored fails t unless the entry posted as in (entry i of its batch) is stored as posted.
+func wantStored(t *testing.T, l *ledger.Ledger, i int, in ledger.EntryInput, posted ledger.Entry) {
+	t.Helper()
+	got, err := l.Entry(context.Background(), posted.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := got.EffectiveDate.Equal(in.EffectiveDate) && got.Description == in.Description && got.Source == in.Source &&
+		got.Reference == in.Reference && got.Reverses == in.Reverses && got.IdempotencyKey == in.IdempotencyKey &&
+		got.RecordedBy == in.RecordedBy && got.Period == posted.Period && len(got.Postings) == len(in.Postings)
+	for j := 0; same && j < len(in.Postings); j++ {
+		same = got.Postings[j].Account == in.Postings[j].Account && got.Postings[j].Amount.Equal(in.Postings[j].Amount)
+	}
+	if !same {
+		t.Errorf("entry %d stored as %+v, posted as %+v", i, got, in)
+	}
 }
 
 func TestBalances(t *testing.T) {
