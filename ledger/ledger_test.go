@@ -288,6 +288,9 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"ForgedTokenSettingThenToken", []string{forgeToken, rawToken, rawEntry}, [][]any{nil, nil, {900001, "2021Q1"}}, "IL004"},
 		{"PostingsUnderAForgedTokenSetting", []string{forgeToken, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -9.99)`},
 			[][]any{nil, {cash.ID, income.ID}}, "IL004"},
+		// Moved away and back, a token would stay without the check it queued (0015).
+		{"TokenMovedToAnotherTransaction", []string{rawToken, `UPDATE ledger_txn SET txid = '1' WHERE txid = pg_current_xact_id()`},
+			[][]any{nil, nil}, "IL004"},
 		{"PostingAddedToACommittedEntry", []string{rawToken, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
 			[][]any{nil, {posted.ID, cash.ID, income.ID}}, "IL004"},
 		// Two problems: both plans report the posting added to another transaction's entry first.
@@ -302,7 +305,10 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"DeleteOfABalance", []string{`DELETE FROM balance`}, [][]any{nil}, "IL002"},
 	}
 	// What the database says of a case, in both plans (the bulk plan sums in pence).
-	says := map[string]string{"UnbalancedEntry": "entry 900001 refused: 2 postings summing to 0.01"}
+	says := map[string]string{"UnbalancedEntry": "entry 900001 refused: 2 postings summing to 0.01",
+		"ForgedTokenSetting": "entry rows refused", "ForgedTokenSettingThenToken": "entry rows refused",
+		"PostingsUnderAForgedTokenSetting": "posting rows refused", "TokenMovedToAnotherTransaction": "a ledger token cannot be changed",
+		"PostingAddedToACommittedEntry": "postings refused: entry"}
 	// Every case twice: the commit-time check has a plan for a few rows and one for a bulk
 	// batch, and both must find every problem.
 	for _, bulk := range []bool{false, true} {

@@ -7,12 +7,14 @@
 -- The rows' constraints still read the setting, which is what keeps them cheap; what is added
 -- is one look, per statement rather than per row, for the row that queues the check. A
 -- statement that writes entries or postings is refused unless this transaction's ledger_txn row
--- is there when it ends. The check deletes that row and clears the setting together, so a
--- setting without its row is only ever a forged one.
+-- is there when it ends. The row is inserted with its check queued and only the check deletes
+-- it (clearing the setting with it); 0015 stops the row being changed, which would part the two.
 --
 -- An AFTER … FOR EACH STATEMENT trigger costs one call per statement, whatever the number of
--- rows, and unlike a row trigger leaves COPY writing rows in batches. The refusal is IL004, as
--- the token's other refusals were before 0013 (rule L1).
+-- rows, and queues no event per row; COPY still writes rows in batches, which only BEFORE row
+-- triggers prevent. It fires for a statement that writes no row too, so such a statement needs
+-- the token as well (every ledger writer takes it first). The refusal is IL004, as the token's
+-- other refusals were before 0013 (rule L1).
 CREATE FUNCTION ledger_token_held() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM ledger_txn WHERE txid = pg_current_xact_id()) THEN

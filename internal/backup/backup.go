@@ -126,9 +126,9 @@ func intact(file string) (bool, error) {
 // transaction: if anything fails, the database is left as it was. It first reads the whole file,
 // every data block included, so that a truncated or damaged backup is refused before the
 // database is touched. The ledger's write checks would refuse rows written by earlier
-// transactions: its triggers are disabled while the rows load, and its token constraints, being
-// NOT VALID, are created by pg_restore only after them (migrations/0013), so a backup must
-// hold the schema as well as the data. The caller must verify the ledger afterwards.
+// transactions: pg_restore creates its triggers and its token constraints (NOT VALID,
+// migrations/0013) only after loading the rows, so a backup must hold the schema as well as the
+// data. The caller must verify the ledger afterwards.
 func Restore(ctx context.Context, conn, file string) error {
 	if err := Check(ctx, file); err != nil {
 		return err
@@ -137,7 +137,7 @@ func Restore(ctx context.Context, conn, file string) error {
 	if err != nil {
 		return err
 	}
-	return run(ctx, pgRestore, "--clean", "--if-exists", "--no-owner", "--disable-triggers",
+	return run(ctx, pgRestore, "--clean", "--if-exists", "--no-owner",
 		"--single-transaction", "--exit-on-error", "--dbname="+conn, file)
 }
 
