@@ -263,14 +263,7 @@ func (c *batchColumns) add(e *Entry, fp []byte, accounts []int64) {
 	c.id, c.date, c.period = append(c.id, e.ID), append(c.date, e.EffectiveDate), append(c.period, e.Period)
 	c.description, c.source, c.reference = append(c.description, e.Description), append(c.source, e.Source), append(c.reference, e.Reference)
 	c.by, c.fp = append(c.by, e.RecordedBy), append(c.fp, fp)
-	var rev *int64
-	if e.Reverses != 0 {
-		rev = &e.Reverses
-	}
-	var key *string
-	if e.IdempotencyKey != "" {
-		key = &e.IdempotencyKey
-	}
+	rev, key := e.nullables()
 	c.reverses, c.key = append(c.reverses, rev), append(c.key, key)
 	for j, p := range e.Postings {
 		c.pEntry, c.pLine = append(c.pEntry, e.ID), append(c.pLine, int16(j+1))
@@ -278,37 +271,36 @@ func (c *batchColumns) add(e *Entry, fp []byte, accounts []int64) {
 	}
 }
 
+// nullables gives e's entry id reversed and its idempotency key as the database holds them:
+// NULL (nil) for none.
+func (e *Entry) nullables() (reverses *int64, key *string) {
+	if e.Reverses != 0 {
+		reverses = &e.Reverses
+	}
+	if e.IdempotencyKey != "" {
+		key = &e.IdempotencyKey
+	}
+	return reverses, key
+}
+
 // copyMany writes a large batch with COPY: the entries out[i] for i in written, their postings
 // and the sealing queue. pgx encodes rows on a goroutine of its own while the server writes the
 // rows already sent, so each row is built as it is asked for, not beforehand: building a
 // batch's rows took about a tenth of its time, with the server idle.
 func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, bp *batchPlan, out []Entry, written []int) error {
-	n := 0
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entry"}, []string{"operation_id", "id", "effective_date", "period",
 		"description", "source", "reference", "reverses", "idempotency_key", "fingerprint", "recorded_at", "recorded_by"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if n == len(written) {
-				return nil, nil
-			}
-			i := written[n]
-			n++
+		rowsOf(written, func(i int) []any {
 			e := &out[i]
-			var rev *int64
-			if e.Reverses != 0 {
-				rev = &e.Reverses
-			}
-			var key *string
-			if e.IdempotencyKey != "" {
-				key = &e.IdempotencyKey
-			}
-			return []any{l.op, e.ID, e.EffectiveDate, e.Period, e.Description, e.Source, e.Reference, rev, key, bp.fps[i], bp.at, e.RecordedBy}, nil
+			rev, key := e.nullables()
+			return []any{l.op, e.ID, e.EffectiveDate, e.Period, e.Description, e.Source, e.Reference, rev, key, bp.fps[i], bp.at, e.RecordedBy}
 		})); err != nil {
 		return err
 	}
-	n, line := 0, 0
+	n, line := 0, 0 // the next posting is line line+1 of the entry out[written[n]]
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, []string{"operation_id", "entry_id", "line", "account_id", "amount"},
 		pgx.CopyFromFunc(func() ([]any, error) {
-			if n < len(written) && line == len(out[written[n]].Postings) {
+			for n < len(written) && line == len(out[written[n]].Postings) {
 				n, line = n+1, 0
 			}
 			if n == len(written) {
@@ -320,16 +312,21 @@ func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, bp *batchPlan, out []E
 		})); err != nil {
 		return err
 	}
-	n = 0
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"seal_queue"}, []string{"operation_id", "entry_id"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if n == len(written) {
-				return nil, nil
-			}
-			n++
-			return []any{l.op, out[written[n-1]].ID}, nil
-		}))
+		rowsOf(written, func(i int) []any { return []any{l.op, out[i].ID} }))
 	return err
+}
+
+// rowsOf is a COPY source of one row, row(i), for each i of written in turn.
+func rowsOf(written []int, row func(i int) []any) pgx.CopyFromSource {
+	n := 0
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		if n == len(written) {
+			return nil, nil
+		}
+		n++
+		return row(written[n-1]), nil
+	})
 }
 
 // bulkThreshold is the batch size from which the commit-time check hashes the transaction's rows,

@@ -582,9 +582,11 @@ func TestPostBatch(t *testing.T) {
 	})
 	t.Run("ManyByCopy", func(t *testing.T) {
 		// From the COPY threshold on, each row is built as COPY sends it: every column as posted,
-		// entries of three postings, a reversal and a key repeated in the batch included.
+		// entries of three postings, a reversal, a key repeated in the batch and a key used
+		// before included. The skipped inputs are mid-batch, so that a row built from the wrong
+		// input shows.
 		var many []ledger.EntryInput
-		for i := range 80 {
+		for i := range ledger.CopyThreshold + 16 {
 			in := transfer(fmt.Sprintf("2021-%02d-%02d", 1+i%12, 1+i%28), ledger.Match("GB-TOF"), ledger.InKind("GB-TOF"), fmt.Sprintf("%d.%02d", 1+i, i))
 			in.Description, in.Reference, in.RecordedBy = fmt.Sprintf("copied %d", i), fmt.Sprintf("ref-%d", i), fmt.Sprintf("officer-%d", i%7)
 			if i%2 == 0 {
@@ -598,7 +600,7 @@ func TestPostBatch(t *testing.T) {
 		}
 		many[5] = transfer(out[2].EffectiveDate.Format("2006-01-02"), ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "10.01")
 		many[5].Reverses, many[5].Description = out[2].ID, "reversal by COPY"
-		many[79] = many[10]
+		many[20], many[30] = many[10], ins[4]
 		var got []ledger.Entry
 		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
 			got, err = l.PostBatch(ctx, tx, many)
@@ -606,11 +608,18 @@ func TestPostBatch(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if !got[79].Replayed || got[79].ID != got[10].ID {
-			t.Fatalf("entry 80 %+v; want a replay of entry 11 (%d)", got[79], got[10].ID)
+		if !got[20].Replayed || got[20].ID != got[10].ID || !got[30].Replayed || got[30].ID != out[4].ID {
+			t.Fatalf("entries 21 and 31: %+v, %+v; want replays of entry %d and %d", got[20], got[30], got[10].ID, out[4].ID)
 		}
-		for i, in := range many[:79] {
-			wantStored(t, l, i, in, got[i])
+		for i, in := range many {
+			if i != 20 && i != 30 {
+				wantStored(t, l, i, in, got[i])
+			}
+		}
+		// The fingerprint was stored as Post computes it: the same request again is a replay.
+		again, err := l.Post(ctx, pool, many[12])
+		if err != nil || !again.Replayed || again.ID != got[12].ID {
+			t.Fatalf("posting entry 13 again: %+v, %v; want a replay of %d", again, err, got[12].ID)
 		}
 	})
 	t.Run("LargeWithKeysUsedBefore", func(t *testing.T) {
