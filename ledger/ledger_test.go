@@ -193,20 +193,13 @@ func TestIdempotency(t *testing.T) {
 		wantRule(t, err, apperr.Conflict, "L4")
 	})
 	t.Run("BatchReplaysAndConflicts", func(t *testing.T) {
-		var out []ledger.Entry
-		err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
-			out, err = l.PostBatch(ctx, tx, []ledger.EntryInput{in, in})
-			return err
-		})
+		out, err := postBatch(pool, l, []ledger.EntryInput{in, in})
 		if err != nil || !out[0].Replayed || out[0].ID != first.ID || out[1].ID != first.ID {
 			t.Fatalf("batch replay = %+v, %v", out, err)
 		}
 		other := in
 		other.Description = "changed"
-		err = db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-			_, err := l.PostBatch(ctx, tx, []ledger.EntryInput{other})
-			return err
-		})
+		_, err = postBatch(pool, l, []ledger.EntryInput{other})
 		wantRule(t, err, apperr.Conflict, "L4")
 	})
 	t.Run("ConcurrentReplaysPostOnce", func(t *testing.T) {
@@ -497,11 +490,7 @@ func TestPostBatch(t *testing.T) {
 		in.IdempotencyKey = fmt.Sprintf("batch-%d", i)
 		ins = append(ins, in)
 	}
-	var out []ledger.Entry
-	err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
-		out, err = l.PostBatch(ctx, tx, ins)
-		return err
-	})
+	out, err := postBatch(pool, l, ins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,11 +510,8 @@ func TestPostBatch(t *testing.T) {
 		rev := transfer(out[0].EffectiveDate.Format("2006-01-02"), ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "10.01")
 		rev.Reverses, rev.Description = out[0].ID, "reversal of the first"
 		batch := []ledger.EntryInput{plain, keyed, rev, keyed, ins[3]}
-		var few []ledger.Entry
-		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
-			few, err = l.PostBatch(ctx, tx, batch)
-			return err
-		}); err != nil {
+		few, err := postBatch(pool, l, batch)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !few[3].Replayed || few[3].ID != few[1].ID || !few[4].Replayed || few[4].ID != out[3].ID {
@@ -538,10 +524,7 @@ func TestPostBatch(t *testing.T) {
 	t.Run("AllOrNothing", func(t *testing.T) {
 		bad := append([]ledger.EntryInput{transfer("2021-02-01", ledger.Cash, ledger.ESFIncome, "1.00")},
 			transfer("2021-02-01", ledger.Cash, "nope", "1.00"))
-		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-			_, err := l.PostBatch(ctx, tx, bad)
-			return err
-		})
+		_, err := postBatch(pool, l, bad)
 		wantRule(t, err, apperr.Invalid, "L3")
 		after, _ := l.Balance(ctx, ledger.ESFIncome)
 		if !after.IsZero() {
@@ -562,10 +545,7 @@ func TestPostBatch(t *testing.T) {
 		for i := 4100; i < len(large); i += 100 {
 			large[i] = transfer("2021-02-01", ledger.Cash, "nope", "1.00")
 		}
-		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-			_, err := l.PostBatch(ctx, tx, large)
-			return err
-		})
+		_, err := postBatch(pool, l, large)
 		wantRule(t, err, apperr.Invalid, "L1")
 		if e := apperr.As(err); e == nil || !strings.HasPrefix(e.Message, "entry 4001 of the batch:") {
 			t.Fatalf("error %v; want entry 4001 named", err)
@@ -601,11 +581,8 @@ func TestPostBatch(t *testing.T) {
 		many[5] = transfer(out[2].EffectiveDate.Format("2006-01-02"), ledger.InKind("GB-CRF"), ledger.Match("GB-CRF"), "10.01")
 		many[5].Reverses, many[5].Description = out[2].ID, "reversal by COPY"
 		many[20], many[30] = many[10], ins[4]
-		var got []ledger.Entry
-		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
-			got, err = l.PostBatch(ctx, tx, many)
-			return err
-		}); err != nil {
+		got, err := postBatch(pool, l, many)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !got[20].Replayed || got[20].ID != got[10].ID || !got[30].Replayed || got[30].ID != out[4].ID {
@@ -632,11 +609,8 @@ func TestPostBatch(t *testing.T) {
 			large = append(large, in)
 		}
 		large[700] = ins[5]
-		var got []ledger.Entry
-		if err := db.WithTx(ctx, pool, func(tx pgx.Tx) (err error) {
-			got, err = l.PostBatch(ctx, tx, large)
-			return err
-		}); err != nil {
+		got, err := postBatch(pool, l, large)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !got[700].Replayed || got[700].ID != out[5].ID || got[699].Replayed || got[701].Replayed {
@@ -653,15 +627,21 @@ func TestPostBatch(t *testing.T) {
 				large[i].IdempotencyKey += "-again"
 			}
 		}
-		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-			_, err := l.PostBatch(ctx, tx, large)
-			return err
-		})
+		_, err = postBatch(pool, l, large)
 		wantRule(t, err, apperr.Conflict, "L4")
 		if bal, _ := l.Balance(ctx, ledger.InKind("GB-BGE")); !bal.Equal(d("2398.00")) {
 			t.Fatalf("a refused batch moved GB-BGE in-kind to %s", bal)
 		}
 	})
+}
+
+// postBatch posts ins with PostBatch in a transaction of its own.
+func postBatch(pool *pgxpool.Pool, l *ledger.Ledger, ins []ledger.EntryInput) (out []ledger.Entry, err error) {
+	err = db.WithTx(context.Background(), pool, func(tx pgx.Tx) (err error) {
+		out, err = l.PostBatch(context.Background(), tx, ins)
+		return err
+	})
+	return out, err
 }
 
 // wantStored fails t unless the entry posted as in (entry i of its batch) is stored as posted.
