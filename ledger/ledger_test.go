@@ -567,7 +567,7 @@ func TestPostBatch(t *testing.T) {
 		// input shows.
 		var many []ledger.EntryInput
 		for i := range ledger.CopyThreshold + 16 {
-			in := transfer(fmt.Sprintf("2021-%02d-%02d", 1+i%12, 1+i%28), ledger.Match("GB-TOF"), ledger.InKind("GB-TOF"), fmt.Sprintf("%d.%02d", 1+i, i))
+			in := transfer(fmt.Sprintf("2021-%02d-%02d", 1+i%12, 1+i%28), ledger.Match("GB-TOF"), ledger.InKind("GB-TOF"), fmt.Sprintf("%d.%02d", 1+i, i%100))
 			in.Description, in.Reference, in.RecordedBy = fmt.Sprintf("copied %d", i), fmt.Sprintf("ref-%d", i), fmt.Sprintf("officer-%d", i%7)
 			if i%2 == 0 {
 				in.IdempotencyKey = fmt.Sprintf("copy-%d", i)
