@@ -269,9 +269,10 @@ func TestDatabaseRefuses(t *testing.T) {
 			[][]any{nil, {900001, "2021Q1"}, {cash.ID}}, "IL006"},
 		{"EntryInAnUnknownPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
 			[][]any{nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
-		// Rows without the token are refused as they are written (entry_token_ck, posting_token_ck).
-		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "23514 entry_token_ck"},
-		{"PostingWithoutTheToken", []string{rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`}, [][]any{{cash.ID, income.ID}}, "23514 posting_token_ck"},
+		// Rows without the token are refused at the end of their statement (ledger_token_held);
+		// rows naming another transaction as they are written (entry_token_ck, posting_token_ck).
+		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "IL004"},
+		{"PostingWithoutTheToken", []string{rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`}, [][]any{{cash.ID, income.ID}}, "IL004"},
 		{"RowOfAnotherTransaction", []string{rawToken, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
 			VALUES ('infuse', 900005, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`}, [][]any{nil, nil}, "23514 entry_token_ck"},
 		// The setting that says the token is held can be set by anyone; without the token's
@@ -299,6 +300,7 @@ func TestDatabaseRefuses(t *testing.T) {
 	}
 	// What the database says of a case, in both plans (the bulk plan sums in pence).
 	says := map[string]string{"UnbalancedEntry": "entry 900001 refused: 2 postings summing to 0.01",
+		"EntryWithoutTheToken": "entry rows refused", "PostingWithoutTheToken": "posting rows refused",
 		"ForgedTokenSetting": "entry rows refused", "ForgedTokenSettingThenToken": "entry rows refused",
 		"PostingsUnderAForgedTokenSetting": "posting rows refused", "TokenMovedToAnotherTransaction": "a ledger token cannot be changed",
 		"PostingAddedToACommittedEntry": "postings refused: entry"}
@@ -338,6 +340,12 @@ func TestDatabaseRefuses(t *testing.T) {
 			t.Errorf("refusal for the log: %q, %v", text, ok)
 		}
 		_, err = pool.Exec(ctx, rawEntry, 900008, "2021Q1")
+		wantRule(t, db.Translate("test", err), apperr.Invalid, "L1")
+		if text, ok := db.Refusal(db.Translate("test", err)); !ok || !strings.Contains(text, "IL004: entry rows refused") {
+			t.Errorf("refusal for the log: %q, %v", text, ok)
+		}
+		_, err = pool.Exec(ctx, `WITH t AS (`+rawToken+`) INSERT INTO entry (operation_id, id, effective_date, period, description,
+			source, reference, recorded_at, recorded_by, txid) VALUES ('infuse', 900009, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`)
 		wantRule(t, db.Translate("test", err), apperr.Invalid, "L1")
 		if text, ok := db.Refusal(db.Translate("test", err)); !ok || !strings.Contains(text, `"entry_token_ck"`) {
 			t.Errorf("refusal for the log: %q, %v", text, ok)

@@ -132,10 +132,9 @@ func dateOnly(t time.Time) time.Time {
 // tokenSQL gives the transaction its ledger token, which queues the schema's commit-time check
 // of everything the transaction writes to the ledger (migrations/0001_ledger.sql, "How writes
 // are checked"). A transaction that holds its token already keeps it: the schema skips the
-// second row (0009). An entry or posting written without the token is refused as it is written
-// (entry_token_ck and posting_token_ck, 0013), and at the end of its statement if the setting
-// that records the token was set by hand (ledger_token_held, 0014); the token's row cannot be
-// changed (0015).
+// second row (0009). An entry or posting written without the token is refused at the end of
+// its statement (ledger_token_held, 0014; the token's row cannot be changed, 0015), and one
+// naming another transaction as it is written (entry_token_ck and posting_token_ck, 0016).
 const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 
 // postOneSQL posts one entry in one statement: it picks the booking period (the period of the

@@ -152,8 +152,14 @@ func TestBackupRoundTrip(t *testing.T) {
 	}
 	_, err = dst.Exec(ctx, `INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by)
 		VALUES ('infuse', 999999, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql')`)
+	if pg := (*pgconn.PgError)(nil); !errors.As(err, &pg) || pg.Code != "IL004" {
+		t.Fatalf("a row without the ledger token after restore: %v; want entry_token_held to refuse it", err)
+	}
+	_, err = dst.Exec(ctx, `WITH t AS (INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id()))
+		INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
+		VALUES ('infuse', 999999, '2021-02-01', '2021Q1', 'raw', 'raw', '', now(), 'psql', '1')`)
 	if pg := (*pgconn.PgError)(nil); !errors.As(err, &pg) || pg.ConstraintName != "entry_token_ck" {
-		t.Fatalf("a row without the ledger token after restore: %v; want entry_token_ck to refuse it", err)
+		t.Fatalf("a row of another transaction after restore: %v; want entry_token_ck to refuse it", err)
 	}
 	reliability.Record(t, "backup_restore", "a ledger backed up with pg_dump and restored over another database in one transaction has the same trial balance, entries and postings, a chain that verifies, and its write checks on again",
 		map[string]any{"entries": rep.Entries, "postings": rep.Postings, "entries_waiting_at_backup": srcRep.Waiting,

@@ -135,8 +135,8 @@ func Refusal(err error) (string, bool) {
 	return "", false
 }
 
-// tokenConstraints refuse ledger rows written without the transaction's ledger token, or naming
-// another transaction (migrations/0013): they are read as IL004 is.
+// tokenConstraints refuse ledger rows naming another transaction than the one writing them
+// (migrations/0013, 0016): they are read as IL004 is.
 var tokenConstraints = map[string]bool{"entry_token_ck": true, "posting_token_ck": true}
 
 // Constraint describes how a named constraint's violation reads to a person.
