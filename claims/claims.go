@@ -77,6 +77,16 @@ func Periods(p *programme.Programme) []Period {
 	return out
 }
 
+// periodsTo returns the codes of the claim periods up to and including per: those a claim's
+// cumulative figures read.
+func periodsTo(p *programme.Programme, per Period) []string {
+	var codes []string
+	for _, q := range Periods(p)[:per.Seq] {
+		codes = append(codes, q.Code)
+	}
+	return codes
+}
+
 // PeriodByCode returns the claim period with the given code.
 func PeriodByCode(p *programme.Programme, code string) (Period, error) {
 	for _, per := range Periods(p) {

@@ -433,6 +433,35 @@ func TestSubmissionRules(t *testing.T) {
 		}
 		pair(t, "other", c.Figures.Heading("other"), "30.00", "30.00")
 	})
+	t.Run("ChangedEarlierPeriodIsRefused", func(t *testing.T) {
+		// A claim's cumulative figures read every period before it. A later claim compiled
+		// while an earlier period was still open is stale once that period moves, even after
+		// the earlier claim is submitted with the move in it: submitting it as it was would
+		// claim the move's ESF twice, or not at all.
+		t.Parallel()
+		f := newFixture(t, "2021-07-05")
+		f.spend("delivery", "2021-02-01", "1.00")
+		f.compile("2021Q1")
+		f.spend("delivery", "2021-05-01", "14000.00")
+		f.compile("2021Q2")
+		if _, err := f.svc.Review(f.ctx, "2021Q2", pmAlice); err != nil {
+			t.Fatal(err)
+		}
+		f.spend("delivery", "2021-03-01", "14000.00") // booked into 2021Q1, still open
+		q1 := f.submit("2021Q1")
+		pair(t, "2021Q1 ESF due", q1.Figures.ESFDue, "9000.64", "9000.64")
+		_, err := f.svc.Submit(f.ctx, "2021Q2", pmBryn)
+		wantErr(t, err, apperr.Conflict, RuleStale)
+		if _, err := f.svc.Pack(f.ctx, "2021Q2"); apperr.RuleOf(err) != RuleStale {
+			t.Fatalf("pack of the stale draft: %v, want %s", err, RuleStale)
+		}
+		q2 := f.submit("2021Q2")
+		// C_total 28001.00 gives floor(18000.642857…) = 18000.64, of which 9000.64 was claimed.
+		pair(t, "2021Q2 ESF due", q2.Figures.ESFDue, "9000.00", "18000.64")
+		if got := f.balance(ledger.ESFReceivable); !got.Equal(decimal.RequireFromString("18000.64")) {
+			t.Errorf("ESF receivable %s, want 18000.64", got)
+		}
+	})
 	t.Run("BeforeThePeriodEndsIsRefused", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, "2021-03-31")

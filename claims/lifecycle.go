@@ -80,7 +80,7 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 		if err := s.ledger.LockPeriod(ctx, tx, period, by.Email); err != nil {
 			return err
 		}
-		basis, err := s.basisOf(ctx, tx, period)
+		basis, err := s.basisOf(ctx, tx, cur.Period)
 		if err != nil {
 			return err
 		}

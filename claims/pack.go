@@ -46,7 +46,7 @@ func (s *Service) pack(ctx context.Context, c *Claim, status Status, signer stri
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) error {
 			if !c.Status.Frozen() {
-				basis, err := s.basisOf(ctx, tx, c.Period.Code)
+				basis, err := s.basisOf(ctx, tx, c.Period)
 				if err != nil {
 					return err
 				}

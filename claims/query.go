@@ -85,10 +85,7 @@ func (s *Service) read(ctx context.Context, tx pgx.Tx, per Period) (*snapshot, e
 	if snap.position, err = s.ledger.Position(ctx, tx); err != nil {
 		return nil, err
 	}
-	var codes []string
-	for _, p := range Periods(s.prog)[:per.Seq] {
-		codes = append(codes, p.Code)
-	}
+	codes := periodsTo(s.prog, per)
 	if snap.unsealed, err = s.unsealedIn(ctx, tx, codes); err != nil {
 		return nil, err
 	}
@@ -107,8 +104,7 @@ func (s *Service) read(ctx context.Context, tx pgx.Tx, per Period) (*snapshot, e
 	for i := range snap.periods {
 		byCode[snap.periods[i].Code] = &snap.periods[i]
 	}
-	rows, err := tx.Query(ctx, `SELECT period, account_id, amount, postings FROM balance
-		WHERE operation_id = $1 AND period = ANY($2) ORDER BY account_id`, op, codes)
+	rows, err := tx.Query(ctx, basisSQL, op, codes)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +114,7 @@ func (s *Service) read(ctx context.Context, tx pgx.Tx, per Period) (*snapshot, e
 		amount       decimal.Decimal
 		postings     int64
 		linePostings int64 // postings on line accounts in the claim period
-		basis        strings.Builder
+		basis        basisDigest
 		tb           = map[int64]decimal.Decimal{}
 	)
 	_, err = pgx.ForEachRow(rows, []any{&code, &acct, &amount, &postings}, func() error {
@@ -136,19 +132,16 @@ func (s *Service) read(ctx context.Context, tx pgx.Tx, per Period) (*snapshot, e
 		case r.match != "":
 			ps.Match[r.match] = ps.Match[r.match].Sub(amount)
 		}
-		if code == per.Code {
-			fmt.Fprintf(&basis, "%d:%s:%d;", acct, amount.StringFixed(2), postings)
-			if r.heading != "" || r.inkind != "" || r.flat {
-				linePostings += postings
-			}
+		basis.add(code, acct, amount, postings)
+		if code == per.Code && (r.heading != "" || r.inkind != "" || r.flat) {
+			linePostings += postings
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(basis.String()))
-	snap.basis = sum[:]
+	snap.basis = basis.sum()
 
 	// The trial balance through the claim period: every account of the chart, in id order.
 	snap.facts.TrialBalance = map[string]decimal.Decimal{}
@@ -299,31 +292,52 @@ func (s *Service) lineFacts(ctx context.Context, tx pgx.Tx, period string, lineP
 	return f, nil
 }
 
-// basisOf returns the SHA-256 of the balances of period as read through q now, the same digest
-// read computes, for the check at submission that the ledger has not moved (CL4). Entries of the
-// period still waiting for the sealer are not in the balances yet; they are new since the claim
-// was compiled (which sealed them all), so they count as a move: the digest is then nil.
-func (s *Service) basisOf(ctx context.Context, q db.Querier, period string) ([]byte, error) {
-	unsealed, err := s.unsealedIn(ctx, q, []string{period})
+// basisSQL reads the balances of the periods $2, in the order their digest (basisDigest) takes
+// them.
+const basisSQL = `SELECT period, account_id, amount, postings FROM balance
+	WHERE operation_id = $1 AND period = ANY($2) ORDER BY period, account_id`
+
+// basisDigest is the SHA-256 of the balances a claim was compiled from: those of every period up
+// to the claim's, whose cumulative figures read them all. An earlier period stays open until its
+// own claim is submitted, and what is booked into it meanwhile changes this claim's cumulative
+// figures and ESF due as much as what is booked into the claim's own period (CL4).
+type basisDigest struct{ b strings.Builder }
+
+func (d *basisDigest) add(period string, account int64, amount decimal.Decimal, postings int64) {
+	fmt.Fprintf(&d.b, "%s:%d:%s:%d;", period, account, amount.StringFixed(2), postings)
+}
+
+func (d *basisDigest) sum() []byte {
+	sum := sha256.Sum256([]byte(d.b.String()))
+	return sum[:]
+}
+
+// basisOf returns the basis digest of the claim of per as read through q now, the same digest
+// read computes, for the checks at submission and when a draft's pack is built that the ledger
+// has not moved (CL4). Entries of those periods still waiting for the sealer are not in the
+// balances yet; they are new since the claim was compiled (which sealed them all), so they count
+// as a move: the digest is then nil.
+func (s *Service) basisOf(ctx context.Context, q db.Querier, per Period) ([]byte, error) {
+	codes := periodsTo(s.prog, per)
+	unsealed, err := s.unsealedIn(ctx, q, codes)
 	if err != nil || unsealed {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT account_id, amount, postings FROM balance
-		WHERE operation_id = $1 AND period = $2 ORDER BY account_id`, s.prog.OperationID, period)
+	rows, err := q.Query(ctx, basisSQL, s.prog.OperationID, codes)
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
+	var d basisDigest
+	var code string
 	var acct, postings int64
 	var amount decimal.Decimal
-	if _, err := pgx.ForEachRow(rows, []any{&acct, &amount, &postings}, func() error {
-		fmt.Fprintf(&b, "%d:%s:%d;", acct, amount.StringFixed(2), postings)
+	if _, err := pgx.ForEachRow(rows, []any{&code, &acct, &amount, &postings}, func() error {
+		d.add(code, acct, amount, postings)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(b.String()))
-	return sum[:], nil
+	return d.sum(), nil
 }
 
 // maxQueued bounds how much of the seal queue unsealedIn looks at; a longer queue counts as
