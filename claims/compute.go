@@ -453,16 +453,18 @@ func (in *Input) findings(f *Figures) []Finding {
 		}
 	}
 
-	// C4: Art 69(1) — ESF may not exceed eligible expenditure excluding in-kind (R4.5).
-	if f.ShareAtRate.GreaterThan(f.Art69Cap) {
+	// C4: Art 69(1) — the public support, ESF at the rate within the award, may not exceed
+	// eligible expenditure excluding in-kind (R4.5). The award's cap comes first: ESF at the
+	// rate above the award is never claimed, so it cannot breach Art 69.
+	if support := decimal.Min(f.ShareAtRate, in.Award); support.GreaterThan(f.Art69Cap) {
 		if in.Art69Enforced {
 			add("C4", SeverityBlock, nil, nil,
-				"Art 69(1): ESF at the rate, %s, exceeds eligible expenditure excluding in-kind, %s; the final claim is capped at %s and cannot be submitted until the cash expenditure supports the ESF claimed (R4.5)",
-				money(f.ShareAtRate), money(f.Art69Cap), money(f.ESFDue.Cumulative))
+				"Art 69(1): ESF at the rate within the award, %s, exceeds eligible expenditure excluding in-kind, %s; the final claim is capped at %s and cannot be submitted until the cash expenditure supports the ESF claimed (R4.5)",
+				money(support), money(f.Art69Cap), money(f.ESFDue.Cumulative))
 		} else {
 			add("C4", SeverityWarn, nil, nil,
-				"Art 69(1): ESF at the rate, %s, exceeds eligible expenditure excluding in-kind, %s, by %s; the final claim will be capped (R4.5)",
-				money(f.ShareAtRate), money(f.Art69Cap), money(f.ShareAtRate.Sub(f.Art69Cap)))
+				"Art 69(1): ESF at the rate within the award, %s, exceeds eligible expenditure excluding in-kind, %s, by %s; the final claim will be capped (R4.5)",
+				money(support), money(f.Art69Cap), money(support.Sub(f.Art69Cap)))
 		}
 	}
 

@@ -335,6 +335,28 @@ func TestComputeCases(t *testing.T) {
 			},
 		},
 		{
+			// Art 69 limits the ESF claimed, which the award caps first: a final claim whose
+			// share at the rate is above both the award and the cash, but whose cash covers the
+			// award, complies.
+			name: "Art69NotBreachedWhenTheAwardCaps",
+			in: func() Input {
+				in := baseInput(q("2021Q1", m("delivery", "600.00"), "GB-NWP", "1000.00"))
+				in.Final, in.Art69Enforced = true, true
+				in.Award = decimal.RequireFromString("500.00")
+				return in
+			},
+			check: func(t *testing.T, f Figures) {
+				// C_total 1600.00 → 1028.57 at the rate, capped at the award 500.00 ≤ cash 600.00.
+				eq(t, "share", f.ShareAtRate, "1028.57")
+				eq(t, "art69 cap", f.Art69Cap, "600.00")
+				pair(t, "ESF due", f.ESFDue, "500.00", "500.00")
+				if f.CapApplied != "award" {
+					t.Errorf("cap %q, want award", f.CapApplied)
+				}
+			},
+			warns: []string{"C5"},
+		},
+		{
 			name: "DisallowanceMakesTheNextClaimNegative",
 			in: func() Input {
 				// Q1 claimed 14000 → 9000.00; WEFO disallowed 1400.00 of it, adjusted in Q2.
