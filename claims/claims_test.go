@@ -289,6 +289,16 @@ func TestLifecycle(t *testing.T) {
 		_, err = f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"),
 			Disallowed: decimal.RequireFromString("700.00"), Reason: "venue hire outside the window", Heading: "officer_time"}, pmAlice)
 		wantErr(t, err, apperr.Invalid, RuleOutcome) // not a cash heading
+		for _, d := range []Decision{
+			{DecidedOn: day("2021-07-02"), Approved: decimal.RequireFromString("9450.00")},   // after today
+			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.01")},   // more than claimed
+			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("-90000.00")}, // negative
+			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"),
+				Disallowed: decimal.RequireFromString("14700.01"), Reason: "more than was claimed"},
+		} {
+			_, err = f.svc.Decide(f.ctx, "2021Q1", d, pmAlice)
+			wantErr(t, err, apperr.Invalid, RuleOutcome)
+		}
 		c, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"),
 			Disallowed: decimal.RequireFromString("700.00"), Reason: "venue hire outside the window"}, pmAlice)
 		if err != nil {
@@ -334,8 +344,15 @@ func TestLifecycle(t *testing.T) {
 	t.Run("Payment", func(t *testing.T) {
 		_, err := f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-06-01"), Amount: decimal.RequireFromString("9450.00")}, pmAlice)
 		wantErr(t, err, apperr.Invalid, RuleOutcome) // before the decision
+		_, err = f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-07-20"), Amount: decimal.RequireFromString("9450.00")}, pmAlice)
+		wantErr(t, err, apperr.Invalid, RuleOutcome) // after today
+		f.clock.Set(at("2021-07-20"))
 		_, err = f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-07-20"), Amount: decimal.RequireFromString("9450.001")}, pmAlice)
 		wantErr(t, err, apperr.Invalid, "R9.1")
+		for _, amount := range []string{"9450.01", "-1.00", "0"} { // more than approved, the wrong sign, nil
+			_, err = f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-07-20"), Amount: decimal.RequireFromString(amount)}, pmAlice)
+			wantErr(t, err, apperr.Invalid, RuleOutcome)
+		}
 		_, err = f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-07-20"), Amount: decimal.RequireFromString("9450.00")}, foCerys)
 		wantErr(t, err, apperr.Forbidden, access.RuleRole)
 		c, err := f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-07-20"), Amount: decimal.RequireFromString("9450.00")}, pmAlice)

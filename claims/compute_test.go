@@ -644,3 +644,19 @@ func TestComputeProperty(t *testing.T) {
 		}
 	}
 }
+
+func TestWithin(t *testing.T) {
+	d := decimal.RequireFromString
+	for _, c := range []struct {
+		amount, limit string
+		want          bool
+	}{
+		{"0", "100.00", true}, {"100.00", "100.00", true}, {"100.01", "100.00", false}, {"-0.01", "100.00", false},
+		{"0", "-405.00", true}, {"-405.00", "-405.00", true}, {"-405.01", "-405.00", false}, {"0.01", "-405.00", false},
+		{"0", "0", true}, {"0.01", "0", false},
+	} {
+		if got := within(d(c.amount), d(c.limit)); got != c.want {
+			t.Errorf("within(%s, %s) = %v, want %v", c.amount, c.limit, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -198,6 +199,14 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 			return apperr.New(apperr.Conflict, RuleOutcome, "the claim for %s is %s: WEFO decides on submitted claims", period, c.Status)
 		case d.DecidedOn.Before(programme.DateIn(*c.SubmittedAt, s.loc)):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated before the claim was submitted", d.DecidedOn.Format(programme.DateLayout))
+		case d.DecidedOn.After(s.today()):
+			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated after today", d.DecidedOn.Format(programme.DateLayout))
+		case !within(d.Approved, c.Figures.ESFDue.Period):
+			return apperr.New(apperr.Invalid, RuleOutcome, "the approved amount %s is not between 0.00 and the ESF claimed for %s, %s",
+				d.Approved.StringFixed(2), period, c.Figures.ESFDue.Period.StringFixed(2))
+		case d.Disallowed.GreaterThan(c.Figures.TotalEligible.Cumulative):
+			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s, %s",
+				d.Disallowed.StringFixed(2), period, c.Figures.TotalEligible.Cumulative.StringFixed(2))
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
@@ -261,6 +270,11 @@ func (s *Service) Pay(ctx context.Context, period string, p Payment, by access.U
 		case p.PaidOn.Before(c.Decision.DecidedOn):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the payment of %s is dated before WEFO's decision of %s",
 				p.PaidOn.Format(programme.DateLayout), c.Decision.DecidedOn.Format(programme.DateLayout))
+		case p.PaidOn.After(s.today()):
+			return apperr.New(apperr.Invalid, RuleOutcome, "the payment of %s is dated after today", p.PaidOn.Format(programme.DateLayout))
+		case !within(p.Amount, c.Decision.Approved) || p.Amount.IsZero() != c.Decision.Approved.IsZero():
+			return apperr.New(apperr.Invalid, RuleOutcome, "the amount paid %s must lie between 0.00 and WEFO's approved amount, %s, and be nil only when that is",
+				p.Amount.StringFixed(2), c.Decision.Approved.StringFixed(2))
 		}
 		var entryID any
 		if !p.Amount.IsZero() {
@@ -292,6 +306,16 @@ func (s *Service) Pay(ctx context.Context, period string, p Payment, by access.U
 	}
 	s.log.Info("claim paid", "period", period, "amount", p.Amount.StringFixed(2), "by", by.Email)
 	return out, nil
+}
+
+// within reports whether amount lies between zero and limit, both included, on limit's side of
+// zero: WEFO approves and pays at most what was claimed, and a negative claim (after a
+// disallowance) is approved and repaid the same way.
+func within(amount, limit decimal.Decimal) bool {
+	if limit.IsNegative() {
+		amount, limit = amount.Neg(), limit.Neg()
+	}
+	return !amount.IsNegative() && amount.LessThanOrEqual(limit)
 }
 
 // step runs fn in a transaction holding the claim's advisory lock and row lock, and returns the
