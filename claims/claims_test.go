@@ -479,6 +479,30 @@ func TestSubmissionRules(t *testing.T) {
 			t.Errorf("ESF receivable %s, want 18000.64", got)
 		}
 	})
+	t.Run("PaymentDatedEarlierIsNotALateItem", func(t *testing.T) {
+		// A payment dated in a period locked by the time it is recorded lands in the next open
+		// one; it is a ledger entry of the claim, not a line, so no late item (interfaces.md).
+		t.Parallel()
+		f := newFixture(t, "2021-06-10")
+		f.spend("delivery", "2021-02-01", "1400.00")
+		f.submit("2021Q1")
+		f.clock.Set(at("2021-07-05"))
+		if _, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("900.00")}, pmAlice); err != nil {
+			t.Fatal(err)
+		}
+		f.submit("2021Q2")
+		c, err := f.svc.Pay(f.ctx, "2021Q1", Payment{PaidOn: day("2021-06-20"), Amount: decimal.RequireFromString("900.00")}, pmAlice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var period string
+		if err := f.pool.QueryRow(f.ctx, `SELECT period FROM entry WHERE id = $1`, c.Payment.EntryID).Scan(&period); err != nil || period != "2021Q3" {
+			t.Fatalf("payment booked in %q (%v), want 2021Q3", period, err)
+		}
+		if q3 := f.compile("2021Q3"); q3.Figures.LateItems != 0 || hasFinding(q3.Figures, "C7", SeverityInfo) {
+			t.Fatalf("late items %d, findings %+v", q3.Figures.LateItems, q3.Figures.Findings)
+		}
+	})
 	t.Run("BeforeThePeriodEndsIsRefused", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, "2021-03-31")

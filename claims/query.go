@@ -151,9 +151,15 @@ func (s *Service) read(ctx context.Context, tx pgx.Tx, per Period) (*snapshot, e
 	}
 	snap.facts.HeadingAccounts = headingAccts
 
-	// C7: entries booked in the period whose effective date lies in an earlier period.
-	rows, err = tx.Query(ctx, `SELECT id FROM entry WHERE operation_id = $1 AND period = $2 AND effective_date < $3
-		ORDER BY id`, op, per.Code, per.Start)
+	// C7: lines booked in the period whose effective date lies in an earlier period: officer
+	// time, expenditure lines and their corrections. The claim's own entries (a WEFO payment
+	// dated before the period it lands in, say) are not lines of the claim.
+	rows, err = tx.Query(ctx, `SELECT e.id FROM entry e
+		WHERE e.operation_id = $1 AND e.period = $2 AND e.effective_date < $3
+		  AND e.id IN (SELECT entry_id FROM time_entry WHERE operation_id = $1 AND period = $2
+		               UNION ALL SELECT entry_id FROM expenditure WHERE operation_id = $1 AND period = $2
+		               UNION ALL SELECT entry_id FROM correction WHERE operation_id = $1 AND period = $2)
+		ORDER BY e.id`, op, per.Code, per.Start)
 	if err != nil {
 		return nil, err
 	}
