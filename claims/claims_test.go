@@ -578,8 +578,12 @@ func TestSubmittedPackIsReproducible(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "2021-04-05")
 	recordThreeQuarters(f)
-	f.submit("2021Q1")
+	q1 := f.submit("2021Q1")
 	f.spend("other", "2021-03-30", "12.34") // a late item, booked into 2021Q2
+	// WEFO's decision comes after the pack: the pack rebuilt is still the one submitted.
+	if _, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-04-05"), Approved: q1.Figures.ESFDue.Period}, pmAlice); err != nil {
+		t.Fatal(err)
+	}
 	stored, _, err := f.svc.StoredPack(f.ctx, "2021Q1")
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,13 @@ func (s *Service) Pack(ctx context.Context, period string) (*reports.Pack, error
 	if err != nil {
 		return nil, err
 	}
-	return s.pack(ctx, c, c.Status, c.SubmittedBy)
+	status := c.Status
+	if status.Frozen() {
+		// WEFO's decision and payment come after the pack it was sent: the pack of a frozen claim
+		// is the one submitted, byte for byte (§8).
+		status = Submitted
+	}
+	return s.pack(ctx, c, status, c.SubmittedBy)
 }
 
 // pack builds the pack of c as it is (or will be, for a submission in progress) in status.
