@@ -504,7 +504,8 @@ func TestValidate(t *testing.T) {
 		{"area rate zero denominator", func(p *Programme) { p.Areas[0].Rate = Rate{} }, []string{"areas[0].rate.den"}},
 		{"area code duplicated", func(p *Programme) { p.Areas[1].Code = "WWV" }, []string{"areas[1].code",
 			"authorities[3].area", "authorities[5].area", "authorities[6].area", "authorities[9].area"}},
-		{"area code empty", func(p *Programme) { p.Areas = append(p.Areas, Area{Name: "x", Rate: Rate{1, 2}}) }, []string{"areas[2].code"}},
+		{"area code empty", func(p *Programme) { p.Areas = append(p.Areas, Area{Name: "x", Rate: Rate{18, 28}}) }, []string{"areas[2].code"}},
+		{"area rate differs from the programme's", func(p *Programme) { p.Areas[1].Rate = Rate{7, 10} }, []string{"areas[1].rate"}},
 		{"area name missing", func(p *Programme) { p.Areas[0].Name = "" }, []string{"areas[0].name"}},
 
 		{"no authorities", func(p *Programme) { p.Authorities = nil }, []string{"authorities", "lead"}},

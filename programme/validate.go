@@ -49,6 +49,13 @@ func (p *Programme) Validate() error {
 		areas[a.Code] = true
 		v.required(f+".name", a.Name)
 		v.rate(f+".rate", a.Rate)
+		// The claim applies one rate to the whole of the eligible expenditure (domain §7): the
+		// lead's cash costs are not split between areas, so an area's own rate cannot be applied.
+		// Areas keep their rates, so that a programme with different ones is refused rather
+		// than claimed at the wrong one.
+		if a.Rate.Valid() && p.Rate.Valid() && a.Rate.Num*p.Rate.Den != p.Rate.Num*a.Rate.Den {
+			v.add(f+".rate", "%s differs from the programme's rate %s: claims are computed at one rate for every area, so each area's rate must equal it", a.Rate, p.Rate)
+		}
 	}
 
 	codes := map[string]bool{}
