@@ -291,6 +291,22 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"PostingAddedAndEntryUnbalanced", []string{rawToken, rawEntry, `INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', 900007, 1, $1, 0.01)`,
 			`INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', $1, 3, $2, 5), ('infuse', $1, 4, $3, -5)`},
 			[][]any{nil, {900007, "2021Q1"}, {cash.ID}, {posted.ID, cash.ID, income.ID}}, "IL004"},
+		// A table of the session's own, found before the schema's, fooled the functions that
+		// named tables without their schema (0017).
+		{"TokenInATemporaryTable", []string{`CREATE TEMP TABLE ledger_txn (txid xid8) ON COMMIT DROP`, rawToken, rawEntry,
+			rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -9.99)`},
+			[][]any{nil, nil, {900001, "2021Q1"}, {cash.ID, income.ID}}, "IL004"},
+		{"PeriodInATemporaryTable", []string{rawToken, `CREATE TEMP TABLE period ON COMMIT DROP AS SELECT * FROM period`,
+			`INSERT INTO period (operation_id, code, seq, starts_on, ends_on, claimable) VALUES ('infuse', '1999Q9', 99, '1999-07-01', '1999-09-30', true)`,
+			rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
+			[][]any{nil, nil, nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
+		// A snapshot older than a period's lock would not see it at commit (0017).
+		{"TokenInARepeatableReadTransaction", []string{`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`, rawToken},
+			[][]any{nil, nil}, "IL008"},
+		{"QueueRowWithoutTheToken", []string{`INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', $1)`},
+			[][]any{{posted.ID}}, "IL004"},
+		{"UpdateOfAnAccount", []string{`UPDATE account SET code = code || '_x' WHERE id = $1`}, [][]any{{cash.ID}}, "IL002"},
+		{"DeleteOfAnAccount", []string{`DELETE FROM account WHERE id = $1`}, [][]any{{cash.ID}}, "IL002"},
 		{"UpdateOfAnEntry", []string{`UPDATE entry SET description = 'changed' WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
 		{"DeleteOfAnEntry", []string{`DELETE FROM entry WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
 		{"UpdateOfAPosting", []string{`UPDATE posting SET amount = amount * 2 WHERE entry_id = $1`}, [][]any{{posted.ID}}, "IL002"},
@@ -303,20 +319,29 @@ func TestDatabaseRefuses(t *testing.T) {
 		"EntryWithoutTheToken": "entry rows refused", "PostingWithoutTheToken": "posting rows refused",
 		"ForgedTokenSetting": "entry rows refused", "ForgedTokenSettingThenToken": "entry rows refused",
 		"PostingsUnderAForgedTokenSetting": "posting rows refused", "TokenMovedToAnotherTransaction": "a ledger token cannot be changed",
-		"PostingAddedToACommittedEntry": "postings refused: entry"}
+		"PostingAddedToACommittedEntry": "postings refused: entry", "TokenInATemporaryTable": "entry rows refused",
+		"PeriodInATemporaryTable": "entry 900001 refused: period 1999Q9", "QueueRowWithoutTheToken": "seal_queue rows refused",
+		"TokenInARepeatableReadTransaction": "ledger rows are written in READ COMMITTED transactions"}
 	// Every case twice: the commit-time check has a plan for a few rows and one for a bulk
 	// batch, and both must find every problem.
 	for _, bulk := range []bool{false, true} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/bulk=%v", tc.name, bulk), func(t *testing.T) {
 				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					stmts, args := tc.stmts, tc.args
+					if strings.HasPrefix(stmts[0], "SET TRANSACTION") { // before any other statement
+						if _, err := tx.Exec(ctx, stmts[0]); err != nil {
+							return err
+						}
+						stmts, args = stmts[1:], args[1:]
+					}
 					if bulk {
 						if _, err := tx.Exec(ctx, `SELECT set_config('infuse.ledger_bulk', 'on', true)`); err != nil {
 							return err
 						}
 					}
-					for i, s := range tc.stmts {
-						if _, err := tx.Exec(ctx, s, tc.args[i]...); err != nil {
+					for i, s := range stmts {
+						if _, err := tx.Exec(ctx, s, args[i]...); err != nil {
 							return err
 						}
 					}
@@ -390,6 +415,30 @@ func asPg(err error, pg **pgconn.PgError) bool {
 	return true
 }
 
+// TestSchemaFunctionsPinTheirSearchPath: every function of the schema resolves table names in
+// the schema, never in a session's temporary tables (migrations/0017). A migration that
+// replaces a function must say so again.
+func TestSchemaFunctionsPinTheirSearchPath(t *testing.T) {
+	t.Parallel()
+	pool, _ := setup(t)
+	rows, err := pool.Query(context.Background(), `SELECT p.oid::regprocedure::text FROM pg_proc p
+		WHERE p.pronamespace = current_schema()::regnamespace AND p.prokind = 'f'
+		  AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+		  AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=' || quote_ident(current_schema()) || ', pg_temp']
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loose) > 0 {
+		t.Errorf("functions without SET search_path = <schema>, pg_temp: %v", loose)
+	}
+}
+
 func TestLockedPeriods(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -423,6 +472,41 @@ func TestLockedPeriods(t *testing.T) {
 		var pg *pgconn.PgError
 		if !asPg(err, &pg) || pg.Code != "IL003" {
 			t.Fatalf("want IL003, got %v", err)
+		}
+	})
+	// A writer whose snapshot predates a lock would not see it at commit: the ledger writes in
+	// READ COMMITTED transactions only.
+	t.Run("PostInARepeatableReadTransactionIsRefused", func(t *testing.T) {
+		err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+			_, err := l.Post(ctx, tx, transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("other"), "1.00"))
+			return err
+		})
+		wantRule(t, err, apperr.Invalid, "F1")
+	})
+	// A period locked by a plain UPDATE waits, as LockPeriod does, for the transactions writing
+	// entries: one whose check has run must not commit into it after the lock.
+	t.Run("RawLockWaitsForWriters", func(t *testing.T) {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := l.Post(ctx, tx, transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("other"), "1.00")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SET CONSTRAINTS ALL IMMEDIATE`); err != nil { // the check has run
+			t.Fatal(err)
+		}
+		err = pgx.BeginFunc(ctx, pool, func(lk pgx.Tx) error {
+			if _, err := lk.Exec(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+				return err
+			}
+			_, err := lk.Exec(ctx, `UPDATE period SET locked_at = now(), locked_by = 'psql' WHERE code = '2021Q2'`)
+			return err
+		})
+		var pg *pgconn.PgError
+		if !asPg(err, &pg) || pg.Code != "55P03" {
+			t.Fatalf("raw lock beside a writer: want it to wait (55P03), got %v", err)
 		}
 	})
 	t.Run("LateItemBooksIntoTheNextOpenPeriod", func(t *testing.T) {

@@ -120,10 +120,12 @@ var ledgerCodes = map[string]Constraint{
 		Message: "the database refused a ledger entry: a posting names an account outside the operation's chart"},
 	"IL007": {Code: apperr.Invalid, Rule: "L6",
 		Message: "the database refused a reversal of an entry that does not exist or is itself a reversal"},
+	"IL008": {Code: apperr.Invalid, Rule: "F1",
+		Message: "the database refused ledger rows written outside a READ COMMITTED transaction: the check at commit must see every period lock"},
 }
 
 // Refusal returns the database's own words, with their ids and figures, when err is one of the
-// schema's refusals (IL001–IL007, or a row without the ledger token), for the log: a person reads
+// schema's refusals (IL001–IL008, or a row without the ledger token), for the log: a person reads
 // the catalogue's message instead.
 func Refusal(err error) (string, bool) {
 	var pg *pgconn.PgError
