@@ -130,31 +130,43 @@ const sealBatchSize = 20000
 func (l *Ledger) Seal(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := l.sealBatch(ctx)
+		n, taken, err := l.sealBatch(ctx)
 		total += n
-		if err != nil || n < sealBatchSize {
+		if err != nil || taken < sealBatchSize {
 			return total, err
 		}
 	}
 }
 
-func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
-	n := 0
-	err := db.WithTx(ctx, l.pool, func(tx pgx.Tx) error {
-		n = 0
+// sealBatch seals the next entries of the queue, at most sealBatchSize, and returns how many it
+// sealed and how many rows of the queue it took.
+func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
+	err = db.WithTx(ctx, l.pool, func(tx pgx.Tx) error {
+		n, taken = 0, 0
 		var seq int64
 		var link []byte
 		if err := tx.QueryRow(ctx, `SELECT seq, link FROM chain_head WHERE operation_id = $1 FOR UPDATE`, l.op).
 			Scan(&seq, &link); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT entry_id FROM seal_queue WHERE operation_id = $1 ORDER BY entry_id LIMIT $2`,
-			l.op, sealBatchSize)
+		// An entry queued again after it was sealed (only raw SQL holding a ledger token can) is
+		// dropped from the queue, not sealed twice.
+		rows, err := tx.Query(ctx, `SELECT q.entry_id, EXISTS (SELECT 1 FROM seal s WHERE s.entry_id = q.entry_id
+				AND s.operation_id = q.operation_id) FROM seal_queue q
+			WHERE q.operation_id = $1 ORDER BY q.entry_id LIMIT $2`, l.op, sealBatchSize)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil || len(ids) == 0 {
+		var queued, ids []int64
+		var id int64
+		var sealed bool
+		if _, err := pgx.ForEachRow(rows, []any{&id, &sealed}, func() error {
+			queued = append(queued, id)
+			if !sealed {
+				ids = append(ids, id)
+			}
+			return nil
+		}); err != nil || len(queued) == 0 {
 			return err
 		}
 		postings, err := l.canonPostings(ctx, tx, ids)
@@ -199,17 +211,17 @@ func (l *Ledger) sealBatch(ctx context.Context) (int, error) {
 		if err := l.moveBalances(ctx, tx, moves); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM seal_queue WHERE operation_id = $1 AND entry_id = ANY($2)`, l.op, ids); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM seal_queue WHERE operation_id = $1 AND entry_id = ANY($2)`, l.op, queued); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE chain_head SET seq = $2, link = $3, updated_at = $4 WHERE operation_id = $1`,
 			l.op, seq, link, now); err != nil {
 			return err
 		}
-		n = len(seals)
+		n, taken = len(seals), len(queued)
 		return nil
 	})
-	return n, db.Translate("ledger.Seal", err)
+	return n, taken, db.Translate("ledger.Seal", err)
 }
 
 // balanceMove is the net movement of one account in one booking period, in pence.

@@ -865,6 +865,41 @@ func TestConcurrentPosting(t *testing.T) {
 
 // TestVerifyFindsTampering alters rows behind the triggers' back, as a superuser could, and
 // expects verify to name the entry that was altered.
+// TestSealedEntryQueuedAgain: raw SQL holding a ledger token can queue a sealed entry again,
+// which live balances would count twice: ledger verify names it, and the sealer drops it from
+// the queue rather than sealing it twice.
+func TestSealedEntryQueuedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	e, err := l.Post(ctx, pool, transfer("2021-04-01", ledger.Cash, ledger.HeadingAccount("delivery"), "7.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `WITH t AS (`+rawToken+`) INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', $1)`, e.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || rep.OK() || len(rep.Problems) != 1 || rep.Problems[0].Kind != ledger.ProblemQueued || rep.Problems[0].EntryID != e.ID {
+		t.Fatalf("verify of a sealed entry queued again: %+v, %v", rep, err)
+	}
+	if n, err := l.Seal(ctx); err != nil || n != 0 {
+		t.Fatalf("seal sealed %d, %v; want 0 and the queue row dropped", n, err)
+	}
+	if rep, err := l.Verify(ctx); err != nil || !rep.OK() || rep.Waiting != 0 {
+		t.Fatalf("verify after sealing: %+v, %v", rep, err)
+	}
+	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("-7.00")) {
+		t.Fatalf("cash %s, %v; want -7.00", got, err)
+	}
+}
+
 func TestVerifyFindsTampering(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -26,6 +26,7 @@ const (
 	ProblemBalance  = "balance"  // a stored balance differs from the sum of its postings
 	ProblemTrial    = "trial"    // the trial balance is not zero
 	ProblemUnsealed = "unsealed" // an entry is neither sealed nor waiting to be
+	ProblemQueued   = "queued"   // a sealed entry waits to be sealed again: balance_live counts it twice
 )
 
 // Problem is one break that Verify found.
@@ -289,6 +290,10 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 			if !bytes.Equal(dg[:], stored) {
 				add(problem(ProblemDigest, e.id, seq, 0,
 					"entry %d (chain position %d) or one of its postings was altered after sealing: now %s", e.id, seq, describePostings(ps)))
+			}
+			if waiting[e.id] {
+				add(problem(ProblemQueued, e.id, seq, 0,
+					"entry %d (chain position %d) is sealed and waits in the sealing queue again: live balances count it twice until the sealer drops it", e.id, seq))
 			}
 		case !waiting[e.id]:
 			add(problem(ProblemUnsealed, e.id, 0, 0, "entry %d is neither sealed nor waiting to be sealed", e.id))
