@@ -189,9 +189,10 @@ func (c *committer) postEachAlone(ctx context.Context, l *Ledger, group []*reque
 
 // entryAtFault reports whether a refusal (SQLSTATE) can come from one entry of a group, so that
 // posting each alone gives the others their due: the ledger's own refusals (IL…), a broken
-// constraint, a lock not granted in time, a deadlock or a serialization failure.
+// constraint, a value the schema cannot store (class 22, which validation should have caught),
+// a lock not granted in time, a deadlock or a serialization failure.
 func entryAtFault(code string) bool {
-	return strings.HasPrefix(code, "IL") || strings.HasPrefix(code, "23") ||
+	return strings.HasPrefix(code, "IL") || strings.HasPrefix(code, "23") || strings.HasPrefix(code, "22") ||
 		code == "55P03" || code == "40P01" || code == "40001"
 }
 

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -81,6 +83,8 @@ func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, e
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry needs at least two postings, this one has %d", len(in.Postings))
 	case len(in.Postings) > maxPostings:
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry may have at most %d postings", maxPostings)
+	case !storable(in.Description) || !storable(in.Reference) || !storable(in.RecordedBy) || !storable(in.IdempotencyKey):
+		return nil, nil, apperr.New(apperr.Invalid, "", "the entry's text is not valid UTF-8 or holds a NUL character")
 	}
 	in.EffectiveDate = dateOnly(in.EffectiveDate)
 	sum := decimal.Zero
@@ -92,6 +96,9 @@ func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, e
 		}
 		if !p.Amount.Equal(p.Amount.Truncate(2)) {
 			return nil, nil, apperr.New(apperr.Invalid, "L2", "posting %d amount %s has more than two decimal places", i+1, p.Amount)
+		}
+		if p.Amount.Abs().GreaterThan(maxAmount) {
+			return nil, nil, apperr.New(apperr.Invalid, "L2", "posting %d amount %s is more than the ledger holds (%s)", i+1, p.Amount, maxAmount.StringFixed(2))
 		}
 		a, err := l.Account(p.Account)
 		if err != nil {
@@ -105,6 +112,14 @@ func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, e
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "the postings sum to %s, not zero", sum.StringFixed(2))
 	}
 	return accounts, amounts, nil
+}
+
+// maxAmount is the largest amount a posting holds: numeric(16, 2).
+var maxAmount = decimal.RequireFromString("99999999999999.99")
+
+// storable reports whether PostgreSQL can store s as text: valid UTF-8 without NUL.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // fingerprint identifies a request for idempotency: everything the caller asked for, not who
