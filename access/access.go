@@ -25,9 +25,13 @@
 //	record_payment       -                yes                -        -      -
 //	read_records         own authority    yes                yes      -      yes
 //	read_claims          yes              yes                yes      -      yes
-//	download_pack        yes              yes                yes      -      yes
+//	download_pack        -                yes                yes      -      yes
 //	verify_ledger        -                yes                yes      yes    yes
 //	manage_users         -                -                  -        yes    yes
+//
+// A claim pack lists every authority's officers with their employment costs and hours, so only
+// the roles that see every authority's figures download it; a finance officer reads a claim's
+// figures and its drill-down, where officer time is their own authority's only.
 //
 // "system" is not a role a user can hold: it is the service acting on its own (the claim
 // scheduler) and the operator at the server's command line when no --as is given (whoever runs
@@ -113,7 +117,7 @@ const (
 var matrix = map[Role]map[Action]grant{
 	FinanceOfficer: {
 		RecordTime: own, ImportOfficers: own, ImportTime: own, Correct: own,
-		ReviewClaim: yes, ReadRecords: own, ReadClaims: yes, DownloadPack: yes,
+		ReviewClaim: yes, ReadRecords: own, ReadClaims: yes,
 	},
 	ProgrammeManager: {
 		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,

@@ -34,7 +34,7 @@ func TestCanMatrix(t *testing.T) {
 		access.RecordPayment:     {"-", "Y", "-", "-", "-"},
 		access.ReadRecords:       {"O", "Y", "Y", "-", "Y"},
 		access.ReadClaims:        {"Y", "Y", "Y", "-", "Y"},
-		access.DownloadPack:      {"Y", "Y", "Y", "-", "Y"},
+		access.DownloadPack:      {"-", "Y", "Y", "-", "Y"},
 		access.VerifyLedger:      {"-", "Y", "Y", "Y", "Y"},
 		access.ManageUsers:       {"-", "-", "-", "Y", "Y"},
 	}

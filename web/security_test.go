@@ -364,3 +364,48 @@ func TestHostileTextIsStoredIntactAndRenderedInert(t *testing.T) {
 		}
 	}
 }
+
+// TestFinanceOfficerCannotDownloadPacks: a claim pack lists every authority's officers with
+// their costs and hours, so a finance officer, who sees only their own authority's figures, may
+// neither download one nor be offered a link to one; the roles that see every authority may.
+func TestFinanceOfficerCannotDownloadPacks(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	e.seedOfficer("GB-CRF", "CRF-1", "Dafydd Jones")
+	for _, te := range []map[string]any{timeEntry("GB-NWP", "NWP-1", "2021-02-01"), timeEntry("GB-CRF", "CRF-1", "2021-02-01")} {
+		if res := e.do("POST", "/api/v1/time-entries", "pm", te); res.status != 201 {
+			t.Fatalf("time: %d %s", res.status, res.body)
+		}
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	for _, f := range []string{"claim.xlsx", "claim.pdf", "manifest.json"} {
+		path := "/api/v1/claims/2021Q1/pack/" + f
+		if res := e.do("GET", path, "fo", nil); res.status != 403 {
+			t.Errorf("finance officer GET %s: %d (%d bytes of %s)", path, res.status, len(res.body), res.header.Get("Content-Type"))
+		} else if rule := res.errorBody(t).Rule; rule != access.RuleRole {
+			t.Errorf("finance officer GET %s: rule %q, want A1", path, rule)
+		}
+		for _, who := range []string{"pm", "auditor"} {
+			if res := e.do("GET", path, who, nil); res.status != 200 {
+				t.Errorf("%s GET %s: %d %s", who, path, res.status, firstLine(res.body))
+			}
+		}
+	}
+	fo := e.signIn("fo")
+	if res := fo.get("/api/v1/claims/2021Q1/pack/claim.xlsx"); res.status != 403 {
+		t.Errorf("finance officer's session GET claim.xlsx: %d", res.status)
+	}
+	res := fo.get("/claims/2021Q1")
+	if res.status != 200 {
+		t.Fatalf("claim page: %d %s", res.status, firstLine(res.body))
+	}
+	if page := string(res.body); strings.Contains(page, "/pack/") || strings.Contains(page, "claim.xlsx") {
+		t.Errorf("the claim page offers a finance officer the pack:\n%s", page)
+	}
+	if page := string(e.signIn("auditor").get("/claims/2021Q1").body); !strings.Contains(page, "/api/v1/claims/2021Q1/pack/claim.xlsx") {
+		t.Error("the claim page offers the auditor no pack")
+	}
+}

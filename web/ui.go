@@ -878,6 +878,7 @@ func (s *Server) uiClaims(w http.ResponseWriter, r *http.Request) error {
 type claimPage struct {
 	Claim                           *claims.Claim
 	Files                           []reports.File
+	CanDownload                     bool // the pack section is shown only to those who may download it
 	Events                          []claims.Event
 	Actions                         bool
 	CanReview, CanSubmit, CanDecide bool
@@ -896,8 +897,8 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	}
 	p := s.newPage(r, "claim.title", nil)
 	p.Title += " " + period
-	data := &claimPage{Claim: c}
-	if authorize(r, access.DownloadPack, "") == nil {
+	data := &claimPage{Claim: c, CanDownload: authorize(r, access.DownloadPack, "") == nil}
+	if data.CanDownload {
 		files, _, err := s.cfg.Claims.StoredPack(r.Context(), period)
 		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 			return err
