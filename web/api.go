@@ -95,7 +95,7 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", pattern: "/api/v1/tokens", action: access.ManageUsers, handler: s.apiTokens,
 			doc: &opDoc{Tag: "people", Summary: "Every bearer token (never its secret)", Response: "TokenList"}},
 		{method: "POST", pattern: "/api/v1/tokens", action: access.ManageUsers, handler: s.apiCreateToken,
-			doc: &opDoc{Tag: "people", Summary: "Create a bearer token; its secret is in this answer only", Request: "TokenInput", Response: "NewToken", Created: true}},
+			doc: &opDoc{Tag: "people", Summary: "Create a bearer token acting as the caller (never as another user: AU5); its secret is in this answer only", Request: "TokenInput", Response: "NewToken", Created: true}},
 		{method: "DELETE", pattern: "/api/v1/tokens/{id}", action: access.ManageUsers, handler: s.apiRevokeToken,
 			doc: &opDoc{Tag: "people", Summary: "Revoke a bearer token", NoContent: true}},
 	}
@@ -169,8 +169,10 @@ func money(d decimal.Decimal) string { return d.StringFixed(2) }
 
 func dateText(t time.Time) string { return t.Format("2006-01-02") }
 
-// audit appends to the audit log what the caller did to target and how it ended. A failure to
-// write the log is logged, not shown: the action itself has already happened or failed.
+// audit appends to the audit log what the caller did to target and how it ended. An action
+// taken with a bearer token records the token's id in the detail (token_id), so that what a
+// token did can be told from what its user did in a session. A failure to write the log is
+// logged, not shown: the action itself has already happened or failed.
 func (s *Server) audit(r *http.Request, action, target string, detail map[string]any, err error) {
 	if s.cfg.Auth == nil {
 		return
@@ -179,6 +181,12 @@ func (s *Server) audit(r *http.Request, action, target string, detail map[string
 	e := auth.Event{Action: action, Target: target, Detail: detail, RequestID: st.id, Client: st.client}
 	if st.user != nil {
 		e.Actor, e.ActorRole = st.user.Email, string(st.user.Role)
+	}
+	if st.viaToken {
+		if e.Detail == nil {
+			e.Detail = map[string]any{}
+		}
+		e.Detail["token_id"] = st.tokenID
 	}
 	if xerr := s.cfg.Auth.Record(r.Context(), e, err); xerr != nil {
 		s.log.Error("audit log write failed", "request_id", st.id, "action", action, "err", xerr)
@@ -311,9 +319,14 @@ func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// createToken creates a token for the caller's own account (email, when given, must be the
+// caller's: auth refuses a token for anyone else, AU5).
 func (s *Server) createToken(r *http.Request, email, name string) (string, auth.Token, error) {
 	if err := authorize(r, access.ManageUsers, ""); err != nil {
 		return "", auth.Token{}, err
+	}
+	if strings.TrimSpace(email) == "" {
+		email = user(r).Email
 	}
 	secret, t, err := s.cfg.Auth.CreateToken(r.Context(), user(r), email, name)
 	s.audit(r, "tokens.create", access.NormalizeEmail(email), map[string]any{"name": name, "id": t.ID}, err)
@@ -322,7 +335,7 @@ func (s *Server) createToken(r *http.Request, email, name string) (string, auth.
 
 func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		Email string `json:"email"`
+		Email string `json:"email"` // optional: the caller's own
 		Name  string `json:"name"`
 	}
 	if err := decodeJSON(r, &in); err != nil {

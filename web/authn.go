@@ -49,11 +49,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) 
 		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 			return apperr.New(apperr.Unauthenticated, "", "the Authorization header must be: Bearer <token>")
 		}
-		u, err := s.cfg.Auth.TokenUser(r.Context(), strings.TrimSpace(secret))
+		u, id, err := s.cfg.Auth.TokenUser(r.Context(), strings.TrimSpace(secret))
 		if err != nil {
 			return err
 		}
-		st.user, st.viaToken = &u, true
+		st.user, st.viaToken, st.tokenID = &u, true, id
 		return nil
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {

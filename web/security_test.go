@@ -318,7 +318,7 @@ func TestHostileTextIsStoredIntactAndRenderedInert(t *testing.T) {
 	if res := e.do("POST", "/api/v1/users", "admin", map[string]any{"email": "evil@x.example", "name": evil("username"), "role": "auditor"}); res.status != 201 {
 		t.Fatalf("user: %d %s", res.status, res.body)
 	}
-	if res := e.do("POST", "/api/v1/tokens", "admin", map[string]any{"email": "evil@x.example", "name": evil("token")}); res.status != 201 {
+	if res := e.do("POST", "/api/v1/tokens", "admin", map[string]any{"name": evil("token")}); res.status != 201 {
 		t.Fatalf("token: %d %s", res.status, res.body)
 	}
 	if res := e.do("POST", "/api/v1/corrections", "pm", map[string]any{"time_entry_id": tj.ID, "reason": evil("reason")}); res.status != 201 {
@@ -407,5 +407,111 @@ func TestFinanceOfficerCannotDownloadPacks(t *testing.T) {
 	}
 	if page := string(e.signIn("auditor").get("/claims/2021Q1").body); !strings.Contains(page, "/api/v1/claims/2021Q1/pack/claim.xlsx") {
 		t.Error("the claim page offers the auditor no pack")
+	}
+}
+
+// TestTokensActOnlyForTheirCreator: through the API and the pages a token is created for the
+// caller's own account only (AU5): an admin who could mint a token for a programme manager
+// could act on claims as that manager, audited as them. Admins still list and revoke anyone's
+// tokens. What a token does is audited with its id.
+func TestTokensActOnlyForTheirCreator(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	count := func() int {
+		ts, err := e.auth.Tokens(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ts)
+	}
+	before := count()
+	for _, email := range []string{testUsers["pm"].Email, "nobody@x.example"} {
+		res := e.do("POST", "/api/v1/tokens", "admin", map[string]any{"email": email, "name": "act as someone else"})
+		if res.status != 403 || res.errorBody(t).Rule != auth.RuleOwnToken {
+			t.Errorf("admin's token for %s: %d %s", email, res.status, res.body)
+		}
+	}
+	if n := count(); n != before {
+		t.Fatalf("%d tokens created for other users", n-before)
+	}
+	var tok struct {
+		ID          int64
+		User, Token string
+	}
+	for _, body := range []map[string]any{{"name": "provisioning"}, {"email": testUsers["admin"].Email, "name": "provisioning 2"}} {
+		res := e.do("POST", "/api/v1/tokens", "admin", body)
+		if res.status != 201 {
+			t.Fatalf("admin's own token %v: %d %s", body, res.status, res.body)
+		}
+		res.json(t, &tok)
+		if tok.User != testUsers["admin"].Email || !strings.HasPrefix(tok.Token, "infuse_") {
+			t.Errorf("admin's own token: %+v", tok)
+		}
+	}
+	// The admin's token acts as the admin: it may not touch claims.
+	req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/claims/2021Q1/compile", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	if res := e.send(http.DefaultClient, req); res.status != 403 {
+		t.Errorf("admin's token compiled a claim: %d", res.status)
+	}
+
+	// The page's form names nobody; a posted email of someone else is refused.
+	admin := e.signIn("admin")
+	page := admin.get("/admin/tokens")
+	if strings.Contains(string(page.body), `name="email"`) || !strings.Contains(string(page.body), testUsers["admin"].Email) {
+		t.Errorf("the token form:\n%s", page.body)
+	}
+	if res := admin.post("/admin/tokens", url.Values{"email": {testUsers["pm"].Email}, "name": {"x"}}); res.status != 403 ||
+		!strings.Contains(string(res.body), auth.RuleOwnToken) {
+		t.Errorf("token form for the programme manager: %d", res.status)
+	}
+	if res := admin.post("/admin/tokens", url.Values{"name": {"from the page"}}); res.status != http.StatusCreated {
+		t.Errorf("own token from the page: %d", res.status)
+	}
+
+	// Every token is listed, and the admin revokes the programme manager's.
+	var list struct {
+		Tokens []struct {
+			ID         int64
+			Name, User string
+		}
+	}
+	e.do("GET", "/api/v1/tokens", "admin", nil).json(t, &list)
+	var pmToken int64
+	for _, x := range list.Tokens {
+		if x.User == testUsers["pm"].Email {
+			pmToken = x.ID
+		}
+	}
+	if len(list.Tokens) != before+3 || pmToken == 0 {
+		t.Fatalf("token list %+v", list.Tokens)
+	}
+
+	// The programme manager's token is audited with its id; a session's actions without one.
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+		t.Fatalf("compile with the token: %d %s", res.status, res.body)
+	}
+	pm := e.signIn("pm")
+	if res := pm.post("/claims/2021Q1/compile", nil); res.status != http.StatusSeeOther {
+		t.Fatalf("compile in a session: %d %s", res.status, res.body)
+	}
+	var audit struct{ Events []auth.Event }
+	e.do("GET", "/api/v1/audit?action=claims.compile", "auditor", nil).json(t, &audit)
+	if len(audit.Events) != 2 {
+		t.Fatalf("audit %+v", audit.Events)
+	}
+	session, token := audit.Events[0], audit.Events[1]
+	if id, ok := token.Detail["token_id"].(float64); !ok || int64(id) != pmToken || token.Actor != testUsers["pm"].Email {
+		t.Errorf("the token's compile is audited as %+v, want token_id %d", token, pmToken)
+	}
+	if _, ok := session.Detail["token_id"]; ok || session.Actor != testUsers["pm"].Email {
+		t.Errorf("the session's compile is audited as %+v", session)
+	}
+
+	if res := e.do("DELETE", "/api/v1/tokens/"+itoa(pmToken), "admin", nil); res.status != http.StatusNoContent {
+		t.Errorf("revoke the programme manager's token: %d %s", res.status, res.body)
+	}
+	if res := e.do("GET", "/api/v1/me", "pm", nil); res.status != 401 {
+		t.Errorf("revoked token: %d", res.status)
 	}
 }

@@ -1139,9 +1139,7 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, status int, 
 		f = s.newForm(p, "token", nil)
 	}
 	f.p = p
-	email := f.field("email", "tokens.user", "email", true)
-	email.Autocomplete = "off"
-	p.Data = map[string]any{"Tokens": ts, "Secret": secret, "Fields": []field{email, f.field("name", "tokens.name", "text", false)}}
+	p.Data = map[string]any{"Tokens": ts, "Secret": secret, "Fields": []field{f.field("name", "tokens.name", "text", false)}}
 	p.Problems = f.problems
 	return s.render(w, status, "tokens", p)
 }
@@ -1154,15 +1152,17 @@ func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
 	}
+	// The form names no user: the token acts as the person creating it. A posted email that is
+	// not theirs is refused (AU5), as through the API.
 	secret, _, err := s.createToken(r, r.PostForm.Get("email"), r.PostForm.Get("name"))
 	if err != nil {
-		if !userFacing(err) && apperr.RuleOf(err) != access.RuleRole {
+		if !userFacing(err) {
 			return err
 		}
 		p := s.newPage(r, "tokens.title", nil)
 		f := s.newForm(p, "token", r.PostForm)
-		f.failErr(err, map[string]string{access.RuleRole: "email", "": "name"})
-		return s.tokensPage(w, r, s.unknownUserStatus(err), f, "")
+		f.failErr(err, map[string]string{"": "name"})
+		return s.tokensPage(w, r, s.failedStatus(err), f, "")
 	}
 	// The secret is shown on this answer only (no redirect: it must not land in a URL).
 	return s.tokensPage(w, r, http.StatusCreated, nil, secret)
