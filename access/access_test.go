@@ -35,7 +35,8 @@ func TestCanMatrix(t *testing.T) {
 		access.ReadRecords:       {"O", "Y", "Y", "-", "Y"},
 		access.ReadClaims:        {"Y", "Y", "Y", "-", "Y"},
 		access.DownloadPack:      {"-", "Y", "Y", "-", "Y"},
-		access.VerifyLedger:      {"-", "Y", "Y", "Y", "Y"},
+		access.VerifyLedger:      {"-", "Y", "Y", "-", "Y"},
+		access.ReadAccountAudit:  {"-", "-", "-", "Y", "Y"},
 		access.ManageUsers:       {"-", "-", "-", "Y", "Y"},
 	}
 	if len(want) != len(access.Actions()) {

@@ -212,3 +212,41 @@ func TestTokensActForTheirCreator(t *testing.T) {
 		t.Errorf("tokens %+v", ts)
 	}
 }
+
+// TestAccountEvents: an admin reads the audit log's sign-ins and changes to users and tokens,
+// never the rest of it, which carries claim figures; the whole log is verify_ledger's.
+func TestAccountEvents(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for _, a := range []string{"signin", "signout", "users.add", "users.password", "tokens.create", "tokens.revoke",
+		"claims.submit", "import.time", "ledger.verify", "signing", "usersx"} {
+		if err := f.svc.Record(ctx, auth.Event{Actor: "x@x.example", Action: a, Target: "t", Detail: map[string]any{"esf_due": "1.00"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := access.User{Email: "admin@x.example", Role: access.Admin}
+	evs, err := f.svc.AccountEvents(ctx, admin, auth.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Action)
+	}
+	if strings.Join(got, " ") != "tokens.revoke tokens.create users.password users.add signout signin" {
+		t.Errorf("account events %v", got)
+	}
+	if evs, err := f.svc.AccountEvents(ctx, admin, auth.AuditFilter{Action: "tokens."}); err != nil || len(evs) != 2 {
+		t.Errorf("account events of tokens: %d %v", len(evs), err)
+	}
+	if evs, err := f.svc.AccountEvents(ctx, admin, auth.AuditFilter{Action: "claims."}); err != nil || len(evs) != 0 {
+		t.Errorf("account events of claims: %d %v", len(evs), err)
+	}
+	if _, err := f.svc.Events(ctx, admin, auth.AuditFilter{}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("an admin read the whole audit log: %v", err)
+	}
+	if _, err := f.svc.AccountEvents(ctx, f.user, auth.AuditFilter{}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("a programme manager read the account events: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -85,6 +86,8 @@ func (s *Server) apiRoutes() []route {
 			doc: &opDoc{Tag: "ledger", Summary: "A ledger entry and its postings", Response: "Entry"}},
 		{method: "GET", pattern: "/api/v1/audit", action: access.VerifyLedger, handler: s.apiAudit,
 			doc: &opDoc{Tag: "ledger", Summary: "The audit log, newest first (query: actor, action, target, before, limit)", Response: "AuditList"}},
+		{method: "GET", pattern: "/api/v1/audit/accounts", action: access.ReadAccountAudit, handler: s.apiAccountAudit,
+			doc: &opDoc{Tag: "people", Summary: "The audit log's sign-ins, sign-outs and changes to users and tokens, newest first (query: actor, action, target, before, limit)", Response: "AuditList"}},
 
 		{method: "GET", pattern: "/api/v1/users", action: access.ManageUsers, handler: s.apiUsers,
 			doc: &opDoc{Tag: "people", Summary: "Every user", Response: "UserList"}},
@@ -1155,19 +1158,31 @@ func (s *Server) apiEntry(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) auditEvents(r *http.Request) ([]auth.Event, error) {
+// auditLog reads the whole audit log (verify_ledger) or only its account events (an admin's
+// read_account_audit).
+type auditLog func(ctx context.Context, by access.User, f auth.AuditFilter) ([]auth.Event, error)
+
+func (s *Server) auditEvents(r *http.Request, read auditLog) ([]auth.Event, error) {
 	q := r.URL.Query()
 	f := auth.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
 	f.Before, _ = strconv.ParseInt(q.Get("before"), 10, 64)
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
-	return s.cfg.Auth.Events(r.Context(), user(r), f)
+	return read(r.Context(), user(r), f)
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
-	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+	return s.writeAudit(w, r, access.VerifyLedger, s.cfg.Auth.Events)
+}
+
+func (s *Server) apiAccountAudit(w http.ResponseWriter, r *http.Request) error {
+	return s.writeAudit(w, r, access.ReadAccountAudit, s.cfg.Auth.AccountEvents)
+}
+
+func (s *Server) writeAudit(w http.ResponseWriter, r *http.Request, a access.Action, read auditLog) error {
+	if err := authorize(r, a, ""); err != nil {
 		return err
 	}
-	evs, err := s.auditEvents(r)
+	evs, err := s.auditEvents(r, read)
 	if err != nil {
 		return err
 	}

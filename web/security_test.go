@@ -515,3 +515,73 @@ func TestTokensActOnlyForTheirCreator(t *testing.T) {
 		t.Errorf("revoked token: %d", res.status)
 	}
 }
+
+// TestAdminSeesNoClaimFigures: an admin administers users and tokens, not claims, so the ledger's
+// entries, its verification and the whole audit log (which carry claim figures) are refused; the
+// admin's audit view holds sign-ins and changes to users and tokens only.
+func TestAdminSeesNoClaimFigures(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	res := e.do("POST", "/api/v1/time-entries", "pm", timeEntry("GB-NWP", "NWP-1", "2021-02-01"))
+	if res.status != 201 {
+		t.Fatalf("time: %d %s", res.status, res.body)
+	}
+	var te timeEntryJSON
+	res.json(t, &te)
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/users", "admin", map[string]any{"email": "new@x.example", "name": "New", "role": "auditor"}); res.status != 201 {
+		t.Fatalf("user: %d %s", res.status, res.body)
+	}
+	entry := "/ledger/entries/" + itoa(te.EntryID)
+	for _, p := range []string{"/api/v1" + entry, "/api/v1/audit", "/api/v1/audit?action=claims."} {
+		if res := e.do("GET", p, "admin", nil); res.status != 403 || res.errorBody(t).Rule != access.RuleRole {
+			t.Errorf("admin GET %s: %d %s", p, res.status, firstLine(res.body))
+		}
+		if res := e.do("GET", p, "auditor", nil); res.status != 200 {
+			t.Errorf("auditor GET %s: %d %s", p, res.status, firstLine(res.body))
+		}
+	}
+	admin := e.signIn("admin")
+	for _, p := range []string{entry, "/audit", "/ledger"} {
+		if res := admin.get(p); res.status != 403 {
+			t.Errorf("admin's page %s: %d", p, res.status)
+		}
+	}
+	page := string(admin.get("/admin/users").body)
+	if strings.Contains(page, `href="/ledger"`) || strings.Contains(page, `href="/audit"`) || !strings.Contains(page, `href="/admin/audit"`) {
+		t.Errorf("admin's navigation:\n%s", page)
+	}
+
+	var audit struct{ Events []auth.Event }
+	res = e.do("GET", "/api/v1/audit/accounts", "admin", nil)
+	if res.status != 200 {
+		t.Fatalf("account audit: %d %s", res.status, res.body)
+	}
+	res.json(t, &audit)
+	actions := map[string]bool{}
+	for _, ev := range audit.Events {
+		actions[ev.Action] = true
+		if ev.Action != "signin" && ev.Action != "signout" && !strings.HasPrefix(ev.Action, "users.") && !strings.HasPrefix(ev.Action, "tokens.") {
+			t.Errorf("the admin's audit view shows %s", ev.Action)
+		}
+	}
+	if !actions["signin"] || !actions["users.add"] {
+		t.Errorf("the admin's audit view lacks sign-ins or user changes: %v", actions)
+	}
+	e.do("GET", "/api/v1/audit/accounts?action=claims.", "admin", nil).json(t, &audit)
+	if len(audit.Events) != 0 {
+		t.Errorf("the admin's audit view filtered by claims.: %+v", audit.Events)
+	}
+	page = string(admin.get("/admin/audit").body)
+	if !strings.Contains(page, "users.add") || strings.Contains(page, "claims.compile") || strings.Contains(page, "esf_due") {
+		t.Errorf("the admin's audit page:\n%s", page)
+	}
+	for _, who := range []string{"pm", "auditor", "fo"} {
+		if res := e.do("GET", "/api/v1/audit/accounts", who, nil); res.status != 403 {
+			t.Errorf("%s GET /api/v1/audit/accounts: %d", who, res.status)
+		}
+	}
+}

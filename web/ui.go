@@ -71,6 +71,7 @@ func (s *Server) uiRoutes() []route {
 		{method: "GET", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiTokens},
 		{method: "POST", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiCreateToken},
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", action: access.ManageUsers, ui: true, handler: s.uiRevokeToken},
+		{method: "GET", pattern: "/admin/audit", action: access.ReadAccountAudit, ui: true, handler: s.uiAccountAudit},
 	}
 }
 
@@ -1026,16 +1027,26 @@ func (s *Server) uiLedger(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request) error {
-	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+	return s.auditPage(w, r, access.VerifyLedger, s.cfg.Auth.Events, "audit.title", "audit.help")
+}
+
+// uiAccountAudit is an admin's audit page: sign-ins and changes to users and tokens only.
+func (s *Server) uiAccountAudit(w http.ResponseWriter, r *http.Request) error {
+	return s.auditPage(w, r, access.ReadAccountAudit, s.cfg.Auth.AccountEvents, "audit.accounts.title", "audit.accounts.help")
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, a access.Action, read auditLog, titleKey, helpKey string) error {
+	if err := authorize(r, a, ""); err != nil {
 		return err
 	}
-	evs, err := s.auditEvents(r)
+	evs, err := s.auditEvents(r, read)
 	if err != nil {
 		return err
 	}
-	p := s.newPage(r, "audit.title", nil)
+	p := s.newPage(r, titleKey, nil)
 	f := s.newForm(p, "audit", r.URL.Query())
-	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false), f.field("action", "audit.what", "text", false)}}
+	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false), f.field("action", "audit.what", "text", false)},
+		"Path": r.URL.Path, "Help": p.T(helpKey)}
 	if len(evs) == 100 {
 		data["Older"] = evs[len(evs)-1].ID
 	}
