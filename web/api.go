@@ -28,7 +28,7 @@ import (
 // progressive enhancement. Every route but the OpenAPI document's needs a signed-in caller.
 func (s *Server) apiRoutes() []route {
 	return []route{
-		{method: "GET", pattern: "/api/openapi.json", handler: s.openAPI,
+		{method: "GET", pattern: "/api/openapi.json", handler: s.openAPI, public: true,
 			doc: &opDoc{Tag: "meta", Summary: "This API's OpenAPI 3 document"}},
 		{method: "GET", pattern: "/api/v1/me", handler: s.apiMe,
 			doc: &opDoc{Tag: "people", Summary: "The signed-in user", Response: "User"}},

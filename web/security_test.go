@@ -12,10 +12,10 @@ import (
 )
 
 // publicRoutes are the routes an anonymous caller may use: sign-in (with its assets and the
-// language switch) and health.
+// language switch), health, and the API's OpenAPI document.
 var publicRoutes = map[string]bool{
 	"GET /healthz": true, "GET /readyz": true, "GET /metrics": true, "GET /static/": true,
-	"GET /lang/{lang}": true, "GET /signin": true, "POST /signin": true,
+	"GET /lang/{lang}": true, "GET /signin": true, "POST /signin": true, "GET /api/openapi.json": true,
 }
 
 // concrete fills a route pattern with values that name existing things where that matters.

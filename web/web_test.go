@@ -126,6 +126,22 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if res.status != 200 {
 		t.Fatalf("%d %s", res.status, res.body)
 	}
+	// The document is public: anonymous callers read it, and it says so of itself.
+	anon := e.do("GET", "/api/openapi.json", "", nil)
+	if anon.status != 200 || !bytes.Equal(anon.body, res.body) {
+		t.Fatalf("anonymous: %d %s", anon.status, firstLine(anon.body))
+	}
+	var self struct {
+		Paths map[string]map[string]struct {
+			Security  []any          `json:"security"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	res.json(t, &self)
+	op, ok := self.Paths["/api/openapi.json"]["get"]
+	if !ok || op.Security != nil || op.Responses["401"] != nil || op.Responses["403"] != nil || op.Responses["200"] == nil {
+		t.Errorf("the document describes itself as %+v", op)
+	}
 	var doc struct {
 		OpenAPI string                               `json:"openapi"`
 		Paths   map[string]map[string]map[string]any `json:"paths"`
