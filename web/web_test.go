@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -172,6 +173,77 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("page %s is documented as API", key)
 		}
 	}
+}
+
+// TestResponsesMatchTheDocument checks answers the API gives against the OpenAPI document: each
+// status is documented for its operation (errors under default), with its content type. The
+// answers are those a document is most easily wrong about: a recording's 201 and its
+// idempotent replay's 200, and the pack's three file types.
+func TestResponsesMatchTheDocument(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]any `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	e.do("GET", "/api/openapi.json", "", nil).json(t, &doc)
+	check := func(method, path string, res response) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://x"+path, nil)
+		_, pattern := e.srv.mux.Handler(req)
+		docPath := strings.TrimPrefix(pattern, method+" ")
+		op, ok := doc.Paths[docPath][strings.ToLower(method)]
+		if !ok {
+			t.Errorf("%s %s: no documented operation %q", method, path, pattern)
+			return
+		}
+		code := strconv.Itoa(res.status)
+		r, ok := op.Responses[code]
+		if !ok && res.status >= 400 {
+			r, ok = op.Responses["default"]
+		}
+		if !ok {
+			t.Errorf("%s %s answered %d, which the document does not list", method, path, res.status)
+			return
+		}
+		ct, _, _ := mime.ParseMediaType(res.header.Get("Content-Type"))
+		if _, ok := r.Content[ct]; !ok && len(res.body) > 0 {
+			t.Errorf("%s %s answered %d as %s; the document lists %v", method, path, res.status, ct, r.Content)
+		}
+	}
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	te := timeEntry("GB-NWP", "NWP-1", "2021-02-01")
+	exp := map[string]any{"heading": "delivery", "defrayed_on": "2021-03-01", "payee": "Nesta", "description": "Lab facilitation",
+		"amount": "18250.00", "evidence_ref": "INV-88213", "invoice_ref": "88213"}
+	for _, c := range []struct {
+		path string
+		body map[string]any
+	}{{"/api/v1/time-entries", te}, {"/api/v1/expenditure", exp}} {
+		for i, want := range []int{http.StatusCreated, http.StatusOK} {
+			res := e.do("POST", c.path, "pm", c.body)
+			if res.status != want {
+				t.Fatalf("POST %s (%d): %d %s", c.path, i, res.status, res.body)
+			}
+			check("POST", c.path, res)
+		}
+		bad := map[string]any{}
+		for k, v := range c.body {
+			bad[k] = v
+		}
+		bad["evidence_ref"] = ""
+		check("POST", c.path, e.do("POST", c.path, "pm", bad))
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	for _, f := range []string{"claim.xlsx", "claim.pdf", "manifest.json", "nothing.txt"} {
+		path := "/api/v1/claims/2021Q1/pack/" + f
+		check("GET", path, e.do("GET", path, "auditor", nil))
+	}
+	check("GET", "/metrics", e.do("GET", "/metrics", "", nil))
 }
 
 // fillPattern gives every wildcard of a pattern a value.
