@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -102,41 +100,6 @@ func (s *Server) apiRoutes() []route {
 		{method: "DELETE", pattern: "/api/v1/tokens/{id}", action: access.ManageUsers, handler: s.apiRevokeToken,
 			doc: &opDoc{Tag: "people", Summary: "Revoke a bearer token", NoContent: true}},
 	}
-}
-
-// decodeJSON reads a JSON object of the documented shape into v (unknown fields refused).
-func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
-			return apperr.New(apperr.Invalid, RuleBody, "send the request body as application/json")
-		}
-	}
-	// Read the (size-limited) body whole first: encoding/json would silently replace invalid
-	// UTF-8 with U+FFFD and store text the client never sent.
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return apperr.New(apperr.Invalid, RuleBody, "the request body could not be read")
-	}
-	if !utf8.Valid(body) {
-		return apperr.New(apperr.Invalid, RuleBody, "the request body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return apperr.New(apperr.Invalid, RuleBody, "the request body is not the JSON this route takes: %v", err)
-	}
-	if dec.More() {
-		return apperr.New(apperr.Invalid, RuleBody, "the request body has more than one JSON value")
-	}
-	return nil
 }
 
 // text is a JSON value given as a string or a bare number, kept as its text so that money and
