@@ -139,6 +139,9 @@ func (s *Server) uiSignInForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiSignIn(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
 	// Login CSRF: the form's value must match the cookie set with the form (double submit).
 	c, err := r.Cookie(preCookie)
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.FormValue("_pre"))) != 1 {
@@ -439,8 +442,8 @@ func (s *Server) uiOfficers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	p := s.newPage(r, "off.title", nil)
 	f := s.newForm(p, "off", r.PostForm)
@@ -667,8 +670,8 @@ func (s *Server) uiTime(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiRecordTime(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	p := s.newPage(r, "time.title", nil)
 	f := s.newForm(p, "time", r.PostForm)
@@ -696,8 +699,8 @@ func (s *Server) uiRecordTime(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	// The page the line is listed on, which shows the form again if the correction fails.
 	path, again := "/time", func(status int, cf *form) error { return s.timePage(w, r, status, nil, cf, nil) }
@@ -810,8 +813,8 @@ func (s *Server) uiExpenditure(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	p := s.newPage(r, "exp.title", nil)
 	f := s.newForm(p, "exp", r.PostForm)
@@ -943,8 +946,8 @@ func (s *Server) uiClaim(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := r.ParseForm(); err != nil {
-			return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+		if err := parseForm(r); err != nil {
+			return err
 		}
 		period := r.PathValue("period")
 		dec := decisionInputJSON{DecidedOn: r.PostForm.Get("decided_on"), Approved: text(r.PostForm.Get("approved")),
@@ -1103,8 +1106,8 @@ func (s *Server) uiUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiAddUser(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	_, err := s.addUser(r, userJSON{Email: r.PostForm.Get("email"), Name: r.PostForm.Get("name"), Role: r.PostForm.Get("role"),
 		Authority: r.PostForm.Get("authority")})
@@ -1121,8 +1124,8 @@ func (s *Server) uiAddUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiSetPassword(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	if err := s.setPassword(r, r.PostForm.Get("email"), r.PostForm.Get("password")); err != nil {
 		if !userFacing(err) && apperr.CodeOf(err) != apperr.Forbidden {
@@ -1160,8 +1163,8 @@ func (s *Server) uiTokens(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	// The form names no user: the token acts as the person creating it. A posted email that is
 	// not theirs is refused (AU5), as through the API.

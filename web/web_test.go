@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -544,4 +545,86 @@ func (b *safeBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestOversizedFormsAreRefusedAsTooLarge: a form over the size limit is refused as the API
+// refuses a body over it, 413 (W2), whether or not its length is announced, and wherever the
+// form is first read: for its CSRF token, by the sign-in form, or by the handler (the token in a
+// header), url-encoded or a multipart upload.
+func TestOversizedFormsAreRefusedAsTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newTestEnvWith(t, dbtest.New(t), func(c *Config) { c.MaxBody, c.MaxUpload = 4<<10, 16<<10 })
+	fo := e.signIn("fo")
+	big := strings.Repeat("x", 64<<10)
+	form := func(csrfField bool) string {
+		v := url.Values{"authority": {"GB-NWP"}, "payroll_ref": {"NWP-1"}, "evidence_ref": {big}}
+		if csrfField {
+			v.Set("_csrf", fo.csrf)
+		}
+		return v.Encode()
+	}
+	multipartBody, multipartType := multipartFile(t, "time.csv", "authority,payroll_ref\n"+big+"\n", map[string]string{"_csrf": fo.csrf})
+	for _, c := range []struct {
+		name, path, contentType, body string
+		header, chunked, anonymous    bool
+	}{
+		{"TokenInTheForm", "/time", "application/x-www-form-urlencoded", form(true), false, true, false},
+		{"TokenInTheHeader", "/time", "application/x-www-form-urlencoded", form(false), true, true, false},
+		{"LengthAnnounced", "/time", "application/x-www-form-urlencoded", form(true), false, false, false},
+		{"OtherForms", "/corrections", "application/x-www-form-urlencoded", form(false), true, true, false},
+		{"Upload", "/time/import", multipartType, multipartBody.String(), false, true, false},
+		{"SignIn", "/signin", "application/x-www-form-urlencoded", url.Values{"email": {big}}.Encode(), false, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(c.body)
+			if c.chunked {
+				body = io.MultiReader(body) // no length known: sent chunked
+			}
+			req, _ := http.NewRequest("POST", e.ts.URL+c.path, body)
+			req.Header.Set("Content-Type", c.contentType)
+			if c.header {
+				req.Header.Set(csrfHeader, fo.csrf)
+			}
+			client := fo.c
+			if c.anonymous {
+				client = http.DefaultClient
+			}
+			res := e.send(client, req)
+			if res.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(res.body), RuleSize) {
+				t.Errorf("%d\n%s", res.status, firstLine(res.body))
+			}
+		})
+	}
+}
+
+// TestWrongMethodAnswers405: a path that routes take with other methods answers 405 with Allow
+// naming them, as a page or as JSON; a path no route takes answers 404.
+func TestWrongMethodAnswers405(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for _, c := range []struct{ method, path, user, allow string }{
+		{"DELETE", "/api/v1/claims", "pm", "GET, HEAD"},
+		{"PUT", "/api/v1/time-entries", "pm", "GET, HEAD, POST"},
+		{"GET", "/api/v1/tokens/1", "admin", "DELETE"},
+		{"POST", "/api/v1/claims/2021Q1", "", "GET, HEAD"},
+		{"DELETE", "/api/openapi.json", "", "GET, HEAD"},
+	} {
+		res := e.do(c.method, c.path, c.user, nil)
+		if res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != c.allow || res.errorBody(t).Rule != RuleMethod {
+			t.Errorf("%s %s: %d Allow %q %s", c.method, c.path, res.status, res.header.Get("Allow"), res.body)
+		}
+	}
+	b := e.signIn("pm")
+	res := b.get("/signout")
+	if res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != "POST" || !strings.Contains(string(res.body), "<html") {
+		t.Errorf("GET /signout: %d Allow %q", res.status, res.header.Get("Allow"))
+	}
+	if res := b.post("/claims", nil); res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /claims: %d Allow %q", res.status, res.header.Get("Allow"))
+	}
+	for _, c := range []struct{ method, path string }{{"GET", "/api/v1/nothing"}, {"POST", "/api/v1/nothing"}, {"GET", "/nothing"}} {
+		if res := e.do(c.method, c.path, "pm", nil); res.status != http.StatusNotFound || res.header.Get("Allow") != "" {
+			t.Errorf("%s %s: %d Allow %q", c.method, c.path, res.status, res.header.Get("Allow"))
+		}
+	}
 }
