@@ -78,8 +78,8 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", pattern: "/api/v1/claims/{period}/pack/{file}", action: access.DownloadPack, handler: s.apiPackFile,
 			doc: &opDoc{Tag: "claims", Summary: "A stored pack file (claim.xlsx, claim.pdf or manifest.json): for a submitted claim, exactly what was submitted", Produces: []string{packTypes[reports.NameXLSX], packTypes[reports.NamePDF], packTypes[reports.NameManifest]}}},
 
-		{method: "GET", pattern: "/api/v1/ledger/verify", action: access.VerifyLedger, handler: s.apiVerify,
-			doc: &opDoc{Tag: "ledger", Summary: "Verify the chain, every balance and the invariants", Response: "Verification"}},
+		{method: "POST", pattern: "/api/v1/ledger/verify", action: access.VerifyLedger, handler: s.apiVerify,
+			doc: &opDoc{Tag: "ledger", Summary: "Seal the entries waiting for the chain, then verify the chain, every balance and the invariants; the run is recorded in the audit log", Response: "Verification"}},
 		{method: "GET", pattern: "/api/v1/ledger/entries/{id}", action: access.VerifyLedger, handler: s.apiEntry,
 			doc: &opDoc{Tag: "ledger", Summary: "A ledger entry and its postings", Response: "Entry"}},
 		{method: "GET", pattern: "/api/v1/audit", action: access.VerifyLedger, handler: s.apiAudit,
@@ -1033,6 +1033,9 @@ type verificationJSON struct {
 	Seconds  float64  `json:"seconds"`
 }
 
+// verify seals the entries waiting for the chain, verifies the ledger and records the run in the
+// audit log, as `infuse ledger verify` does. It changes things (the chain, the log) and reads the
+// whole ledger, so it runs on POST only: never for a link followed, prefetched or crawled.
 func (s *Server) verify(r *http.Request) (verificationJSON, error) {
 	if err := authorize(r, access.VerifyLedger, ""); err != nil {
 		return verificationJSON{}, err

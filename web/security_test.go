@@ -99,7 +99,7 @@ func TestRoleMatrixThroughHTTP(t *testing.T) {
 			if refused != !allowed {
 				t.Errorf("%s as %s: status %d, allowed by the matrix: %v\n%s", key, role, res.status, allowed, firstLine(res.body))
 			}
-			if unsafe(rt.method) && role == "auditor" && !refused {
+			if unsafe(rt.method) && role == "auditor" && !refused && !auditorMayPost[key] {
 				t.Errorf("auditor was not refused %s: %d", key, res.status)
 			}
 		}
@@ -110,6 +110,10 @@ func TestRoleMatrixThroughHTTP(t *testing.T) {
 		}
 	}
 }
+
+// auditorMayPost are the unsafe routes an auditor uses: running a verification changes nothing
+// in the books (it seals what waits and records that it ran), but it is no link to follow.
+var auditorMayPost = map[string]bool{"POST /api/v1/ledger/verify": true, "POST /ledger/verify": true}
 
 func firstLine(b []byte) string {
 	s := string(b)

@@ -63,6 +63,7 @@ func (s *Server) uiRoutes() []route {
 		{method: "GET", pattern: "/claims/{period}/lines", action: access.ReadClaims, ui: true, handler: s.uiLines},
 		{method: "GET", pattern: "/ledger/entries/{id}", action: access.VerifyLedger, ui: true, handler: s.uiEntry},
 		{method: "GET", pattern: "/ledger", action: access.VerifyLedger, ui: true, handler: s.uiLedger},
+		{method: "POST", pattern: "/ledger/verify", action: access.VerifyLedger, ui: true, handler: s.uiVerify},
 		{method: "GET", pattern: "/audit", action: access.VerifyLedger, ui: true, handler: s.uiAudit},
 
 		{method: "GET", pattern: "/admin/users", action: access.ManageUsers, ui: true, handler: s.uiUsers},
@@ -1013,19 +1014,22 @@ type ledgerPage struct {
 // verificationJSON doubles as the ledger page's report.
 func (v *verificationJSON) OKText() bool { return v.OK }
 
+// uiLedger offers the verification: a form that posts to /ledger/verify.
 func (s *Server) uiLedger(w http.ResponseWriter, r *http.Request) error {
 	if err := authorize(r, access.VerifyLedger, ""); err != nil {
 		return err
 	}
-	data := &ledgerPage{}
-	if r.URL.Query().Get("run") != "" {
-		v, err := s.verify(r)
-		if err != nil {
-			return err
-		}
-		data.Report = &v
-		data.Head = strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink
+	return s.render(w, http.StatusOK, "ledger", s.newPage(r, "ledger.title", &ledgerPage{}))
+}
+
+// uiVerify runs the verification and shows its report on the answer (the report is not
+// stored, so there is nothing to redirect to).
+func (s *Server) uiVerify(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.verify(r)
+	if err != nil {
+		return err
 	}
+	data := &ledgerPage{Report: &v, Head: strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink}
 	return s.render(w, http.StatusOK, "ledger", s.newPage(r, "ledger.title", data))
 }
 

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 )
 
@@ -400,7 +401,7 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	if strings.Join(got, " ") != "claims.pay:ok claims.decide:ok claims.submit:ok claims.review:ok claims.compile:ok" {
 		t.Errorf("audit %v", got)
 	}
-	if res := e.do("GET", "/api/v1/ledger/verify", "auditor", nil); res.status != 200 || !strings.Contains(string(res.body), `"ok": true`) {
+	if res := e.do("POST", "/api/v1/ledger/verify", "auditor", nil); res.status != 200 || !strings.Contains(string(res.body), `"ok": true`) {
 		t.Errorf("verify: %d %s", res.status, res.body)
 	}
 }
@@ -490,10 +491,13 @@ func TestUIFlows(t *testing.T) {
 	if res := pm.get("/api/v1/claims/2021Q1/pack/claim.pdf"); res.status != 200 || !strings.HasPrefix(string(res.body), "%PDF") {
 		t.Errorf("pdf: %d", res.status)
 	}
-	for _, p := range []string{"/", "/claims", "/claims/2021Q1/lines?heading=officer_time", "/audit", "/ledger?run=1", "/officers?authority=GB-NWP&payroll_ref=NWP-1"} {
+	for _, p := range []string{"/", "/claims", "/claims/2021Q1/lines?heading=officer_time", "/audit", "/ledger", "/officers?authority=GB-NWP&payroll_ref=NWP-1"} {
 		if res := pm.get(p); res.status != 200 {
 			t.Errorf("%s: %d %s", p, res.status, res.body)
 		}
+	}
+	if res := pm.post("/ledger/verify", nil); res.status != 200 || !strings.Contains(string(res.body), "The ledger verifies") {
+		t.Errorf("verify: %d %s", res.status, res.body)
 	}
 	admin := e.signIn("admin")
 	res = admin.post("/admin/tokens", url.Values{"name": {"user provisioning"}})
@@ -626,5 +630,53 @@ func TestWrongMethodAnswers405(t *testing.T) {
 		if res := e.do(c.method, c.path, "pm", nil); res.status != http.StatusNotFound || res.header.Get("Allow") != "" {
 			t.Errorf("%s %s: %d Allow %q", c.method, c.path, res.status, res.header.Get("Allow"))
 		}
+	}
+}
+
+// TestVerifyingTheLedgerIsAPost: a verification seals what waits for the chain and records
+// that it ran, so a GET (a link followed, prefetched or crawled) runs none: the API's GET
+// answers 405 and the page's query is ignored. Running one is a POST, with the CSRF token for a
+// cookie session.
+func TestVerifyingTheLedgerIsAPost(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	runs := func() int {
+		var audit struct{ Events []auth.Event }
+		e.do("GET", "/api/v1/audit?action=ledger.verify", "auditor", nil).json(t, &audit)
+		return len(audit.Events)
+	}
+	res := e.do("GET", "/api/v1/ledger/verify", "auditor", nil)
+	if res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != "POST" {
+		t.Errorf("GET /api/v1/ledger/verify: %d Allow %q", res.status, res.header.Get("Allow"))
+	}
+	aud := e.signIn("auditor")
+	for _, p := range []string{"/ledger?run=1", "/ledger"} {
+		res := aud.get(p)
+		if res.status != 200 || strings.Contains(string(res.body), "The ledger verifies") ||
+			!strings.Contains(string(res.body), `<form method="post" action="/ledger/verify">`) {
+			t.Errorf("GET %s: %d\n%s", p, res.status, res.body)
+		}
+	}
+	if n := runs(); n != 0 {
+		t.Fatalf("GETs ran %d verifications", n)
+	}
+	if res := aud.postForm("/ledger/verify", url.Values{}); res.status != 403 || !strings.Contains(string(res.body), RuleCSRF) {
+		t.Errorf("POST /ledger/verify without the CSRF token: %d", res.status)
+	}
+	if res := aud.post("/ledger/verify", nil); res.status != 200 || !strings.Contains(string(res.body), "The ledger verifies") {
+		t.Errorf("POST /ledger/verify: %d\n%s", res.status, res.body)
+	}
+	res = e.do("POST", "/api/v1/ledger/verify", "auditor", nil)
+	var v verificationJSON
+	res.json(t, &v)
+	if res.status != 200 || !v.OK || v.Entries == 0 || v.Waiting != 0 {
+		t.Errorf("POST /api/v1/ledger/verify: %d %s", res.status, res.body)
+	}
+	if n := runs(); n != 2 {
+		t.Errorf("%d verifications recorded, want 2", n)
+	}
+	if res := e.do("POST", "/api/v1/ledger/verify", "fo", nil); res.status != 403 {
+		t.Errorf("finance officer's verification: %d", res.status)
 	}
 }
