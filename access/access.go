@@ -25,9 +25,19 @@
 //	record_payment       -                yes                -        -      -
 //	read_records         own authority    yes                yes      -      yes
 //	read_claims          yes              yes                yes      -      yes
-//	download_pack        yes              yes                yes      -      yes
-//	verify_ledger        -                yes                yes      yes    yes
+//	download_pack        -                yes                yes      -      yes
+//	verify_ledger        -                yes                yes      -      yes
+//	read_account_audit   -                -                  -        yes    yes
 //	manage_users         -                -                  -        yes    yes
+//
+// A claim pack lists every authority's officers with their employment costs and hours, so only
+// the roles that see every authority's figures download it; a finance officer reads a claim's
+// figures and its drill-down, where officer time is their own authority's only.
+//
+// verify_ledger opens the ledger's entries and the whole audit log, which carry claim figures,
+// so an admin ("users, tokens, programme settings; not claims") does not have it. An admin reads
+// read_account_audit instead: the audit log's sign-ins, sign-outs and changes to users and
+// tokens only, which is what administering them needs.
 //
 // "system" is not a role a user can hold: it is the service acting on its own (the claim
 // scheduler) and the operator at the server's command line when no --as is given (whoever runs
@@ -90,6 +100,7 @@ const (
 	ReadClaims        Action = "read_claims"
 	DownloadPack      Action = "download_pack"
 	VerifyLedger      Action = "verify_ledger"
+	ReadAccountAudit  Action = "read_account_audit" // the audit log's sign-ins and changes to users and tokens
 	ManageUsers       Action = "manage_users"
 )
 
@@ -97,7 +108,7 @@ const (
 func Actions() []Action {
 	return []Action{RecordTime, ImportOfficers, ImportTime, RecordExpenditure, ImportExpenditure, Correct,
 		CompileClaim, ReviewClaim, SubmitClaim, RecordDecision, RecordPayment, ReadRecords, ReadClaims, DownloadPack,
-		VerifyLedger, ManageUsers}
+		VerifyLedger, ReadAccountAudit, ManageUsers}
 }
 
 // grant is one cell of the matrix.
@@ -113,7 +124,7 @@ const (
 var matrix = map[Role]map[Action]grant{
 	FinanceOfficer: {
 		RecordTime: own, ImportOfficers: own, ImportTime: own, Correct: own,
-		ReviewClaim: yes, ReadRecords: own, ReadClaims: yes, DownloadPack: yes,
+		ReviewClaim: yes, ReadRecords: own, ReadClaims: yes,
 	},
 	ProgrammeManager: {
 		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,
@@ -121,10 +132,11 @@ var matrix = map[Role]map[Action]grant{
 		RecordPayment: yes, ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes,
 	},
 	Auditor: {ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes},
-	Admin:   {VerifyLedger: yes, ManageUsers: yes},
+	Admin:   {ReadAccountAudit: yes, ManageUsers: yes},
 	SystemRole: {
 		RecordTime: yes, ImportOfficers: yes, ImportTime: yes, RecordExpenditure: yes, ImportExpenditure: yes,
-		Correct: yes, CompileClaim: yes, ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes, ManageUsers: yes,
+		Correct: yes, CompileClaim: yes, ReadRecords: yes, ReadClaims: yes, DownloadPack: yes, VerifyLedger: yes,
+		ReadAccountAudit: yes, ManageUsers: yes,
 	},
 }
 
@@ -223,6 +235,8 @@ func actionText(a Action) apperr.Phrase {
 		return "download claim packs"
 	case VerifyLedger:
 		return "verify the ledger"
+	case ReadAccountAudit:
+		return "read the audit log of sign-ins, users and tokens"
 	case ManageUsers:
 		return "manage users"
 	}

@@ -34,8 +34,9 @@ func TestCanMatrix(t *testing.T) {
 		access.RecordPayment:     {"-", "Y", "-", "-", "-"},
 		access.ReadRecords:       {"O", "Y", "Y", "-", "Y"},
 		access.ReadClaims:        {"Y", "Y", "Y", "-", "Y"},
-		access.DownloadPack:      {"Y", "Y", "Y", "-", "Y"},
-		access.VerifyLedger:      {"-", "Y", "Y", "Y", "Y"},
+		access.DownloadPack:      {"-", "Y", "Y", "-", "Y"},
+		access.VerifyLedger:      {"-", "Y", "Y", "-", "Y"},
+		access.ReadAccountAudit:  {"-", "-", "-", "Y", "Y"},
 		access.ManageUsers:       {"-", "-", "-", "Y", "Y"},
 	}
 	if len(want) != len(access.Actions()) {

@@ -9,6 +9,8 @@
 //	AU2  a password has 12 to 256 characters
 //	AU3  sign-in is refused for a while after repeated failures, per account and per client
 //	AU4  a session or token must be current: not expired, idle too long or revoked
+//	AU5  a token is created for the account of the person creating it; only the operator at the
+//	     server's console (access.System: `infuse tokens create --email`) creates one for another
 package auth
 
 import (
@@ -36,6 +38,7 @@ const (
 	RulePassword = "AU2"
 	RuleThrottle = "AU3"
 	RuleSession  = "AU4"
+	RuleOwnToken = "AU5"
 )
 
 func init() {
@@ -80,6 +83,7 @@ const tokenCacheTTL = 2 * time.Second
 
 type cachedToken struct {
 	user  access.User
+	id    int64
 	until time.Time
 }
 
@@ -349,9 +353,19 @@ type Token struct {
 
 // CreateToken creates a token named name acting as the user with email, as by (who must be
 // allowed to manage_users), and returns its secret, which is shown once and never again.
+//
+// A token acts with its user's role and is audited as that user, so a token for someone else
+// would let its creator act as them: an admin as a programme manager on claims, around "admin:
+// not claims" and the four-eyes rule. Only the operator at the server's console (access.System),
+// who holds the database anyway, creates a token for another user; anyone else only for their
+// own account (AU5).
 func (s *Service) CreateToken(ctx context.Context, by access.User, email, name string) (string, Token, error) {
 	if err := access.Can(by, access.ManageUsers, ""); err != nil {
 		return "", Token{}, err
+	}
+	if by.Role != access.SystemRole && access.NormalizeEmail(email) != by.Email {
+		return "", Token{}, apperr.New(apperr.Forbidden, RuleOwnToken,
+			"%s may create tokens only for their own account, not for %s: a token acts as its user", by.Email, email)
 	}
 	u, err := access.UserByEmail(ctx, s.pool, s.op, email)
 	if err != nil {
@@ -374,18 +388,19 @@ func (s *Service) CreateToken(ctx context.Context, by access.User, email, name s
 	return secret, t, nil
 }
 
-// TokenUser returns the user a current (unrevoked) token acts as, and records its use at most
-// once a minute.
-func (s *Service) TokenUser(ctx context.Context, secret string) (access.User, error) {
+// TokenUser returns the user a current (unrevoked) token acts as and the token's id (for the
+// audit log, so that what a token did can be told from what its user did in a session), and
+// records its use at most once a minute.
+func (s *Service) TokenUser(ctx context.Context, secret string) (access.User, int64, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 128 {
-		return access.User{}, apperr.New(apperr.Unauthenticated, RuleSession, "the token is not valid")
+		return access.User{}, 0, apperr.New(apperr.Unauthenticated, RuleSession, "the token is not valid")
 	}
 	key := string(digest(secret))
 	s.mu.Lock()
 	c, ok := s.tokens[key]
 	s.mu.Unlock()
 	if ok && time.Now().Before(c.until) {
-		return c.user, nil
+		return c.user, c.id, nil
 	}
 	now := s.stamp()
 	var id int64
@@ -394,24 +409,24 @@ func (s *Service) TokenUser(ctx context.Context, secret string) (access.User, er
 		FROM api_token t JOIN app_user u ON u.operation_id = t.operation_id AND u.id = t.user_id
 		WHERE t.operation_id = $1 AND t.hash = $2 AND t.revoked_at IS NULL`, s.op, digest(secret)), &id, &lastUsed)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return access.User{}, apperr.New(apperr.Unauthenticated, RuleSession, "the token is not valid or has been revoked")
+		return access.User{}, 0, apperr.New(apperr.Unauthenticated, RuleSession, "the token is not valid or has been revoked")
 	}
 	if err != nil {
-		return access.User{}, db.Translate("auth.TokenUser", err)
+		return access.User{}, 0, db.Translate("auth.TokenUser", err)
 	}
 	if lastUsed == nil || now.Sub(*lastUsed) > time.Minute {
 		if _, err := s.pool.Exec(ctx, `UPDATE api_token SET last_used_at = $3 WHERE operation_id = $1 AND id = $2`,
 			s.op, id, now); err != nil {
-			return access.User{}, db.Translate("auth.TokenUser", err)
+			return access.User{}, 0, db.Translate("auth.TokenUser", err)
 		}
 	}
 	s.mu.Lock()
 	if len(s.tokens) > 10000 {
 		clear(s.tokens)
 	}
-	s.tokens[key] = cachedToken{user: u, until: time.Now().Add(tokenCacheTTL)}
+	s.tokens[key] = cachedToken{user: u, id: id, until: time.Now().Add(tokenCacheTTL)}
 	s.mu.Unlock()
-	return u, nil
+	return u, id, nil
 }
 
 // Tokens lists every token, newest first.

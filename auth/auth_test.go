@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -46,6 +48,7 @@ func TestPasswordHash(t *testing.T) {
 
 type fixture struct {
 	svc  *auth.Service
+	pool *pgxpool.Pool
 	now  *time.Time
 	user access.User
 }
@@ -71,7 +74,7 @@ func setup(t *testing.T) fixture {
 	if err := svc.SetPassword(ctx, access.System, u.Email, "the right password"); err != nil {
 		t.Fatal(err)
 	}
-	return fixture{svc: svc, now: &now, user: u}
+	return fixture{svc: svc, pool: pool, now: &now, user: u}
 }
 
 func TestSessions(t *testing.T) {
@@ -148,8 +151,8 @@ func TestTokensAndAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, err := f.svc.TokenUser(ctx, secret); err != nil || u.Email != f.user.Email {
-		t.Fatalf("token user: %v %v", u, err)
+	if u, id, err := f.svc.TokenUser(ctx, secret); err != nil || u.Email != f.user.Email || id != tok.ID {
+		t.Fatalf("token user: %v %d %v", u, id, err)
 	}
 	ts, _ := f.svc.Tokens(ctx)
 	if len(ts) != 1 || ts[0].LastUsedAt == nil || ts[0].Name != "nightly" {
@@ -158,7 +161,7 @@ func TestTokensAndAudit(t *testing.T) {
 	if err := f.svc.RevokeToken(ctx, access.System, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.TokenUser(ctx, secret); err == nil {
+	if _, _, err := f.svc.TokenUser(ctx, secret); err == nil {
 		t.Error("revoked token accepted")
 	}
 	if err := f.svc.Record(ctx, auth.Event{Actor: "pm@x.example", ActorRole: "programme_manager", Action: "claims.submit",
@@ -172,5 +175,78 @@ func TestTokensAndAudit(t *testing.T) {
 	}
 	if _, err := f.svc.Events(ctx, access.User{Email: "f@x.example", Role: access.FinanceOfficer, Authority: "GB-NWP"}, auth.AuditFilter{}); err == nil {
 		t.Error("a finance officer read the whole audit log")
+	}
+}
+
+// TestTokensActForTheirCreator: a token acts as its user, so an admin creates tokens only for
+// their own account (AU5); minting one for a programme manager would let the admin act on
+// claims as that manager. The operator at the console (System) still creates them for anyone.
+func TestTokensActForTheirCreator(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	admin, err := access.AddUser(ctx, f.pool, f.svc.OperationID(), access.System,
+		access.User{Email: "admin@x.example", Name: "A D", Role: access.Admin}, nil, *f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.CreateToken(ctx, admin, f.user.Email, "act as the manager"); apperr.CodeOf(err) != apperr.Forbidden ||
+		apperr.RuleOf(err) != auth.RuleOwnToken {
+		t.Errorf("an admin created a token for a programme manager: %v", err)
+	}
+	if _, _, err := f.svc.CreateToken(ctx, admin, "nobody@x.example", "x"); apperr.RuleOf(err) != auth.RuleOwnToken {
+		t.Errorf("an admin created a token for an unknown email: %v", err)
+	}
+	secret, tok, err := f.svc.CreateToken(ctx, admin, " Admin@X.example ", "user provisioning")
+	if err != nil {
+		t.Fatalf("an admin's token for their own account: %v", err)
+	}
+	if u, id, err := f.svc.TokenUser(ctx, secret); err != nil || u.Email != admin.Email || u.Role != access.Admin || id != tok.ID {
+		t.Errorf("own token acts as %v (token %d), %v", u, id, err)
+	}
+	if _, tok, err := f.svc.CreateToken(ctx, access.System, f.user.Email, "nightly"); err != nil || tok.User != f.user.Email {
+		t.Errorf("the operator's token for a programme manager: %+v %v", tok, err)
+	}
+	ts, _ := f.svc.Tokens(ctx)
+	if len(ts) != 2 {
+		t.Errorf("tokens %+v", ts)
+	}
+}
+
+// TestAccountEvents: an admin reads the audit log's sign-ins and changes to users and tokens,
+// never the rest of it, which carries claim figures; the whole log is verify_ledger's.
+func TestAccountEvents(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for _, a := range []string{"signin", "signout", "users.add", "users.password", "tokens.create", "tokens.revoke",
+		"claims.submit", "import.time", "ledger.verify", "signing", "usersx"} {
+		if err := f.svc.Record(ctx, auth.Event{Actor: "x@x.example", Action: a, Target: "t", Detail: map[string]any{"esf_due": "1.00"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := access.User{Email: "admin@x.example", Role: access.Admin}
+	evs, err := f.svc.AccountEvents(ctx, admin, auth.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Action)
+	}
+	if strings.Join(got, " ") != "tokens.revoke tokens.create users.password users.add signout signin" {
+		t.Errorf("account events %v", got)
+	}
+	if evs, err := f.svc.AccountEvents(ctx, admin, auth.AuditFilter{Action: "tokens."}); err != nil || len(evs) != 2 {
+		t.Errorf("account events of tokens: %d %v", len(evs), err)
+	}
+	if evs, err := f.svc.AccountEvents(ctx, admin, auth.AuditFilter{Action: "claims."}); err != nil || len(evs) != 0 {
+		t.Errorf("account events of claims: %d %v", len(evs), err)
+	}
+	if _, err := f.svc.Events(ctx, admin, auth.AuditFilter{}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("an admin read the whole audit log: %v", err)
+	}
+	if _, err := f.svc.AccountEvents(ctx, f.user, auth.AuditFilter{}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("a programme manager read the account events: %v", err)
 	}
 }

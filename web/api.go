@@ -2,15 +2,14 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -27,7 +26,7 @@ import (
 // progressive enhancement. Every route but the OpenAPI document's needs a signed-in caller.
 func (s *Server) apiRoutes() []route {
 	return []route{
-		{method: "GET", pattern: "/api/openapi.json", handler: s.openAPI,
+		{method: "GET", pattern: "/api/openapi.json", handler: s.openAPI, public: true,
 			doc: &opDoc{Tag: "meta", Summary: "This API's OpenAPI 3 document"}},
 		{method: "GET", pattern: "/api/v1/me", handler: s.apiMe,
 			doc: &opDoc{Tag: "people", Summary: "The signed-in user", Response: "User"}},
@@ -40,14 +39,14 @@ func (s *Server) apiRoutes() []route {
 		{method: "POST", pattern: "/api/v1/officers", action: access.ImportOfficers, handler: s.apiRecordOfficer,
 			doc: &opDoc{Tag: "records", Summary: "Record an officer (if new) and a rate version (one officers.csv row)", Request: "OfficerInput", Response: "Officer", Created: true}},
 		{method: "POST", pattern: "/api/v1/time-entries", action: access.RecordTime, handler: s.apiRecordTime,
-			doc: &opDoc{Tag: "records", Summary: "Record one officer time entry (V1–V8)", Request: "TimeInput", Response: "TimeEntry", Created: true}},
+			doc: &opDoc{Tag: "records", Summary: "Record one officer time entry (V1–V8)", Request: "TimeInput", Response: "TimeEntry", Created: true, Replay: true}},
 		{method: "GET", pattern: "/api/v1/time-entries", action: access.ReadRecords, handler: listAPI("time_entries", s.cfg.Match.TimeEntries, timeOut),
 			doc: &opDoc{Tag: "records", Summary: "The time entries the caller may read, newest first", Response: "TimeEntryList",
 				Query: []string{"authority", "payroll_ref", "period", "status", "before", "limit"}}},
 		{method: "GET", pattern: "/api/v1/time-entries/{id}", action: access.ReadRecords, handler: s.apiTimeEntry,
 			doc: &opDoc{Tag: "records", Summary: "A time entry", Response: "TimeEntry"}},
 		{method: "POST", pattern: "/api/v1/expenditure", action: access.RecordExpenditure, handler: s.apiRecordExpenditure,
-			doc: &opDoc{Tag: "records", Summary: "Record one cash expenditure line", Request: "ExpenditureInput", Response: "Expenditure", Created: true}},
+			doc: &opDoc{Tag: "records", Summary: "Record one cash expenditure line", Request: "ExpenditureInput", Response: "Expenditure", Created: true, Replay: true}},
 		{method: "GET", pattern: "/api/v1/expenditure", action: access.ReadClaims, handler: listAPI("expenditure", s.cfg.Match.ExpenditureLines, expenditureOut),
 			doc: &opDoc{Tag: "records", Summary: "The expenditure lines and credit notes, newest first (the programme's cash: read with the claims)",
 				Response: "ExpenditureList", Query: []string{"heading", "period", "status", "before", "limit"}}},
@@ -77,14 +76,16 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", pattern: "/api/v1/claims/{period}/lines", action: access.ReadClaims, handler: s.apiClaimLines,
 			doc: &opDoc{Tag: "claims", Summary: "Drill-down (R7.1): the lines booked in the claim's period with their ledger entries and evidence", Response: "Lines"}},
 		{method: "GET", pattern: "/api/v1/claims/{period}/pack/{file}", action: access.DownloadPack, handler: s.apiPackFile,
-			doc: &opDoc{Tag: "claims", Summary: "A stored pack file (claim.xlsx, claim.pdf or manifest.json): for a submitted claim, exactly what was submitted", Produces: "application/octet-stream"}},
+			doc: &opDoc{Tag: "claims", Summary: "A stored pack file (claim.xlsx, claim.pdf or manifest.json): for a submitted claim, exactly what was submitted", Produces: []string{packTypes[reports.NameXLSX], packTypes[reports.NamePDF], packTypes[reports.NameManifest]}}},
 
-		{method: "GET", pattern: "/api/v1/ledger/verify", action: access.VerifyLedger, handler: s.apiVerify,
-			doc: &opDoc{Tag: "ledger", Summary: "Verify the chain, every balance and the invariants", Response: "Verification"}},
+		{method: "POST", pattern: "/api/v1/ledger/verify", action: access.VerifyLedger, handler: s.apiVerify,
+			doc: &opDoc{Tag: "ledger", Summary: "Seal the entries waiting for the chain, then verify the chain, every balance and the invariants; the run is recorded in the audit log", Response: "Verification"}},
 		{method: "GET", pattern: "/api/v1/ledger/entries/{id}", action: access.VerifyLedger, handler: s.apiEntry,
 			doc: &opDoc{Tag: "ledger", Summary: "A ledger entry and its postings", Response: "Entry"}},
 		{method: "GET", pattern: "/api/v1/audit", action: access.VerifyLedger, handler: s.apiAudit,
 			doc: &opDoc{Tag: "ledger", Summary: "The audit log, newest first (query: actor, action, target, before, limit)", Response: "AuditList"}},
+		{method: "GET", pattern: "/api/v1/audit/accounts", action: access.ReadAccountAudit, handler: s.apiAccountAudit,
+			doc: &opDoc{Tag: "people", Summary: "The audit log's sign-ins, sign-outs and changes to users and tokens, newest first (query: actor, action, target, before, limit)", Response: "AuditList"}},
 
 		{method: "GET", pattern: "/api/v1/users", action: access.ManageUsers, handler: s.apiUsers,
 			doc: &opDoc{Tag: "people", Summary: "Every user", Response: "UserList"}},
@@ -95,45 +96,10 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", pattern: "/api/v1/tokens", action: access.ManageUsers, handler: s.apiTokens,
 			doc: &opDoc{Tag: "people", Summary: "Every bearer token (never its secret)", Response: "TokenList"}},
 		{method: "POST", pattern: "/api/v1/tokens", action: access.ManageUsers, handler: s.apiCreateToken,
-			doc: &opDoc{Tag: "people", Summary: "Create a bearer token; its secret is in this answer only", Request: "TokenInput", Response: "NewToken", Created: true}},
+			doc: &opDoc{Tag: "people", Summary: "Create a bearer token acting as the caller (never as another user: AU5); its secret is in this answer only", Request: "TokenInput", Response: "NewToken", Created: true}},
 		{method: "DELETE", pattern: "/api/v1/tokens/{id}", action: access.ManageUsers, handler: s.apiRevokeToken,
 			doc: &opDoc{Tag: "people", Summary: "Revoke a bearer token", NoContent: true}},
 	}
-}
-
-// decodeJSON reads a JSON object of the documented shape into v (unknown fields refused).
-func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
-			return apperr.New(apperr.Invalid, RuleBody, "send the request body as application/json")
-		}
-	}
-	// Read the (size-limited) body whole first: encoding/json would silently replace invalid
-	// UTF-8 with U+FFFD and store text the client never sent.
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return apperr.New(apperr.Invalid, RuleBody, "the request body could not be read")
-	}
-	if !utf8.Valid(body) {
-		return apperr.New(apperr.Invalid, RuleBody, "the request body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return apperr.New(apperr.Invalid, RuleBody, "the request body is not the JSON this route takes: %v", err)
-	}
-	if dec.More() {
-		return apperr.New(apperr.Invalid, RuleBody, "the request body has more than one JSON value")
-	}
-	return nil
 }
 
 // text is a JSON value given as a string or a bare number, kept as its text so that money and
@@ -169,8 +135,10 @@ func money(d decimal.Decimal) string { return d.StringFixed(2) }
 
 func dateText(t time.Time) string { return t.Format("2006-01-02") }
 
-// audit appends to the audit log what the caller did to target and how it ended. A failure to
-// write the log is logged, not shown: the action itself has already happened or failed.
+// audit appends to the audit log what the caller did to target and how it ended. An action
+// taken with a bearer token records the token's id in the detail (token_id), so that what a
+// token did can be told from what its user did in a session. A failure to write the log is
+// logged, not shown: the action itself has already happened or failed.
 func (s *Server) audit(r *http.Request, action, target string, detail map[string]any, err error) {
 	if s.cfg.Auth == nil {
 		return
@@ -179,6 +147,12 @@ func (s *Server) audit(r *http.Request, action, target string, detail map[string
 	e := auth.Event{Action: action, Target: target, Detail: detail, RequestID: st.id, Client: st.client}
 	if st.user != nil {
 		e.Actor, e.ActorRole = st.user.Email, string(st.user.Role)
+	}
+	if st.viaToken {
+		if e.Detail == nil {
+			e.Detail = map[string]any{}
+		}
+		e.Detail["token_id"] = st.tokenID
 	}
 	if xerr := s.cfg.Auth.Record(r.Context(), e, err); xerr != nil {
 		s.log.Error("audit log write failed", "request_id", st.id, "action", action, "err", xerr)
@@ -311,9 +285,14 @@ func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// createToken creates a token for the caller's own account (email, when given, must be the
+// caller's: auth refuses a token for anyone else, AU5).
 func (s *Server) createToken(r *http.Request, email, name string) (string, auth.Token, error) {
 	if err := authorize(r, access.ManageUsers, ""); err != nil {
 		return "", auth.Token{}, err
+	}
+	if strings.TrimSpace(email) == "" {
+		email = user(r).Email
 	}
 	secret, t, err := s.cfg.Auth.CreateToken(r.Context(), user(r), email, name)
 	s.audit(r, "tokens.create", access.NormalizeEmail(email), map[string]any{"name": name, "id": t.ID}, err)
@@ -322,7 +301,7 @@ func (s *Server) createToken(r *http.Request, email, name string) (string, auth.
 
 func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		Email string `json:"email"`
+		Email string `json:"email"` // optional: the caller's own
 		Name  string `json:"name"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
@@ -1054,6 +1033,9 @@ type verificationJSON struct {
 	Seconds  float64  `json:"seconds"`
 }
 
+// verify seals the entries waiting for the chain, verifies the ledger and records the run in the
+// audit log, as `infuse ledger verify` does. It changes things (the chain, the log) and reads the
+// whole ledger, so it runs on POST only: never for a link followed, prefetched or crawled.
 func (s *Server) verify(r *http.Request) (verificationJSON, error) {
 	if err := authorize(r, access.VerifyLedger, ""); err != nil {
 		return verificationJSON{}, err
@@ -1142,19 +1124,31 @@ func (s *Server) apiEntry(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) auditEvents(r *http.Request) ([]auth.Event, error) {
+// auditLog reads the whole audit log (verify_ledger) or only its account events (an admin's
+// read_account_audit).
+type auditLog func(ctx context.Context, by access.User, f auth.AuditFilter) ([]auth.Event, error)
+
+func (s *Server) auditEvents(r *http.Request, read auditLog) ([]auth.Event, error) {
 	q := r.URL.Query()
 	f := auth.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
 	f.Before, _ = strconv.ParseInt(q.Get("before"), 10, 64)
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
-	return s.cfg.Auth.Events(r.Context(), user(r), f)
+	return read(r.Context(), user(r), f)
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
-	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+	return s.writeAudit(w, r, access.VerifyLedger, s.cfg.Auth.Events)
+}
+
+func (s *Server) apiAccountAudit(w http.ResponseWriter, r *http.Request) error {
+	return s.writeAudit(w, r, access.ReadAccountAudit, s.cfg.Auth.AccountEvents)
+}
+
+func (s *Server) writeAudit(w http.ResponseWriter, r *http.Request, a access.Action, read auditLog) error {
+	if err := authorize(r, a, ""); err != nil {
 		return err
 	}
-	evs, err := s.auditEvents(r)
+	evs, err := s.auditEvents(r, read)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package web
 
 import (
 	"crypto/subtle"
+	"errors"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -11,9 +13,10 @@ import (
 
 // Rule ids of this package.
 const (
-	RuleCSRF = "W1" // an unsafe request of a cookie session carries the session's CSRF token
-	RuleSize = "W2" // request bodies and uploads have size limits
-	RuleBody = "W3" // a request body is well-formed JSON or form data of the documented shape
+	RuleCSRF   = "W1" // an unsafe request of a cookie session carries the session's CSRF token
+	RuleSize   = "W2" // request bodies and uploads have size limits
+	RuleBody   = "W3" // a request body is well-formed JSON or form data of the documented shape
+	RuleMethod = "W4" // a route answers only its own methods (405, with Allow naming them)
 )
 
 // Cookie names.
@@ -49,11 +52,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) 
 		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 			return apperr.New(apperr.Unauthenticated, "", "the Authorization header must be: Bearer <token>")
 		}
-		u, err := s.cfg.Auth.TokenUser(r.Context(), strings.TrimSpace(secret))
+		u, id, err := s.cfg.Auth.TokenUser(r.Context(), strings.TrimSpace(secret))
 		if err != nil {
 			return err
 		}
-		st.user, st.viaToken = &u, true
+		st.user, st.viaToken, st.tokenID = &u, true, id
 		return nil
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
@@ -76,6 +79,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) 
 	if unsafe(r.Method) && st.session != nil {
 		got := r.Header.Get(csrfHeader)
 		if got == "" {
+			// The token is in the form: read it as the handler would, so that a form over its size
+			// limit is refused as such (413) rather than as a form without a token.
+			if err := parseForm(r); err != nil {
+				return err
+			}
 			got = r.FormValue(csrfField)
 		}
 		want := st.session.CSRFToken()
@@ -84,6 +92,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 	}
 	return nil
+}
+
+// multipartMemory is how much of a multipart upload is held in memory; the rest goes to
+// temporary files (as net/http's own default).
+const multipartMemory = 32 << 20
+
+// parseForm reads the form of r: url-encoded, or multipart for an upload. A body over its size
+// limit is refused as the API refuses one (413, W2); any other form that cannot be read is W3.
+func parseForm(r *http.Request) error {
+	err := r.ParseForm()
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(multipartMemory)
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &mbe):
+		return sized(err)
+	}
+	return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
 }
 
 // user returns the signed-in user of r. Handlers of non-public routes may rely on it.

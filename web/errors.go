@@ -32,6 +32,7 @@ const statusClientClosed = 499
 var statusOfRule = map[string]int{
 	auth.RuleThrottle: http.StatusTooManyRequests,
 	RuleSize:          http.StatusRequestEntityTooLarge,
+	RuleMethod:        http.StatusMethodNotAllowed,
 }
 
 // RowError is one rejected row of an import (interfaces.md: row N: <rule id>: <message>).

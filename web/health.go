@@ -16,7 +16,7 @@ func (s *Server) healthRoutes() []route {
 		{method: "GET", pattern: "/readyz", handler: s.readyz, public: true,
 			doc: &opDoc{Tag: "operations", Summary: "The database answers and its schema is current", Response: "Status"}},
 		{method: "GET", pattern: "/metrics", handler: s.serveMetrics, public: true,
-			doc: &opDoc{Tag: "operations", Summary: "Prometheus metrics (text exposition format)", Produces: "text/plain"}},
+			doc: &opDoc{Tag: "operations", Summary: "Prometheus metrics (text exposition format)", Produces: []string{"text/plain"}}},
 	}
 }
 

@@ -40,6 +40,7 @@ type state struct {
 	user     *access.User
 	session  *auth.Session // nil for bearer tokens and anonymous callers
 	viaToken bool
+	tokenID  int64 // the bearer token's id, when viaToken
 	lang     string
 	client   string
 }

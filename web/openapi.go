@@ -14,9 +14,10 @@ type opDoc struct {
 	Summary   string
 	Request   string   // schema name of a JSON body
 	Response  string   // schema name of the JSON answer
-	Produces  string   // content type of a non-JSON answer
+	Produces  []string // content types of a non-JSON answer
 	Upload    bool     // a multipart upload with a file field
 	Created   bool     // answers 201
+	Replay    bool     // answers 200 with the record made before, for an identical request (idempotent replay, V5)
 	NoContent bool     // answers 204
 	Query     []string // query parameters, described in queryParams
 }
@@ -73,7 +74,8 @@ func schemas() map[string]any {
 		"UserInput":     ref("User"),
 		"UserList":      obj([]string{"users"}, map[string]any{"users": arrayOf("User")}),
 		"PasswordInput": obj([]string{"password"}, map[string]any{"password": map[string]any{"type": "string", "minLength": 12, "maxLength": 256}}),
-		"TokenInput":    obj([]string{"email"}, map[string]any{"email": str("the user the token acts as"), "name": str("what the token is for")}),
+		"TokenInput": obj(nil, map[string]any{"name": str("what the token is for"),
+			"email": str("optional: the caller's own email. A token acts as the user who creates it; a token for another user is made by the operator on the server (infuse tokens create --email)")}),
 		"Token": obj([]string{"id", "name", "user"}, map[string]any{"id": map[string]any{"type": "integer"}, "name": str(""), "user": str(""),
 			"role": str(""), "created_at": str("RFC 3339"), "created_by": str(""), "last_used_at": str("RFC 3339 or null"),
 			"revoked_at": str("RFC 3339 or null"), "revoked_by": str("")}),
@@ -179,21 +181,32 @@ func (s *Server) openAPIDocument() map[string]any {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"multipart/form-data": map[string]any{
 				"schema": obj([]string{"file"}, map[string]any{"file": map[string]any{"type": "string", "format": "binary"}})}}}
 		}
-		ok := map[string]any{"description": "OK"}
+		var content map[string]any
 		switch {
 		case d.Response != "":
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(d.Response)}}
-		case d.Produces != "":
-			ok["content"] = map[string]any{d.Produces: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+			content = map[string]any{"application/json": map[string]any{"schema": ref(d.Response)}}
+		case len(d.Produces) > 0:
+			content = map[string]any{}
+			for _, ct := range d.Produces {
+				content[ct] = map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}
+			}
 		}
+		ok := map[string]any{"description": "OK"}
 		code := "200"
 		if d.Created {
-			code = "201"
+			code, ok["description"] = "201", "Created"
+		}
+		if content != nil {
+			ok["content"] = content
 		}
 		if d.NoContent {
 			code, ok = "204", map[string]any{"description": "Done"}
 		}
 		responses := map[string]any{code: ok, "default": errResp("An error: code, rule, message and request id")}
+		if d.Replay {
+			responses["200"] = map[string]any{"description": "The same request was answered before (idempotent replay): " +
+				"nothing new is recorded, and the answer is what was recorded then, with replayed true", "content": content}
+		}
 		if !rt.public {
 			responses["401"] = errResp("Not signed in")
 			responses["403"] = errResp("Not allowed (A1), or another authority's (V8), or no CSRF token (W1)")

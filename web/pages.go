@@ -249,6 +249,9 @@ func navigation(u *access.User, current string) []navItem {
 	if can(access.ManageUsers) {
 		items = append(items, navItem{Key: "nav.users", Href: "/admin/users"}, navItem{Key: "nav.tokens", Href: "/admin/tokens"})
 	}
+	if can(access.ReadAccountAudit) {
+		items = append(items, navItem{Key: "nav.accountaudit", Href: "/admin/audit"})
+	}
 	for i := range items {
 		h := items[i].Href
 		items[i].Current = current == h || (h != "/" && strings.HasPrefix(current, h+"/"))

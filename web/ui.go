@@ -63,6 +63,7 @@ func (s *Server) uiRoutes() []route {
 		{method: "GET", pattern: "/claims/{period}/lines", action: access.ReadClaims, ui: true, handler: s.uiLines},
 		{method: "GET", pattern: "/ledger/entries/{id}", action: access.VerifyLedger, ui: true, handler: s.uiEntry},
 		{method: "GET", pattern: "/ledger", action: access.VerifyLedger, ui: true, handler: s.uiLedger},
+		{method: "POST", pattern: "/ledger/verify", action: access.VerifyLedger, ui: true, handler: s.uiVerify},
 		{method: "GET", pattern: "/audit", action: access.VerifyLedger, ui: true, handler: s.uiAudit},
 
 		{method: "GET", pattern: "/admin/users", action: access.ManageUsers, ui: true, handler: s.uiUsers},
@@ -71,6 +72,7 @@ func (s *Server) uiRoutes() []route {
 		{method: "GET", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiTokens},
 		{method: "POST", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiCreateToken},
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", action: access.ManageUsers, ui: true, handler: s.uiRevokeToken},
+		{method: "GET", pattern: "/admin/audit", action: access.ReadAccountAudit, ui: true, handler: s.uiAccountAudit},
 	}
 }
 
@@ -138,6 +140,9 @@ func (s *Server) uiSignInForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiSignIn(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
 	// Login CSRF: the form's value must match the cookie set with the form (double submit).
 	c, err := r.Cookie(preCookie)
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.FormValue("_pre"))) != 1 {
@@ -438,8 +443,8 @@ func (s *Server) uiOfficers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiRecordOfficer(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	p := s.newPage(r, "off.title", nil)
 	f := s.newForm(p, "off", r.PostForm)
@@ -666,8 +671,8 @@ func (s *Server) uiTime(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiRecordTime(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	p := s.newPage(r, "time.title", nil)
 	f := s.newForm(p, "time", r.PostForm)
@@ -695,8 +700,8 @@ func (s *Server) uiRecordTime(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	// The page the line is listed on, which shows the form again if the correction fails.
 	path, again := "/time", func(status int, cf *form) error { return s.timePage(w, r, status, nil, cf, nil) }
@@ -809,8 +814,8 @@ func (s *Server) uiExpenditure(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	p := s.newPage(r, "exp.title", nil)
 	f := s.newForm(p, "exp", r.PostForm)
@@ -878,6 +883,7 @@ func (s *Server) uiClaims(w http.ResponseWriter, r *http.Request) error {
 type claimPage struct {
 	Claim                           *claims.Claim
 	Files                           []reports.File
+	CanDownload                     bool // the pack section is shown only to those who may download it
 	Events                          []claims.Event
 	Actions                         bool
 	CanReview, CanSubmit, CanDecide bool
@@ -896,8 +902,8 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	}
 	p := s.newPage(r, "claim.title", nil)
 	p.Title += " " + period
-	data := &claimPage{Claim: c}
-	if authorize(r, access.DownloadPack, "") == nil {
+	data := &claimPage{Claim: c, CanDownload: authorize(r, access.DownloadPack, "") == nil}
+	if data.CanDownload {
 		files, _, err := s.cfg.Claims.StoredPack(r.Context(), period)
 		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 			return err
@@ -941,8 +947,8 @@ func (s *Server) uiClaim(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := r.ParseForm(); err != nil {
-			return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+		if err := parseForm(r); err != nil {
+			return err
 		}
 		period := r.PathValue("period")
 		dec := decisionInputJSON{DecidedOn: r.PostForm.Get("decided_on"), Approved: text(r.PostForm.Get("approved")),
@@ -1008,33 +1014,46 @@ type ledgerPage struct {
 // verificationJSON doubles as the ledger page's report.
 func (v *verificationJSON) OKText() bool { return v.OK }
 
+// uiLedger offers the verification: a form that posts to /ledger/verify.
 func (s *Server) uiLedger(w http.ResponseWriter, r *http.Request) error {
 	if err := authorize(r, access.VerifyLedger, ""); err != nil {
 		return err
 	}
-	data := &ledgerPage{}
-	if r.URL.Query().Get("run") != "" {
-		v, err := s.verify(r)
-		if err != nil {
-			return err
-		}
-		data.Report = &v
-		data.Head = strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink
+	return s.render(w, http.StatusOK, "ledger", s.newPage(r, "ledger.title", &ledgerPage{}))
+}
+
+// uiVerify runs the verification and shows its report on the answer (the report is not
+// stored, so there is nothing to redirect to).
+func (s *Server) uiVerify(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.verify(r)
+	if err != nil {
+		return err
 	}
+	data := &ledgerPage{Report: &v, Head: strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink}
 	return s.render(w, http.StatusOK, "ledger", s.newPage(r, "ledger.title", data))
 }
 
 func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request) error {
-	if err := authorize(r, access.VerifyLedger, ""); err != nil {
+	return s.auditPage(w, r, access.VerifyLedger, s.cfg.Auth.Events, "audit.title", "audit.help")
+}
+
+// uiAccountAudit is an admin's audit page: sign-ins and changes to users and tokens only.
+func (s *Server) uiAccountAudit(w http.ResponseWriter, r *http.Request) error {
+	return s.auditPage(w, r, access.ReadAccountAudit, s.cfg.Auth.AccountEvents, "audit.accounts.title", "audit.accounts.help")
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, a access.Action, read auditLog, titleKey, helpKey string) error {
+	if err := authorize(r, a, ""); err != nil {
 		return err
 	}
-	evs, err := s.auditEvents(r)
+	evs, err := s.auditEvents(r, read)
 	if err != nil {
 		return err
 	}
-	p := s.newPage(r, "audit.title", nil)
+	p := s.newPage(r, titleKey, nil)
 	f := s.newForm(p, "audit", r.URL.Query())
-	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false), f.field("action", "audit.what", "text", false)}}
+	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false), f.field("action", "audit.what", "text", false)},
+		"Path": r.URL.Path, "Help": p.T(helpKey)}
 	if len(evs) == 100 {
 		data["Older"] = evs[len(evs)-1].ID
 	}
@@ -1091,8 +1110,8 @@ func (s *Server) uiUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiAddUser(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	_, err := s.addUser(r, userJSON{Email: r.PostForm.Get("email"), Name: r.PostForm.Get("name"), Role: r.PostForm.Get("role"),
 		Authority: r.PostForm.Get("authority")})
@@ -1109,8 +1128,8 @@ func (s *Server) uiAddUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiSetPassword(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	if err := s.setPassword(r, r.PostForm.Get("email"), r.PostForm.Get("password")); err != nil {
 		if !userFacing(err) && apperr.CodeOf(err) != apperr.Forbidden {
@@ -1138,9 +1157,7 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, status int, 
 		f = s.newForm(p, "token", nil)
 	}
 	f.p = p
-	email := f.field("email", "tokens.user", "email", true)
-	email.Autocomplete = "off"
-	p.Data = map[string]any{"Tokens": ts, "Secret": secret, "Fields": []field{email, f.field("name", "tokens.name", "text", false)}}
+	p.Data = map[string]any{"Tokens": ts, "Secret": secret, "Fields": []field{f.field("name", "tokens.name", "text", false)}}
 	p.Problems = f.problems
 	return s.render(w, status, "tokens", p)
 }
@@ -1150,18 +1167,20 @@ func (s *Server) uiTokens(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+	if err := parseForm(r); err != nil {
+		return err
 	}
+	// The form names no user: the token acts as the person creating it. A posted email that is
+	// not theirs is refused (AU5), as through the API.
 	secret, _, err := s.createToken(r, r.PostForm.Get("email"), r.PostForm.Get("name"))
 	if err != nil {
-		if !userFacing(err) && apperr.RuleOf(err) != access.RuleRole {
+		if !userFacing(err) {
 			return err
 		}
 		p := s.newPage(r, "tokens.title", nil)
 		f := s.newForm(p, "token", r.PostForm)
-		f.failErr(err, map[string]string{access.RuleRole: "email", "": "name"})
-		return s.tokensPage(w, r, s.unknownUserStatus(err), f, "")
+		f.failErr(err, map[string]string{"": "name"})
+		return s.tokensPage(w, r, s.failedStatus(err), f, "")
 	}
 	// The secret is shown on this answer only (no redirect: it must not land in a URL).
 	return s.tokensPage(w, r, http.StatusCreated, nil, secret)

@@ -9,6 +9,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,10 +80,32 @@ func New(cfg Config) (*Server, error) {
 			s.handle(rt)
 		}
 	}
-	s.mux.Handle("/", s.wrap(route{pattern: "/", public: true, ui: true}, func(w http.ResponseWriter, r *http.Request) error {
-		return apperr.New(apperr.NotFound, "", "there is no page at %s", r.URL.Path)
-	}))
+	s.mux.Handle("/", s.wrap(route{pattern: "/", public: true, ui: true}, s.unrouted))
 	return s, nil
+}
+
+// routeMethods are the methods the routes use, which unrouted offers in Allow.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unrouted answers what no route takes: 405 with Allow when routes take the path with other
+// methods, else 404. ServeMux answers 405 itself only when no pattern matches the path at all,
+// and the catch-all "/" (which renders 404s as pages or JSON) matches every path, so the mux is
+// asked which patterns would take the path under each other method.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range routeMethods {
+		if m == r.Method {
+			continue
+		}
+		if _, pattern := s.mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return apperr.New(apperr.Invalid, RuleMethod, "%s is not a method of %s: use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))
+	}
+	return apperr.New(apperr.NotFound, "", "there is no page at %s", r.URL.Path)
 }
 
 // ServeHTTP runs the middleware every request passes through, then the route.

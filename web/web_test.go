@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 )
 
@@ -126,6 +129,22 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if res.status != 200 {
 		t.Fatalf("%d %s", res.status, res.body)
 	}
+	// The document is public: anonymous callers read it, and it says so of itself.
+	anon := e.do("GET", "/api/openapi.json", "", nil)
+	if anon.status != 200 || !bytes.Equal(anon.body, res.body) {
+		t.Fatalf("anonymous: %d %s", anon.status, firstLine(anon.body))
+	}
+	var self struct {
+		Paths map[string]map[string]struct {
+			Security  []any          `json:"security"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	res.json(t, &self)
+	op, ok := self.Paths["/api/openapi.json"]["get"]
+	if !ok || op.Security != nil || op.Responses["401"] != nil || op.Responses["403"] != nil || op.Responses["200"] == nil {
+		t.Errorf("the document describes itself as %+v", op)
+	}
 	var doc struct {
 		OpenAPI string                               `json:"openapi"`
 		Paths   map[string]map[string]map[string]any `json:"paths"`
@@ -156,6 +175,77 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("page %s is documented as API", key)
 		}
 	}
+}
+
+// TestResponsesMatchTheDocument checks answers the API gives against the OpenAPI document: each
+// status is documented for its operation (errors under default), with its content type. The
+// answers are those a document is most easily wrong about: a recording's 201 and its
+// idempotent replay's 200, and the pack's three file types.
+func TestResponsesMatchTheDocument(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]any `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	e.do("GET", "/api/openapi.json", "", nil).json(t, &doc)
+	check := func(method, path string, res response) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://x"+path, nil)
+		_, pattern := e.srv.mux.Handler(req)
+		docPath := strings.TrimPrefix(pattern, method+" ")
+		op, ok := doc.Paths[docPath][strings.ToLower(method)]
+		if !ok {
+			t.Errorf("%s %s: no documented operation %q", method, path, pattern)
+			return
+		}
+		code := strconv.Itoa(res.status)
+		r, ok := op.Responses[code]
+		if !ok && res.status >= 400 {
+			r, ok = op.Responses["default"]
+		}
+		if !ok {
+			t.Errorf("%s %s answered %d, which the document does not list", method, path, res.status)
+			return
+		}
+		ct, _, _ := mime.ParseMediaType(res.header.Get("Content-Type"))
+		if _, ok := r.Content[ct]; !ok && len(res.body) > 0 {
+			t.Errorf("%s %s answered %d as %s; the document lists %v", method, path, res.status, ct, r.Content)
+		}
+	}
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	te := timeEntry("GB-NWP", "NWP-1", "2021-02-01")
+	exp := map[string]any{"heading": "delivery", "defrayed_on": "2021-03-01", "payee": "Nesta", "description": "Lab facilitation",
+		"amount": "18250.00", "evidence_ref": "INV-88213", "invoice_ref": "88213"}
+	for _, c := range []struct {
+		path string
+		body map[string]any
+	}{{"/api/v1/time-entries", te}, {"/api/v1/expenditure", exp}} {
+		for i, want := range []int{http.StatusCreated, http.StatusOK} {
+			res := e.do("POST", c.path, "pm", c.body)
+			if res.status != want {
+				t.Fatalf("POST %s (%d): %d %s", c.path, i, res.status, res.body)
+			}
+			check("POST", c.path, res)
+		}
+		bad := map[string]any{}
+		for k, v := range c.body {
+			bad[k] = v
+		}
+		bad["evidence_ref"] = ""
+		check("POST", c.path, e.do("POST", c.path, "pm", bad))
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	for _, f := range []string{"claim.xlsx", "claim.pdf", "manifest.json", "nothing.txt"} {
+		path := "/api/v1/claims/2021Q1/pack/" + f
+		check("GET", path, e.do("GET", path, "auditor", nil))
+	}
+	check("GET", "/metrics", e.do("GET", "/metrics", "", nil))
 }
 
 // fillPattern gives every wildcard of a pattern a value.
@@ -311,7 +401,7 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	if strings.Join(got, " ") != "claims.pay:ok claims.decide:ok claims.submit:ok claims.review:ok claims.compile:ok" {
 		t.Errorf("audit %v", got)
 	}
-	if res := e.do("GET", "/api/v1/ledger/verify", "auditor", nil); res.status != 200 || !strings.Contains(string(res.body), `"ok": true`) {
+	if res := e.do("POST", "/api/v1/ledger/verify", "auditor", nil); res.status != 200 || !strings.Contains(string(res.body), `"ok": true`) {
 		t.Errorf("verify: %d %s", res.status, res.body)
 	}
 }
@@ -401,13 +491,16 @@ func TestUIFlows(t *testing.T) {
 	if res := pm.get("/api/v1/claims/2021Q1/pack/claim.pdf"); res.status != 200 || !strings.HasPrefix(string(res.body), "%PDF") {
 		t.Errorf("pdf: %d", res.status)
 	}
-	for _, p := range []string{"/", "/claims", "/claims/2021Q1/lines?heading=officer_time", "/audit", "/ledger?run=1", "/officers?authority=GB-NWP&payroll_ref=NWP-1"} {
+	for _, p := range []string{"/", "/claims", "/claims/2021Q1/lines?heading=officer_time", "/audit", "/ledger", "/officers?authority=GB-NWP&payroll_ref=NWP-1"} {
 		if res := pm.get(p); res.status != 200 {
 			t.Errorf("%s: %d %s", p, res.status, res.body)
 		}
 	}
+	if res := pm.post("/ledger/verify", nil); res.status != 200 || !strings.Contains(string(res.body), "The ledger verifies") {
+		t.Errorf("verify: %d %s", res.status, res.body)
+	}
 	admin := e.signIn("admin")
-	res = admin.post("/admin/tokens", url.Values{"email": {testUsers["auditor"].Email}, "name": {"nightly export"}})
+	res = admin.post("/admin/tokens", url.Values{"name": {"user provisioning"}})
 	if res.status != http.StatusCreated || !regexp.MustCompile(`value="infuse_[A-Za-z0-9_-]{43}"`).Match(res.body) {
 		t.Errorf("token page: %d\n%s", res.status, res.body)
 	}
@@ -456,4 +549,134 @@ func (b *safeBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestOversizedFormsAreRefusedAsTooLarge: a form over the size limit is refused as the API
+// refuses a body over it, 413 (W2), whether or not its length is announced, and wherever the
+// form is first read: for its CSRF token, by the sign-in form, or by the handler (the token in a
+// header), url-encoded or a multipart upload.
+func TestOversizedFormsAreRefusedAsTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newTestEnvWith(t, dbtest.New(t), func(c *Config) { c.MaxBody, c.MaxUpload = 4<<10, 16<<10 })
+	fo := e.signIn("fo")
+	big := strings.Repeat("x", 64<<10)
+	form := func(csrfField bool) string {
+		v := url.Values{"authority": {"GB-NWP"}, "payroll_ref": {"NWP-1"}, "evidence_ref": {big}}
+		if csrfField {
+			v.Set("_csrf", fo.csrf)
+		}
+		return v.Encode()
+	}
+	multipartBody, multipartType := multipartFile(t, "time.csv", "authority,payroll_ref\n"+big+"\n", map[string]string{"_csrf": fo.csrf})
+	for _, c := range []struct {
+		name, path, contentType, body string
+		header, chunked, anonymous    bool
+	}{
+		{"TokenInTheForm", "/time", "application/x-www-form-urlencoded", form(true), false, true, false},
+		{"TokenInTheHeader", "/time", "application/x-www-form-urlencoded", form(false), true, true, false},
+		{"LengthAnnounced", "/time", "application/x-www-form-urlencoded", form(true), false, false, false},
+		{"OtherForms", "/corrections", "application/x-www-form-urlencoded", form(false), true, true, false},
+		{"Upload", "/time/import", multipartType, multipartBody.String(), false, true, false},
+		{"SignIn", "/signin", "application/x-www-form-urlencoded", url.Values{"email": {big}}.Encode(), false, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(c.body)
+			if c.chunked {
+				body = io.MultiReader(body) // no length known: sent chunked
+			}
+			req, _ := http.NewRequest("POST", e.ts.URL+c.path, body)
+			req.Header.Set("Content-Type", c.contentType)
+			if c.header {
+				req.Header.Set(csrfHeader, fo.csrf)
+			}
+			client := fo.c
+			if c.anonymous {
+				client = http.DefaultClient
+			}
+			res := e.send(client, req)
+			if res.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(res.body), RuleSize) {
+				t.Errorf("%d\n%s", res.status, firstLine(res.body))
+			}
+		})
+	}
+}
+
+// TestWrongMethodAnswers405: a path that routes take with other methods answers 405 with Allow
+// naming them, as a page or as JSON; a path no route takes answers 404.
+func TestWrongMethodAnswers405(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for _, c := range []struct{ method, path, user, allow string }{
+		{"DELETE", "/api/v1/claims", "pm", "GET, HEAD"},
+		{"PUT", "/api/v1/time-entries", "pm", "GET, HEAD, POST"},
+		{"GET", "/api/v1/tokens/1", "admin", "DELETE"},
+		{"POST", "/api/v1/claims/2021Q1", "", "GET, HEAD"},
+		{"DELETE", "/api/openapi.json", "", "GET, HEAD"},
+	} {
+		res := e.do(c.method, c.path, c.user, nil)
+		if res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != c.allow || res.errorBody(t).Rule != RuleMethod {
+			t.Errorf("%s %s: %d Allow %q %s", c.method, c.path, res.status, res.header.Get("Allow"), res.body)
+		}
+	}
+	b := e.signIn("pm")
+	res := b.get("/signout")
+	if res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != "POST" || !strings.Contains(string(res.body), "<html") {
+		t.Errorf("GET /signout: %d Allow %q", res.status, res.header.Get("Allow"))
+	}
+	if res := b.post("/claims", nil); res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /claims: %d Allow %q", res.status, res.header.Get("Allow"))
+	}
+	for _, c := range []struct{ method, path string }{{"GET", "/api/v1/nothing"}, {"POST", "/api/v1/nothing"}, {"GET", "/nothing"}} {
+		if res := e.do(c.method, c.path, "pm", nil); res.status != http.StatusNotFound || res.header.Get("Allow") != "" {
+			t.Errorf("%s %s: %d Allow %q", c.method, c.path, res.status, res.header.Get("Allow"))
+		}
+	}
+}
+
+// TestVerifyingTheLedgerIsAPost: a verification seals what waits for the chain and records
+// that it ran, so a GET (a link followed, prefetched or crawled) runs none: the API's GET
+// answers 405 and the page's query is ignored. Running one is a POST, with the CSRF token for a
+// cookie session.
+func TestVerifyingTheLedgerIsAPost(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	runs := func() int {
+		var audit struct{ Events []auth.Event }
+		e.do("GET", "/api/v1/audit?action=ledger.verify", "auditor", nil).json(t, &audit)
+		return len(audit.Events)
+	}
+	res := e.do("GET", "/api/v1/ledger/verify", "auditor", nil)
+	if res.status != http.StatusMethodNotAllowed || res.header.Get("Allow") != "POST" {
+		t.Errorf("GET /api/v1/ledger/verify: %d Allow %q", res.status, res.header.Get("Allow"))
+	}
+	aud := e.signIn("auditor")
+	for _, p := range []string{"/ledger?run=1", "/ledger"} {
+		res := aud.get(p)
+		if res.status != 200 || strings.Contains(string(res.body), "The ledger verifies") ||
+			!strings.Contains(string(res.body), `<form method="post" action="/ledger/verify">`) {
+			t.Errorf("GET %s: %d\n%s", p, res.status, res.body)
+		}
+	}
+	if n := runs(); n != 0 {
+		t.Fatalf("GETs ran %d verifications", n)
+	}
+	if res := aud.postForm("/ledger/verify", url.Values{}); res.status != 403 || !strings.Contains(string(res.body), RuleCSRF) {
+		t.Errorf("POST /ledger/verify without the CSRF token: %d", res.status)
+	}
+	if res := aud.post("/ledger/verify", nil); res.status != 200 || !strings.Contains(string(res.body), "The ledger verifies") {
+		t.Errorf("POST /ledger/verify: %d\n%s", res.status, res.body)
+	}
+	res = e.do("POST", "/api/v1/ledger/verify", "auditor", nil)
+	var v verificationJSON
+	res.json(t, &v)
+	if res.status != 200 || !v.OK || v.Entries == 0 || v.Waiting != 0 {
+		t.Errorf("POST /api/v1/ledger/verify: %d %s", res.status, res.body)
+	}
+	if n := runs(); n != 2 {
+		t.Errorf("%d verifications recorded, want 2", n)
+	}
+	if res := e.do("POST", "/api/v1/ledger/verify", "fo", nil); res.status != 403 {
+		t.Errorf("finance officer's verification: %d", res.status)
+	}
 }
