@@ -17,6 +17,7 @@ import (
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
 	"github.com/ccr-infuse/infuse/reports"
@@ -1036,16 +1037,17 @@ type verificationJSON struct {
 // verify seals the entries waiting for the chain, verifies the ledger and records the run in the
 // audit log, as `infuse ledger verify` does. It changes things (the chain, the log) and reads the
 // whole ledger, so it runs on POST only: never for a link followed, prefetched or crawled.
-func (s *Server) verify(r *http.Request) (verificationJSON, error) {
+// It returns the report's problems too, for a page to render in its own language.
+func (s *Server) verify(r *http.Request) (verificationJSON, []ledger.Problem, error) {
 	if err := authorize(r, access.VerifyLedger, ""); err != nil {
-		return verificationJSON{}, err
+		return verificationJSON{}, nil, err
 	}
 	if _, err := s.cfg.Ledger.Seal(r.Context()); err != nil {
-		return verificationJSON{}, err
+		return verificationJSON{}, nil, err
 	}
 	rep, err := s.cfg.Ledger.Verify(r.Context())
 	if err != nil {
-		return verificationJSON{}, err
+		return verificationJSON{}, nil, err
 	}
 	out := verificationJSON{OK: rep.OK(), Entries: rep.Entries, Postings: rep.Postings, Sealed: rep.Sealed, Waiting: rep.Waiting,
 		HeadSeq: rep.Head.Seq, HeadLink: hexString(rep.Head.Link), Problems: []string{}, Seconds: rep.Elapsed.Seconds()}
@@ -1053,7 +1055,7 @@ func (s *Server) verify(r *http.Request) (verificationJSON, error) {
 		out.Problems = append(out.Problems, p.Kind+": "+p.Message)
 	}
 	s.audit(r, "ledger.verify", "", map[string]any{"ok": out.OK, "entries": out.Entries}, nil)
-	return out, nil
+	return out, rep.Problems, nil
 }
 
 func hexString(b []byte) string {
@@ -1066,7 +1068,7 @@ func hexString(b []byte) string {
 }
 
 func (s *Server) apiVerify(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.verify(r)
+	v, _, err := s.verify(r)
 	if err != nil {
 		return err
 	}

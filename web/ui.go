@@ -1007,8 +1007,9 @@ func (s *Server) uiEntry(w http.ResponseWriter, r *http.Request) error {
 }
 
 type ledgerPage struct {
-	Report *verificationJSON
-	Head   string
+	Report   *verificationJSON
+	Problems []ledger.Problem // the report's problems, to render in the page's language
+	Head     string
 }
 
 // verificationJSON doubles as the ledger page's report.
@@ -1025,11 +1026,11 @@ func (s *Server) uiLedger(w http.ResponseWriter, r *http.Request) error {
 // uiVerify runs the verification and shows its report on the answer (the report is not
 // stored, so there is nothing to redirect to).
 func (s *Server) uiVerify(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.verify(r)
+	v, problems, err := s.verify(r)
 	if err != nil {
 		return err
 	}
-	data := &ledgerPage{Report: &v, Head: strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink}
+	data := &ledgerPage{Report: &v, Problems: problems, Head: strconv.FormatInt(v.HeadSeq, 10) + " " + v.HeadLink}
 	return s.render(w, http.StatusOK, "ledger", s.newPage(r, "ledger.title", data))
 }
 

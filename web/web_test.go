@@ -680,3 +680,23 @@ func TestVerifyingTheLedgerIsAPost(t *testing.T) {
 		t.Errorf("finance officer's verification: %d", res.status)
 	}
 }
+
+// TestLedgerPageShowsABrokenLedger: the page names each problem verification finds, in the
+// reader's language.
+func TestLedgerPageShowsABrokenLedger(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	// An entry taken off the sealing queue unsealed is neither sealed nor waiting.
+	var id int64
+	if err := e.pool.QueryRow(context.Background(), `WITH q AS (DELETE FROM seal_queue RETURNING entry_id)
+		SELECT max(entry_id) FROM q`).Scan(&id); err != nil || id == 0 {
+		t.Fatalf("no entry waiting to be sealed (%v)", err)
+	}
+	aud := e.signIn("auditor")
+	res := aud.post("/ledger/verify", nil)
+	want := "not sealed: entry " + strconv.FormatInt(id, 10) + " is neither sealed nor waiting to be sealed"
+	if res.status != 200 || !strings.Contains(string(res.body), want) {
+		t.Fatalf("POST /ledger/verify: %d, want %q in\n%s", res.status, want, res.body)
+	}
+}
