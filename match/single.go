@@ -308,9 +308,14 @@ func (c *timeColumns) add(e TimeEntry) {
 }
 
 // checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check
-// applies them to a file's rows: M2 (no such officer), V8 (refusal, the reason access.Can gave),
-// V6 and V5 first; V3's daily total and V4 only for an entry that would be written.
+// applies them to a file's rows: V8 (refusal, the reason access.Can gave) alone, then M2 (no
+// such officer), V6 and V5; V3's daily total and V4 only for an entry that would be written.
 func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error) []RowError {
+	if refusal != nil {
+		// Nothing else: the other rules' messages would describe another authority's records
+		// (whether the officer exists, its rate versions, its live entry).
+		return []RowError{{Row: 1, Rule: RuleV8, Message: refusal.Message, Key: refusal.Key, Args: refusal.Args}}
+	}
 	var probs []RowError
 	fail := func(rule, format string, args ...any) {
 		probs = append(probs, rowError(1, rule, format, args...))
@@ -319,9 +324,6 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 	if !found {
 		fail(RuleRef, "there is no officer %s in %s: import the officer first", in.PayrollRef, in.Authority)
 		return probs
-	}
-	if refusal != nil {
-		probs = append(probs, RowError{Row: 1, Rule: RuleV8, Message: refusal.Message, Key: refusal.Key, Args: refusal.Args})
 	}
 	if st.validFrom == nil {
 		if st.firstFrom == nil {

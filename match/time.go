@@ -189,11 +189,22 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
+	// V8 first, and alone: a row for an authority the user may not record for gets access.Can's
+	// refusal and nothing else, whether or not the officer exists. Every other check below skips
+	// these rows, since their messages would describe another authority's records (whether the
+	// officer exists, its rate versions, its entries, their evidence and approvers).
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT s.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
+		  FROM stage s JOIN unnest($1::text[], $2::text[], $3::text[]) AS x(authority, key, args) ON x.authority = s.authority
+		 WHERE s.rules IS NULL`, refused, reasons.keys, reasons.args)
+	if err != nil {
+		return db.Translate("match.time", err)
+	}
 	if len(officers) == 0 {
 		_, err := tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 			SELECT row_no, 'M2', 'there is no officer %s in %s: import the officer first',
 		       ARRAY[payroll_ref::text, authority::text]
-			  FROM stage WHERE rules IS NULL`)
+			  FROM stage WHERE rules IS NULL AND NOT authority = ANY($1::text[])`, refused)
 		return db.Translate("match.time", err)
 	}
 
@@ -227,29 +238,26 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 
-	// Row by row: unknown officers (M2), other authorities (V8), no rate version (V6), and a
+	// Row by row, for the rows V8 left: unknown officers (M2), no rate version (V6), and a
 	// different entry where one is live (V5).
 	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 		SELECT row_no, 'M2', 'there is no officer %s in %s: import the officer first',
 		       ARRAY[payroll_ref::text, authority::text]
-		  FROM t_rows WHERE NOT bad AND officer_id IS NULL
-		UNION ALL
-		SELECT r.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
-		  FROM t_rows r JOIN unnest($2::text[], $3::text[], $4::text[]) AS x(authority, key, args) ON x.authority = r.authority
-		 WHERE NOT r.bad AND r.officer_id IS NOT NULL
+		  FROM t_rows WHERE NOT bad AND NOT authority = ANY($2::text[]) AND officer_id IS NULL
 		UNION ALL
 		SELECT row_no, 'V6',
 		       CASE WHEN first_valid_from IS NULL THEN 'officer %s of %s has no rate version: import one (officers.csv) first'
 		            ELSE 'no rate version of officer %s of %s covers %s: the first is valid from %s' END,
 		       CASE WHEN first_valid_from IS NULL THEN ARRAY[payroll_ref::text, authority::text]
 		            ELSE ARRAY[payroll_ref::text, authority::text, work_date::text, first_valid_from::text] END
-		  FROM t_rows WHERE NOT bad AND officer_id IS NOT NULL AND valid_from IS NULL
+		  FROM t_rows WHERE NOT bad AND NOT authority = ANY($2::text[]) AND officer_id IS NOT NULL AND valid_from IS NULL
 		UNION ALL
 		SELECT r.row_no, 'V5', 'officer %s of %s already has %s hours of %s on %s (time entry %s, evidence %s, approved by %s); reverse that entry before recording a different one',
 		       ARRAY[r.payroll_ref::text, r.authority::text, t.hours::text, t.activity::text, t.work_date::text, t.id::text, t.evidence_ref::text, t.approved_by::text]
 		  FROM t_rows r JOIN time_entry t ON t.operation_id = $1 AND t.id = r.live_id
-		 WHERE NOT r.bad AND (t.hours, t.evidence_ref, t.approved_by) IS DISTINCT FROM (r.hours, r.evidence_ref, r.approved_by)`,
-		op, refused, reasons.keys, reasons.args)
+		 WHERE NOT r.bad AND NOT r.authority = ANY($2::text[])
+		   AND (t.hours, t.evidence_ref, t.approved_by) IS DISTINCT FROM (r.hours, r.evidence_ref, r.approved_by)`,
+		op, refused)
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
