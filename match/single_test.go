@@ -99,6 +99,13 @@ func TestSinglePathMatchesImport(t *testing.T) {
 		{name: "V5Replay", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} }, in: nwp, want: "replay"},
 		{name: "V5ReplayHoursWrittenDifferently", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
 			in: with(func(in *match.TimeInput) { in.Hours = dec("7.250") }), want: "replay"},
+		{name: "V5ReplayAfterSpacesRecorded", before: func(ref string) []match.TimeInput {
+			in := nwp(ref)
+			in.EvidenceRef, in.ApprovedBy = in.EvidenceRef+" ", " Gareth Morgan "
+			return []match.TimeInput{in}
+		}, in: nwp, want: "replay"},
+		{name: "V5ReplayWithSpaces", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			in: with(func(in *match.TimeInput) { in.EvidenceRef, in.ApprovedBy = " "+in.EvidenceRef+" ", in.ApprovedBy+" " }), want: "replay"},
 		{name: "V5Conflict", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
 			in: with(func(in *match.TimeInput) { in.Hours = dec("7.5") }), want: "conflict V5"},
 		{name: "V5ConflictApprover", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },

@@ -66,8 +66,15 @@ func (s *Service) ImportTime(ctx context.Context, by access.User, r io.Reader, o
 // is a conflict (V5) until the live one is reversed. It takes the single-entry path (single.go):
 // the import's row checks in Go, then a few indexed reads under the officer's lock.
 func (s *Service) RecordTime(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
+	return s.recordTimeOne(ctx, by, trimTime(in))
+}
+
+// trimTime trims every text field, as the CSV reader trims every field of a file: an entry sent
+// with "TS-1 " and the same entry in a file are then one entry, a replay of each other (V5).
+func trimTime(in TimeInput) TimeInput {
 	in.Authority, in.PayrollRef, in.Activity = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Activity)
-	return s.recordTimeOne(ctx, by, in)
+	in.EvidenceRef, in.ApprovedBy = strings.TrimSpace(in.EvidenceRef), strings.TrimSpace(in.ApprovedBy)
+	return in
 }
 
 type timeImport struct{ base }
