@@ -154,7 +154,7 @@ func (s *stager) Next() bool {
 		msgs = append(msgs, p.Message)
 	}
 	s.vals = append(append(append(s.vals[:0], s.rec.row), vals...), nullStrings(rules), nullStrings(msgs))
-	if s.progress != nil && s.rec.row%progressEvery == 0 {
+	if s.progress != nil && s.src.rows()%progressEvery == 0 { // by records: row numbers skip empty lines
 		s.progress(Progress{Phase: "reading", Rows: s.src.rows()})
 	}
 	return true

@@ -225,6 +225,25 @@ func TestImportFileShape(t *testing.T) {
 	}
 }
 
+// TestImportRowNumbersCountEmptyLines: a file with empty lines between its rows names each bad
+// row by the row a spreadsheet shows it on, which is its line in the file.
+func TestImportRowNumbersCountEmptyLines(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Rhian Evans,2021-04-01,44750.00,0.8")
+	_, err := f.importTime(f.pm,
+		"GB-NWP,NWP-1,2021-05-04,7,lab,TS-1,Gareth Morgan", // row 2
+		"", // row 3
+		"GB-NWP,NWP-1,2021-05-05,13,lab,TS-2,Gareth Morgan", // row 4: V3
+		"", "", // rows 5 and 6
+		"GB-NWP,NWP-9,2021-05-06,7,lab,TS-3,Gareth Morgan", // row 7: M2
+	)
+	ie := match.AsImportError(err)
+	if ie == nil || fmt.Sprint(ie.BadRows()) != "[4 7]" {
+		t.Fatalf("want rows 4 and 7, got %v\n%s", err, rowsOf(err))
+	}
+}
+
 func TestImportOfficers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
