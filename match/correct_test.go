@@ -3,6 +3,7 @@ package match_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -270,5 +271,132 @@ func TestOfficerYearFollowsTheEntries(t *testing.T) {
 		if _, err := f.pool.Exec(f.ctx, sql); err == nil {
 			t.Errorf("%s was allowed", sql)
 		}
+	}
+}
+
+// TestReimportAfterReversal: re-importing a file is a no-op (interfaces.md), also after one of its
+// lines was reversed: a row identical to a reversed line is the line the officer withdrew, so it
+// is counted in the summary and not recorded again, whether or not a corrected line has been
+// recorded in its place since. A corrected row (any field different) is a new generation.
+func TestReimportAfterReversal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Gwyn Thomas,2021-04-01,44750.00,0.8")
+	file := []string{
+		"GB-NWP,NWP-1,2021-05-04,7.25,lab,TS-1,Gareth Morgan",
+		"GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan",
+		"GB-NWP,NWP-1,2021-05-06,6,lab,TS-3,Gareth Morgan",
+	}
+	if _, err := f.importTime(f.pm, file...); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT id FROM time_entry WHERE evidence_ref = 'TS-2'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseTime(f.ctx, f.pm, id, "not a lab day"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.state(t)
+	res, err := f.importTime(f.pm, file...)
+	if err != nil || res.Written != 0 || res.Replayed != 3 || res.Withdrawn != 1 || res.ImportID != 0 {
+		t.Fatalf("re-import after the reversal: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	if after := f.state(t); after != before {
+		t.Fatalf("re-importing the file changed %+v → %+v", before, after)
+	}
+	// The corrected row is recorded, as generation 1.
+	corrected := append([]string(nil), file...)
+	corrected[1] = "GB-NWP,NWP-1,2021-05-05,3.5,lab,TS-2,Gareth Morgan"
+	res, err = f.importTime(f.pm, corrected...)
+	if err != nil || res.Written != 1 || res.Replayed != 2 || res.Withdrawn != 0 {
+		t.Fatalf("corrected file: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	var gen int
+	if err := f.pool.QueryRow(f.ctx, `SELECT generation FROM time_entry WHERE evidence_ref = 'TS-2' AND reversed_by IS NULL`).Scan(&gen); err != nil || gen != 1 {
+		t.Fatalf("corrected entry's generation %d, %v", gen, err)
+	}
+	// The original file once more: its withdrawn row is neither recorded nor a V5 conflict with
+	// the correction, and both files together are a no-op too.
+	before = f.state(t)
+	res, err = f.importTime(f.pm, append(file, corrected[1])...)
+	if err != nil || res.Written != 0 || res.Replayed != 4 || res.Withdrawn != 1 {
+		t.Fatalf("original file after the correction: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	if after := f.state(t); after != before {
+		t.Fatalf("re-importing the original file changed %+v → %+v", before, after)
+	}
+}
+
+// TestReimportAsTheApprover: re-importing a recorded file writes nothing, so V7's "the approver
+// is not the recorder" does not concern its rows: the approver may re-import it (a no-op), and
+// re-send an identical entry, but not record a new one.
+func TestReimportAsTheApprover(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Gwyn Thomas,2021-04-01,44750.00,0.8")
+	row := "GB-NWP,NWP-1,2021-05-04,7.25,lab,TS-1,Rhian Evans" // approved by foNWP's user
+	if _, err := f.importTime(f.pm, row); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.importTime(f.foNWP, row)
+	if err != nil || res.Written != 0 || res.Replayed != 1 {
+		t.Fatalf("re-import by the approver: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	in := entry("GB-NWP", "NWP-1", "2021-05-04", "7.25", "lab")
+	in.EvidenceRef, in.ApprovedBy = "TS-1", "Rhian Evans"
+	if e, err := f.s.RecordTime(f.ctx, f.foNWP, in); err != nil || !e.Replayed {
+		t.Fatalf("re-sent by the approver: %+v, %v", e, err)
+	}
+	// A new row in the same file is still refused, and so is the file.
+	_, err = f.importTime(f.foNWP, row, "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,rhian evans")
+	if ie := match.AsImportError(err); ie == nil || fmt.Sprint(ie.BadRows()) != "[3]" || ie.Rows[0].Rule != "V7" {
+		t.Fatalf("new row approved by the recorder: %v\n%s", err, rowsOf(err))
+	}
+	in.WorkDate = date("2021-05-05")
+	_, err = f.s.RecordTime(f.ctx, f.foNWP, in)
+	wantRule(t, err, apperr.Invalid, "V7")
+}
+
+// TestReimportExpenditureAfterReversal is TestReimportAfterReversal for expenditure lines.
+func TestReimportExpenditureAfterReversal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const header = "heading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\n"
+	file := []string{
+		"delivery,2021-06-30,Nesta,Lab facilitation,18250.00,INV-1,1",
+		"other,2021-06-30,Venue,Hall hire,400.00,R-1,",
+	}
+	imp := func(rows ...string) (match.ImportResult, error) {
+		return f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+strings.Join(rows, "\n")+"\n"), match.ImportOptions{})
+	}
+	if _, err := imp(file...); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT id FROM expenditure WHERE evidence_ref = 'R-1'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, id, "paid twice"); err != nil {
+		t.Fatal(err)
+	}
+	lines := func() int { return f.count(t, "expenditure") }
+	n := lines()
+	res, err := imp(file...)
+	if err != nil || res.Written != 0 || res.Replayed != 2 || res.Withdrawn != 1 || lines() != n {
+		t.Fatalf("re-import after the reversal: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	corrected := "other,2021-06-30,Venue,Hall hire,350.00,R-1,"
+	res, err = imp(file[0], corrected)
+	if err != nil || res.Written != 1 || res.Withdrawn != 0 {
+		t.Fatalf("corrected file: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	n = lines()
+	res, err = imp(append(file, corrected)...)
+	if err != nil || res.Written != 0 || res.Replayed != 3 || res.Withdrawn != 1 || lines() != n {
+		t.Fatalf("original file after the correction: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	if got := f.balance(t, ledger.HeadingAccount("other")); got.StringFixed(2) != "350.00" {
+		t.Fatalf("other = %s", got)
 	}
 }

@@ -159,6 +159,10 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, expLockSQL, op); err != nil {
 		return db.Translate("match.expenditure", err)
 	}
+	// Each row resolved against the lines of its identity (M5): the live one, the next
+	// generation, and whether a reversed line is identical to it (withdrawn: skipped, as a replay
+	// of the live line is). Within the file the first row of an identity that is not withdrawn
+	// counts; a later identical row is a replay, a different one a conflict (M5).
 	_, err := tx.Exec(ctx, `CREATE TEMP TABLE t_rows ON COMMIT DROP AS
 		WITH ex AS (
 			SELECT heading, evidence_ref, description, max(generation) + 1 AS next_gen,
@@ -166,15 +170,26 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 			  FROM expenditure
 			 WHERE operation_id = $1 AND (heading, evidence_ref, description) IN (SELECT heading, evidence_ref, description FROM stage)
 			 GROUP BY 1, 2, 3
+		), rx AS (
+			SELECT DISTINCT heading, evidence_ref, description, defrayed_on, payee, amount, invoice_ref
+			  FROM expenditure
+			 WHERE operation_id = $1 AND reversed_by IS NOT NULL
+			   AND (heading, evidence_ref, description) IN (SELECT heading, evidence_ref, description FROM stage)
+		), r AS (
+			SELECT s.row_no, s.heading, s.defrayed_on, s.payee, s.description, s.amount, s.evidence_ref, s.invoice_ref,
+			       coalesce(ex.next_gen, 0) AS generation, ex.live_id, rx.heading IS NOT NULL AS withdrawn
+			  FROM stage s
+			  LEFT JOIN ex ON ex.heading = s.heading AND ex.evidence_ref = s.evidence_ref AND ex.description = s.description
+			  LEFT JOIN rx ON rx.heading = s.heading AND rx.evidence_ref = s.evidence_ref AND rx.description = s.description
+			        AND rx.defrayed_on = s.defrayed_on AND rx.payee = s.payee AND rx.amount = s.amount AND rx.invoice_ref = s.invoice_ref
+			 WHERE s.rules IS NULL
 		)
-		SELECT s.row_no, s.heading, s.defrayed_on, s.payee, s.description, s.amount, s.evidence_ref, s.invoice_ref,
-		       coalesce(ex.next_gen, 0) AS generation, ex.live_id,
-		       first_value(s.row_no) OVER k AS first_row,
-		       (s.defrayed_on, s.payee, s.amount, s.invoice_ref) IS NOT DISTINCT FROM
-		       (first_value(s.defrayed_on) OVER k, first_value(s.payee) OVER k, first_value(s.amount) OVER k, first_value(s.invoice_ref) OVER k) AS same
-		  FROM stage s LEFT JOIN ex ON ex.heading = s.heading AND ex.evidence_ref = s.evidence_ref AND ex.description = s.description
-		 WHERE s.rules IS NULL
-		WINDOW k AS (PARTITION BY s.heading, s.evidence_ref, s.description ORDER BY s.row_no)`, op)
+		SELECT r.*,
+		       first_value(r.row_no) OVER k AS first_row,
+		       (r.defrayed_on, r.payee, r.amount, r.invoice_ref) IS NOT DISTINCT FROM
+		       (first_value(r.defrayed_on) OVER k, first_value(r.payee) OVER k, first_value(r.amount) OVER k, first_value(r.invoice_ref) OVER k) AS same
+		  FROM r
+		WINDOW k AS (PARTITION BY r.heading, r.evidence_ref, r.description, r.withdrawn ORDER BY r.row_no)`, op)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
 	}
@@ -182,18 +197,23 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 		SELECT r.row_no, 'M5', 'line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one',
 		       ARRAY[e.id::text, e.heading::text, e.evidence_ref::text, e.description::text, e.defrayed_on::text, e.payee::text, e.amount::text, (nullif(e.invoice_ref, ''))::text]
 		  FROM t_rows r JOIN expenditure e ON e.operation_id = $1 AND e.id = r.live_id
-		 WHERE (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
+		 WHERE NOT r.withdrawn AND (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
 		UNION ALL
 		SELECT row_no, 'M5', 'row %s has the same heading, evidence reference and description with a different date, payee, amount or invoice',
 		       ARRAY[first_row::text]
-		  FROM t_rows WHERE row_no <> first_row AND NOT same`, op)
+		  FROM t_rows WHERE NOT withdrawn AND row_no <> first_row AND NOT same`, op)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
+	}
+	// A withdrawn row identical to the live line is that line's replay.
+	if err := x.countWithdrawn(ctx, tx, `NOT EXISTS (SELECT 1 FROM expenditure e WHERE e.operation_id = $1 AND e.id = live_id
+			AND (e.defrayed_on, e.payee, e.amount, e.invoice_ref) = (t_rows.defrayed_on, t_rows.payee, t_rows.amount, t_rows.invoice_ref))`, op); err != nil {
+		return err
 	}
 	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_new ON COMMIT DROP AS
 		SELECT nextval('expenditure_id_seq') AS id, row_no, heading, defrayed_on, payee, description, amount, evidence_ref,
 		       invoice_ref, generation, NULL::bigint AS credits
-		  FROM t_rows WHERE live_id IS NULL AND row_no = first_row`)
+		  FROM t_rows WHERE live_id IS NULL AND NOT withdrawn AND row_no = first_row`)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
 	}

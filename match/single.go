@@ -148,6 +148,7 @@ type timeReq struct {
 	by      access.User
 	in      TimeInput
 	hoursC  int64         // the hours in hundredths
+	self    string        // the approver, quoted, when it is the recorder (V7 unless the entry is a replay)
 	refusal *apperr.Error // why access.Can refuses by the officer's authority (V8), reported with the other problems
 }
 
@@ -165,7 +166,7 @@ func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInpu
 	if len(rec.probs) > 0 {
 		return TimeEntry{}, singleError(importFailed("", rec.probs))
 	}
-	req := timeReq{by: by, in: in, hoursC: in.Hours.Shift(2).IntPart()}
+	req := timeReq{by: by, in: in, hoursC: in.Hours.Shift(2).IntPart(), self: selfApproved(in, by)}
 	if err := access.Can(by, access.RecordTime, in.Authority); err != nil {
 		req.refusal = apperr.As(err)
 	}
@@ -216,7 +217,7 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 			in, st := c.In.in, states[i]
 			hours := decimal.New(c.In.hoursC, -2)
 			c.Out, c.Err = TimeEntry{}, nil
-			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal); len(probs) > 0 {
+			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal, c.In.self); len(probs) > 0 {
 				c.Err = singleError(importFailed("", probs))
 				continue
 			}
@@ -309,8 +310,9 @@ func (c *timeColumns) add(e TimeEntry) {
 
 // checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check
 // applies them to a file's rows: V8 (refusal, the reason access.Can gave) alone, then M2 (no
-// such officer), V6 and V5; V3's daily total and V4 only for an entry that would be written.
-func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error) []RowError {
+// such officer), V6, V5 and V7's approver who is the recorder (self, unless the entry is a
+// replay); V3's daily total and V4 only for an entry that would be written.
+func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error, self string) []RowError {
 	if refusal != nil {
 		// Nothing else: the other rules' messages would describe another authority's records
 		// (whether the officer exists, its rate versions, its live entry).
@@ -321,8 +323,12 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 		probs = append(probs, rowError(1, rule, format, args...))
 	}
 	day := in.WorkDate.Format(programme.DateLayout)
+	if self != "" && (!found || st.liveID == nil || !st.liveHours.Equal(hours) || *st.liveEvidence != in.EvidenceRef || *st.liveAppr != in.ApprovedBy) {
+		fail(RuleV7, "the approver %s is the person recording the entry: someone else must approve it", self)
+	}
 	if !found {
 		fail(RuleRef, "there is no officer %s in %s: import the officer first", in.PayrollRef, in.Authority)
+		slices.SortFunc(probs, byRuleThenMessage)
 		return probs
 	}
 	if st.validFrom == nil {
@@ -339,7 +345,7 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 	}
 	if len(probs) > 0 || st.liveID != nil {
 		// The import orders a row's problems by rule, then message.
-		slices.SortFunc(probs, func(a, b RowError) int { return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message)) })
+		slices.SortFunc(probs, byRuleThenMessage)
 		return probs
 	}
 	recorded := func(h *decimal.Decimal) (decimal.Decimal, string) {
@@ -361,6 +367,11 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 		}
 	}
 	return probs
+}
+
+// byRuleThenMessage orders a row's problems as the import reports them.
+func byRuleThenMessage(a, b RowError) int {
+	return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
 }
 
 // The single-entry path of an expenditure line: the import's parse, then, under the lock every

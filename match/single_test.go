@@ -116,6 +116,13 @@ func TestSinglePathMatchesImport(t *testing.T) {
 		{name: "V7Evidence", in: with(func(in *match.TimeInput) { in.EvidenceRef = " " }), want: "invalid V7"},
 		{name: "V7Approver", in: with(func(in *match.TimeInput) { in.ApprovedBy = "" }), want: "invalid V7"},
 		{name: "V7ApproverIsRecorder", by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = " rhian EVANS" }), want: "invalid V7"},
+		{name: "V7ApproverMayReplay", before: func(ref string) []match.TimeInput {
+			in := nwp(ref)
+			in.ApprovedBy = "Rhian Evans"
+			return []match.TimeInput{in}
+		}, by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = "Rhian Evans" }), want: "replay"},
+		{name: "V7AndV5ReportV5First", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = "Rhian Evans" }), want: "conflict V5"},
 		{name: "V8OtherAuthority", auth: "GB-CRF", by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.Authority = "GB-CRF" }), want: "forbidden V8"},
 		{name: "V8OwnAuthority", by: func() access.User { return f.foNWP }, in: nwp, want: "ok"},
 		{name: "V8HidesV5", auth: "GB-CRF", before: func(ref string) []match.TimeInput {
