@@ -400,3 +400,126 @@ func TestReimportExpenditureAfterReversal(t *testing.T) {
 		t.Fatalf("other = %s", got)
 	}
 }
+
+// TestCreditNoteCappedByItsLine: a credit note credits one line (domain.md §5: it references the
+// line it corrects), so it credits no more than that line has left (M4): the first live line of
+// its heading and invoice with enough left, by the single path and by an import alike. The credit
+// notes of a line keep it from being reversed; reversing another line of the invoice is fine.
+func TestCreditNoteCappedByItsLine(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	line := func(desc, amount, evidence string) match.Expenditure {
+		t.Helper()
+		e, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Y Lab", desc, amount, evidence, "9"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	credit := func(amount, evidence string) (match.Expenditure, error) {
+		return f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-07-15", "Y Lab", "Credit "+evidence, amount, evidence, "9"))
+	}
+	a, b := line("Session A", "60.00", "INV-9A"), line("Session B", "40.00", "INV-9B")
+	// 80 is within the invoice's 100 but more than either line.
+	_, err := credit("-80.00", "CN-1")
+	wantRule(t, err, apperr.Invalid, "M4")
+	const header = "heading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\n"
+	_, err = f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+"delivery,2021-07-15,Y Lab,Credit CN-1,-80.00,CN-1,9\n"), match.ImportOptions{})
+	wantRule(t, err, apperr.Invalid, "M4")
+	// 50 fits A; 30 no longer fits A's 10, so it credits B; 20 fits neither.
+	c1, err := credit("-50.00", "CN-2")
+	if err != nil || c1.Credits != a.ID {
+		t.Fatalf("credit note of 50: %+v, %v", c1, err)
+	}
+	c2, err := credit("-30.00", "CN-3")
+	if err != nil || c2.Credits != b.ID {
+		t.Fatalf("credit note of 30: %+v, %v", c2, err)
+	}
+	_, err = credit("-20.00", "CN-4")
+	wantRule(t, err, apperr.Invalid, "M4")
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice")
+	wantRule(t, err, apperr.Conflict, "M4")
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, c2.ID, "issued in error"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.balance(t, ledger.HeadingAccount("delivery")); got.StringFixed(2) != "10.00" {
+		t.Fatalf("delivery = %s", got)
+	}
+
+	// An import allocates its credit notes the same way, in row order, its own lines included.
+	_, err = f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+
+		"other,2021-07-15,Venue,Credit 1,-50.00,CN-11,11\n"+
+		"other,2021-06-30,Venue,Hall,60.00,INV-11A,11\n"+
+		"other,2021-06-30,Venue,Tea,40.00,INV-11B,11\n"+
+		"other,2021-07-15,Venue,Credit 2,-30.00,CN-12,11\n"+
+		"other,2021-07-15,Venue,Credit 3,-10.01,CN-13,11\n"), match.ImportOptions{})
+	ie := match.AsImportError(err)
+	if ie == nil || fmt.Sprint(ie.BadRows()) != "[6]" || ie.Rows[0].Rule != "M4" {
+		t.Fatalf("want row 6 refused by M4: %v\n%s", err, rowsOf(err))
+	}
+	// Its message names the credit and the most a line has left, and is made from its key.
+	if p := ie.Rows[0]; len(p.Args) != 4 || p.Args[1] != "10.01" || p.Args[3] != "10.00" || fmt.Sprintf(p.Key, p.Args...) != p.Message {
+		t.Fatalf("row 6: %+v", p)
+	}
+	res, err := f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+
+		"other,2021-07-15,Venue,Credit 1,-50.00,CN-11,11\n"+
+		"other,2021-06-30,Venue,Hall,60.00,INV-11A,11\n"+
+		"other,2021-06-30,Venue,Tea,40.00,INV-11B,11\n"+
+		"other,2021-07-15,Venue,Credit 2,-30.00,CN-12,11\n"+
+		"other,2021-07-15,Venue,Credit 3,-10.00,CN-13,11\n"), match.ImportOptions{})
+	if err != nil || res.Written != 5 {
+		t.Fatalf("import: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	var got string
+	if err := f.pool.QueryRow(f.ctx, `SELECT string_agg(c.evidence_ref || '>' || l.evidence_ref, ' ' ORDER BY c.evidence_ref)
+		FROM expenditure c JOIN expenditure l ON l.operation_id = c.operation_id AND l.id = c.credits
+		WHERE c.invoice_ref = '11'`).Scan(&got); err != nil || got != "CN-11>INV-11A CN-12>INV-11B CN-13>INV-11A" {
+		t.Fatalf("credit notes credit %q, %v", got, err)
+	}
+}
+
+// TestReversalKeepsCreditsWithinTheInvoice: a credit note written before M4 capped credit notes
+// by their line (here 80 against a line of 60, within the invoice's 100) still holds the other
+// lines of its invoice: reversing one must not leave more credited than invoiced.
+func TestReversalKeepsCreditsWithinTheInvoice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Y Lab", "Session A", "60.00", "INV-9A", "9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Y Lab", "Session B", "40.00", "INV-9B", "9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The earlier credit note, written as RecordExpenditure used to write it.
+	var id int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT nextval('expenditure_id_seq')`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.l.Post(f.ctx, f.pool, match.ExpLedgerInput(f.pm.Email, id, "delivery", date("2021-07-15"), "Y Lab", "Credit", dec("-80.00"), "CN-1", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO expenditure (operation_id, id, heading, defrayed_on, payee, description, amount,
+			evidence_ref, invoice_ref, credits, generation, entry_id, period, recorded_at, recorded_by)
+		VALUES ($1, $2, 'delivery', '2021-07-15', 'Y Lab', 'Credit', -80.00, 'CN-1', '9', $3, 0, $4, $5, now(), $6)`,
+		f.p.OperationID, id, a.ID, e.ID, e.Period, f.pm.Email); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice")
+	wantRule(t, err, apperr.Conflict, "M4")
+	if got := f.balance(t, ledger.HeadingAccount("delivery")); got.StringFixed(2) != "20.00" {
+		t.Fatalf("delivery = %s", got)
+	}
+	// Once the credit note is reversed, so can the line be.
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, id, "more than the line"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -376,26 +376,32 @@ func byRuleThenMessage(a, b RowError) int {
 
 // The single-entry path of an expenditure line: the import's parse, then, under the lock every
 // expenditure recording takes (expLockSQL), the live line of the same heading, evidence reference
-// and description (M5), its next generation, and for a credit note the line it credits and the
-// live totals of its invoice (M4), all by index.
+// and description (M5), its next generation, and for a credit note ($7, its amount) the line it
+// credits: the first live line of its heading and invoice with enough left to credit, and how
+// many such lines there are and the most any has left, for M4's message (creditLinesSQL).
 const expReadSQL = `
 SELECT (SELECT max(g.generation) + 1 FROM expenditure g
          WHERE g.operation_id = $1 AND g.heading = $2 AND g.evidence_ref = $3 AND g.description = $4),
        live.id, live.defrayed_on, live.payee, live.amount, live.invoice_ref,
-       (SELECT c.id FROM expenditure c
-         WHERE $6 AND c.operation_id = $1 AND c.reversed_by IS NULL AND c.amount > 0 AND c.heading = $2
-           AND c.invoice_ref = $5 AND c.invoice_ref <> ''
-         ORDER BY c.id LIMIT 1),
-       i.invoiced, i.credited,
+       c.credits, c.lines, c.most,
        nextval('expenditure_id_seq')
   FROM (SELECT) x
   LEFT JOIN expenditure live ON live.operation_id = $1 AND live.heading = $2 AND live.evidence_ref = $3
         AND live.description = $4 AND live.reversed_by IS NULL
   LEFT JOIN LATERAL (
-        SELECT sum(e.amount) FILTER (WHERE e.amount > 0) AS invoiced, sum(e.amount) FILTER (WHERE e.amount < 0) AS credited
-          FROM expenditure e
-         WHERE $6 AND e.operation_id = $1 AND e.reversed_by IS NULL AND e.heading = $2 AND e.invoice_ref = $5
-           AND e.invoice_ref <> '') i ON true`
+        SELECT min(l.id) FILTER (WHERE l.left_ + $7 >= 0) AS credits, count(*) AS lines, max(l.left_) AS most
+          FROM (` + creditLinesSQL + `
+                   AND $6 AND c.heading = $2 AND c.invoice_ref = $5) l) c ON true`
+
+// creditLinesSQL is the live lines ($1: the operation) that credit notes may credit, each with
+// what it has left to credit (left_: its amount less its live credit notes), to be narrowed by
+// heading and invoice (M4).
+const creditLinesSQL = `
+SELECT c.id, c.heading, c.invoice_ref,
+       c.amount + coalesce((SELECT sum(d.amount) FROM expenditure d
+                             WHERE d.operation_id = c.operation_id AND d.credits = c.id AND d.reversed_by IS NULL), 0) AS left_
+  FROM expenditure c
+ WHERE c.operation_id = $1 AND c.reversed_by IS NULL AND c.amount > 0 AND c.invoice_ref <> ''`
 
 // recordExpenditureOne records one (trimmed) expenditure line by the single-entry path.
 func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in ExpenditureInput) (Expenditure, error) {
@@ -417,14 +423,14 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 			liveID, credits    *int64
 			liveDate           *time.Time
 			livePayee, liveInv *string
-			liveAmount         *decimal.Decimal
-			invoiced, credited *decimal.Decimal
+			liveAmount, most   *decimal.Decimal
+			lines              int64
 			newID              int64
 		)
 		b := &pgx.Batch{}
 		b.Queue(expLockSQL, op)
-		b.Queue(expReadSQL, op, in.Heading, in.EvidenceRef, in.Description, in.InvoiceRef, credit).QueryRow(func(r pgx.Row) error {
-			return r.Scan(&nextGen, &liveID, &liveDate, &livePayee, &liveAmount, &liveInv, &credits, &invoiced, &credited, &newID)
+		b.Queue(expReadSQL, op, in.Heading, in.EvidenceRef, in.Description, in.InvoiceRef, credit, in.Amount).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&nextGen, &liveID, &liveDate, &livePayee, &liveAmount, &liveInv, &credits, &lines, &most, &newID)
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return db.Translate("match.expenditure", err)
@@ -442,22 +448,16 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 			out = e
 			return db.Translate("match.RecordExpenditure", err)
 		}
-		if credit {
-			// M4: a credit note credits the first live line of its heading and invoice, and the
-			// credits of an invoice, this one with them, never exceed it.
-			if credits == nil {
-				return singleError(importFailed("", []RowError{rowError(1, RuleCredit,
-					"credit note for invoice %s: no %s line with that invoice reference is recorded", in.InvoiceRef, in.Heading)}))
+		if credit && credits == nil {
+			// M4: a credit note credits the first live line of its heading and invoice with
+			// enough left to credit.
+			if lines == 0 {
+				return singleError(importFailed("", []RowError{rowError(1, RuleCredit, "credit note for invoice %s: no %s line with that invoice reference is recorded",
+					in.InvoiceRef, in.Heading)}))
 			}
-			total := in.Amount
-			if credited != nil {
-				total = total.Add(*credited)
-			}
-			if invoiced.Add(total).IsNegative() {
-				return singleError(importFailed("", []RowError{rowError(1, RuleCredit,
-					"credit notes for invoice %s total %s, more than the %s invoiced under %s", in.InvoiceRef, total.Neg().StringFixed(2),
-					invoiced.StringFixed(2), in.Heading)}))
-			}
+			return singleError(importFailed("", []RowError{rowError(1, RuleCredit, "credit note for invoice %s credits %s, more than any %s line of that invoice has left to credit (at most %s)",
+				in.InvoiceRef,
+				in.Amount.Neg().StringFixed(2), in.Heading, most.StringFixed(2))}))
 		}
 		gen := 0
 		if nextGen != nil {
