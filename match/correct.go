@@ -28,8 +28,14 @@ type Correction struct {
 
 // ReverseTime reverses time entry id, as by, with a reason (M6): the ledger entry is reversed in
 // an open period and the entry stops being live, so the officer, date and activity can be
-// recorded again correctly.
+// recorded again correctly. An id that is not there is not_found (M6). A finance officer, who
+// corrects only its own authority's entries (V8), is refused by V8 in the same words for another
+// authority's entry as for an id that is not there: access.Can's refusal would tell that the id
+// exists, and whose it is.
 func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, reason string) (Correction, error) {
+	if err := access.Can(by, access.Correct, ""); err != nil {
+		return Correction{}, err
+	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return Correction{}, invalid(RuleCorr, "a correction needs a reason")
@@ -42,14 +48,17 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 		err := tx.QueryRow(ctx, `SELECT o.id, o.authority FROM officer o
 			WHERE o.operation_id = $1 AND o.id = (SELECT officer_id FROM time_entry WHERE operation_id = $1 AND id = $2)
 			FOR NO KEY UPDATE`, s.p.OperationID, id).Scan(&officer, &auth)
-		if err == pgx.ErrNoRows {
-			return apperr.New(apperr.NotFound, "", "there is no time entry %d", id)
+		if err == pgx.ErrNoRows || err == nil && access.Can(by, access.Correct, auth) != nil {
+			// A finance officer (A2: the only users with an authority) is refused by V8 for
+			// whatever is not its authority's, there or not; anyone else is told it is not there.
+			code, rule := apperr.NotFound, RuleCorr
+			if by.Authority != "" {
+				code, rule = apperr.Forbidden, RuleV8
+			}
+			return apperr.New(code, rule, "there is no time entry %d", id)
 		}
 		if err != nil {
 			return db.Translate("match.ReverseTime", err)
-		}
-		if err := access.Can(by, access.Correct, auth); err != nil {
-			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT entry_id, coalesce(reversed_by, 0) FROM time_entry WHERE operation_id = $1 AND id = $2 FOR UPDATE`,
 			s.p.OperationID, id).Scan(&entry, &reversed); err != nil {
@@ -108,7 +117,7 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 			WHERE x.operation_id = $1 AND x.id = $2 FOR UPDATE OF x`, s.p.OperationID, id).
 			Scan(&entry, &reversed, &credits, &heading, &invoice, &invoiced, &credited)
 		if err == pgx.ErrNoRows {
-			return apperr.New(apperr.NotFound, "", "there is no expenditure line %d", id)
+			return apperr.New(apperr.NotFound, RuleCorr, "there is no expenditure line %d", id)
 		}
 		if err != nil {
 			return db.Translate("match.ReverseExpenditure", err)

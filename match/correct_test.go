@@ -523,3 +523,40 @@ func TestReversalKeepsCreditsWithinTheInvoice(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReverseWhatIsNotThere: reversing a line that does not exist is not_found under M6. A
+// finance officer, who corrects only the entries of its own authority, is refused (V8) in the
+// same words for another authority's entry as for an id that does not exist, so it cannot learn
+// which ids the other authorities' entries have, nor whose they are. A role that may not correct
+// at all is refused (A1) whatever the id.
+func TestReverseWhatIsNotThere(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	e, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "7.25", "lab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const missing = 999999
+	_, err = f.s.ReverseTime(f.ctx, f.pm, missing, "typo")
+	wantRule(t, err, apperr.NotFound, "M6")
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, missing, "typo")
+	wantRule(t, err, apperr.NotFound, "M6")
+
+	_, errOther := f.s.ReverseTime(f.ctx, f.foCRF, e.ID, "not ours")
+	_, errMissing := f.s.ReverseTime(f.ctx, f.foCRF, missing, "not ours")
+	wantRule(t, errOther, apperr.Forbidden, "V8")
+	wantRule(t, errMissing, apperr.Forbidden, "V8")
+	other, gone := apperr.As(errOther), apperr.As(errMissing)
+	if other.Key != gone.Key || strings.Replace(other.Message, fmt.Sprint(e.ID), fmt.Sprint(missing), 1) != gone.Message ||
+		strings.Contains(other.Message, "GB-NWP") {
+		t.Fatalf("another authority's entry: %q; a missing one: %q", other.Message, gone.Message)
+	}
+	for _, id := range []int64{e.ID, missing} {
+		_, err := f.s.ReverseTime(f.ctx, f.audit, id, "audit")
+		wantRule(t, err, apperr.Forbidden, "A1")
+	}
+	if got, err := f.s.TimeEntry(f.ctx, e.ID); err != nil || got.ReversedBy != 0 {
+		t.Fatalf("entry %+v, %v", got, err)
+	}
+}
