@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -27,8 +28,14 @@ type Correction struct {
 
 // ReverseTime reverses time entry id, as by, with a reason (M6): the ledger entry is reversed in
 // an open period and the entry stops being live, so the officer, date and activity can be
-// recorded again correctly.
+// recorded again correctly. An id that is not there is not_found (M6). A finance officer, who
+// corrects only its own authority's entries (V8), is refused by V8 in the same words for another
+// authority's entry as for an id that is not there: access.Can's refusal would tell that the id
+// exists, and whose it is.
 func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, reason string) (Correction, error) {
+	if err := access.Can(by, access.Correct, ""); err != nil {
+		return Correction{}, err
+	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return Correction{}, invalid(RuleCorr, "a correction needs a reason")
@@ -41,14 +48,17 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 		err := tx.QueryRow(ctx, `SELECT o.id, o.authority FROM officer o
 			WHERE o.operation_id = $1 AND o.id = (SELECT officer_id FROM time_entry WHERE operation_id = $1 AND id = $2)
 			FOR NO KEY UPDATE`, s.p.OperationID, id).Scan(&officer, &auth)
-		if err == pgx.ErrNoRows {
-			return apperr.New(apperr.NotFound, "", "there is no time entry %d", id)
+		if err == pgx.ErrNoRows || err == nil && access.Can(by, access.Correct, auth) != nil {
+			// A finance officer (A2: the only users with an authority) is refused by V8 for
+			// whatever is not its authority's, there or not; anyone else is told it is not there.
+			code, rule := apperr.NotFound, RuleCorr
+			if by.Authority != "" {
+				code, rule = apperr.Forbidden, RuleV8
+			}
+			return apperr.New(code, rule, "there is no time entry %d", id)
 		}
 		if err != nil {
 			return db.Translate("match.ReverseTime", err)
-		}
-		if err := access.Can(by, access.Correct, auth); err != nil {
-			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT entry_id, coalesce(reversed_by, 0) FROM time_entry WHERE operation_id = $1 AND id = $2 FOR UPDATE`,
 			s.p.OperationID, id).Scan(&entry, &reversed); err != nil {
@@ -69,8 +79,11 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 }
 
 // ReverseExpenditure reverses expenditure line id, as by, with a reason (M6). A line that live
-// credit notes credit cannot be reversed until they are (M4). Reversing needs the right to
-// record expenditure as well as to correct.
+// credit notes credit cannot be reversed until they are (M4), nor one whose reversal would leave
+// the live credit notes of its heading and invoice more than what is left invoiced (M4: a credit
+// note recorded before credit notes were capped by their line may exceed its line and lean on
+// the invoice's other lines). Reversing needs the right to record expenditure as well as to
+// correct.
 func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int64, reason string) (Correction, error) {
 	if err := access.Can(by, access.RecordExpenditure, ""); err != nil {
 		return Correction{}, err
@@ -89,12 +102,22 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 		}
 		var entry, reversed int64
 		var credits []int64
+		var heading, invoice string
+		var invoiced, credited decimal.Decimal // what stays live of the line's heading and invoice once it is reversed
 		err := tx.QueryRow(ctx, `SELECT x.entry_id, coalesce(x.reversed_by, 0),
 				coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM expenditure c
-				           WHERE c.operation_id = x.operation_id AND c.credits = x.id AND c.reversed_by IS NULL), '{}')
-			FROM expenditure x WHERE x.operation_id = $1 AND x.id = $2 FOR UPDATE OF x`, s.p.OperationID, id).Scan(&entry, &reversed, &credits)
+				           WHERE c.operation_id = x.operation_id AND c.credits = x.id AND c.reversed_by IS NULL), '{}'),
+				x.heading, x.invoice_ref, coalesce(i.invoiced, 0), coalesce(i.credited, 0)
+			FROM expenditure x
+			LEFT JOIN LATERAL (
+				SELECT sum(e.amount) FILTER (WHERE e.amount > 0) AS invoiced, sum(e.amount) FILTER (WHERE e.amount < 0) AS credited
+				  FROM expenditure e
+				 WHERE e.operation_id = x.operation_id AND e.reversed_by IS NULL AND e.id <> x.id AND e.heading = x.heading
+				   AND e.invoice_ref = x.invoice_ref AND x.amount > 0 AND x.invoice_ref <> '') i ON true
+			WHERE x.operation_id = $1 AND x.id = $2 FOR UPDATE OF x`, s.p.OperationID, id).
+			Scan(&entry, &reversed, &credits, &heading, &invoice, &invoiced, &credited)
 		if err == pgx.ErrNoRows {
-			return apperr.New(apperr.NotFound, "", "there is no expenditure line %d", id)
+			return apperr.New(apperr.NotFound, RuleCorr, "there is no expenditure line %d", id)
 		}
 		if err != nil {
 			return db.Translate("match.ReverseExpenditure", err)
@@ -104,6 +127,11 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 		}
 		if len(credits) > 0 {
 			return apperr.New(apperr.Conflict, RuleCredit, "expenditure line %d is credited by credit notes %v: reverse them first", id, credits)
+		}
+		if invoiced.Add(credited).IsNegative() {
+			// The credit notes would total more than is left invoiced once the line is reversed.
+			return apperr.New(apperr.Conflict, RuleCredit, "credit notes for invoice %s total %s, more than the %s invoiced under %s",
+				invoice, credited.Neg().StringFixed(2), invoiced.StringFixed(2), heading)
 		}
 		c, err = s.reverse(ctx, tx, by, entry, reason, fmt.Sprintf("reverse:expenditure:%d", id), "expenditure_id", id)
 		if err != nil {

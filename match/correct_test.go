@@ -3,6 +3,7 @@ package match_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -270,5 +271,292 @@ func TestOfficerYearFollowsTheEntries(t *testing.T) {
 		if _, err := f.pool.Exec(f.ctx, sql); err == nil {
 			t.Errorf("%s was allowed", sql)
 		}
+	}
+}
+
+// TestReimportAfterReversal: re-importing a file is a no-op (interfaces.md), also after one of its
+// lines was reversed: a row identical to a reversed line is the line the officer withdrew, so it
+// is counted in the summary and not recorded again, whether or not a corrected line has been
+// recorded in its place since. A corrected row (any field different) is a new generation.
+func TestReimportAfterReversal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Gwyn Thomas,2021-04-01,44750.00,0.8")
+	file := []string{
+		"GB-NWP,NWP-1,2021-05-04,7.25,lab,TS-1,Gareth Morgan",
+		"GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan",
+		"GB-NWP,NWP-1,2021-05-06,6,lab,TS-3,Gareth Morgan",
+	}
+	if _, err := f.importTime(f.pm, file...); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT id FROM time_entry WHERE evidence_ref = 'TS-2'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseTime(f.ctx, f.pm, id, "not a lab day"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.state(t)
+	res, err := f.importTime(f.pm, file...)
+	if err != nil || res.Written != 0 || res.Replayed != 3 || res.Withdrawn != 1 || res.ImportID != 0 {
+		t.Fatalf("re-import after the reversal: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	if after := f.state(t); after != before {
+		t.Fatalf("re-importing the file changed %+v → %+v", before, after)
+	}
+	// The corrected row is recorded, as generation 1.
+	corrected := append([]string(nil), file...)
+	corrected[1] = "GB-NWP,NWP-1,2021-05-05,3.5,lab,TS-2,Gareth Morgan"
+	res, err = f.importTime(f.pm, corrected...)
+	if err != nil || res.Written != 1 || res.Replayed != 2 || res.Withdrawn != 0 {
+		t.Fatalf("corrected file: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	var gen int
+	if err := f.pool.QueryRow(f.ctx, `SELECT generation FROM time_entry WHERE evidence_ref = 'TS-2' AND reversed_by IS NULL`).Scan(&gen); err != nil || gen != 1 {
+		t.Fatalf("corrected entry's generation %d, %v", gen, err)
+	}
+	// The original file once more: its withdrawn row is neither recorded nor a V5 conflict with
+	// the correction, and both files together are a no-op too.
+	before = f.state(t)
+	res, err = f.importTime(f.pm, append(file, corrected[1])...)
+	if err != nil || res.Written != 0 || res.Replayed != 4 || res.Withdrawn != 1 {
+		t.Fatalf("original file after the correction: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	if after := f.state(t); after != before {
+		t.Fatalf("re-importing the original file changed %+v → %+v", before, after)
+	}
+}
+
+// TestReimportAsTheApprover: re-importing a recorded file writes nothing, so V7's "the approver
+// is not the recorder" does not concern its rows: the approver may re-import it (a no-op), and
+// re-send an identical entry, but not record a new one.
+func TestReimportAsTheApprover(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Gwyn Thomas,2021-04-01,44750.00,0.8")
+	row := "GB-NWP,NWP-1,2021-05-04,7.25,lab,TS-1,Rhian Evans" // approved by foNWP's user
+	if _, err := f.importTime(f.pm, row); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.importTime(f.foNWP, row)
+	if err != nil || res.Written != 0 || res.Replayed != 1 {
+		t.Fatalf("re-import by the approver: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	in := entry("GB-NWP", "NWP-1", "2021-05-04", "7.25", "lab")
+	in.EvidenceRef, in.ApprovedBy = "TS-1", "Rhian Evans"
+	if e, err := f.s.RecordTime(f.ctx, f.foNWP, in); err != nil || !e.Replayed {
+		t.Fatalf("re-sent by the approver: %+v, %v", e, err)
+	}
+	// A new row in the same file is still refused, and so is the file.
+	_, err = f.importTime(f.foNWP, row, "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,rhian evans")
+	if ie := match.AsImportError(err); ie == nil || fmt.Sprint(ie.BadRows()) != "[3]" || ie.Rows[0].Rule != "V7" {
+		t.Fatalf("new row approved by the recorder: %v\n%s", err, rowsOf(err))
+	}
+	in.WorkDate = date("2021-05-05")
+	_, err = f.s.RecordTime(f.ctx, f.foNWP, in)
+	wantRule(t, err, apperr.Invalid, "V7")
+}
+
+// TestReimportExpenditureAfterReversal is TestReimportAfterReversal for expenditure lines.
+func TestReimportExpenditureAfterReversal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const header = "heading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\n"
+	file := []string{
+		"delivery,2021-06-30,Nesta,Lab facilitation,18250.00,INV-1,1",
+		"other,2021-06-30,Venue,Hall hire,400.00,R-1,",
+	}
+	imp := func(rows ...string) (match.ImportResult, error) {
+		return f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+strings.Join(rows, "\n")+"\n"), match.ImportOptions{})
+	}
+	if _, err := imp(file...); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT id FROM expenditure WHERE evidence_ref = 'R-1'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, id, "paid twice"); err != nil {
+		t.Fatal(err)
+	}
+	lines := func() int { return f.count(t, "expenditure") }
+	n := lines()
+	res, err := imp(file...)
+	if err != nil || res.Written != 0 || res.Replayed != 2 || res.Withdrawn != 1 || lines() != n {
+		t.Fatalf("re-import after the reversal: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	corrected := "other,2021-06-30,Venue,Hall hire,350.00,R-1,"
+	res, err = imp(file[0], corrected)
+	if err != nil || res.Written != 1 || res.Withdrawn != 0 {
+		t.Fatalf("corrected file: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	n = lines()
+	res, err = imp(append(file, corrected)...)
+	if err != nil || res.Written != 0 || res.Replayed != 3 || res.Withdrawn != 1 || lines() != n {
+		t.Fatalf("original file after the correction: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	if got := f.balance(t, ledger.HeadingAccount("other")); got.StringFixed(2) != "350.00" {
+		t.Fatalf("other = %s", got)
+	}
+}
+
+// TestCreditNoteCappedByItsLine: a credit note credits one line (domain.md §5: it references the
+// line it corrects), so it credits no more than that line has left (M4): the first live line of
+// its heading and invoice with enough left, by the single path and by an import alike. The credit
+// notes of a line keep it from being reversed; reversing another line of the invoice is fine.
+func TestCreditNoteCappedByItsLine(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	line := func(desc, amount, evidence string) match.Expenditure {
+		t.Helper()
+		e, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Y Lab", desc, amount, evidence, "9"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	credit := func(amount, evidence string) (match.Expenditure, error) {
+		return f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-07-15", "Y Lab", "Credit "+evidence, amount, evidence, "9"))
+	}
+	a, b := line("Session A", "60.00", "INV-9A"), line("Session B", "40.00", "INV-9B")
+	// 80 is within the invoice's 100 but more than either line.
+	_, err := credit("-80.00", "CN-1")
+	wantRule(t, err, apperr.Invalid, "M4")
+	const header = "heading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\n"
+	_, err = f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+"delivery,2021-07-15,Y Lab,Credit CN-1,-80.00,CN-1,9\n"), match.ImportOptions{})
+	wantRule(t, err, apperr.Invalid, "M4")
+	// 50 fits A; 30 no longer fits A's 10, so it credits B; 20 fits neither.
+	c1, err := credit("-50.00", "CN-2")
+	if err != nil || c1.Credits != a.ID {
+		t.Fatalf("credit note of 50: %+v, %v", c1, err)
+	}
+	c2, err := credit("-30.00", "CN-3")
+	if err != nil || c2.Credits != b.ID {
+		t.Fatalf("credit note of 30: %+v, %v", c2, err)
+	}
+	_, err = credit("-20.00", "CN-4")
+	wantRule(t, err, apperr.Invalid, "M4")
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice")
+	wantRule(t, err, apperr.Conflict, "M4")
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, c2.ID, "issued in error"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.balance(t, ledger.HeadingAccount("delivery")); got.StringFixed(2) != "10.00" {
+		t.Fatalf("delivery = %s", got)
+	}
+
+	// An import allocates its credit notes the same way, in row order, its own lines included.
+	_, err = f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+
+		"other,2021-07-15,Venue,Credit 1,-50.00,CN-11,11\n"+
+		"other,2021-06-30,Venue,Hall,60.00,INV-11A,11\n"+
+		"other,2021-06-30,Venue,Tea,40.00,INV-11B,11\n"+
+		"other,2021-07-15,Venue,Credit 2,-30.00,CN-12,11\n"+
+		"other,2021-07-15,Venue,Credit 3,-10.01,CN-13,11\n"), match.ImportOptions{})
+	ie := match.AsImportError(err)
+	if ie == nil || fmt.Sprint(ie.BadRows()) != "[6]" || ie.Rows[0].Rule != "M4" {
+		t.Fatalf("want row 6 refused by M4: %v\n%s", err, rowsOf(err))
+	}
+	// Its message names the credit and the most a line has left, and is made from its key.
+	if p := ie.Rows[0]; len(p.Args) != 4 || p.Args[1] != "10.01" || p.Args[3] != "10.00" || fmt.Sprintf(p.Key, p.Args...) != p.Message {
+		t.Fatalf("row 6: %+v", p)
+	}
+	res, err := f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(header+
+		"other,2021-07-15,Venue,Credit 1,-50.00,CN-11,11\n"+
+		"other,2021-06-30,Venue,Hall,60.00,INV-11A,11\n"+
+		"other,2021-06-30,Venue,Tea,40.00,INV-11B,11\n"+
+		"other,2021-07-15,Venue,Credit 2,-30.00,CN-12,11\n"+
+		"other,2021-07-15,Venue,Credit 3,-10.00,CN-13,11\n"), match.ImportOptions{})
+	if err != nil || res.Written != 5 {
+		t.Fatalf("import: %+v, %v\n%s", res, err, rowsOf(err))
+	}
+	var got string
+	if err := f.pool.QueryRow(f.ctx, `SELECT string_agg(c.evidence_ref || '>' || l.evidence_ref, ' ' ORDER BY c.evidence_ref)
+		FROM expenditure c JOIN expenditure l ON l.operation_id = c.operation_id AND l.id = c.credits
+		WHERE c.invoice_ref = '11'`).Scan(&got); err != nil || got != "CN-11>INV-11A CN-12>INV-11B CN-13>INV-11A" {
+		t.Fatalf("credit notes credit %q, %v", got, err)
+	}
+}
+
+// TestReversalKeepsCreditsWithinTheInvoice: a credit note written before M4 capped credit notes
+// by their line (here 80 against a line of 60, within the invoice's 100) still holds the other
+// lines of its invoice: reversing one must not leave more credited than invoiced.
+func TestReversalKeepsCreditsWithinTheInvoice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Y Lab", "Session A", "60.00", "INV-9A", "9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-06-30", "Y Lab", "Session B", "40.00", "INV-9B", "9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The earlier credit note, written as RecordExpenditure used to write it.
+	var id int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT nextval('expenditure_id_seq')`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.l.Post(f.ctx, f.pool, match.ExpLedgerInput(f.pm.Email, id, "delivery", date("2021-07-15"), "Y Lab", "Credit", dec("-80.00"), "CN-1", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO expenditure (operation_id, id, heading, defrayed_on, payee, description, amount,
+			evidence_ref, invoice_ref, credits, generation, entry_id, period, recorded_at, recorded_by)
+		VALUES ($1, $2, 'delivery', '2021-07-15', 'Y Lab', 'Credit', -80.00, 'CN-1', '9', $3, 0, $4, $5, now(), $6)`,
+		f.p.OperationID, id, a.ID, e.ID, e.Period, f.pm.Email); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice")
+	wantRule(t, err, apperr.Conflict, "M4")
+	if got := f.balance(t, ledger.HeadingAccount("delivery")); got.StringFixed(2) != "20.00" {
+		t.Fatalf("delivery = %s", got)
+	}
+	// Once the credit note is reversed, so can the line be.
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, id, "more than the line"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseExpenditure(f.ctx, f.pm, b.ID, "wrong invoice"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReverseWhatIsNotThere: reversing a line that does not exist is not_found under M6. A
+// finance officer, who corrects only the entries of its own authority, is refused (V8) in the
+// same words for another authority's entry as for an id that does not exist, so it cannot learn
+// which ids the other authorities' entries have, nor whose they are. A role that may not correct
+// at all is refused (A1) whatever the id.
+func TestReverseWhatIsNotThere(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	e, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "7.25", "lab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const missing = 999999
+	_, err = f.s.ReverseTime(f.ctx, f.pm, missing, "typo")
+	wantRule(t, err, apperr.NotFound, "M6")
+	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, missing, "typo")
+	wantRule(t, err, apperr.NotFound, "M6")
+
+	_, errOther := f.s.ReverseTime(f.ctx, f.foCRF, e.ID, "not ours")
+	_, errMissing := f.s.ReverseTime(f.ctx, f.foCRF, missing, "not ours")
+	wantRule(t, errOther, apperr.Forbidden, "V8")
+	wantRule(t, errMissing, apperr.Forbidden, "V8")
+	other, gone := apperr.As(errOther), apperr.As(errMissing)
+	if other.Key != gone.Key || strings.Replace(other.Message, fmt.Sprint(e.ID), fmt.Sprint(missing), 1) != gone.Message ||
+		strings.Contains(other.Message, "GB-NWP") {
+		t.Fatalf("another authority's entry: %q; a missing one: %q", other.Message, gone.Message)
+	}
+	for _, id := range []int64{e.ID, missing} {
+		_, err := f.s.ReverseTime(f.ctx, f.audit, id, "audit")
+		wantRule(t, err, apperr.Forbidden, "A1")
+	}
+	if got, err := f.s.TimeEntry(f.ctx, e.ID); err != nil || got.ReversedBy != 0 {
+		t.Fatalf("entry %+v, %v", got, err)
 	}
 }

@@ -14,8 +14,11 @@ import (
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
-// Row numbers. Errors name rows as a spreadsheet shows them: the header is row 1 and the first
-// data row is row 2. A record whose quoted field spans several lines is still one row.
+// Row numbers. Errors name rows as a spreadsheet shows them ("row N" of interfaces.md): N is the
+// line of the file the row starts on, the header being row 1, and every line counts, empty ones
+// included (encoding/csv skips them, but a spreadsheet shows each as a row). The one difference
+// from a line number: a record whose quoted field spans several lines is one row, so the rows
+// after it are numbered as the spreadsheet shows them, below their lines.
 
 // RowError is one problem with one row of an imported file.
 type RowError struct {
@@ -88,6 +91,24 @@ type csvFile struct {
 	index map[string]int // column → position in the record
 	width int
 	row   int64 // spreadsheet row of the record last read
+	line  int   // the file's line on which the record last read ends
+	n     int64 // data records read
+}
+
+// advance moves row and line past the record just read: fields, or the parse error pe. The rows
+// between the last record and this one are the empty lines the reader skipped.
+func (f *csvFile) advance(fields []string, pe *csv.ParseError) {
+	var start, end int
+	if pe != nil {
+		start, end = pe.StartLine, pe.Line
+	} else {
+		start, _ = f.r.FieldPos(0)
+		last, _ := f.r.FieldPos(len(fields) - 1)
+		// A quoted field may span lines: each of its line breaks reads as a "\n".
+		end = last + strings.Count(fields[len(fields)-1], "\n")
+	}
+	f.row += int64(start - f.line)
+	f.line = max(end, start)
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -102,17 +123,19 @@ func openCSV(r io.Reader, spec fileSpec) (*csvFile, []RowError, error) {
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
-	f := &csvFile{r: cr, row: 1}
+	f := &csvFile{r: cr}
 	header, err := cr.Read()
 	if err == io.EOF {
 		return nil, []RowError{rowError(1, RuleFormat, "the file is empty: it needs a header row naming the columns %s", strings.Join(spec.required, ", "))}, nil
 	}
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return nil, []RowError{rowError(1, RuleFormat, "the header row is not valid CSV: %v", pe.Err)}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.As(err, &pe) {
 		return nil, nil, err
+	}
+	f.advance(header, pe)
+	row := f.row // 1, unless empty lines come before the header
+	if pe != nil {
+		return nil, []RowError{rowError(row, RuleFormat, "the header row is not valid CSV: %v", pe.Err)}, nil
 	}
 	known := map[string]bool{}
 	for _, c := range spec.required {
@@ -127,22 +150,22 @@ func openCSV(r io.Reader, spec fileSpec) (*csvFile, []RowError, error) {
 		name := strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case !utf8.ValidString(h):
-			probs = append(probs, rowError(1, RuleFormat, "column %d's name is not UTF-8 text", i+1))
+			probs = append(probs, rowError(row, RuleFormat, "column %d's name is not UTF-8 text", i+1))
 		case name == "":
-			probs = append(probs, rowError(1, RuleFormat, "column %d has no name", i+1))
+			probs = append(probs, rowError(row, RuleFormat, "column %d has no name", i+1))
 		case !known[name]:
-			probs = append(probs, rowError(1, RuleFormat, "unknown column %s: a %s file has the columns %s",
+			probs = append(probs, rowError(row, RuleFormat, "unknown column %s: a %s file has the columns %s",
 				quote(h), spec.kind, strings.Join(append(append([]string{}, spec.required...), spec.optional...), ", ")))
 		default:
 			if _, dup := f.index[name]; dup {
-				probs = append(probs, rowError(1, RuleFormat, "column %s appears twice", name))
+				probs = append(probs, rowError(row, RuleFormat, "column %s appears twice", name))
 			}
 			f.index[name] = i
 		}
 	}
 	for _, c := range spec.required {
 		if _, ok := f.index[c]; !ok {
-			probs = append(probs, rowError(1, RuleFormat, "column %s is missing", c))
+			probs = append(probs, rowError(row, RuleFormat, "column %s is missing", c))
 		}
 	}
 	f.width = len(header)
@@ -207,15 +230,16 @@ func (f *csvFile) next(rec *record) error {
 		if err == io.EOF {
 			return io.EOF
 		}
-		f.row++
-		*rec = record{row: f.row, f: f}
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
+		if err != nil && !errors.As(err, &pe) {
+			return err
+		}
+		f.advance(fields, pe)
+		f.n++
+		*rec = record{row: f.row, f: f}
+		if pe != nil {
 			rec.fail(RuleFormat, "not valid CSV: %v", pe.Err)
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 		blank := true
 		for _, x := range fields {
@@ -250,5 +274,5 @@ func (f *csvFile) next(rec *record) error {
 	}
 }
 
-// rows returns the number of data rows read so far.
-func (f *csvFile) rows() int64 { return f.row - 1 }
+// rows returns the number of data rows read so far (records, not the empty lines between them).
+func (f *csvFile) rows() int64 { return f.n }

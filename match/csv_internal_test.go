@@ -83,6 +83,36 @@ func TestCSVReader(t *testing.T) {
 			t.Fatalf("problems %v", probs)
 		}
 	})
+	t.Run("EmptyLinesAreRowsToo", func(t *testing.T) {
+		// The reader skips empty lines; a spreadsheet shows each as a row, so the rows after one
+		// keep the numbers their lines have. A quoted field over two lines is still one row.
+		body := "\n" + // row 1: empty, before the header
+			"heading,defrayed_on,payee,description,amount,evidence_ref\r\n" + // row 2
+			"\r\n" + // row 3
+			"other,2021-06-30,Venue,Hall,100.00,R-1\n" + // row 4
+			"\n\n" + // rows 5 and 6
+			"other,2021-06-30\n" + // row 7: short
+			"other,2021-06-30,Venue,\"Hall,\n\nand tea\",100.00,R-2\n" + // row 8, over three lines
+			"\n" + // row 9
+			"other,2021-06-30,Venue,\"bad\"quote,1,R-3\n" + // row 10: not valid CSV
+			"\n" + // row 11
+			"other,2021-06-30,Venue,\"unterminated,1,R-4\n\n" // row 12: not valid CSV to the end
+		_, rows, probs := readAll(t, body, expSpec)
+		if len(rows) != 2 || rows[1][3] != "Hall,\n\nand tea" {
+			t.Fatalf("rows %q", rows)
+		}
+		var got []int64
+		for _, p := range probs {
+			got = append(got, p.Row)
+		}
+		if len(got) != 3 || got[0] != 7 || got[1] != 10 || got[2] != 12 {
+			t.Fatalf("problems on rows %v, want 7, 10, 12: %v", got, probs)
+		}
+		h, _, _ := readAll(t, "\n\nauthority,name\n", officersSpec)
+		if len(h) == 0 || h[0].Row != 3 {
+			t.Fatalf("a header after two empty lines is row 3: %v", h)
+		}
+	})
 }
 
 // FuzzCSVReader: any bytes, read as each of the three files, never panic, and every problem

@@ -159,6 +159,10 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, expLockSQL, op); err != nil {
 		return db.Translate("match.expenditure", err)
 	}
+	// Each row resolved against the lines of its identity (M5): the live one, the next
+	// generation, and whether a reversed line is identical to it (withdrawn: skipped, as a replay
+	// of the live line is). Within the file the first row of an identity that is not withdrawn
+	// counts; a later identical row is a replay, a different one a conflict (M5).
 	_, err := tx.Exec(ctx, `CREATE TEMP TABLE t_rows ON COMMIT DROP AS
 		WITH ex AS (
 			SELECT heading, evidence_ref, description, max(generation) + 1 AS next_gen,
@@ -166,15 +170,26 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 			  FROM expenditure
 			 WHERE operation_id = $1 AND (heading, evidence_ref, description) IN (SELECT heading, evidence_ref, description FROM stage)
 			 GROUP BY 1, 2, 3
+		), rx AS (
+			SELECT DISTINCT heading, evidence_ref, description, defrayed_on, payee, amount, invoice_ref
+			  FROM expenditure
+			 WHERE operation_id = $1 AND reversed_by IS NOT NULL
+			   AND (heading, evidence_ref, description) IN (SELECT heading, evidence_ref, description FROM stage)
+		), r AS (
+			SELECT s.row_no, s.heading, s.defrayed_on, s.payee, s.description, s.amount, s.evidence_ref, s.invoice_ref,
+			       coalesce(ex.next_gen, 0) AS generation, ex.live_id, rx.heading IS NOT NULL AS withdrawn
+			  FROM stage s
+			  LEFT JOIN ex ON ex.heading = s.heading AND ex.evidence_ref = s.evidence_ref AND ex.description = s.description
+			  LEFT JOIN rx ON rx.heading = s.heading AND rx.evidence_ref = s.evidence_ref AND rx.description = s.description
+			        AND rx.defrayed_on = s.defrayed_on AND rx.payee = s.payee AND rx.amount = s.amount AND rx.invoice_ref = s.invoice_ref
+			 WHERE s.rules IS NULL
 		)
-		SELECT s.row_no, s.heading, s.defrayed_on, s.payee, s.description, s.amount, s.evidence_ref, s.invoice_ref,
-		       coalesce(ex.next_gen, 0) AS generation, ex.live_id,
-		       first_value(s.row_no) OVER k AS first_row,
-		       (s.defrayed_on, s.payee, s.amount, s.invoice_ref) IS NOT DISTINCT FROM
-		       (first_value(s.defrayed_on) OVER k, first_value(s.payee) OVER k, first_value(s.amount) OVER k, first_value(s.invoice_ref) OVER k) AS same
-		  FROM stage s LEFT JOIN ex ON ex.heading = s.heading AND ex.evidence_ref = s.evidence_ref AND ex.description = s.description
-		 WHERE s.rules IS NULL
-		WINDOW k AS (PARTITION BY s.heading, s.evidence_ref, s.description ORDER BY s.row_no)`, op)
+		SELECT r.*,
+		       first_value(r.row_no) OVER k AS first_row,
+		       (r.defrayed_on, r.payee, r.amount, r.invoice_ref) IS NOT DISTINCT FROM
+		       (first_value(r.defrayed_on) OVER k, first_value(r.payee) OVER k, first_value(r.amount) OVER k, first_value(r.invoice_ref) OVER k) AS same
+		  FROM r
+		WINDOW k AS (PARTITION BY r.heading, r.evidence_ref, r.description, r.withdrawn ORDER BY r.row_no)`, op)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
 	}
@@ -182,47 +197,113 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 		SELECT r.row_no, 'M5', 'line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one',
 		       ARRAY[e.id::text, e.heading::text, e.evidence_ref::text, e.description::text, e.defrayed_on::text, e.payee::text, e.amount::text, (nullif(e.invoice_ref, ''))::text]
 		  FROM t_rows r JOIN expenditure e ON e.operation_id = $1 AND e.id = r.live_id
-		 WHERE (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
+		 WHERE NOT r.withdrawn AND (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
 		UNION ALL
 		SELECT row_no, 'M5', 'row %s has the same heading, evidence reference and description with a different date, payee, amount or invoice',
 		       ARRAY[first_row::text]
-		  FROM t_rows WHERE row_no <> first_row AND NOT same`, op)
+		  FROM t_rows WHERE NOT withdrawn AND row_no <> first_row AND NOT same`, op)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
+	}
+	// A withdrawn row identical to the live line is that line's replay.
+	if err := x.countWithdrawn(ctx, tx, `NOT EXISTS (SELECT 1 FROM expenditure e WHERE e.operation_id = $1 AND e.id = live_id
+			AND (e.defrayed_on, e.payee, e.amount, e.invoice_ref) = (t_rows.defrayed_on, t_rows.payee, t_rows.amount, t_rows.invoice_ref))`, op); err != nil {
+		return err
 	}
 	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_new ON COMMIT DROP AS
 		SELECT nextval('expenditure_id_seq') AS id, row_no, heading, defrayed_on, payee, description, amount, evidence_ref,
 		       invoice_ref, generation, NULL::bigint AS credits
-		  FROM t_rows WHERE live_id IS NULL AND row_no = first_row`)
+		  FROM t_rows WHERE live_id IS NULL AND NOT withdrawn AND row_no = first_row`)
 	if err != nil {
 		return db.Translate("match.expenditure", err)
 	}
-	// M4: a credit note credits the first live line (recorded, or earlier in the file) of its
-	// heading with the invoice reference it names, and the credits of an invoice never exceed it.
-	_, err = tx.Exec(ctx, `UPDATE t_new c SET credits = coalesce(
-			(SELECT e.id FROM expenditure e WHERE e.operation_id = $1 AND e.reversed_by IS NULL AND e.amount > 0
-			    AND e.heading = c.heading AND e.invoice_ref = c.invoice_ref ORDER BY e.id LIMIT 1),
-			(SELECT n.id FROM t_new n WHERE n.amount > 0 AND n.heading = c.heading AND n.invoice_ref = c.invoice_ref
-			  ORDER BY n.row_no LIMIT 1))
-		WHERE c.amount < 0`, op)
+	return x.allocateCredits(ctx, tx)
+}
+
+// allocateCredits finds the line each new credit note credits (M4). A credit note names its
+// invoice, and corrects one line of it (domain.md §5), so it credits no more than that line has
+// left: its amount less the live credit notes that credit it. It credits the first line of its
+// heading and invoice with enough left (recorded lines by id, then the file's by row), and the
+// file's credit notes take their lines in row order, each leaving less for the next. A credit
+// note that no line has room for is refused. A line that live credit notes credit cannot be
+// reversed (ReverseExpenditure), so what a line has left never goes below zero.
+func (x *expImport) allocateCredits(ctx context.Context, tx pgx.Tx) error {
+	type line struct {
+		id   int64
+		left decimal.Decimal
+	}
+	type key struct{ heading, invoice string }
+	var some bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM t_new WHERE amount < 0)`).Scan(&some); err != nil || !some {
+		return db.Translate("match.expenditure", err)
+	}
+	rows, err := tx.Query(ctx, `WITH k AS (SELECT DISTINCT heading, invoice_ref FROM t_new WHERE amount < 0)
+		SELECT l.id, l.heading, l.invoice_ref, l.left_, 0 AS file_row
+		  FROM (`+creditLinesSQL+`) l
+		 WHERE (l.heading, l.invoice_ref) IN (SELECT heading, invoice_ref FROM k)
+		UNION ALL
+		SELECT n.id, n.heading, n.invoice_ref, n.amount, n.row_no
+		  FROM t_new n
+		 WHERE n.amount > 0 AND (n.heading, n.invoice_ref) IN (SELECT heading, invoice_ref FROM k)
+		 ORDER BY file_row, id`, x.s.p.OperationID)
 	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	lines := map[key][]*line{}
+	var (
+		l       line
+		k       key
+		fileRow int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&l.id, &k.heading, &k.invoice, &l.left, &fileRow}, func() error {
+		lines[k] = append(lines[k], &line{id: l.id, left: l.left})
+		return nil
+	})
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT row_no, heading, invoice_ref, amount FROM t_new WHERE amount < 0 ORDER BY row_no`)
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	var (
+		row                    int64
+		amount                 decimal.Decimal
+		creditRows, creditsIDs []int64
+		badRows                []int64 // credit notes no line has room for, with the most any line of theirs has left
+		badMost                []*decimal.Decimal
+	)
+	_, err = pgx.ForEachRow(rows, []any{&row, &k.heading, &k.invoice, &amount}, func() error {
+		var most *decimal.Decimal
+		for _, c := range lines[k] {
+			if c.left.Add(amount).Sign() >= 0 {
+				c.left = c.left.Add(amount)
+				creditRows, creditsIDs = append(creditRows, row), append(creditsIDs, c.id)
+				return nil
+			}
+			if most == nil || c.left.GreaterThan(*most) {
+				left := c.left
+				most = &left
+			}
+		}
+		badRows, badMost = append(badRows, row), append(badMost, most)
+		return nil
+	})
+	if err != nil {
+		return db.Translate("match.expenditure", err)
+	}
+	_, err = tx.Exec(ctx, `UPDATE t_new n SET credits = u.credits
+		  FROM unnest($1::bigint[], $2::bigint[]) AS u(row_no, credits) WHERE n.row_no = u.row_no`, creditRows, creditsIDs)
+	if err != nil || len(badRows) == 0 {
 		return db.Translate("match.expenditure", err)
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
-		SELECT row_no, 'M4', 'credit note for invoice %s: no %s line with that invoice reference is recorded',
-		       ARRAY[invoice_ref::text, heading::text]
-		  FROM t_new WHERE amount < 0 AND credits IS NULL
-		UNION ALL
-		SELECT c.row_no, 'M4', 'credit notes for invoice %s total %s, more than the %s invoiced under %s',
-		       ARRAY[c.invoice_ref::text, (-t.credited)::text, t.invoiced::text, c.heading::text]
-		  FROM t_new c JOIN (
-			SELECT heading, invoice_ref, sum(amount) FILTER (WHERE amount > 0) AS invoiced, sum(amount) FILTER (WHERE amount < 0) AS credited
-			  FROM (SELECT heading, invoice_ref, amount FROM expenditure
-			         WHERE operation_id = $1 AND reversed_by IS NULL AND (heading, invoice_ref) IN (SELECT heading, invoice_ref FROM t_new WHERE amount < 0)
-			        UNION ALL
-			        SELECT heading, invoice_ref, amount FROM t_new WHERE invoice_ref <> '') a
-			 GROUP BY 1, 2) t ON t.heading = c.heading AND t.invoice_ref = c.invoice_ref
-		 WHERE c.amount < 0 AND c.credits IS NOT NULL AND coalesce(t.invoiced, 0) + t.credited < 0`, op)
+		SELECT n.row_no, 'M4',
+		       CASE WHEN u.most IS NULL THEN 'credit note for invoice %s: no %s line with that invoice reference is recorded'
+		            ELSE 'credit note for invoice %s credits %s, more than any %s line of that invoice has left to credit (at most %s)' END,
+		       CASE WHEN u.most IS NULL THEN ARRAY[n.invoice_ref::text, n.heading::text]
+		            ELSE ARRAY[n.invoice_ref::text, (-n.amount)::text, n.heading::text, (u.most::numeric(14, 2))::text] END
+		  FROM unnest($1::bigint[], $2::numeric[]) AS u(row_no, most) JOIN t_new n ON n.row_no = u.row_no`, badRows, badMost)
 	return db.Translate("match.expenditure", err)
 }
 

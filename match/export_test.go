@@ -7,3 +7,7 @@ var SingleError = singleError
 // TimeLedgerInput is timeLedgerInput, for the test that holds the import's set-based posting to
 // the entry a single recording would post.
 var TimeLedgerInput = timeLedgerInput
+
+// ExpLedgerInput is expLedgerInput, for the test that writes a credit note as the rules before
+// M4's per-line cap let one be written.
+var ExpLedgerInput = expLedgerInput

@@ -33,7 +33,12 @@ import (
 //     rows are written with one INSERT … SELECT from the staging tables.
 //
 // Rows identical to what is recorded are replays and are skipped, so importing the same file
-// again writes nothing.
+// again writes nothing. That holds after a correction too: a row identical to a line that was
+// reversed is the line its officer withdrew, so it is skipped (and counted as Withdrawn), not
+// recorded again, even where a corrected line has been recorded since; a row that differs in
+// any field is a correction and is recorded as the next generation. The checks that concern
+// only the rows that would be written (V3's daily total, V4, V7's approver who is the recorder,
+// M4) pass over the skipped rows.
 
 // ImportOptions are the optional settings of an import.
 type ImportOptions struct {
@@ -53,12 +58,13 @@ type Progress struct {
 
 // ImportResult says what an import did.
 type ImportResult struct {
-	Kind     string // officers, time, expenditure
-	Rows     int64  // data rows read
-	Written  int64  // lines (or rate versions) written
-	Replayed int64  // rows already recorded, skipped
-	Officers int64  // officers created (officers files)
-	ImportID int64  // the import_run row, 0 when nothing was written
+	Kind      string // officers, time, expenditure
+	Rows      int64  // data rows read
+	Written   int64  // lines (or rate versions) written
+	Replayed  int64  // rows already recorded, skipped (Withdrawn among them)
+	Withdrawn int64  // of Replayed, rows identical to lines reversed earlier: not recorded again
+	Officers  int64  // officers created (officers files)
+	ImportID  int64  // the import_run row, 0 when nothing was written
 }
 
 // progressEvery is how many rows pass between two progress reports.
@@ -83,15 +89,27 @@ type importer interface {
 	check(ctx context.Context, tx pgx.Tx) error
 	// write posts and writes the new lines and returns how many lines were written and replayed.
 	write(ctx context.Context, tx pgx.Tx, importID func() (int64, error)) (written, replayed int64, err error)
+	// withdrawnRows is how many rows check found identical to reversed lines, and skipped.
+	withdrawnRows() int64
 }
 
 // base is what every importer holds.
 type base struct {
-	s        *Service
-	by       access.User
-	act      access.Action // what by does: an import, or a single recording (access.RecordTime …)
-	progress func(Progress)
-	written  int64
+	s         *Service
+	by        access.User
+	act       access.Action // what by does: an import, or a single recording (access.RecordTime …)
+	progress  func(Progress)
+	written   int64
+	withdrawn int64 // rows identical to reversed lines, skipped (set by check)
+}
+
+func (b *base) withdrawnRows() int64 { return b.withdrawn }
+
+// countWithdrawn sets b.withdrawn to the number of t_rows' withdrawn rows that match where (the
+// rows skipped as withdrawn rather than as replays of a live line).
+func (b *base) countWithdrawn(ctx context.Context, tx pgx.Tx, where string, args ...any) error {
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM t_rows WHERE withdrawn AND `+where, args...).Scan(&b.withdrawn)
+	return db.Translate("match.check", err)
 }
 
 // do returns the action the importer performs: act when set, else its import action.
@@ -154,7 +172,7 @@ func (s *stager) Next() bool {
 		msgs = append(msgs, p.Message)
 	}
 	s.vals = append(append(append(s.vals[:0], s.rec.row), vals...), nullStrings(rules), nullStrings(msgs))
-	if s.progress != nil && s.rec.row%progressEvery == 0 {
+	if s.progress != nil && s.src.rows()%progressEvery == 0 { // by records: row numbers skip empty lines
 		s.progress(Progress{Phase: "reading", Rows: s.src.rows()})
 	}
 	return true
@@ -231,6 +249,7 @@ func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, o
 	if oi, ok := imp.(*officersImport); ok {
 		res.Officers = oi.officers
 	}
+	res.Withdrawn = imp.withdrawnRows()
 	return res, nil
 }
 

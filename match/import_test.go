@@ -116,6 +116,76 @@ func TestImportTimeV8FinanceOfficerScope(t *testing.T) {
 	wantRule(t, err, apperr.Forbidden, "A1")
 }
 
+// TestV8RefusalRevealsNothing: a finance officer recording time for another authority's officer,
+// by a file or one at a time, is told V8 and nothing else. The other rules' messages would
+// describe that authority's records: whether the officer exists (M2), its rate versions (V6), its
+// live entry with hours, evidence and approver (V5).
+func TestV8RefusalRevealsNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-CRF,CRF-1,Dai Jones,2021-01-01,39000.00,1", "GB-CRF,CRF-2,Bethan Lloyd,2021-06-01,41000.00,1",
+		"GB-NWP,NWP-1,Rhian Evans,2021-01-01,44750.00,0.8")
+	if _, err := f.importTime(f.foCRF, "GB-CRF,CRF-1,2021-05-04,7,lab,TS-CRF-SECRET,Secret Manager"); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"SECRET", "Secret", "2021-06-01", "no officer", "rate version", "7.00"}
+	leaks := func(msg string) bool {
+		for _, s := range secrets {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+		return false
+	}
+	others := []string{
+		"GB-CRF,CRF-1,2021-05-04,5,lab,TS-9,Gareth Morgan",           // V5 against CRF-1's live entry
+		"GB-CRF,CRF-2,2021-05-04,5,lab,TS-9,Gareth Morgan",           // V6: CRF-2's first version is from June
+		"GB-CRF,CRF-9,2021-05-04,5,lab,TS-9,Gareth Morgan",           // M2: no such officer
+		"GB-CRF,CRF-1,2021-05-04,7,lab,TS-CRF-SECRET,Secret Manager", // identical to the live entry
+	}
+	// check imports rows as Newport's finance officer and wants exactly the problems want (row:rule).
+	check := func(t *testing.T, rows []string, want string) {
+		t.Helper()
+		_, err := f.importTime(f.foNWP, rows...)
+		ie := match.AsImportError(err)
+		if ie == nil {
+			t.Fatalf("want V8 refusals, got %v", err)
+		}
+		var got []string
+		for _, r := range ie.Rows {
+			if r.Rule == "V8" && leaks(r.Message) {
+				t.Errorf("row %d: %s: %s", r.Row, r.Rule, r.Message)
+			}
+			got = append(got, fmt.Sprintf("%d:%s", r.Row, r.Rule))
+		}
+		if strings.Join(got, " ") != want {
+			t.Fatalf("problems %v, want %s\n%s", got, want, ie)
+		}
+	}
+	t.Run("Import", func(t *testing.T) {
+		check(t, append([]string{"GB-NWP,NWP-1,2021-05-04,7,lab,TS-1,Gareth Morgan"}, others...), "3:V8 4:V8 5:V8 6:V8")
+	})
+	t.Run("ImportNoKnownOfficer", func(t *testing.T) {
+		// No officer of the file exists: the import's shortcut for that case refuses by V8 too.
+		check(t, []string{"GB-CRF,CRF-9,2021-05-04,5,lab,TS-9,Gareth Morgan", "GB-NWP,NWP-9,2021-05-04,5,lab,TS-9,Gareth Morgan"}, "2:V8 3:M2")
+	})
+	t.Run("RecordTime", func(t *testing.T) {
+		for _, row := range others {
+			fields := strings.Split(row, ",")
+			in := entry(fields[0], fields[1], fields[2], fields[3], fields[4])
+			in.EvidenceRef, in.ApprovedBy = fields[5], fields[6]
+			_, err := f.s.RecordTime(f.ctx, f.foNWP, in)
+			wantRule(t, err, apperr.Forbidden, "V8")
+			if e := apperr.As(err); leaks(e.Message) {
+				t.Errorf("%s: %s", row, e.Message)
+			}
+		}
+	})
+	if n := f.count(t, "time_entry"); n != 1 {
+		t.Fatalf("%d time entries, want the one recorded by Cardiff", n)
+	}
+}
+
 func TestImportFileShape(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -152,6 +222,25 @@ func TestImportFileShape(t *testing.T) {
 	_, err = f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-04,4,coaching,TS-4,Gareth Morgan", "GB-NWP,NWP-1,2021-05-04,1,steering,TS-5,Gareth Morgan")
 	if ie := match.AsImportError(err); ie == nil || len(ie.BadRows()) != 2 || ie.Rows[0].Rule != "V3" {
 		t.Fatalf("daily total over file and database: %v", rowsOf(err))
+	}
+}
+
+// TestImportRowNumbersCountEmptyLines: a file with empty lines between its rows names each bad
+// row by the row a spreadsheet shows it on, which is its line in the file.
+func TestImportRowNumbersCountEmptyLines(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.officers(t, "GB-NWP,NWP-1,Rhian Evans,2021-04-01,44750.00,0.8")
+	_, err := f.importTime(f.pm,
+		"GB-NWP,NWP-1,2021-05-04,7,lab,TS-1,Gareth Morgan", // row 2
+		"", // row 3
+		"GB-NWP,NWP-1,2021-05-05,13,lab,TS-2,Gareth Morgan", // row 4: V3
+		"", "", // rows 5 and 6
+		"GB-NWP,NWP-9,2021-05-06,7,lab,TS-3,Gareth Morgan", // row 7: M2
+	)
+	ie := match.AsImportError(err)
+	if ie == nil || fmt.Sprint(ie.BadRows()) != "[4 7]" {
+		t.Fatalf("want rows 4 and 7, got %v\n%s", err, rowsOf(err))
 	}
 }
 

@@ -17,7 +17,9 @@
 //	M1  a file or field is malformed: header, columns, field count, UTF-8, a missing value, a date
 //	M2  a value names nothing known: an authority, an officer, an activity, a heading
 //	M3  an officer's identity disagrees: a name that differs from the one recorded or in the file
-//	M4  a credit note names the line it credits (invoice_ref), which exists, and credits no more than it
+//	M4  a credit note names the invoice it credits (invoice_ref) and corrects one line of it (domain.md §5):
+//	    the first live line of its heading and invoice with enough left, and no more than that line has
+//	    left; a line its credit notes credit is not reversed while they stand
 //	M5  an expenditure line is identified by heading, evidence reference and description: re-sending
 //	    the same line is a no-op, a different line with the same identity is a conflict (as V5 for time)
 //	M6  a correction reverses a live line once, with a reason

@@ -148,6 +148,7 @@ type timeReq struct {
 	by      access.User
 	in      TimeInput
 	hoursC  int64         // the hours in hundredths
+	self    string        // the approver, quoted, when it is the recorder (V7 unless the entry is a replay)
 	refusal *apperr.Error // why access.Can refuses by the officer's authority (V8), reported with the other problems
 }
 
@@ -165,7 +166,7 @@ func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInpu
 	if len(rec.probs) > 0 {
 		return TimeEntry{}, singleError(importFailed("", rec.probs))
 	}
-	req := timeReq{by: by, in: in, hoursC: in.Hours.Shift(2).IntPart()}
+	req := timeReq{by: by, in: in, hoursC: in.Hours.Shift(2).IntPart(), self: selfApproved(in, by)}
 	if err := access.Can(by, access.RecordTime, in.Authority); err != nil {
 		req.refusal = apperr.As(err)
 	}
@@ -216,7 +217,7 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 			in, st := c.In.in, states[i]
 			hours := decimal.New(c.In.hoursC, -2)
 			c.Out, c.Err = TimeEntry{}, nil
-			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal); len(probs) > 0 {
+			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal, c.In.self); len(probs) > 0 {
 				c.Err = singleError(importFailed("", probs))
 				continue
 			}
@@ -308,20 +309,27 @@ func (c *timeColumns) add(e TimeEntry) {
 }
 
 // checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check
-// applies them to a file's rows: M2 (no such officer), V8 (refusal, the reason access.Can gave),
-// V6 and V5 first; V3's daily total and V4 only for an entry that would be written.
-func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error) []RowError {
+// applies them to a file's rows: V8 (refusal, the reason access.Can gave) alone, then M2 (no
+// such officer), V6, V5 and V7's approver who is the recorder (self, unless the entry is a
+// replay); V3's daily total and V4 only for an entry that would be written.
+func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error, self string) []RowError {
+	if refusal != nil {
+		// Nothing else: the other rules' messages would describe another authority's records
+		// (whether the officer exists, its rate versions, its live entry).
+		return []RowError{{Row: 1, Rule: RuleV8, Message: refusal.Message, Key: refusal.Key, Args: refusal.Args}}
+	}
 	var probs []RowError
 	fail := func(rule, format string, args ...any) {
 		probs = append(probs, rowError(1, rule, format, args...))
 	}
 	day := in.WorkDate.Format(programme.DateLayout)
+	if self != "" && (!found || st.liveID == nil || !st.liveHours.Equal(hours) || *st.liveEvidence != in.EvidenceRef || *st.liveAppr != in.ApprovedBy) {
+		fail(RuleV7, "the approver %s is the person recording the entry: someone else must approve it", self)
+	}
 	if !found {
 		fail(RuleRef, "there is no officer %s in %s: import the officer first", in.PayrollRef, in.Authority)
+		slices.SortFunc(probs, byRuleThenMessage)
 		return probs
-	}
-	if refusal != nil {
-		probs = append(probs, RowError{Row: 1, Rule: RuleV8, Message: refusal.Message, Key: refusal.Key, Args: refusal.Args})
 	}
 	if st.validFrom == nil {
 		if st.firstFrom == nil {
@@ -337,7 +345,7 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 	}
 	if len(probs) > 0 || st.liveID != nil {
 		// The import orders a row's problems by rule, then message.
-		slices.SortFunc(probs, func(a, b RowError) int { return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message)) })
+		slices.SortFunc(probs, byRuleThenMessage)
 		return probs
 	}
 	recorded := func(h *decimal.Decimal) (decimal.Decimal, string) {
@@ -361,28 +369,39 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 	return probs
 }
 
+// byRuleThenMessage orders a row's problems as the import reports them.
+func byRuleThenMessage(a, b RowError) int {
+	return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
+}
+
 // The single-entry path of an expenditure line: the import's parse, then, under the lock every
 // expenditure recording takes (expLockSQL), the live line of the same heading, evidence reference
-// and description (M5), its next generation, and for a credit note the line it credits and the
-// live totals of its invoice (M4), all by index.
+// and description (M5), its next generation, and for a credit note ($7, its amount) the line it
+// credits: the first live line of its heading and invoice with enough left to credit, and how
+// many such lines there are and the most any has left, for M4's message (creditLinesSQL).
 const expReadSQL = `
 SELECT (SELECT max(g.generation) + 1 FROM expenditure g
          WHERE g.operation_id = $1 AND g.heading = $2 AND g.evidence_ref = $3 AND g.description = $4),
        live.id, live.defrayed_on, live.payee, live.amount, live.invoice_ref,
-       (SELECT c.id FROM expenditure c
-         WHERE $6 AND c.operation_id = $1 AND c.reversed_by IS NULL AND c.amount > 0 AND c.heading = $2
-           AND c.invoice_ref = $5 AND c.invoice_ref <> ''
-         ORDER BY c.id LIMIT 1),
-       i.invoiced, i.credited,
+       c.credits, c.lines, c.most,
        nextval('expenditure_id_seq')
   FROM (SELECT) x
   LEFT JOIN expenditure live ON live.operation_id = $1 AND live.heading = $2 AND live.evidence_ref = $3
         AND live.description = $4 AND live.reversed_by IS NULL
   LEFT JOIN LATERAL (
-        SELECT sum(e.amount) FILTER (WHERE e.amount > 0) AS invoiced, sum(e.amount) FILTER (WHERE e.amount < 0) AS credited
-          FROM expenditure e
-         WHERE $6 AND e.operation_id = $1 AND e.reversed_by IS NULL AND e.heading = $2 AND e.invoice_ref = $5
-           AND e.invoice_ref <> '') i ON true`
+        SELECT min(l.id) FILTER (WHERE l.left_ + $7 >= 0) AS credits, count(*) AS lines, max(l.left_) AS most
+          FROM (` + creditLinesSQL + `
+                   AND $6 AND c.heading = $2 AND c.invoice_ref = $5) l) c ON true`
+
+// creditLinesSQL is the live lines ($1: the operation) that credit notes may credit, each with
+// what it has left to credit (left_: its amount less its live credit notes), to be narrowed by
+// heading and invoice (M4).
+const creditLinesSQL = `
+SELECT c.id, c.heading, c.invoice_ref,
+       c.amount + coalesce((SELECT sum(d.amount) FROM expenditure d
+                             WHERE d.operation_id = c.operation_id AND d.credits = c.id AND d.reversed_by IS NULL), 0) AS left_
+  FROM expenditure c
+ WHERE c.operation_id = $1 AND c.reversed_by IS NULL AND c.amount > 0 AND c.invoice_ref <> ''`
 
 // recordExpenditureOne records one (trimmed) expenditure line by the single-entry path.
 func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in ExpenditureInput) (Expenditure, error) {
@@ -404,14 +423,14 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 			liveID, credits    *int64
 			liveDate           *time.Time
 			livePayee, liveInv *string
-			liveAmount         *decimal.Decimal
-			invoiced, credited *decimal.Decimal
+			liveAmount, most   *decimal.Decimal
+			lines              int64
 			newID              int64
 		)
 		b := &pgx.Batch{}
 		b.Queue(expLockSQL, op)
-		b.Queue(expReadSQL, op, in.Heading, in.EvidenceRef, in.Description, in.InvoiceRef, credit).QueryRow(func(r pgx.Row) error {
-			return r.Scan(&nextGen, &liveID, &liveDate, &livePayee, &liveAmount, &liveInv, &credits, &invoiced, &credited, &newID)
+		b.Queue(expReadSQL, op, in.Heading, in.EvidenceRef, in.Description, in.InvoiceRef, credit, in.Amount).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&nextGen, &liveID, &liveDate, &livePayee, &liveAmount, &liveInv, &credits, &lines, &most, &newID)
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return db.Translate("match.expenditure", err)
@@ -429,22 +448,16 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 			out = e
 			return db.Translate("match.RecordExpenditure", err)
 		}
-		if credit {
-			// M4: a credit note credits the first live line of its heading and invoice, and the
-			// credits of an invoice, this one with them, never exceed it.
-			if credits == nil {
-				return singleError(importFailed("", []RowError{rowError(1, RuleCredit,
-					"credit note for invoice %s: no %s line with that invoice reference is recorded", in.InvoiceRef, in.Heading)}))
+		if credit && credits == nil {
+			// M4: a credit note credits the first live line of its heading and invoice with
+			// enough left to credit.
+			if lines == 0 {
+				return singleError(importFailed("", []RowError{rowError(1, RuleCredit, "credit note for invoice %s: no %s line with that invoice reference is recorded",
+					in.InvoiceRef, in.Heading)}))
 			}
-			total := in.Amount
-			if credited != nil {
-				total = total.Add(*credited)
-			}
-			if invoiced.Add(total).IsNegative() {
-				return singleError(importFailed("", []RowError{rowError(1, RuleCredit,
-					"credit notes for invoice %s total %s, more than the %s invoiced under %s", in.InvoiceRef, total.Neg().StringFixed(2),
-					invoiced.StringFixed(2), in.Heading)}))
-			}
+			return singleError(importFailed("", []RowError{rowError(1, RuleCredit, "credit note for invoice %s credits %s, more than any %s line of that invoice has left to credit (at most %s)",
+				in.InvoiceRef,
+				in.Amount.Neg().StringFixed(2), in.Heading, most.StringFixed(2))}))
 		}
 		gen := 0
 		if nextGen != nil {

@@ -99,6 +99,13 @@ func TestSinglePathMatchesImport(t *testing.T) {
 		{name: "V5Replay", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} }, in: nwp, want: "replay"},
 		{name: "V5ReplayHoursWrittenDifferently", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
 			in: with(func(in *match.TimeInput) { in.Hours = dec("7.250") }), want: "replay"},
+		{name: "V5ReplayAfterSpacesRecorded", before: func(ref string) []match.TimeInput {
+			in := nwp(ref)
+			in.EvidenceRef, in.ApprovedBy = in.EvidenceRef+" ", " Gareth Morgan "
+			return []match.TimeInput{in}
+		}, in: nwp, want: "replay"},
+		{name: "V5ReplayWithSpaces", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			in: with(func(in *match.TimeInput) { in.EvidenceRef, in.ApprovedBy = " "+in.EvidenceRef+" ", in.ApprovedBy+" " }), want: "replay"},
 		{name: "V5Conflict", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
 			in: with(func(in *match.TimeInput) { in.Hours = dec("7.5") }), want: "conflict V5"},
 		{name: "V5ConflictApprover", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
@@ -109,13 +116,24 @@ func TestSinglePathMatchesImport(t *testing.T) {
 		{name: "V7Evidence", in: with(func(in *match.TimeInput) { in.EvidenceRef = " " }), want: "invalid V7"},
 		{name: "V7Approver", in: with(func(in *match.TimeInput) { in.ApprovedBy = "" }), want: "invalid V7"},
 		{name: "V7ApproverIsRecorder", by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = " rhian EVANS" }), want: "invalid V7"},
+		{name: "V7ApproverMayReplay", before: func(ref string) []match.TimeInput {
+			in := nwp(ref)
+			in.ApprovedBy = "Rhian Evans"
+			return []match.TimeInput{in}
+		}, by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = "Rhian Evans" }), want: "replay"},
+		{name: "V7AndV5ReportV5First", before: func(ref string) []match.TimeInput { return []match.TimeInput{nwp(ref)} },
+			by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.ApprovedBy = "Rhian Evans" }), want: "conflict V5"},
 		{name: "V8OtherAuthority", auth: "GB-CRF", by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.Authority = "GB-CRF" }), want: "forbidden V8"},
 		{name: "V8OwnAuthority", by: func() access.User { return f.foNWP }, in: nwp, want: "ok"},
-		{name: "V8AndV5ReportV5First", auth: "GB-CRF", before: func(ref string) []match.TimeInput {
+		{name: "V8HidesV5", auth: "GB-CRF", before: func(ref string) []match.TimeInput {
 			in := nwp(ref)
 			in.Authority = "GB-CRF"
 			return []match.TimeInput{in}
-		}, by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.Authority, in.Hours = "GB-CRF", dec("1") }), want: "conflict V5"},
+		}, by: func() access.User { return f.foNWP }, in: with(func(in *match.TimeInput) { in.Authority, in.Hours = "GB-CRF", dec("1") }), want: "forbidden V8"},
+		{name: "V8HidesV6", auth: "GB-CRF", versions: []version{{"2021-06-01", "44750.00", "0.8"}}, by: func() access.User { return f.foNWP },
+			in: with(func(in *match.TimeInput) { in.Authority = "GB-CRF" }), want: "forbidden V8"},
+		{name: "V8HidesUnknownOfficer", auth: "GB-CRF", by: func() access.User { return f.foNWP },
+			in: with(func(in *match.TimeInput) { in.Authority, in.PayrollRef = "GB-CRF", in.PayrollRef+"-X" }), want: "forbidden V8"},
 		{name: "A1RoleMayNotRecord", by: func() access.User { return f.audit }, in: nwp, want: "forbidden A1"},
 		{name: "M1NoPayrollRef", in: with(func(in *match.TimeInput) { in.PayrollRef = "" }), want: "invalid M1"},
 		{name: "M1NoDate", in: with(func(in *match.TimeInput) { in.WorkDate = time.Time{} }), want: "invalid M1"},

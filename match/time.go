@@ -66,8 +66,15 @@ func (s *Service) ImportTime(ctx context.Context, by access.User, r io.Reader, o
 // is a conflict (V5) until the live one is reversed. It takes the single-entry path (single.go):
 // the import's row checks in Go, then a few indexed reads under the officer's lock.
 func (s *Service) RecordTime(ctx context.Context, by access.User, in TimeInput) (TimeEntry, error) {
+	return s.recordTimeOne(ctx, by, trimTime(in))
+}
+
+// trimTime trims every text field, as the CSV reader trims every field of a file: an entry sent
+// with "TS-1 " and the same entry in a file are then one entry, a replay of each other (V5).
+func trimTime(in TimeInput) TimeInput {
 	in.Authority, in.PayrollRef, in.Activity = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Activity)
-	return s.recordTimeOne(ctx, by, in)
+	in.EvidenceRef, in.ApprovedBy = strings.TrimSpace(in.EvidenceRef), strings.TrimSpace(in.ApprovedBy)
+	return in
 }
 
 type timeImport struct{ base }
@@ -77,16 +84,17 @@ func (t *timeImport) action() access.Action { return access.ImportTime }
 
 func (t *timeImport) stageDDL() string {
 	return `row_no bigint NOT NULL, authority text COLLATE "C", payroll_ref text COLLATE "C", work_date date,
-		hours_c integer, activity text COLLATE "C", evidence_ref text, approved_by text`
+		hours_c integer, activity text COLLATE "C", evidence_ref text, approved_by text, self_appr text`
 }
 
 func (t *timeImport) stageColumns() []string {
-	return []string{"row_no", "authority", "payroll_ref", "work_date", "hours_c", "activity", "evidence_ref", "approved_by", "rules", "msgs"}
+	return []string{"row_no", "authority", "payroll_ref", "work_date", "hours_c", "activity", "evidence_ref", "approved_by", "self_appr", "rules", "msgs"}
 }
 
 // parse reads a record's fields (or takes its TimeInput) and checks every rule that needs the
 // row alone: the formats (M1, R9.1/V3), the authority and activity (M2), V1, V2, V3 per entry
-// and V7.
+// and V7. V7's approver who is the recorder is only staged (self_appr): it concerns a row that
+// would be written, not a replay of a recorded entry, which the SQL checks tell apart.
 func (t *timeImport) parse(r *record) []any {
 	in, _ := r.typed.(TimeInput)
 	dateOK, hoursOK := true, true
@@ -106,8 +114,11 @@ func (t *timeImport) parse(r *record) []any {
 		r.fail(RuleFormat, "the work date is missing")
 		dateOK = false
 	}
-	t.s.checkTime(r, in, t.by, dateOK, hoursOK)
-	vals := []any{in.Authority, in.PayrollRef, nil, nil, in.Activity, in.EvidenceRef, in.ApprovedBy}
+	t.s.checkTime(r, in, dateOK, hoursOK)
+	vals := []any{in.Authority, in.PayrollRef, nil, nil, in.Activity, in.EvidenceRef, in.ApprovedBy, nil}
+	if self := selfApproved(in, t.by); self != "" {
+		vals[7] = self
+	}
 	if dateOK {
 		vals[2] = in.WorkDate
 	}
@@ -118,7 +129,7 @@ func (t *timeImport) parse(r *record) []any {
 	return vals
 }
 
-func (s *Service) checkTime(r *record, in TimeInput, by access.User, dateOK, hoursOK bool) {
+func (s *Service) checkTime(r *record, in TimeInput, dateOK, hoursOK bool) {
 	if in.Authority == "" {
 		r.fail(RuleFormat, "the authority is missing")
 	} else if _, ok := s.p.Authority(in.Authority); !ok {
@@ -148,12 +159,18 @@ func (s *Service) checkTime(r *record, in TimeInput, by access.User, dateOK, hou
 	if strings.TrimSpace(in.EvidenceRef) == "" {
 		r.fail(RuleV7, "the evidence reference (the signed timesheet or register) is missing")
 	}
-	switch ap := normName(in.ApprovedBy); {
-	case ap == "":
+	if normName(in.ApprovedBy) == "" {
 		r.fail(RuleV7, "the approver (the line manager who signed the timesheet) is missing")
-	case ap == normName(by.Name) || ap == normName(by.Email):
-		r.fail(RuleV7, "the approver %s is the person recording the entry: someone else must approve it", quote(in.ApprovedBy))
 	}
+}
+
+// selfApproved returns the approver of in, quoted for V7's message, when it names by, and ""
+// otherwise.
+func selfApproved(in TimeInput, by access.User) string {
+	if ap := normName(in.ApprovedBy); ap != "" && (ap == normName(by.Name) || ap == normName(by.Email)) {
+		return quote(in.ApprovedBy)
+	}
+	return ""
 }
 
 // checkDate applies V1 and V2 to a work or defrayal date.
@@ -189,11 +206,27 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
+	// V8 first, and alone: a row for an authority the user may not record for gets access.Can's
+	// refusal and nothing else, whether or not the officer exists. Every other check below skips
+	// these rows, since their messages would describe another authority's records (whether the
+	// officer exists, its rate versions, its entries, their evidence and approvers).
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT s.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
+		  FROM stage s JOIN unnest($1::text[], $2::text[], $3::text[]) AS x(authority, key, args) ON x.authority = s.authority
+		 WHERE s.rules IS NULL`, refused, reasons.keys, reasons.args)
+	if err != nil {
+		return db.Translate("match.time", err)
+	}
 	if len(officers) == 0 {
+		// No officer is known, so no row is a replay: the rows V8 left are M2, and V7 when their
+		// approver is the recorder.
 		_, err := tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 			SELECT row_no, 'M2', 'there is no officer %s in %s: import the officer first',
 		       ARRAY[payroll_ref::text, authority::text]
-			  FROM stage WHERE rules IS NULL`)
+			  FROM stage WHERE rules IS NULL AND NOT authority = ANY($1::text[])
+			UNION ALL
+			SELECT row_no, 'V7', 'the approver %s is the person recording the entry: someone else must approve it', ARRAY[self_appr]
+			  FROM stage WHERE self_appr IS NOT NULL AND (rules IS NOT NULL OR NOT authority = ANY($1::text[]))`, refused)
 		return db.Translate("match.time", err)
 	}
 
@@ -211,15 +244,28 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 			 WHERE operation_id = $1 AND officer_id = ANY($2)
 			   AND work_date BETWEEN (SELECT min(work_date) FROM stage) AND (SELECT max(work_date) FROM stage)
 			 GROUP BY 1, 2, 3
+		), rx AS (
+			SELECT DISTINCT officer_id, work_date, activity, hours, evidence_ref, approved_by
+			  FROM time_entry
+			 WHERE operation_id = $1 AND officer_id = ANY($2) AND reversed_by IS NOT NULL
+			   AND work_date BETWEEN (SELECT min(work_date) FROM stage) AND (SELECT max(work_date) FROM stage)
+		), r AS (
+			SELECT s.row_no, s.authority, s.payroll_ref, s.work_date, (s.hours_c / 100.0)::numeric(4, 2) AS hours, s.activity,
+			       s.evidence_ref, s.approved_by, s.self_appr, s.rules IS NOT NULL AS bad
+			  FROM stage s
 		)
-		SELECT s.row_no, s.authority, s.payroll_ref, s.work_date, (s.hours_c / 100.0)::numeric(4, 2) AS hours, s.activity, s.evidence_ref, s.approved_by,
-		       s.rules IS NOT NULL AS bad, o.id AS officer_id, rv.valid_from, rv.annual_cost, rv.fte,
-		       f.first_valid_from, coalesce(ex.next_gen, 0) AS generation, ex.live_id
-		  FROM stage s
-		  LEFT JOIN officer o ON o.operation_id = $1 AND o.authority = s.authority AND o.payroll_ref = s.payroll_ref
+		SELECT r.*, o.id AS officer_id, rv.valid_from, rv.annual_cost, rv.fte,
+		       f.first_valid_from, coalesce(ex.next_gen, 0) AS generation, ex.live_id,
+		       ex.live_id IS NOT NULL AND (lv.hours, lv.evidence_ref, lv.approved_by) IS NOT DISTINCT FROM (r.hours, r.evidence_ref, r.approved_by) AS replay,
+		       rx.officer_id IS NOT NULL AS withdrawn
+		  FROM r
+		  LEFT JOIN officer o ON o.operation_id = $1 AND o.authority = r.authority AND o.payroll_ref = r.payroll_ref
 		  LEFT JOIN (SELECT officer_id, min(valid_from) AS first_valid_from FROM rv GROUP BY 1) f ON f.officer_id = o.id
-		  LEFT JOIN rv ON rv.officer_id = o.id AND s.work_date >= rv.valid_from AND (rv.valid_to IS NULL OR s.work_date < rv.valid_to)
-		  LEFT JOIN ex ON ex.officer_id = o.id AND ex.work_date = s.work_date AND ex.activity = s.activity`, op, officers)
+		  LEFT JOIN rv ON rv.officer_id = o.id AND r.work_date >= rv.valid_from AND (rv.valid_to IS NULL OR r.work_date < rv.valid_to)
+		  LEFT JOIN ex ON ex.officer_id = o.id AND ex.work_date = r.work_date AND ex.activity = r.activity
+		  LEFT JOIN time_entry lv ON lv.operation_id = $1 AND lv.id = ex.live_id
+		  LEFT JOIN rx ON rx.officer_id = o.id AND rx.work_date = r.work_date AND rx.activity = r.activity AND rx.hours = r.hours
+		        AND rx.evidence_ref = r.evidence_ref AND rx.approved_by = r.approved_by`, op, officers)
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
@@ -227,39 +273,45 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 
-	// Row by row: unknown officers (M2), other authorities (V8), no rate version (V6), and a
-	// different entry where one is live (V5).
+	// Row by row, for the rows V8 left: unknown officers (M2), no rate version (V6), a different
+	// entry where one is live (V5), unless the row is identical to a reversed one (withdrawn,
+	// skipped), and an approver who is the recorder (V7) on a row that is neither a replay nor
+	// withdrawn. A row with problems of its own is told V7 whatever it matches.
 	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 		SELECT row_no, 'M2', 'there is no officer %s in %s: import the officer first',
 		       ARRAY[payroll_ref::text, authority::text]
-		  FROM t_rows WHERE NOT bad AND officer_id IS NULL
-		UNION ALL
-		SELECT r.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
-		  FROM t_rows r JOIN unnest($2::text[], $3::text[], $4::text[]) AS x(authority, key, args) ON x.authority = r.authority
-		 WHERE NOT r.bad AND r.officer_id IS NOT NULL
+		  FROM t_rows WHERE NOT bad AND NOT authority = ANY($2::text[]) AND officer_id IS NULL
 		UNION ALL
 		SELECT row_no, 'V6',
 		       CASE WHEN first_valid_from IS NULL THEN 'officer %s of %s has no rate version: import one (officers.csv) first'
 		            ELSE 'no rate version of officer %s of %s covers %s: the first is valid from %s' END,
 		       CASE WHEN first_valid_from IS NULL THEN ARRAY[payroll_ref::text, authority::text]
 		            ELSE ARRAY[payroll_ref::text, authority::text, work_date::text, first_valid_from::text] END
-		  FROM t_rows WHERE NOT bad AND officer_id IS NOT NULL AND valid_from IS NULL
+		  FROM t_rows WHERE NOT bad AND NOT authority = ANY($2::text[]) AND officer_id IS NOT NULL AND valid_from IS NULL
 		UNION ALL
 		SELECT r.row_no, 'V5', 'officer %s of %s already has %s hours of %s on %s (time entry %s, evidence %s, approved by %s); reverse that entry before recording a different one',
 		       ARRAY[r.payroll_ref::text, r.authority::text, t.hours::text, t.activity::text, t.work_date::text, t.id::text, t.evidence_ref::text, t.approved_by::text]
 		  FROM t_rows r JOIN time_entry t ON t.operation_id = $1 AND t.id = r.live_id
-		 WHERE NOT r.bad AND (t.hours, t.evidence_ref, t.approved_by) IS DISTINCT FROM (r.hours, r.evidence_ref, r.approved_by)`,
-		op, refused, reasons.keys, reasons.args)
+		 WHERE NOT r.bad AND NOT r.authority = ANY($2::text[]) AND NOT r.replay AND NOT r.withdrawn
+		UNION ALL
+		SELECT row_no, 'V7', 'the approver %s is the person recording the entry: someone else must approve it', ARRAY[self_appr]
+		  FROM t_rows
+		 WHERE self_appr IS NOT NULL AND (bad OR NOT authority = ANY($2::text[]) AND NOT replay AND NOT withdrawn)`,
+		op, refused)
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
 
-	// Rows that may be new: resolved, not refused, nothing live. Within the file, the first row of
-	// an officer, date and activity counts; a later identical row is a replay, a different one a
-	// conflict (V5).
+	if err := t.countWithdrawn(ctx, tx, `NOT bad AND NOT replay AND NOT authority = ANY($1::text[])`, refused); err != nil {
+		return err
+	}
+
+	// Rows that may be new: resolved, not refused, approved by someone else, nothing live, not
+	// withdrawn. Within the file, the first row of an officer, date and activity counts; a later
+	// identical row is a replay, a different one a conflict (V5).
 	candidate := func(a string) string {
 		return a + `.bad IS FALSE AND ` + a + `.officer_id IS NOT NULL AND ` + a + `.valid_from IS NOT NULL AND ` + a +
-			`.live_id IS NULL AND NOT ` + a + `.authority = ANY($1::text[])`
+			`.live_id IS NULL AND NOT ` + a + `.withdrawn AND ` + a + `.self_appr IS NULL AND NOT ` + a + `.authority = ANY($1::text[])`
 	}
 	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_dup ON COMMIT DROP AS
 		WITH d AS (

@@ -91,7 +91,11 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		if kind == "officers" {
 			fmt.Fprintf(e.stdout, " (%d new officers)", res.Officers)
 		}
-		fmt.Fprintf(e.stdout, "; %d already recorded\n", res.Replayed)
+		fmt.Fprintf(e.stdout, "; %d already recorded", res.Replayed-res.Withdrawn)
+		if res.Withdrawn > 0 {
+			fmt.Fprintf(e.stdout, "; %d rows match lines reversed earlier; not recorded again", res.Withdrawn)
+		}
+		fmt.Fprintln(e.stdout)
 		return nil
 	}
 }

@@ -93,11 +93,15 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 	expect(exitFail, "cannot read", "import", "time", filepath.Join(c.dir, "missing.csv"))
 	expect(exitUsage, "", "import", "time")
 
-	// The entry recorded above is time entry 1: reverse it, then record it again.
+	// The entry recorded above is time entry 1: reverse it. Re-importing the file does not bring
+	// it back; a corrected file records the correction.
 	expect(exitFail, "M6: a correction needs a reason", "time", "reverse", "--id", "1", "--reason", " ")
 	expect(exitOK, "time entry 1 reversed by ledger entry", "time", "reverse", "--id", "1", "--reason", "wrong day", "--as", "rhian.evans@newport.gov.uk")
 	expect(exitFail, "M6: time entry 1 has been reversed already", "time", "reverse", "--id", "1", "--reason", "again")
-	expect(exitOK, "1 new time entries", "import", "time", good)
+	expect(exitOK, "0 new time entries; 0 already recorded; 1 rows match lines reversed earlier; not recorded again", "import", "time", good)
+	corrected := c.file("corrected.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
+		"GB-NWP,NWP-004417,2021-05-05,7.25,lab,TS-2021-05-NWP-0117,Gareth Morgan\n")
+	expect(exitOK, "1 new time entries; 0 already recorded", "import", "time", corrected)
 
 	exp := c.file("expenditure.csv", "\xEF\xBB\xBFheading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\r\n"+
 		"delivery,2021-06-30,Nesta,\"Lab facilitation, cohort Alpha\",18250.00,INV-88213,88213\r\n")
