@@ -250,7 +250,7 @@ func cmdReverse(kind string) func(ctx context.Context, e *env, args []string) er
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s %d reversed by ledger entry %d, booked in %s (correction %d); it can now be recorded again\n",
+		fmt.Fprintf(e.stdout, "%s %d reversed by ledger entry %d, booked in %s (correction %d); a corrected line can now be recorded\n",
 			map[string]string{"time": "time entry", "expenditure": "expenditure line"}[kind], *id, c.EntryID, c.Period, c.ID)
 		return nil
 	}
