@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -501,6 +502,25 @@ func TestSubmissionRules(t *testing.T) {
 		}
 		if q3 := f.compile("2021Q3"); q3.Figures.LateItems != 0 || hasFinding(q3.Figures, "C7", SeverityInfo) {
 			t.Fatalf("late items %d, findings %+v", q3.Figures.LateItems, q3.Figures.Findings)
+		}
+	})
+	t.Run("ReviewOfFiguresRecompiledSinceIsRefused", func(t *testing.T) {
+		// The reviewer read one compilation; a colleague recompiled before the review was
+		// recorded: the review would cover figures the reviewer never saw (R3.13).
+		t.Parallel()
+		f := newFixture(t, "2021-04-05")
+		read := f.compile("2021Q1")
+		f.clock.Set(at("2021-04-05").Add(time.Minute))
+		f.spend("other", "2021-02-01", "10.00")
+		f.compile("2021Q1")
+		_, err := f.svc.ReviewCompilation(f.ctx, "2021Q1", read.CompiledAt, foCerys)
+		wantErr(t, err, apperr.Conflict, RuleStale)
+		now, err := f.svc.Claim(f.ctx, "2021Q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := f.svc.ReviewCompilation(f.ctx, "2021Q1", now.CompiledAt, foCerys); err != nil || c.Status != Reviewed {
+			t.Fatalf("review of the compilation read: %+v, %v", c, err)
 		}
 	})
 	t.Run("BeforeThePeriodEndsIsRefused", func(t *testing.T) {

@@ -23,8 +23,16 @@ import (
 // posts what the step posts; the schema's triggers keep the same rules (0003_claims.sql).
 
 // Review records the four-eyes review of the draft claim of period (R3.13) by a programme
-// manager or finance officer. The reviewer may not then submit the claim.
+// manager or finance officer, of its current compilation. The reviewer may not then submit the
+// claim.
 func (s *Service) Review(ctx context.Context, period string, by access.User) (*Claim, error) {
+	return s.ReviewCompilation(ctx, period, time.Time{}, by)
+}
+
+// ReviewCompilation is Review of the compilation the reviewer read, the one compiled at
+// compiledAt: if the claim has been recompiled since, the review is refused (CL4), since it
+// would cover figures the reviewer never saw. A zero compiledAt reviews the current one.
+func (s *Service) ReviewCompilation(ctx context.Context, period string, compiledAt time.Time, by access.User) (*Claim, error) {
 	if err := authorize(by, access.ReviewClaim); err != nil {
 		return nil, err
 	}
@@ -34,6 +42,8 @@ func (s *Service) Review(ctx context.Context, period string, by access.User) (*C
 			return frozenError(c)
 		case c.Status == Reviewed:
 			return apperr.New(apperr.Conflict, RuleReview, "the claim for %s was reviewed already by %s", c.Period.Code, c.ReviewedBy)
+		case !compiledAt.IsZero() && !compiledAt.Equal(c.CompiledAt):
+			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s was recompiled after the figures you read; read them again before reviewing it", c.Period.Code)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'reviewed', reviewed_at = $3, reviewed_by = $4
 			WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, c.Period.Code, now, by.Email); err != nil {

@@ -65,7 +65,7 @@ func (s *Server) apiRoutes() []route {
 		{method: "POST", pattern: "/api/v1/claims/{period}/compile", action: access.CompileClaim, handler: s.apiClaimStep("compile"),
 			doc: &opDoc{Tag: "claims", Summary: "Compile (or recompile) the draft claim", Response: "Claim"}},
 		{method: "POST", pattern: "/api/v1/claims/{period}/review", action: access.ReviewClaim, handler: s.apiClaimStep("review"),
-			doc: &opDoc{Tag: "claims", Summary: "Four-eyes review of the draft claim (R3.13)", Response: "Claim"}},
+			doc: &opDoc{Tag: "claims", Summary: "Four-eyes review of the draft claim (R3.13); with compiled_at, of the compilation the reviewer read (refused, CL4, if it has been recompiled since)", Request: "ReviewInput", RequestOptional: true, Response: "Claim"}},
 		{method: "POST", pattern: "/api/v1/claims/{period}/submit", action: access.SubmitClaim, handler: s.apiClaimStep("submit"),
 			doc: &opDoc{Tag: "claims", Summary: "Submit the reviewed claim to WEFO (locks the period for ever)", Response: "Claim"}},
 		{method: "POST", pattern: "/api/v1/claims/{period}/decision", action: access.RecordDecision, handler: s.apiClaimStep("decide"),
@@ -799,6 +799,30 @@ type decisionInputJSON struct {
 	Heading    string `json:"heading"`
 }
 
+// reviewInputJSON names the compilation the reviewer read (the claim's compiled_at): a review
+// of a claim recompiled since is refused (CL4). Without it, the current compilation is reviewed.
+type reviewInputJSON struct {
+	CompiledAt string `json:"compiled_at"`
+}
+
+func (in reviewInputJSON) parse() (time.Time, error) {
+	if strings.TrimSpace(in.CompiledAt) == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(in.CompiledAt))
+	if err != nil {
+		return time.Time{}, apperr.New(apperr.Invalid, match.RuleFormat, "compiled_at %q is not a time (RFC 3339, as the claim gives it)", in.CompiledAt)
+	}
+	return t, nil
+}
+
+// stepInput is what a lifecycle step may take from its request.
+type stepInput struct {
+	dec decisionInputJSON
+	pay paymentInputJSON
+	rev reviewInputJSON
+}
+
 type paymentInputJSON struct {
 	PaidOn string `json:"paid_on"`
 	Amount text   `json:"amount"`
@@ -842,7 +866,7 @@ func (in paymentInputJSON) parse() (claims.Payment, error) {
 }
 
 // claimStep runs one lifecycle step of the claim of period as the caller and audits it.
-func (s *Server) claimStep(r *http.Request, step, period string, dec *decisionInputJSON, pay *paymentInputJSON) (*claims.Claim, error) {
+func (s *Server) claimStep(r *http.Request, step, period string, in *stepInput) (*claims.Claim, error) {
 	var c *claims.Claim
 	err := authorize(r, claimActions[step], "")
 	if err == nil {
@@ -853,17 +877,20 @@ func (s *Server) claimStep(r *http.Request, step, period string, dec *decisionIn
 				_, err = s.cfg.Claims.StorePack(ctx, period)
 			}
 		case "review":
-			c, err = s.cfg.Claims.Review(ctx, period, by)
+			var seen time.Time
+			if seen, err = in.rev.parse(); err == nil {
+				c, err = s.cfg.Claims.ReviewCompilation(ctx, period, seen, by)
+			}
 		case "submit":
 			c, err = s.cfg.Claims.Submit(ctx, period, by)
 		case "decide":
 			var d claims.Decision
-			if d, err = dec.parse(); err == nil {
+			if d, err = in.dec.parse(); err == nil {
 				c, err = s.cfg.Claims.Decide(ctx, period, d, by)
 			}
 		case "pay":
 			var p claims.Payment
-			if p, err = pay.parse(); err == nil {
+			if p, err = in.pay.parse(); err == nil {
 				c, err = s.cfg.Claims.Pay(ctx, period, p, by)
 			}
 		}
@@ -879,19 +906,22 @@ func (s *Server) claimStep(r *http.Request, step, period string, dec *decisionIn
 
 func (s *Server) apiClaimStep(step string) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		var dec decisionInputJSON
-		var pay paymentInputJSON
+		var in stepInput
+		var err error
 		switch step {
 		case "decide":
-			if err := decodeJSON(r, &dec); err != nil {
-				return err
-			}
+			err = decodeJSON(r, &in.dec)
 		case "pay":
-			if err := decodeJSON(r, &pay); err != nil {
-				return err
+			err = decodeJSON(r, &in.pay)
+		case "review":
+			if r.ContentLength != 0 { // the body is optional
+				err = decodeJSON(r, &in.rev)
 			}
 		}
-		c, err := s.claimStep(r, step, r.PathValue("period"), &dec, &pay)
+		if err != nil {
+			return err
+		}
+		c, err := s.claimStep(r, step, r.PathValue("period"), &in)
 		if err != nil {
 			return err
 		}

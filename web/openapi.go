@@ -10,16 +10,18 @@ import (
 // route lists themselves, so a route cannot be served undocumented; the test checks the
 // document against the mux's registrations both ways.
 type opDoc struct {
-	Tag       string
-	Summary   string
-	Request   string   // schema name of a JSON body
-	Response  string   // schema name of the JSON answer
-	Produces  []string // content types of a non-JSON answer
-	Upload    bool     // a multipart upload with a file field
-	Created   bool     // answers 201
-	Replay    bool     // answers 200 with the record made before, for an identical request (idempotent replay, V5)
-	NoContent bool     // answers 204
-	Query     []string // query parameters, described in queryParams
+	Tag     string
+	Summary string
+	Request string // schema name of a JSON body
+	// RequestOptional: the JSON body may be left out.
+	RequestOptional bool
+	Response        string   // schema name of the JSON answer
+	Produces        []string // content types of a non-JSON answer
+	Upload          bool     // a multipart upload with a file field
+	Created         bool     // answers 201
+	Replay          bool     // answers 200 with the record made before, for an identical request (idempotent replay, V5)
+	NoContent       bool     // answers 204
+	Query           []string // query parameters, described in queryParams
 }
 
 // queryParams describe the query parameters routes take.
@@ -132,6 +134,7 @@ func schemas() map[string]any {
 			}),
 		"ClaimList":     obj([]string{"claims"}, map[string]any{"claims": arrayOf("Claim")}),
 		"DecisionInput": obj([]string{"decided_on", "approved"}, map[string]any{"decided_on": str("YYYY-MM-DD"), "approved": money2("ESF approved"), "disallowed": money2("eligible expenditure disallowed"), "reason": str("required when disallowed > 0"), "heading": str("heading of the disallowed expenditure")}),
+		"ReviewInput":   obj(nil, map[string]any{"compiled_at": str("when the compilation the reviewer read was made: the time of the claim's last compiled event (GET /api/v1/claims/{period}/events), RFC 3339")}),
 		"PaymentInput":  obj([]string{"paid_on", "amount"}, map[string]any{"paid_on": str("YYYY-MM-DD"), "amount": money2("")}),
 		"EventList":     obj([]string{"events"}, map[string]any{"events": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
 		"Lines": obj([]string{"period", "cash", "time"}, map[string]any{"period": str(""),
@@ -175,7 +178,7 @@ func (s *Server) openAPIDocument() map[string]any {
 			op["parameters"] = params
 		}
 		if d.Request != "" {
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(d.Request)}}}
+			op["requestBody"] = map[string]any{"required": !d.RequestOptional, "content": map[string]any{"application/json": map[string]any{"schema": ref(d.Request)}}}
 		}
 		if d.Upload {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"multipart/form-data": map[string]any{

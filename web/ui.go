@@ -951,10 +951,13 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 			return err
 		}
 		period := r.PathValue("period")
-		dec := decisionInputJSON{DecidedOn: r.PostForm.Get("decided_on"), Approved: text(r.PostForm.Get("approved")),
-			Disallowed: text(r.PostForm.Get("disallowed")), Reason: r.PostForm.Get("reason"), Heading: r.PostForm.Get("heading")}
-		pay := paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))}
-		_, err := s.claimStep(r, step, period, &dec, &pay)
+		in := stepInput{
+			dec: decisionInputJSON{DecidedOn: r.PostForm.Get("decided_on"), Approved: text(r.PostForm.Get("approved")),
+				Disallowed: text(r.PostForm.Get("disallowed")), Reason: r.PostForm.Get("reason"), Heading: r.PostForm.Get("heading")},
+			pay: paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))},
+			rev: reviewInputJSON{CompiledAt: r.PostForm.Get("compiled_at")},
+		}
+		_, err := s.claimStep(r, step, period, &in)
 		if err != nil {
 			if !userFacing(err) {
 				return err

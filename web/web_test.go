@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
@@ -698,5 +700,39 @@ func TestLedgerPageShowsABrokenLedger(t *testing.T) {
 	want := "not sealed: entry " + strconv.FormatInt(id, 10) + " is neither sealed nor waiting to be sealed"
 	if res.status != 200 || !strings.Contains(string(res.body), want) {
 		t.Fatalf("POST /ledger/verify: %d, want %q in\n%s", res.status, want, res.body)
+	}
+}
+
+// TestReviewIsOfTheFiguresRead: the review form carries the compilation its reader saw; a
+// review of a claim recompiled since is refused, in the UI and the API (CL4, R3.13).
+func TestReviewIsOfTheFiguresRead(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	pm, pm2 := e.signIn("pm"), e.signIn("pm2")
+	if res := pm.post("/claims/2021Q1/compile", nil); res.status != http.StatusSeeOther {
+		t.Fatalf("compile: %d %s", res.status, res.body)
+	}
+	m := regexp.MustCompile(`name="compiled_at" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
+	if m == nil {
+		t.Fatal("the review form does not say which compilation it reviews")
+	}
+	// The test's clock stands still, so the recompilation keeps the time: the reader of an
+	// earlier one is one whose compilation time is earlier.
+	at, err := time.Parse(time.RFC3339Nano, html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := at.Add(-time.Second).Format(time.RFC3339Nano)
+	if res := pm2.post("/claims/2021Q1/review", url.Values{"compiled_at": {read}}); res.status != http.StatusConflict ||
+		!strings.Contains(string(res.body), "recompiled after the figures you read") {
+		t.Fatalf("UI review of the compilation read before: %d\n%s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/review", "pm2", map[string]string{"compiled_at": read}); res.status != http.StatusConflict {
+		t.Fatalf("API review of the compilation read before: %d %s", res.status, res.body)
+	}
+	m = regexp.MustCompile(`name="compiled_at" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
+	if res := pm2.post("/claims/2021Q1/review", url.Values{"compiled_at": {html.UnescapeString(m[1])}}); res.status != http.StatusSeeOther {
+		t.Fatalf("UI review of the compilation read: %d\n%s", res.status, res.body)
 	}
 }
