@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -120,7 +121,9 @@ func WithClock(now func() time.Time) Option { return func(l *Ledger) { l.now = n
 // Setup creates the operation, its periods, its chart of accounts and the allocation entries
 // (the ESF award and each authority's match target), so that allocated against delivered is a
 // ledger balance. It is idempotent: running it on a set-up operation changes nothing, and it
-// refuses a definition that differs from the one the operation was set up with.
+// refuses a definition that differs from the one the operation was set up with. Like Open, it
+// first makes sure the cluster's transaction ids are past every one the ledger's rows carry
+// (catchUp): they are not after a restore into a younger cluster.
 func Setup(ctx context.Context, pool *pgxpool.Pool, p *programme.Programme, opts ...Option) (*Ledger, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -128,6 +131,9 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, p *programme.Programme, opts
 	def, err := json.Marshal(p)
 	if err != nil {
 		return nil, apperr.Wrap("ledger.Setup", err)
+	}
+	if err := catchUp(ctx, pool, slog.Default()); err != nil {
+		return nil, err
 	}
 	l := newLedger(pool, p.OperationID, opts)
 	now := l.now().UTC().Truncate(time.Microsecond)
@@ -204,8 +210,12 @@ func allocationEntries(p *programme.Programme) []EntryInput {
 	return ins
 }
 
-// Open returns the ledger of an operation that has been set up.
+// Open returns the ledger of an operation that has been set up, once the cluster's transaction
+// ids are past every one the ledger's rows carry (catchUp).
 func Open(ctx context.Context, pool *pgxpool.Pool, operationID string, opts ...Option) (*Ledger, error) {
+	if err := catchUp(ctx, pool, slog.Default()); err != nil {
+		return nil, err
+	}
 	l := newLedger(pool, operationID, opts)
 	if err := l.load(ctx); err != nil {
 		return nil, err

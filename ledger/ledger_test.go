@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -872,6 +873,64 @@ func TestConcurrentPosting(t *testing.T) {
 
 // TestVerifyFindsTampering alters rows behind the triggers' back, as a superuser could, and
 // expects verify to name the entry that was altered.
+// TestRestoredIntoAYoungerCluster: rows restored from a cluster older than the one they land in
+// carry transaction ids the new cluster hands out again, and the commit-time check would take
+// an old transaction's rows for a new one's. Opening the ledger first spends ids until new
+// transactions are past every txid it holds.
+func TestRestoredIntoAYoungerCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	if err := db.WithTx(ctx, pool, func(tx pgx.Tx) error { return l.LockPeriod(ctx, tx, "2021Q1", "pm@example.org") }); err != nil {
+		t.Fatal(err)
+	}
+	cash, _ := l.Account(ledger.Cash)
+	income, _ := l.Account(ledger.ESFIncome)
+	// What a restore brings: an entry of the locked period written, in the cluster it comes
+	// from, by a transaction whose id this cluster has not handed out yet. It is written here as
+	// pg_restore writes rows, before the schema's triggers and token constraints exist.
+	const ahead = 100_000
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for _, s := range []string{
+			`SET LOCAL session_replication_role = replica`,
+			`ALTER TABLE entry DROP CONSTRAINT entry_token_ck`, `ALTER TABLE posting DROP CONSTRAINT posting_token_ck`,
+			`CREATE TEMP TABLE restored ON COMMIT DROP AS SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint + ` + strconv.Itoa(ahead) + `)::text::xid8 AS txid`,
+			`INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
+				SELECT 'infuse', 900001, '2021-02-01', '2021Q1', 'restored', 'raw', '', now(), 'psql', txid FROM restored`,
+			`INSERT INTO posting (operation_id, entry_id, line, account_id, amount, txid)
+				SELECT 'infuse', 900001, 1, ` + strconv.FormatInt(cash.ID, 10) + `, 10, txid FROM restored
+				UNION ALL SELECT 'infuse', 900001, 2, ` + strconv.FormatInt(income.ID, 10) + `, -10, txid FROM restored`,
+			`INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', 900001)`,
+			`ALTER TABLE entry ADD CONSTRAINT entry_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
+			`ALTER TABLE posting ADD CONSTRAINT posting_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
+		} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap, _, err := ledger.TxidGap(ctx, pool); err != nil || gap < ahead/2 {
+		t.Fatalf("gap %d, %v; want the restored txid ahead of the cluster", gap, err)
+	}
+	opened, err := ledger.Open(ctx, pool, "infuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap, _, err := ledger.TxidGap(ctx, pool); err != nil || gap != 0 {
+		t.Fatalf("gap %d, %v after opening the ledger; want 0", gap, err)
+	}
+	if _, err := opened.Post(ctx, pool, transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("other"), "1.00")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := opened.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+}
+
 // TestSealedEntryQueuedAgain: raw SQL holding a ledger token can queue a sealed entry again,
 // which live balances would count twice: ledger verify names it, and the sealer drops it from
 // the queue rather than sealing it twice.
