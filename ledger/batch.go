@@ -23,9 +23,12 @@ import (
 // INSERT of arrays for a few entries, by COPY for many. The schema checks the whole batch at
 // commit, set-based. It is all or nothing with the caller's transaction.
 //
-// A large batch is written without looking its keys up first, inside a savepoint: new keys are
-// the rule, and entry_idempotency_uq checks each key as it is written anyway. Only if a key was
-// used before is the savepoint rolled back and the batch written again with the keys looked up.
+// A batch with keys is written inside a savepoint. A large one is written without looking its
+// keys up first: new keys are the rule, and entry_idempotency_uq checks each key as it is
+// written anyway. A small one looks them up first, but another transaction may write one of them
+// before this one does (the same request sent twice at once). Either way, if
+// entry_idempotency_uq refuses the write, the savepoint is rolled back and the batch written
+// again with the keys looked up: a key used since for the same request is then a replay.
 //
 // The result has one Entry per input, in order; inputs whose idempotency key was used before
 // for the same request (or repeat a key earlier in the batch) come back Replayed.
@@ -72,7 +75,7 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 	}
 	bp.at = l.now().UTC().Truncate(time.Microsecond)
 
-	if len(keys) > 0 && !lookFirst {
+	if len(keys) > 0 {
 		sp, err := tx.Begin(ctx)
 		if err != nil {
 			return nil, db.Translate("ledger.PostBatch", err)
@@ -87,7 +90,8 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		if pg := (*pgconn.PgError)(nil); !errors.As(err, &pg) || pg.ConstraintName != "entry_idempotency_uq" {
 			return nil, db.Translate("ledger.PostBatch", err)
 		}
-		// A key was used before: look them up, and write the batch again.
+		// A key was used before, or since the keys were looked up: look them up, and write the
+		// batch again.
 		if err := sp.Rollback(ctx); err != nil {
 			return nil, db.Translate("ledger.PostBatch", err)
 		}

@@ -601,6 +601,45 @@ func TestPostBatch(t *testing.T) {
 	if !bal.Equal(d("15015.00")) {
 		t.Fatalf("in-kind balance %s; want 15015.00", bal)
 	}
+	t.Run("ConcurrentReplayOfASmallBatch", func(t *testing.T) {
+		// Two callers send the same keyed request at once: the second's key lookup comes before
+		// the first commits, and its write waits on the key's index entry. It is a replay of
+		// what the first committed (L4), not a conflict.
+		in := transfer("2021-05-05", ledger.Match("GB-RCT"), ledger.InKind("GB-RCT"), "4.40")
+		in.IdempotencyKey = "concurrent-1"
+		first, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Rollback(ctx)
+		posted, err := l.PostBatch(ctx, first, []ledger.EntryInput{in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := make(chan []ledger.Entry, 1)
+		failed := make(chan error, 1)
+		go func() {
+			out, err := postBatch(pool, l, []ledger.EntryInput{in})
+			if err != nil {
+				failed <- err
+				return
+			}
+			second <- out
+		}()
+		// Let the second reach the key's index entry and wait there.
+		waitFor(t, pool, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database())`)
+		if err := first.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-failed:
+			t.Fatalf("the second of two identical requests: %v; want a replay", err)
+		case out := <-second:
+			if !out[0].Replayed || out[0].ID != posted[0].ID {
+				t.Fatalf("the second of two identical requests: %+v; want entry %d replayed", out[0], posted[0].ID)
+			}
+		}
+	})
 	t.Run("FewInOneStatement", func(t *testing.T) {
 		// Below the COPY threshold: one INSERT of arrays writes every column as COPY would.
 		plain := transfer("2021-04-02", ledger.Match("GB-MON"), ledger.InKind("GB-MON"), "3.10")
@@ -656,7 +695,7 @@ func TestPostBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := l.Verify(ctx)
-		if err != nil || !rep.OK() || rep.Entries != 1514 || rep.Sealed != 1514 {
+		if err != nil || !rep.OK() || rep.Entries != 1515 || rep.Sealed != 1515 {
 			t.Fatalf("verify = %+v, %v", rep, err)
 		}
 	})
@@ -736,6 +775,21 @@ func TestPostBatch(t *testing.T) {
 }
 
 // postBatch posts ins with PostBatch in a transaction of its own.
+// waitFor polls query (a boolean) until it is true, for at most ten seconds.
+func waitFor(t *testing.T, pool *pgxpool.Pool, query string) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
+		var ok bool
+		if err := pool.QueryRow(context.Background(), query).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("still false after ten seconds: %s", query)
+}
+
 func postBatch(pool *pgxpool.Pool, l *ledger.Ledger, ins []ledger.EntryInput) (out []ledger.Entry, err error) {
 	err = db.WithTx(context.Background(), pool, func(tx pgx.Tx) (err error) {
 		out, err = l.PostBatch(context.Background(), tx, ins)
