@@ -955,7 +955,7 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 			dec: decisionInputJSON{DecidedOn: r.PostForm.Get("decided_on"), Approved: text(r.PostForm.Get("approved")),
 				Disallowed: text(r.PostForm.Get("disallowed")), Reason: r.PostForm.Get("reason"), Heading: r.PostForm.Get("heading")},
 			pay: paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))},
-			rev: reviewInputJSON{CompiledAt: r.PostForm.Get("compiled_at")},
+			rev: reviewInputJSON{CompiledAt: r.PostForm.Get("figures_of")}, // the compilation shown
 		}
 		_, err := s.claimStep(r, step, period, &in)
 		if err != nil {

@@ -713,7 +713,7 @@ func TestReviewIsOfTheFiguresRead(t *testing.T) {
 	if res := pm.post("/claims/2021Q1/compile", nil); res.status != http.StatusSeeOther {
 		t.Fatalf("compile: %d %s", res.status, res.body)
 	}
-	m := regexp.MustCompile(`name="compiled_at" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
+	m := regexp.MustCompile(`name="figures_of" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
 	if m == nil {
 		t.Fatal("the review form does not say which compilation it reviews")
 	}
@@ -724,15 +724,15 @@ func TestReviewIsOfTheFiguresRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := at.Add(-time.Second).Format(time.RFC3339Nano)
-	if res := pm2.post("/claims/2021Q1/review", url.Values{"compiled_at": {read}}); res.status != http.StatusConflict ||
+	if res := pm2.post("/claims/2021Q1/review", url.Values{"figures_of": {read}}); res.status != http.StatusConflict ||
 		!strings.Contains(string(res.body), "recompiled after the figures you read") {
 		t.Fatalf("UI review of the compilation read before: %d\n%s", res.status, res.body)
 	}
 	if res := e.do("POST", "/api/v1/claims/2021Q1/review", "pm2", map[string]string{"compiled_at": read}); res.status != http.StatusConflict {
 		t.Fatalf("API review of the compilation read before: %d %s", res.status, res.body)
 	}
-	m = regexp.MustCompile(`name="compiled_at" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
-	if res := pm2.post("/claims/2021Q1/review", url.Values{"compiled_at": {html.UnescapeString(m[1])}}); res.status != http.StatusSeeOther {
+	m = regexp.MustCompile(`name="figures_of" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
+	if res := pm2.post("/claims/2021Q1/review", url.Values{"figures_of": {html.UnescapeString(m[1])}}); res.status != http.StatusSeeOther {
 		t.Fatalf("UI review of the compilation read: %d\n%s", res.status, res.body)
 	}
 }
