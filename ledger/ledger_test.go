@@ -277,6 +277,9 @@ func TestDatabaseRefuses(t *testing.T) {
 			[][]any{nil, {900001, "2021Q1"}, {cash.ID}}, "IL006"},
 		{"EntryInAnUnknownPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
 			[][]any{nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
+		// Dated 2021-02-01, while 2021Q1 is open: it books there, not into a later period (L5).
+		{"EntryBookedIntoALaterPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
+			[][]any{nil, {900001, "2021Q2"}, {cash.ID, income.ID}}, "IL003"},
 		// Rows without the token are refused at the end of their statement (ledger_token_held);
 		// rows naming another transaction as they are written (entry_token_ck, posting_token_ck).
 		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "IL004"},
@@ -328,7 +331,7 @@ func TestDatabaseRefuses(t *testing.T) {
 		"ForgedTokenSetting": "entry rows refused", "ForgedTokenSettingThenToken": "entry rows refused",
 		"PostingsUnderAForgedTokenSetting": "posting rows refused", "TokenMovedToAnotherTransaction": "a ledger token cannot be changed",
 		"PostingAddedToACommittedEntry": "postings refused: entry", "TokenInATemporaryTable": "entry rows refused",
-		"PeriodInATemporaryTable": "entry 900001 refused: period 1999Q9", "QueueRowWithoutTheToken": "seal_queue rows refused",
+		"PeriodInATemporaryTable": "entry 900001 refused: period 1999Q9", "EntryBookedIntoALaterPeriod": "entry 900001 refused: period 2021Q2 is locked, is not a period of operation infuse, or is not the booking period", "QueueRowWithoutTheToken": "seal_queue rows refused",
 		"TokenInARepeatableReadTransaction": "ledger rows are written in READ COMMITTED transactions"}
 	// Every case twice: the commit-time check has a plan for a few rows and one for a bulk
 	// batch, and both must find every problem.

@@ -111,7 +111,7 @@ var ledgerCodes = map[string]Constraint{
 	"IL002": {Code: apperr.Locked, Rule: "F1",
 		Message: "the database refused to change or delete ledger rows: the ledger is append-only; post a reversal or adjustment instead"},
 	"IL003": {Code: apperr.Locked, Rule: "F1",
-		Message: "the database refused a ledger entry: its period is locked or is not a period of the operation"},
+		Message: "the database refused a ledger entry: its period is locked, is not a period of the operation, or is not the booking period of its effective date"},
 	"IL004": {Code: apperr.Invalid, Rule: "L1",
 		Message: "the database refused ledger rows that were not written by the ledger, or that add postings to an entry committed earlier"},
 	"IL005": {Code: apperr.Locked, Rule: "F1",
