@@ -412,6 +412,18 @@ func TestFinanceOfficerCannotDownloadPacks(t *testing.T) {
 	if page := string(e.signIn("auditor").get("/claims/2021Q1").body); !strings.Contains(page, "/api/v1/claims/2021Q1/pack/claim.xlsx") {
 		t.Error("the claim page offers the auditor no pack")
 	}
+	// Nor does any page link a finance officer to what would refuse them: another authority's
+	// officer time, or a ledger entry (verify_ledger).
+	if page := string(res.body); strings.Contains(page, "authority=GB-CRF") || !strings.Contains(page, "authority=GB-NWP") {
+		t.Errorf("the claim page's officer-time links for a finance officer of GB-NWP:\n%s", page)
+	}
+	lines := fo.get("/claims/2021Q1/lines?heading=officer_time&authority=GB-NWP")
+	if page := string(lines.body); lines.status != 200 || strings.Contains(page, "/ledger/entries/") || !strings.Contains(page, "Rhian Evans") {
+		t.Errorf("officer-time lines for a finance officer: %d\n%s", lines.status, page)
+	}
+	if page := string(e.signIn("auditor").get("/claims/2021Q1/lines?heading=officer_time").body); !strings.Contains(page, "/ledger/entries/") {
+		t.Error("the lines page links the auditor to no ledger entry")
+	}
 }
 
 // TestTokensActOnlyForTheirCreator: through the API and the pages a token is created for the
