@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -700,16 +703,32 @@ func TestWriteDir(t *testing.T) {
 		if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := WriteDir(filepath.Join(blocker, "pack"), testPack(t, 10)); err == nil {
-			t.Fatal("no error writing under a file")
+		// Problems the person who named the directory can fix are theirs to read, not internal.
+		userFacing := func(what string, err error, want string) {
+			t.Helper()
+			if err == nil {
+				t.Fatalf("%s: no error", what)
+			}
+			if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(apperr.Public(err), want) {
+				t.Errorf("%s: %s %q, want invalid saying %q", what, apperr.CodeOf(err), apperr.Public(err), want)
+			}
 		}
+		_, err := WriteDir(blocker, testPack(t, 10))
+		userFacing("a file as the directory", err, "cannot write the claim pack into "+blocker+": it, or a directory above it, is a file")
+		_, err = WriteDir(filepath.Join(blocker, "pack"), testPack(t, 10))
+		userFacing("a directory under a file", err, "is a file")
 		// A target name that is a directory makes the rename fail after every temp is written.
 		target := filepath.Join(parent, "pack")
 		if err := os.MkdirAll(filepath.Join(target, NameManifest, "x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := WriteDir(target, testPack(t, 10)); err == nil {
-			t.Fatal("no error renaming onto a directory")
+		_, err = WriteDir(target, testPack(t, 10))
+		userFacing("a pack file's name taken by a directory", err, "a directory there has the name of a pack file")
+		// Root writes anywhere, so a permission problem is made rather than met.
+		userFacing("permission", dirError("/srv/pack", &fs.PathError{Op: "open", Path: "/srv/pack/x", Err: syscall.EACCES}),
+			"cannot write the claim pack into /srv/pack: permission denied")
+		if err := dirError("/srv/pack", errors.New("something else")); apperr.CodeOf(err) != apperr.Internal {
+			t.Errorf("an unknown failure is %s, want internal", apperr.CodeOf(err))
 		}
 		entries, _ := os.ReadDir(target)
 		for _, e := range entries {

@@ -20,11 +20,14 @@ import (
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
-// Exit statuses (interfaces.md): 0 success, 1 a failure the user must fix, 2 bad usage.
+// Exit statuses (interfaces.md): 0 success, 1 a failure the user must fix, 2 bad usage; and,
+// where interfaces.md is silent, 130 (128 + SIGINT, as shells report it) for a command stopped
+// by Ctrl-C or SIGTERM.
 const (
-	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
+	exitOK          = 0
+	exitFail        = 1
+	exitUsage       = 2
+	exitInterrupted = 130
 )
 
 // errUsage marks a usage error; its message has been printed with the command's usage.
@@ -102,6 +105,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
+	if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
+		// Whatever the command failed with once it was told to stop (a cancelled query, a
+		// killed pg_dump) is the interruption, not a fault.
+		err = interrupted("", err)
+	}
 	return e.report(err)
 }
 
@@ -114,7 +122,16 @@ func (e *env) report(err error) int {
 		return exitUsage
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.Is(err, errInterrupted):
+		e.log.Debug("command interrupted", "err", err)
+		fmt.Fprintln(e.stderr, "infuse: interrupted")
+		var i *interruption
+		if errors.As(err, &i) && i.note != "" {
+			fmt.Fprintf(e.stderr, "infuse: %s\n", i.note)
+		}
+		return exitInterrupted
 	}
+	err = forPeople(err)
 	if apperr.CodeOf(err) == apperr.Internal {
 		e.log.Error("command failed", "err", err)
 	}
