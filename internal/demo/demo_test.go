@@ -3,11 +3,15 @@ package demo_test
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/internal/demo"
 	"github.com/ccr-infuse/infuse/ledger"
@@ -30,12 +34,16 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if empty, err := demo.Empty(ctx, m); err != nil || !empty {
-		t.Fatalf("Empty before = %v, %v", empty, err)
+	a, err := auth.New(pool, auth.Config{OperationID: p.OperationID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateEmpty {
+		t.Fatalf("Inspect before = %v, %v", state, err)
 	}
 	var periods []string
 	start := time.Now()
-	sum, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, AfterPeriod: func(_ context.Context, per programme.Period, people demo.People) error {
+	sum, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a, AfterPeriod: func(_ context.Context, per programme.Period, people demo.People) error {
 		periods = append(periods, per.Code)
 		if people.Manager.Email == "" || len(people.FinanceOfficers) != 10 || people.Reviewer.Email == people.Manager.Email {
 			t.Errorf("people %+v", people)
@@ -60,8 +68,13 @@ func TestRun(t *testing.T) {
 	}
 	between("match", sum.Match, 1_800_000, 2_100_000)
 	between("cash lines", sum.Cash, 3_200_000, 3_550_000)
-	if empty, err := demo.Empty(ctx, m); err != nil || empty {
-		t.Fatalf("Empty after = %v, %v", empty, err)
+	// Loaded once: a finished demo is told from a part-loaded one, and not loaded again.
+	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateLoaded {
+		t.Fatalf("Inspect after = %v, %v", state, err)
+	}
+	if _, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a}); apperr.CodeOf(err) != apperr.Conflict ||
+		apperr.RuleOf(err) != demo.RuleDemo || !strings.Contains(apperr.Public(err), "loaded already") {
+		t.Fatalf("a second load: %v, want a D1 conflict", err)
 	}
 	// R4.7 by construction, and every line's ledger entry is its own.
 	var bad int
@@ -83,6 +96,45 @@ func TestRun(t *testing.T) {
 	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM expenditure WHERE amount < 0), (SELECT count(*) FROM correction)`).Scan(&credits, &corrections)
 	if credits != 1 || corrections != 1 {
 		t.Fatalf("%d credit notes, %d corrections", credits, corrections)
+	}
+}
+
+// TestRunRefusesData: the demo, whose users share a published password, is not loaded among
+// users (or officers, lines or entries) of a real operation, and writes nothing there.
+func TestRunRefusesData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	p := programme.Default()
+	l, err := ledger.Setup(ctx, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := match.New(l, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(pool, auth.Config{OperationID: p.OperationID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := access.AddUser(ctx, pool, p.OperationID, access.System, access.User{Email: "admin@monmouthshire.gov.uk", Name: "Admin",
+		Role: access.Admin}, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateData {
+		t.Fatalf("Inspect = %v, %v; want data", state, err)
+	}
+	_, err = demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a, Afresh: "use another database"})
+	if apperr.CodeOf(err) != apperr.Conflict || apperr.RuleOf(err) != demo.RuleDemo || !strings.Contains(apperr.Public(err), "use another database") {
+		t.Fatalf("load over data: %v, want a D1 conflict saying what to do", err)
+	}
+	var users, events int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM app_user), (SELECT count(*) FROM audit_event)`).Scan(&users, &events); err != nil {
+		t.Fatal(err)
+	}
+	if users != 1 || events != 0 {
+		t.Fatalf("a refused load wrote: %d users, %d audit events", users, events)
 	}
 }
 
