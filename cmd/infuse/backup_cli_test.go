@@ -14,8 +14,9 @@ import (
 )
 
 // TestBackupRestoreCLI runs `infuse backup` and `infuse restore` as an operator would: a restore
-// into an empty database, a refusal to overwrite one that holds data without --replace, and a
-// truncated backup refused with --replace, each refusal leaving the database as it was.
+// into an empty database, a refusal to overwrite one that holds data without --replace, a
+// truncated backup refused with --replace, and a restore refused while the service is
+// connected, each refusal leaving the database as it was.
 func TestBackupRestoreCLI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -82,6 +83,17 @@ func TestBackupRestoreCLI(t *testing.T) {
 	if got := books(dst.url); got != want {
 		t.Fatalf("a refused restore changed the books: %s, was %s", got, want)
 	}
+
+	// Not under a running service, which would carry on with its cached state: stop it first.
+	service, err := pgxpool.New(ctx, dst.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := service.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(dst, exitFail, "B2: another connection to the database is open: stop the service (infuse serve)", "restore", "--replace", file)
+	service.Close()
 	mustRun(dst, exitOK, "chain verified", "restore", "--replace", file)
 	mustRun(dst, exitUsage, "", "restore")
 }

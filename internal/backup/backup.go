@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,6 +26,15 @@ import (
 // RuleBackup is the rule a refused restore names: a backup is read whole before it is restored,
 // and it replaces a database that holds data only when told to.
 const RuleBackup = "B1"
+
+// RuleAlone is the rule a restore refused while others use the database names: a restore
+// replaces every table under a running service, which would carry on with what it had cached
+// (the ledger's chain head, sessions, claims) and write into the restored books.
+const RuleAlone = "B2"
+
+// closingWait is how long a restore waits for client connections that are closing (a service
+// just stopped, a command just finished) to be gone before it refuses.
+const closingWait = 3 * time.Second
 
 // tool returns the path of a PostgreSQL client program from the server's binary directory.
 func tool(name string) (string, error) {
@@ -125,12 +135,15 @@ func intact(file string) (bool, error) {
 // Restore loads file, made by Dump, into the database at conn, replacing what is there, in one
 // transaction: if anything fails, the database is left as it was. It first reads the whole file,
 // every data block included, so that a truncated or damaged backup is refused before the
-// database is touched. The ledger's write checks would refuse rows written by earlier
+// database is touched, and refuses while other clients are connected to the database (B2). The ledger's write checks would refuse rows written by earlier
 // transactions: pg_restore creates its triggers and its token constraints (NOT VALID,
 // migrations/0013) only after loading the rows, so a backup must hold the schema as well as the
 // data. The caller must verify the ledger afterwards.
 func Restore(ctx context.Context, conn, file string) error {
 	if err := Check(ctx, file); err != nil {
+		return err
+	}
+	if err := alone(ctx, conn); err != nil {
 		return err
 	}
 	pgRestore, err := tool("pg_restore")
@@ -163,6 +176,51 @@ func Check(ctx context.Context, file string) error {
 			Message: fmt.Sprintf("%s is truncated, damaged or not a backup made by infuse backup; nothing was restored", file)}
 	}
 	return nil
+}
+
+// alone refuses (B2) while client connections other than its own are open to the database at
+// conn, after giving connections that are closing closingWait to go. Background processes
+// (autovacuum, the checkpointer) are not clients. A client that connects after the check is not
+// kept out; the message tells the operator to stop the service, which is what matters.
+func alone(ctx context.Context, conn string) error {
+	c, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		return apperr.Wrap("backup.alone", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	deadline := time.Now().Add(closingWait)
+	for {
+		var n int
+		var apps string
+		// backend_type is hidden from a role that may not see other roles' sessions: such a
+		// session counts as a client.
+		err := c.QueryRow(ctx, `SELECT count(*), coalesce(string_agg(DISTINCT nullif(application_name, ''), ', '), '')
+			FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+			AND (backend_type = 'client backend' OR backend_type IS NULL)`).Scan(&n, &apps)
+		if err != nil {
+			return apperr.Wrap("backup.alone", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if apps != "" {
+				apps = " (" + apps + ")"
+			}
+			open := fmt.Sprintf("%d other connections to the database are open", n)
+			if n == 1 {
+				open = "another connection to the database is open"
+			}
+			return apperr.New(apperr.Conflict, RuleAlone,
+				"%s%s: stop the service (infuse serve) and anything else using the database, then restore again; nothing was restored",
+				open, apps)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Occupied returns the tables of the database at conn that hold rows, apart from the record of

@@ -242,3 +242,46 @@ func TestOccupied(t *testing.T) {
 		t.Fatalf("a database with a ledger: %v, %v", got, err)
 	}
 }
+
+// TestRestoreRefusedWhileOthersConnected: a restore under a running service would leave it
+// serving what it had cached over the restored books, so it is refused (B2) while another
+// client is connected, leaving the books as they were, and goes ahead once it has gone.
+func TestRestoreRefusedWhileOthersConnected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	pool, l := openLedger(t, url)
+	post(t, pool, l, 3, "10.00")
+	file := filepath.Join(t.TempDir(), "infuse.backup")
+	if err := backup.Dump(ctx, url, file); err != nil {
+		t.Fatal(err)
+	}
+	post(t, pool, l, 1, "5.00") // the books move on after the backup
+	before := trialBalance(t, pool, l)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = "infuse-serve"
+	service, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	err = backup.Restore(ctx, url, file)
+	if apperr.CodeOf(err) != apperr.Conflict || apperr.RuleOf(err) != backup.RuleAlone ||
+		!strings.Contains(apperr.Public(err), "another connection to the database is open (infuse-serve): stop the service") {
+		t.Fatalf("restore with the service connected: %v, want a B2 conflict telling to stop the service", err)
+	}
+	if err := service.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pool, l = openLedger(t, url)
+	if after := trialBalance(t, pool, l); after != before {
+		t.Fatalf("a refused restore changed the books:\n%s\nwas:\n%s", after, before)
+	}
+	pool.Close()
+	if err := backup.Restore(ctx, url, file); err != nil {
+		t.Fatalf("restore once alone: %v", err)
+	}
+}
