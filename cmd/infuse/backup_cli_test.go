@@ -36,6 +36,10 @@ func TestBackupRestoreCLI(t *testing.T) {
 	mustRun(src, exitOK, "1 new time entries", "import", "time", src.file("time.csv", hostile.File("time", "", "")))
 	file := filepath.Join(src.dir, "infuse.backup")
 	mustRun(src, exitOK, "backed up to", "backup", file)
+	// An existing file is not replaced without --force, nor is a directory ever written over.
+	mustRun(src, exitFail, "B3: "+file+" exists already: name a new file, or add --force", "backup", file)
+	mustRun(src, exitFail, "B3: "+src.dir+" is a directory", "backup", "--force", src.dir)
+	mustRun(src, exitOK, "backed up to", "backup", file, "--force")
 
 	// books counts what an operator would miss after a bad restore.
 	books := func(url string) string {

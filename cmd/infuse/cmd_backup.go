@@ -38,8 +38,14 @@ func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) 
 }
 
 func cmdBackup(ctx context.Context, e *env, args []string) error {
-	file, err := fileArg(e, "backup", args, func(*flag.FlagSet) {})
+	var opts backup.DumpOptions
+	file, err := fileArg(e, "backup", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&opts.Force, "force", false, "replace FILE if it exists (without it, an existing FILE is refused)")
+	})
 	if err != nil {
+		return err
+	}
+	if err := backup.CheckTarget(file, opts.Force); err != nil { // before starting anything
 		return err
 	}
 	if _, err := e.ledger(ctx); err != nil { // the schema is current and the operation set up
@@ -49,7 +55,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := backup.Dump(ctx, url, file); err != nil {
+	if err := backup.Dump(ctx, url, file, opts); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backed up to %s\n", file)

@@ -55,7 +55,7 @@ func commands() []command {
 		{"expenditure reverse", "--id N --reason R [--as EMAIL]", "reverse an expenditure line (it can then be recorded again)", cmdReverse("expenditure")},
 		{"users add", "--email E --role R [--authority GB-XXX] [--name N]", "add a user (finance_officer, programme_manager, auditor, admin)", cmdUsersAdd},
 		{"users list", "", "list the users", cmdUsersList},
-		{"backup", "FILE", "copy the whole database to FILE (pg_dump custom format)", cmdBackup},
+		{"backup", "FILE [--force]", "copy the whole database to a new FILE (pg_dump custom format; --force replaces one)", cmdBackup},
 		{"restore", "FILE [--replace]", "replace the database with a backup, then verify the chain", cmdRestore},
 		{"claims compile", "--period P [--json] [--as EMAIL]", "compile (or recompile) the draft claim", cmdClaimsCompile},
 		{"claims review", "--period P --as EMAIL", "four-eyes review of the draft claim", cmdClaimsReview},

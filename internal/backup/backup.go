@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,18 +60,56 @@ const trailerPrefix = "\ninfuse-backup sha256 "
 // trailerLen is the length of the appended line: the prefix, 64 hex digits and a newline.
 const trailerLen = len(trailerPrefix) + 64 + 1
 
+// RuleFile is the rule a refused backup file names: a backup is written to a new file, and
+// replaces an existing one only when told to (--force); never a directory.
+const RuleFile = "B3"
+
+// DumpOptions says how Dump treats the file it writes.
+type DumpOptions struct {
+	// Force replaces a file of that name; without it Dump refuses one (B3).
+	Force bool
+}
+
+// CheckTarget refuses file as the destination of a backup when it is a directory, or when it
+// exists and force is not set (B3), so that a backup never silently replaces an older one.
+// Dump checks again as it puts the backup in place.
+func CheckTarget(file string, force bool) error {
+	fi, err := os.Lstat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return apperr.Wrap("backup", err)
+	case fi.IsDir():
+		return apperr.New(apperr.Invalid, RuleFile, "%s is a directory: name the file to write the backup to", file)
+	case !force:
+		return apperr.New(apperr.Conflict, RuleFile, "%s exists already: name a new file, or add --force to replace it", file)
+	}
+	return nil
+}
+
 // Dump writes the database at conn (a libpq connection string or URL) to file in pg_dump's
-// custom format, followed by the archive's SHA-256. It writes to a temporary file beside file
-// and renames it into place only when all of it is written, so a failed backup never leaves a
-// truncated file under the real name.
-func Dump(ctx context.Context, conn, file string) error {
+// custom format, followed by the archive's SHA-256. It refuses a file that exists unless
+// opts.Force (B3). It writes to a temporary file beside file and puts it in place only when all
+// of it is written and synced, then syncs the directory, so a failed backup never leaves a
+// truncated file under the real name and a finished one survives a crash.
+func Dump(ctx context.Context, conn, file string, opts DumpOptions) error {
+	if err := CheckTarget(file, opts.Force); err != nil {
+		return err
+	}
 	pgDump, err := tool("pg_dump")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*.tmp")
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*.tmp")
 	if err != nil {
-		return apperr.New(apperr.Invalid, RuleBackup, "cannot write the backup beside %s: %v", file, err)
+		reason := err
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			reason = pe.Err // "permission denied", not the temporary file's pattern
+		}
+		return &apperr.Error{Code: apperr.Invalid, Rule: RuleFile, Op: "backup", Err: err,
+			Message: fmt.Sprintf("cannot write the backup into %s: %v", dir, reason)}
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
@@ -79,10 +119,53 @@ func Dump(ctx context.Context, conn, file string) error {
 	if err := appendTrailer(tmp.Name()); err != nil {
 		return apperr.Wrap("backup", err)
 	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
+	if err := place(tmp.Name(), file, opts.Force); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
 		return apperr.Wrap("backup", err)
 	}
 	return nil
+}
+
+// place puts the finished backup tmp in place as file. Without force it links rather than
+// renames, so that a file created under that name meanwhile is refused, not replaced; on a file
+// system without hard links it checks and renames.
+func place(tmp, file string, force bool) error {
+	if !force {
+		err := os.Link(tmp, file)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return CheckTarget(file, false)
+		}
+		if err := CheckTarget(file, false); err != nil {
+			return err
+		}
+	} else if err := CheckTarget(file, true); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return apperr.Wrap("backup", err)
+	}
+	return nil
+}
+
+// syncDir makes the new name in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, os.ErrInvalid) || errors.Is(err, syscall.EINVAL) {
+		return nil // a file system that cannot sync a directory; the file itself is synced
+	}
+	return err
 }
 
 // appendTrailer appends the SHA-256 line to the archive at path and syncs it.
