@@ -34,8 +34,13 @@ func (e *env) claims(ctx context.Context) (*claims.Service, error) {
 	return claims.New(l, p, claims.WithLogger(e.log), claims.WithVersion(generatorVersion))
 }
 
-// generatorVersion names this software in claim packs.
-const generatorVersion = "infuse 1.0"
+// version is this build of infuse.
+const version = "1.0"
+
+// generatorVersion names this software in claim packs. Every path that renders a pack (the
+// commands, the service and its scheduler, the demo) names the same, so that a claim's pack is
+// the same bytes, with the same hashes, whichever rendered it.
+const generatorVersion = "infuse " + version
 
 // actor looks the user with email up; without an email the command acts as the system (the
 // operator at the server's command line).

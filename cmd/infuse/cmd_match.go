@@ -285,7 +285,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	cfg := demo.Config{Match: m, Seed: *seed, Journal: a, Afresh: e.afresh(), Passwords: a, Password: auth.DemoPassword, Log: e.stdout}
-	if cfg.AfterPeriod, err = demo.ClaimsStep(m.Ledger(), m.Programme(), e.stdout); err != nil {
+	if cfg.AfterPeriod, err = demo.ClaimsStep(m.Ledger(), m.Programme(), generatorVersion, e.stdout); err != nil {
 		return err
 	}
 	sum, err := demo.Run(ctx, cfg)

@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,12 +12,14 @@ import (
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/internal/demo"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
+	"github.com/ccr-infuse/infuse/reports"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -147,5 +150,46 @@ func TestPlanIsDeterministic(t *testing.T) {
 	}
 	if reflect.DeepEqual(a, c) {
 		t.Fatal("different seeds gave the same data")
+	}
+}
+
+// TestClaimsStepNamesTheGenerator: the packs the demo stores name the generator it is given
+// (the binary's version), as the packs the service and the commands render do, so that the same
+// draft has the same hashes from the web and from `infuse claims pack`.
+func TestClaimsStepNamesTheGenerator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	p := programme.Default()
+	l, err := ledger.Setup(ctx, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := demo.ClaimsStep(l, p, "infuse 9.9", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := p.Periods()[8] // the first the demo leaves as a draft, with its pack stored
+	if err := step(ctx, per, demo.People{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := claims.New(l, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := svc.StoredPack(ctx, per.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m reports.Manifest
+	for _, f := range files {
+		if f.Name == reports.NameManifest {
+			if err := json.Unmarshal(f.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m.GeneratorVersion != "infuse 9.9" {
+		t.Fatalf("the stored pack names %q as its generator, want the one given", m.GeneratorVersion)
 	}
 }
