@@ -124,16 +124,26 @@ func Build(p *Pack) ([]File, Manifest, error) {
 }
 
 // WriteDir writes the pack of p into dir (created if missing) as claim.xlsx, claim.pdf and
-// manifest.json, and returns the manifest. Each file is written to a temporary name in dir,
-// synced and then renamed, manifest.json last, so a reader never sees a half-written file and
-// an error leaves no temporary file behind; files of an earlier pack are replaced whole.
+// manifest.json, and returns the manifest, as WriteFiles writes them.
 func WriteDir(dir string, p *Pack) (Manifest, error) {
 	files, m, err := Build(p)
 	if err != nil {
 		return Manifest{}, err
 	}
+	if err := WriteFiles(dir, files); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// WriteFiles writes the files of a pack (as Build returns them, or as they were stored) into
+// dir, created if missing. Each file is written to a temporary name in dir, synced and then
+// renamed, manifest.json last, and the directory synced, so a reader never sees a half-written
+// file and an error leaves no temporary file behind; files of an earlier pack are replaced
+// whole.
+func WriteFiles(dir string, files []File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Manifest{}, dirError(dir, err)
+		return dirError(dir, err)
 	}
 	// A writer killed between writing its temporary files and renaming them (kill -9, power
 	// loss) leaves them behind; clear them so that the directory ends with only the pack.
@@ -158,22 +168,22 @@ func WriteDir(dir string, p *Pack) (Manifest, error) {
 			temps = append(temps, t)
 		}
 		if err != nil {
-			return Manifest{}, dirError(dir, err)
+			return dirError(dir, err)
 		}
 	}
 	for i, f := range files {
 		if err := os.Rename(temps[i], filepath.Join(dir, f.Name)); err != nil {
-			return Manifest{}, dirError(dir, err)
+			return dirError(dir, err)
 		}
 	}
 	temps = nil
 	if err := syncDir(dir); err != nil {
-		return Manifest{}, dirError(dir, err)
+		return dirError(dir, err)
 	}
-	return m, nil
+	return nil
 }
 
-// dirError is how WriteDir reports a failure to write into dir: one the person who named dir
+// dirError is how WriteFiles reports a failure to write into dir: one the person who named dir
 // can fix (it is a file, missing from a path, not theirs to write, on a full or read-only
 // disk; a pack file's name is taken by a directory) with a message saying so, anything else as
 // an internal error.
@@ -193,9 +203,9 @@ func dirError(dir string, err error) error {
 	case errors.Is(err, syscall.EROFS):
 		reason = "the file system is read-only"
 	default:
-		return apperr.Wrap("reports.WriteDir", err)
+		return apperr.Wrap("reports.WriteFiles", err)
 	}
-	return &apperr.Error{Code: apperr.Invalid, Op: "reports.WriteDir", Err: err,
+	return &apperr.Error{Code: apperr.Invalid, Op: "reports.WriteFiles", Err: err,
 		Message: fmt.Sprintf("cannot write the claim pack into %s: %s", dir, reason)}
 }
 
