@@ -73,6 +73,13 @@ func TestBackupRestoreCLI(t *testing.T) {
 	mustRun(dst, exitOK, "ledger verified", "ledger", "verify")
 	mustRun(dst, exitFail, "B1: the database is not empty", "restore", file)
 
+	// Into a database that `infuse migrate` has set up, as a new server is: nothing is lost.
+	fresh := newMatchCLI(t)
+	mustRun(fresh, exitOK, "chain verified", "restore", file)
+	if got := books(fresh.url); got != want {
+		t.Fatalf("restored books %s, want %s", got, want)
+	}
+
 	// A truncated backup is refused even with --replace, and the database kept.
 	whole, err := os.ReadFile(file)
 	if err != nil {

@@ -306,8 +306,16 @@ func alone(ctx context.Context, conn string) error {
 	}
 }
 
-// Occupied returns the tables of the database at conn that hold rows, apart from the record of
-// applied migrations: a restore would overwrite them. An empty or new database has none.
+// setupTables are the tables `infuse migrate` writes as it sets the operation up (ledger.Setup):
+// the operation, its periods and chart of accounts, the chain's head, and the allocation
+// entries (the award and the match pledges, source 'setup') with their postings and, once
+// sealed, their seals and balances.
+var setupTables = map[string]bool{"operation": true, "period": true, "account": true, "chain_head": true,
+	"entry": true, "posting": true, "seal_queue": true, "seal": true, "balance": true, "ledger_txn": true}
+
+// Occupied returns the tables of the database at conn that hold rows a restore would overwrite.
+// An empty or new database has none, and neither has one that holds only the record of applied
+// migrations and what `infuse migrate` sets up, since the backup brings its own.
 func Occupied(ctx context.Context, conn string) ([]string, error) {
 	c, err := pgx.Connect(ctx, conn)
 	if err != nil {
@@ -325,6 +333,7 @@ func Occupied(ctx context.Context, conn string) ([]string, error) {
 		return nil, apperr.Wrap("backup.Occupied", err)
 	}
 	var out []string
+	setupOnly := true
 	for _, t := range tables {
 		var held bool
 		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+t+`)`).Scan(&held); err != nil {
@@ -332,6 +341,16 @@ func Occupied(ctx context.Context, conn string) ([]string, error) {
 		}
 		if held {
 			out = append(out, t)
+			setupOnly = setupOnly && setupTables[t]
+		}
+	}
+	if setupOnly && len(out) > 0 {
+		var entered bool // an entry of anyone's but the setup's
+		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT FROM entry WHERE source <> 'setup')`).Scan(&entered); err != nil {
+			return nil, apperr.Wrap("backup.Occupied", err)
+		}
+		if !entered {
+			return nil, nil
 		}
 	}
 	return out, nil
