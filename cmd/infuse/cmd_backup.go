@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -18,6 +19,9 @@ func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) 
 	var file string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return "", err // -h: the usage is printed, and asking for it is no failure
+			}
 			return "", errUsage
 		}
 		args = fs.Args()
@@ -31,7 +35,7 @@ func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) 
 		file, args = args[0], args[1:]
 	}
 	if file == "" {
-		fmt.Fprintf(e.stderr, "usage: infuse %s FILE\n", name)
+		fmt.Fprintf(e.stderr, "usage: %s\n", commandLine(name))
 		return "", errUsage
 	}
 	return file, nil

@@ -150,11 +150,32 @@ func usage(w io.Writer, cmds []command) {
 	fmt.Fprintln(w, "Every command reads DATABASE_URL; without it, it uses the embedded PostgreSQL in INFUSE_DATA (default ./var).")
 }
 
-// flags returns a flag set for a command that prints its usage to the env's stderr.
+// flags returns a flag set for a command that prints its usage to the env's stderr: the
+// command's line from help, then its flags.
 func (e *env) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("infuse "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n", commandLine(name))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(w, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
 	return fs
+}
+
+// commandLine returns the command's line as help shows it: "infuse backup FILE [--force]".
+func commandLine(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return strings.TrimSpace("infuse " + c.name + " " + c.args)
+		}
+	}
+	return "infuse " + name
 }
 
 // parse parses args, turning flag errors into errUsage.
