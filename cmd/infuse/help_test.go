@@ -34,3 +34,14 @@ func TestHelpFlagExitsZero(t *testing.T) {
 		t.Errorf("backup without FILE: exit %d\n%s", code, out)
 	}
 }
+
+// TestHelpShowsOptionalFlagsAsOptional: help brackets the flags a command does without, so that
+// WEFO's decision without a disallowance is not shown as needing --disallowed and --reason.
+func TestHelpShowsOptionalFlagsAsOptional(t *testing.T) {
+	t.Parallel()
+	out, code := runNoDB("help")
+	want := "claims decide --period P --approved AMOUNT [--disallowed AMOUNT --reason R] [--heading H] [--date YYYY-MM-DD] --as EMAIL"
+	if code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("help: exit %d, want the line %q:\n%s", code, want, out)
+	}
+}

@@ -62,7 +62,7 @@ func commands() []command {
 		{"claims submit", "--period P --as EMAIL", "submit the reviewed claim to WEFO (locks the period)", cmdClaimsSubmit},
 		{"claims show", "--period P [--json]", "show a claim's figures and findings", cmdClaimsShow},
 		{"claims pack", "--period P --out DIR", "write claim.xlsx, claim.pdf and manifest.json", cmdClaimsPack},
-		{"claims decide", "--period P --approved AMOUNT --disallowed AMOUNT --reason R --as EMAIL", "record WEFO's decision on a submitted claim", cmdClaimsDecide},
+		{"claims decide", "--period P --approved AMOUNT [--disallowed AMOUNT --reason R] [--heading H] [--date YYYY-MM-DD] --as EMAIL", "record WEFO's decision on a submitted claim", cmdClaimsDecide},
 		{"claims pay", "--period P --amount AMOUNT --date YYYY-MM-DD --as EMAIL", "record WEFO's payment of a claim", cmdClaimsPay},
 		{"tokens create", "--email E [--name N]", "create a bearer token for scripts (printed once)", cmdTokensCreate},
 		{"users passwd", "--email E", "set a user's password from standard input", cmdUsersPasswd},
