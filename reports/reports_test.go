@@ -567,6 +567,31 @@ func TestWritePDF(t *testing.T) {
 	if !regexp.MustCompile(`£\d{1,3}(,\d{3})*\.\d{2}`).MatchString(text) {
 		t.Error("no £1,234.56-style figure")
 	}
+	// The transaction list and the staff-cost workings are in the PDF as well as the workbook
+	// (domain §8): every cash line with its evidence, every rate version with its hourly rate.
+	for _, want := range []string{"Transaction list", "Staff-cost workings"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PDF lacks the section %q", want)
+		}
+	}
+	var cash decimal.Decimal
+	for _, l := range p.Transactions {
+		cash = cash.Add(l.Amount)
+		for _, want := range []string{l.EvidenceRef, moneyText(l.Amount), fmt.Sprint(l.EntryID)} {
+			if !strings.Contains(text, want) {
+				t.Errorf("PDF transaction list lacks %q of entry %d", want, l.EntryID)
+			}
+		}
+	}
+	if !strings.Contains(text, moneyText(cash)) {
+		t.Errorf("PDF transaction list lacks the total %s", moneyText(cash))
+	}
+	for _, r := range p.StaffCosts {
+		if !strings.Contains(text, "£"+r.HourlyRate) || !strings.Contains(text, moneyText(r.AGEC)) {
+			t.Errorf("PDF staff-cost workings lack %s's version from %s (AGEC %s, rate £%s)", r.PayrollRef, dateText(r.ValidFrom),
+				moneyText(r.AGEC), r.HourlyRate)
+		}
+	}
 	// Every page carries the ledger position.
 	if got := strings.Count(text, "Ledger position: "); got < pages {
 		t.Errorf("ledger position on %d of %d pages", got, pages)
