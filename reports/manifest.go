@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -121,16 +124,26 @@ func Build(p *Pack) ([]File, Manifest, error) {
 }
 
 // WriteDir writes the pack of p into dir (created if missing) as claim.xlsx, claim.pdf and
-// manifest.json, and returns the manifest. Each file is written to a temporary name in dir,
-// synced and then renamed, manifest.json last, so a reader never sees a half-written file and
-// an error leaves no temporary file behind; files of an earlier pack are replaced whole.
+// manifest.json, and returns the manifest, as WriteFiles writes them.
 func WriteDir(dir string, p *Pack) (Manifest, error) {
 	files, m, err := Build(p)
 	if err != nil {
 		return Manifest{}, err
 	}
+	if err := WriteFiles(dir, files); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// WriteFiles writes the files of a pack (as Build returns them, or as they were stored) into
+// dir, created if missing. Each file is written to a temporary name in dir, synced and then
+// renamed, manifest.json last, and the directory synced, so a reader never sees a half-written
+// file and an error leaves no temporary file behind; files of an earlier pack are replaced
+// whole.
+func WriteFiles(dir string, files []File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+		return dirError(dir, err)
 	}
 	// A writer killed between writing its temporary files and renaming them (kill -9, power
 	// loss) leaves them behind; clear them so that the directory ends with only the pack.
@@ -155,19 +168,45 @@ func WriteDir(dir string, p *Pack) (Manifest, error) {
 			temps = append(temps, t)
 		}
 		if err != nil {
-			return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+			return dirError(dir, err)
 		}
 	}
 	for i, f := range files {
 		if err := os.Rename(temps[i], filepath.Join(dir, f.Name)); err != nil {
-			return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+			return dirError(dir, err)
 		}
 	}
 	temps = nil
 	if err := syncDir(dir); err != nil {
-		return Manifest{}, apperr.Wrap("reports.WriteDir", err)
+		return dirError(dir, err)
 	}
-	return m, nil
+	return nil
+}
+
+// dirError is how WriteFiles reports a failure to write into dir: one the person who named dir
+// can fix (it is a file, missing from a path, not theirs to write, on a full or read-only
+// disk; a pack file's name is taken by a directory) with a message saying so, anything else as
+// an internal error.
+func dirError(dir string, err error) error {
+	var reason string
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		reason = "permission denied"
+	case errors.Is(err, syscall.ENOTDIR):
+		reason = "it, or a directory above it, is a file"
+	case errors.Is(err, fs.ErrNotExist):
+		reason = "a directory above it does not exist"
+	case errors.Is(err, syscall.EISDIR), errors.Is(err, fs.ErrExist):
+		reason = "a directory there has the name of a pack file"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		reason = "no space left on the device"
+	case errors.Is(err, syscall.EROFS):
+		reason = "the file system is read-only"
+	default:
+		return apperr.Wrap("reports.WriteFiles", err)
+	}
+	return &apperr.Error{Code: apperr.Invalid, Op: "reports.WriteFiles", Err: err,
+		Message: fmt.Sprintf("cannot write the claim pack into %s: %s", dir, reason)}
 }
 
 // writeTemp writes f to a new temporary file in dir, syncs and closes it, and returns its name

@@ -47,8 +47,9 @@ var (
 )
 
 // WritePDF writes the claim PDF of p to w: the claim certificate, summary tables, a chart of
-// match delivered against target, the findings and officer time per authority. Every line is in
-// the workbook; the PDF totals officer time per officer.
+// match delivered against target, the findings, the transaction list (every cash line), officer
+// time per authority, the staff-cost workings (every rate version that priced a line) and the
+// trial balance. Every officer-time line is in the workbook; the PDF totals them per officer.
 func WritePDF(w io.Writer, p *Pack) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -90,7 +91,9 @@ func writePDF(w io.Writer, p *Pack) error {
 	d.summary()
 	d.chart()
 	d.findings()
+	d.transactions()
 	d.officerTime()
+	d.staffCosts()
 	d.trialBalance()
 
 	if err := f.Output(w); err != nil {
@@ -700,6 +703,63 @@ func entrySummary(ids []int64) string {
 		s += fmt.Sprintf(" … (%s in all)", intText(int64(len(ids))))
 	}
 	return s
+}
+
+// transactions lists every cash expenditure line booked in the period, in transaction-list
+// order, with the evidence an auditor samples, and their total (domain §8).
+func (d *doc) transactions() {
+	p := d.p
+	lines := p.Transactions
+	d.section("Transaction list", 60)
+	var total decimal.Decimal
+	late := 0
+	for i := range lines {
+		total = total.Add(lines[i].Amount)
+		if lines[i].EffectivePeriod != lines[i].BookingPeriod {
+			late++
+		}
+	}
+	d.para("", 9, colInk, fmt.Sprintf("%s cash expenditure lines booked in %s, %s in all; %s of them defrayed in an earlier period "+
+		"(late items, their entry in colour). Credit notes are negative.", intText(int64(len(lines))), p.Period.Code, moneyText(total), intText(int64(late))))
+	d.f.Ln(2)
+	if len(lines) == 0 {
+		return
+	}
+	rows := make([]trow, 0, len(lines)+1)
+	for _, i := range cashOrder(lines) {
+		l := &lines[i]
+		r := trow{cells: []string{fmt.Sprint(l.EntryID), dateText(l.DefrayedOn), l.Heading, l.Payee, l.Description,
+			l.EvidenceRef, l.InvoiceRef, l.EffectivePeriod, moneyText(l.Amount)}}
+		if l.EffectivePeriod != l.BookingPeriod {
+			r.color = colWarn
+		}
+		rows = append(rows, r)
+	}
+	rows = append(rows, trow{cells: []string{"Total", "", "", "", fmt.Sprintf("%s lines", intText(int64(len(lines)))), "", "", "", moneyText(total)}, bold: true})
+	d.table([]column{{"Entry", 12, "L"}, {"Defrayed on", 18, "L"}, {"Heading", 15, "L"}, {"Payee", 27, "L"},
+		{"Description", 30, "L"}, {"Evidence ref", 24, "L"}, {"Invoice ref", 16, "L"}, {"Relates to", 14, "L"}, {"Amount", 24, "R"}}, rows)
+}
+
+// staffCosts shows the staff-cost workings: every officer rate version that priced a line of
+// the period, with the hourly rate it gives (R5.1, R5.3).
+func (d *doc) staffCosts() {
+	rates := sortedRates(d.p.StaffCosts)
+	d.section("Staff-cost workings", 60)
+	d.para("", 9, colInk, fmt.Sprintf("%s officer rate versions price the officer time of %s. Hourly rate = AGEC ÷ (hours basis × FTE) (R5.1), "+
+		"exact in the arithmetic and shown to 4 decimal places; AGEC is the annual gross employment cost (gross pay, employer NIC and pension). "+
+		"A line's amount = hours × the rate of the version in force on its work date, rounded half up to the penny per line (R9.3a, R5.3).",
+		intText(int64(len(rates))), d.p.Period.Code))
+	d.f.Ln(2)
+	if len(rates) == 0 {
+		return
+	}
+	rows := make([]trow, 0, len(rates))
+	for _, r := range rates {
+		rows = append(rows, trow{cells: []string{r.Authority, r.PayrollRef, r.Name, dateText(r.ValidFrom), moneyText(r.AGEC),
+			r.FTE.String(), intText(int64(r.HoursBasis)), "£" + r.HourlyRate}})
+	}
+	d.table([]column{{"Authority", 18, "L"}, {"Payroll ref", 26, "L"}, {"Officer", 44, "L"}, {"Valid from", 20, "L"},
+		{"AGEC", 26, "R"}, {"FTE", 14, "R"}, {"Hours basis", 14, "R"}, {"Hourly rate", 18, "R"}}, rows)
 }
 
 // officerTime totals officer time per authority and officer. Every line is in the workbook.

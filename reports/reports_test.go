@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -564,6 +567,31 @@ func TestWritePDF(t *testing.T) {
 	if !regexp.MustCompile(`£\d{1,3}(,\d{3})*\.\d{2}`).MatchString(text) {
 		t.Error("no £1,234.56-style figure")
 	}
+	// The transaction list and the staff-cost workings are in the PDF as well as the workbook
+	// (domain §8): every cash line with its evidence, every rate version with its hourly rate.
+	for _, want := range []string{"Transaction list", "Staff-cost workings"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PDF lacks the section %q", want)
+		}
+	}
+	var cash decimal.Decimal
+	for _, l := range p.Transactions {
+		cash = cash.Add(l.Amount)
+		for _, want := range []string{l.EvidenceRef, moneyText(l.Amount), fmt.Sprint(l.EntryID)} {
+			if !strings.Contains(text, want) {
+				t.Errorf("PDF transaction list lacks %q of entry %d", want, l.EntryID)
+			}
+		}
+	}
+	if !strings.Contains(text, moneyText(cash)) {
+		t.Errorf("PDF transaction list lacks the total %s", moneyText(cash))
+	}
+	for _, r := range p.StaffCosts {
+		if !strings.Contains(text, "£"+r.HourlyRate) || !strings.Contains(text, moneyText(r.AGEC)) {
+			t.Errorf("PDF staff-cost workings lack %s's version from %s (AGEC %s, rate £%s)", r.PayrollRef, dateText(r.ValidFrom),
+				moneyText(r.AGEC), r.HourlyRate)
+		}
+	}
 	// Every page carries the ledger position.
 	if got := strings.Count(text, "Ledger position: "); got < pages {
 		t.Errorf("ledger position on %d of %d pages", got, pages)
@@ -700,16 +728,32 @@ func TestWriteDir(t *testing.T) {
 		if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := WriteDir(filepath.Join(blocker, "pack"), testPack(t, 10)); err == nil {
-			t.Fatal("no error writing under a file")
+		// Problems the person who named the directory can fix are theirs to read, not internal.
+		userFacing := func(what string, err error, want string) {
+			t.Helper()
+			if err == nil {
+				t.Fatalf("%s: no error", what)
+			}
+			if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(apperr.Public(err), want) {
+				t.Errorf("%s: %s %q, want invalid saying %q", what, apperr.CodeOf(err), apperr.Public(err), want)
+			}
 		}
+		_, err := WriteDir(blocker, testPack(t, 10))
+		userFacing("a file as the directory", err, "cannot write the claim pack into "+blocker+": it, or a directory above it, is a file")
+		_, err = WriteDir(filepath.Join(blocker, "pack"), testPack(t, 10))
+		userFacing("a directory under a file", err, "is a file")
 		// A target name that is a directory makes the rename fail after every temp is written.
 		target := filepath.Join(parent, "pack")
 		if err := os.MkdirAll(filepath.Join(target, NameManifest, "x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := WriteDir(target, testPack(t, 10)); err == nil {
-			t.Fatal("no error renaming onto a directory")
+		_, err = WriteDir(target, testPack(t, 10))
+		userFacing("a pack file's name taken by a directory", err, "a directory there has the name of a pack file")
+		// Root writes anywhere, so a permission problem is made rather than met.
+		userFacing("permission", dirError("/srv/pack", &fs.PathError{Op: "open", Path: "/srv/pack/x", Err: syscall.EACCES}),
+			"cannot write the claim pack into /srv/pack: permission denied")
+		if err := dirError("/srv/pack", errors.New("something else")); apperr.CodeOf(err) != apperr.Internal {
+			t.Errorf("an unknown failure is %s, want internal", apperr.CodeOf(err))
 		}
 		entries, _ := os.ReadDir(target)
 		for _, e := range entries {

@@ -14,8 +14,9 @@ import (
 )
 
 // TestBackupRestoreCLI runs `infuse backup` and `infuse restore` as an operator would: a restore
-// into an empty database, a refusal to overwrite one that holds data without --replace, and a
-// truncated backup refused with --replace, each refusal leaving the database as it was.
+// into an empty database, a refusal to overwrite one that holds data without --replace, a
+// truncated backup refused with --replace, and a restore refused while the service is
+// connected, each refusal leaving the database as it was.
 func TestBackupRestoreCLI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -35,6 +36,10 @@ func TestBackupRestoreCLI(t *testing.T) {
 	mustRun(src, exitOK, "1 new time entries", "import", "time", src.file("time.csv", hostile.File("time", "", "")))
 	file := filepath.Join(src.dir, "infuse.backup")
 	mustRun(src, exitOK, "backed up to", "backup", file)
+	// An existing file is not replaced without --force, nor is a directory ever written over.
+	mustRun(src, exitFail, "B3: "+file+" exists already: name a new file, or add --force", "backup", file)
+	mustRun(src, exitFail, "B3: "+src.dir+" is a directory", "backup", "--force", src.dir)
+	mustRun(src, exitOK, "backed up to", "backup", file, "--force")
 
 	// books counts what an operator would miss after a bad restore.
 	books := func(url string) string {
@@ -68,6 +73,13 @@ func TestBackupRestoreCLI(t *testing.T) {
 	mustRun(dst, exitOK, "ledger verified", "ledger", "verify")
 	mustRun(dst, exitFail, "B1: the database is not empty", "restore", file)
 
+	// Into a database that `infuse migrate` has set up, as a new server is: nothing is lost.
+	fresh := newMatchCLI(t)
+	mustRun(fresh, exitOK, "chain verified", "restore", file)
+	if got := books(fresh.url); got != want {
+		t.Fatalf("restored books %s, want %s", got, want)
+	}
+
 	// A truncated backup is refused even with --replace, and the database kept.
 	whole, err := os.ReadFile(file)
 	if err != nil {
@@ -82,6 +94,17 @@ func TestBackupRestoreCLI(t *testing.T) {
 	if got := books(dst.url); got != want {
 		t.Fatalf("a refused restore changed the books: %s, was %s", got, want)
 	}
+
+	// Not under a running service, which would carry on with its cached state: stop it first.
+	service, err := pgxpool.New(ctx, dst.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := service.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(dst, exitFail, "B2: another connection to the database is open: stop the service (infuse serve)", "restore", "--replace", file)
+	service.Close()
 	mustRun(dst, exitOK, "chain verified", "restore", "--replace", file)
 	mustRun(dst, exitUsage, "", "restore")
 }

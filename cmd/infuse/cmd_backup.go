@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -18,6 +19,9 @@ func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) 
 	var file string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return "", err // -h: the usage is printed, and asking for it is no failure
+			}
 			return "", errUsage
 		}
 		args = fs.Args()
@@ -31,15 +35,21 @@ func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) 
 		file, args = args[0], args[1:]
 	}
 	if file == "" {
-		fmt.Fprintf(e.stderr, "usage: infuse %s FILE\n", name)
+		fmt.Fprintf(e.stderr, "usage: %s\n", commandLine(name))
 		return "", errUsage
 	}
 	return file, nil
 }
 
 func cmdBackup(ctx context.Context, e *env, args []string) error {
-	file, err := fileArg(e, "backup", args, func(*flag.FlagSet) {})
+	var opts backup.DumpOptions
+	file, err := fileArg(e, "backup", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&opts.Force, "force", false, "replace FILE if it exists (without it, an existing FILE is refused)")
+	})
 	if err != nil {
+		return err
+	}
+	if err := backup.CheckTarget(file, opts.Force); err != nil { // before starting anything
 		return err
 	}
 	if _, err := e.ledger(ctx); err != nil { // the schema is current and the operation set up
@@ -49,7 +59,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := backup.Dump(ctx, url, file); err != nil {
+	if err := backup.Dump(ctx, url, file, opts); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backed up to %s\n", file)

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,8 +32,13 @@ func (e *env) claims(ctx context.Context) (*claims.Service, error) {
 	return claims.New(l, p, claims.WithLogger(e.log), claims.WithVersion(generatorVersion))
 }
 
-// generatorVersion names this software in claim packs.
-const generatorVersion = "infuse 1.0"
+// version is this build of infuse.
+const version = "1.0"
+
+// generatorVersion names this software in claim packs. Every path that renders a pack (the
+// commands, the service and its scheduler, the demo) names the same, so that a claim's pack is
+// the same bytes, with the same hashes, whichever rendered it.
+const generatorVersion = "infuse " + version
 
 // actor looks the user with email up; without an email the command acts as the system (the
 // operator at the server's command line).
@@ -225,8 +228,11 @@ func cmdClaimsPay(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// cmdClaimsPack writes a claim's pack. A submitted claim's pack is the one stored at
-// submission, byte for byte; a draft's is rendered from the ledger at the claim's position.
+// cmdClaimsPack writes a claim's pack: the one stored with the claim, byte for byte, when one
+// is stored for its current compilation (a submitted claim's, stored at submission; a draft's,
+// stored by the service, its scheduler or the demo as it compiled it), so that the files are the
+// ones the web serves and the same hashes; else the pack rendered from the ledger at the claim's
+// position.
 func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("claims pack")
 	period := fs.String("period", "", "claim period, such as 2021Q3")
@@ -245,18 +251,24 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.Status.Frozen() {
-		files, _, err := svc.StoredPack(ctx, *period)
-		if err == nil {
-			if err := writeFiles(*out, files); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "wrote the pack submitted for %s to %s\n", *period, *out)
-			return nil
-		}
-		if apperr.CodeOf(err) != apperr.NotFound {
+	files, status, err := svc.StoredPack(ctx, *period)
+	switch {
+	case err == nil && storedFor(files, c):
+		if err := reports.WriteFiles(*out, files); err != nil {
 			return err
 		}
+		switch {
+		case c.Status.Frozen():
+			fmt.Fprintf(e.stdout, "wrote the pack submitted for %s to %s\n", *period, *out)
+		case status != c.Status:
+			fmt.Fprintf(e.stdout, "wrote the pack of claim %d for %s to %s: the one stored when it was %s (it is %s now, with the same figures)\n",
+				c.Number(), *period, *out, status, c.Status)
+		default:
+			fmt.Fprintf(e.stdout, "wrote the pack of claim %d for %s (%s) to %s\n", c.Number(), *period, c.Status, *out)
+		}
+		return nil
+	case err != nil && apperr.CodeOf(err) != apperr.NotFound:
+		return err
 	}
 	p, err := svc.Pack(ctx, *period)
 	if err != nil {
@@ -270,22 +282,20 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// writeFiles writes stored pack files into dir, each through a temporary name.
-func writeFiles(dir string, files []reports.File) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return apperr.Wrap("claims pack", err)
-	}
+// storedFor reports whether the stored pack files were rendered from c's current compilation,
+// by their manifest: a pack stored for an earlier compilation is not the claim's.
+func storedFor(files []reports.File, c *claims.Claim) bool {
 	for _, f := range files {
-		tmp := filepath.Join(dir, "."+f.Name+".tmp")
-		if err := os.WriteFile(tmp, f.Data, 0o644); err != nil {
-			return apperr.Wrap("claims pack", err)
+		if f.Name != reports.NameManifest {
+			continue
 		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.Name)); err != nil {
-			_ = os.Remove(tmp)
-			return apperr.Wrap("claims pack", err)
+		var m reports.Manifest
+		if err := json.Unmarshal(f.Data, &m); err != nil {
+			return false
 		}
+		return m.Period == c.Period.Code && m.CompiledAt.Equal(c.CompiledAt) && m.Position.EntriesSealed == c.Position.Seq
 	}
-	return nil
+	return false
 }
 
 func amount(flagName, s string) (decimal.Decimal, error) {

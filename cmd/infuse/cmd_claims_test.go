@@ -16,10 +16,12 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
+	"github.com/ccr-infuse/infuse/reports"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -259,5 +261,76 @@ func TestClaimsCLI(t *testing.T) {
 	if !strings.Contains(next, `"other": {
       "period": "-150.00",`) {
 		t.Errorf("2021Q2 does not carry the disallowance:\n%s", next)
+	}
+}
+
+// TestClaimsPackWritesTheStoredPack: a draft's pack stored as the service stores it (compiled,
+// then reviewed) is what `claims pack` writes, byte for byte, so the files and hashes an auditor
+// gets from the CLI are the ones the web serves; once recompiled, with no pack stored for the
+// new compilation, the pack is rendered from the ledger.
+func TestClaimsPackWritesTheStoredPack(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.record()
+	ctx := context.Background()
+	c.must("claims", "compile", "--period", "2021Q1")
+	pool, err := db.Open(ctx, c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l, err := ledger.Open(ctx, pool, "infuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := claims.New(l, programme.Default(), claims.WithVersion(generatorVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := svc.StorePack(ctx, "2021Q1") // as the web's compile and the scheduler do
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.must("claims", "review", "--period", "2021Q1", "--as", "alice@monmouthshire.gov.uk")
+	dir := t.TempDir()
+	out := c.must("claims", "pack", "--period", "2021Q1", "--out", dir)
+	if !strings.Contains(out, "the one stored when it was draft (it is reviewed now") {
+		t.Errorf("pack: %s", out)
+	}
+	served, _, err := svc.StoredPack(ctx, "2021Q1") // what the web serves
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range served {
+		data, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, f.Data) || !bytes.Equal(data, stored[i].Data) {
+			t.Errorf("%s written by claims pack differs from the stored one the web serves", f.Name)
+		}
+	}
+
+	// Recompiled: the stored pack is of an earlier compilation, so the pack is rendered afresh.
+	c.must("claims", "compile", "--period", "2021Q1")
+	again := t.TempDir()
+	out = c.must("claims", "pack", "--period", "2021Q1", "--out", again)
+	if !strings.Contains(out, "(draft)") {
+		t.Errorf("pack after recompiling: %s", out)
+	}
+	manifest, err := os.ReadFile(filepath.Join(again, reports.NameManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m reports.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := svc.Claim(ctx, "2021Q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.CompiledAt.Equal(cl.CompiledAt) || m.GeneratorVersion != generatorVersion {
+		t.Errorf("rendered manifest: compiled at %v by %q, want %v by %q", m.CompiledAt, m.GeneratorVersion, cl.CompiledAt, generatorVersion)
 	}
 }

@@ -256,10 +256,13 @@ func cmdReverse(kind string) func(ctx context.Context, e *env, args []string) er
 	}
 }
 
+// cmdDemo loads the demo into an empty database. With --if-empty (make run) a database that
+// holds the finished demo, or data of its own, is left alone and served; a part-loaded demo is
+// refused either way, since serving it would show a programme that never was.
 func cmdDemo(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("demo")
 	seed := fs.Uint64("seed", 1, "seed of the generator: the same seed gives the same data")
-	ifEmpty := fs.Bool("if-empty", false, "load nothing if the database holds officers already (make run)")
+	ifEmpty := fs.Bool("if-empty", false, "load nothing, and succeed, if the database holds the demo or other data already (make run)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -267,31 +270,46 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *ifEmpty {
-		empty, err := demo.Empty(ctx, m)
-		if err != nil {
-			return err
-		}
-		if !empty {
-			fmt.Fprintln(e.stdout, "the database holds data already: no demo data loaded")
-			return nil
-		}
-	}
 	a, err := e.auth(ctx)
 	if err != nil {
 		return err
 	}
-	cfg := demo.Config{Match: m, Seed: *seed, Passwords: a, Password: auth.DemoPassword, Log: e.stdout}
-	if cfg.AfterPeriod, err = demo.ClaimsStep(m.Ledger(), m.Programme(), e.stdout); err != nil {
+	if *ifEmpty {
+		state, err := demo.Inspect(ctx, m, a)
+		if err != nil {
+			return err
+		}
+		switch state {
+		case demo.StateLoaded:
+			fmt.Fprintln(e.stdout, "the demo is loaded already: no demo data loaded")
+			return nil
+		case demo.StateData:
+			fmt.Fprintln(e.stdout, "the database holds data already: no demo data loaded")
+			return nil
+		}
+	}
+	cfg := demo.Config{Match: m, Seed: *seed, Journal: a, Afresh: e.afresh(), Passwords: a, Password: auth.DemoPassword, Log: e.stdout}
+	if cfg.AfterPeriod, err = demo.ClaimsStep(m.Ledger(), m.Programme(), generatorVersion, e.stdout); err != nil {
 		return err
 	}
 	sum, err := demo.Run(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted("the demo is part loaded: "+e.afresh()+" before loading it again", err)
+		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "demo loaded (seed %d): %d users, %d officers, %d rate versions, %d time entries (£%s), %d expenditure lines (£%s)\n",
 		*seed, sum.Users, sum.Officers, sum.RateVersions, sum.TimeEntries, sum.Match.StringFixed(2), sum.ExpenditureLines, sum.Cash.StringFixed(2))
 	return nil
+}
+
+// afresh tells a person how to start again from an empty database.
+func (e *env) afresh() string {
+	if e.cfg.DatabaseURL != "" {
+		return "point DATABASE_URL at a new, empty database"
+	}
+	return fmt.Sprintf("stop infuse and remove its data directory %s (INFUSE_DATA)", e.cfg.DataDir)
 }
 
 // needFlags reports a missing flag as a usage error.

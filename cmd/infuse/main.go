@@ -20,11 +20,14 @@ import (
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
-// Exit statuses (interfaces.md): 0 success, 1 a failure the user must fix, 2 bad usage.
+// Exit statuses (interfaces.md): 0 success, 1 a failure the user must fix, 2 bad usage; and,
+// where interfaces.md is silent, 130 (128 + SIGINT, as shells report it) for a command stopped
+// by Ctrl-C or SIGTERM.
 const (
-	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
+	exitOK          = 0
+	exitFail        = 1
+	exitUsage       = 2
+	exitInterrupted = 130
 )
 
 // errUsage marks a usage error; its message has been printed with the command's usage.
@@ -52,14 +55,14 @@ func commands() []command {
 		{"expenditure reverse", "--id N --reason R [--as EMAIL]", "reverse an expenditure line (a corrected line can then be recorded)", cmdReverse("expenditure")},
 		{"users add", "--email E --role R [--authority GB-XXX] [--name N]", "add a user (finance_officer, programme_manager, auditor, admin)", cmdUsersAdd},
 		{"users list", "", "list the users", cmdUsersList},
-		{"backup", "FILE", "copy the whole database to FILE (pg_dump custom format)", cmdBackup},
+		{"backup", "FILE [--force]", "copy the whole database to a new FILE (pg_dump custom format; --force replaces one)", cmdBackup},
 		{"restore", "FILE [--replace]", "replace the database with a backup, then verify the chain", cmdRestore},
 		{"claims compile", "--period P [--json] [--as EMAIL]", "compile (or recompile) the draft claim", cmdClaimsCompile},
 		{"claims review", "--period P --as EMAIL", "four-eyes review of the draft claim", cmdClaimsReview},
 		{"claims submit", "--period P --as EMAIL", "submit the reviewed claim to WEFO (locks the period)", cmdClaimsSubmit},
 		{"claims show", "--period P [--json]", "show a claim's figures and findings", cmdClaimsShow},
 		{"claims pack", "--period P --out DIR", "write claim.xlsx, claim.pdf and manifest.json", cmdClaimsPack},
-		{"claims decide", "--period P --approved AMOUNT --disallowed AMOUNT --reason R --as EMAIL", "record WEFO's decision on a submitted claim", cmdClaimsDecide},
+		{"claims decide", "--period P --approved AMOUNT [--disallowed AMOUNT --reason R] [--heading H] [--date YYYY-MM-DD] --as EMAIL", "record WEFO's decision on a submitted claim", cmdClaimsDecide},
 		{"claims pay", "--period P --amount AMOUNT --date YYYY-MM-DD --as EMAIL", "record WEFO's payment of a claim", cmdClaimsPay},
 		{"tokens create", "--email E [--name N]", "create a bearer token for scripts (printed once)", cmdTokensCreate},
 		{"users passwd", "--email E", "set a user's password from standard input", cmdUsersPasswd},
@@ -102,6 +105,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
+	if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
+		// Whatever the command failed with once it was told to stop (a cancelled query, a
+		// killed pg_dump) is the interruption, not a fault.
+		err = interrupted("", err)
+	}
 	return e.report(err)
 }
 
@@ -114,7 +122,16 @@ func (e *env) report(err error) int {
 		return exitUsage
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.Is(err, errInterrupted):
+		e.log.Debug("command interrupted", "err", err)
+		fmt.Fprintln(e.stderr, "infuse: interrupted")
+		var i *interruption
+		if errors.As(err, &i) && i.note != "" {
+			fmt.Fprintf(e.stderr, "infuse: %s\n", i.note)
+		}
+		return exitInterrupted
 	}
+	err = forPeople(err)
 	if apperr.CodeOf(err) == apperr.Internal {
 		e.log.Error("command failed", "err", err)
 	}
@@ -133,11 +150,32 @@ func usage(w io.Writer, cmds []command) {
 	fmt.Fprintln(w, "Every command reads DATABASE_URL; without it, it uses the embedded PostgreSQL in INFUSE_DATA (default ./var).")
 }
 
-// flags returns a flag set for a command that prints its usage to the env's stderr.
+// flags returns a flag set for a command that prints its usage to the env's stderr: the
+// command's line from help, then its flags.
 func (e *env) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("infuse "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n", commandLine(name))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(w, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
 	return fs
+}
+
+// commandLine returns the command's line as help shows it: "infuse backup FILE [--force]".
+func commandLine(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return strings.TrimSpace("infuse " + c.name + " " + c.args)
+		}
+	}
+	return "infuse " + name
 }
 
 // parse parses args, turning flag errors into errUsage.

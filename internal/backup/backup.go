@@ -11,10 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,6 +28,15 @@ import (
 // RuleBackup is the rule a refused restore names: a backup is read whole before it is restored,
 // and it replaces a database that holds data only when told to.
 const RuleBackup = "B1"
+
+// RuleAlone is the rule a restore refused while others use the database names: a restore
+// replaces every table under a running service, which would carry on with what it had cached
+// (the ledger's chain head, sessions, claims) and write into the restored books.
+const RuleAlone = "B2"
+
+// closingWait is how long a restore waits for client connections that are closing (a service
+// just stopped, a command just finished) to be gone before it refuses.
+const closingWait = 3 * time.Second
 
 // tool returns the path of a PostgreSQL client program from the server's binary directory.
 func tool(name string) (string, error) {
@@ -48,18 +60,56 @@ const trailerPrefix = "\ninfuse-backup sha256 "
 // trailerLen is the length of the appended line: the prefix, 64 hex digits and a newline.
 const trailerLen = len(trailerPrefix) + 64 + 1
 
+// RuleFile is the rule a refused backup file names: a backup is written to a new file, and
+// replaces an existing one only when told to (--force); never a directory.
+const RuleFile = "B3"
+
+// DumpOptions says how Dump treats the file it writes.
+type DumpOptions struct {
+	// Force replaces a file of that name; without it Dump refuses one (B3).
+	Force bool
+}
+
+// CheckTarget refuses file as the destination of a backup when it is a directory, or when it
+// exists and force is not set (B3), so that a backup never silently replaces an older one.
+// Dump checks again as it puts the backup in place.
+func CheckTarget(file string, force bool) error {
+	fi, err := os.Lstat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return apperr.Wrap("backup", err)
+	case fi.IsDir():
+		return apperr.New(apperr.Invalid, RuleFile, "%s is a directory: name the file to write the backup to", file)
+	case !force:
+		return apperr.New(apperr.Conflict, RuleFile, "%s exists already: name a new file, or add --force to replace it", file)
+	}
+	return nil
+}
+
 // Dump writes the database at conn (a libpq connection string or URL) to file in pg_dump's
-// custom format, followed by the archive's SHA-256. It writes to a temporary file beside file
-// and renames it into place only when all of it is written, so a failed backup never leaves a
-// truncated file under the real name.
-func Dump(ctx context.Context, conn, file string) error {
+// custom format, followed by the archive's SHA-256. It refuses a file that exists unless
+// opts.Force (B3). It writes to a temporary file beside file and puts it in place only when all
+// of it is written and synced, then syncs the directory, so a failed backup never leaves a
+// truncated file under the real name and a finished one survives a crash.
+func Dump(ctx context.Context, conn, file string, opts DumpOptions) error {
+	if err := CheckTarget(file, opts.Force); err != nil {
+		return err
+	}
 	pgDump, err := tool("pg_dump")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*.tmp")
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*.tmp")
 	if err != nil {
-		return apperr.New(apperr.Invalid, RuleBackup, "cannot write the backup beside %s: %v", file, err)
+		reason := err
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			reason = pe.Err // "permission denied", not the temporary file's pattern
+		}
+		return &apperr.Error{Code: apperr.Invalid, Rule: RuleFile, Op: "backup", Err: err,
+			Message: fmt.Sprintf("cannot write the backup into %s: %v", dir, reason)}
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
@@ -69,10 +119,53 @@ func Dump(ctx context.Context, conn, file string) error {
 	if err := appendTrailer(tmp.Name()); err != nil {
 		return apperr.Wrap("backup", err)
 	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
+	if err := place(tmp.Name(), file, opts.Force); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
 		return apperr.Wrap("backup", err)
 	}
 	return nil
+}
+
+// place puts the finished backup tmp in place as file. Without force it links rather than
+// renames, so that a file created under that name meanwhile is refused, not replaced; on a file
+// system without hard links it checks and renames.
+func place(tmp, file string, force bool) error {
+	if !force {
+		err := os.Link(tmp, file)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return CheckTarget(file, false)
+		}
+		if err := CheckTarget(file, false); err != nil {
+			return err
+		}
+	} else if err := CheckTarget(file, true); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return apperr.Wrap("backup", err)
+	}
+	return nil
+}
+
+// syncDir makes the new name in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, os.ErrInvalid) || errors.Is(err, syscall.EINVAL) {
+		return nil // a file system that cannot sync a directory; the file itself is synced
+	}
+	return err
 }
 
 // appendTrailer appends the SHA-256 line to the archive at path and syncs it.
@@ -125,12 +218,15 @@ func intact(file string) (bool, error) {
 // Restore loads file, made by Dump, into the database at conn, replacing what is there, in one
 // transaction: if anything fails, the database is left as it was. It first reads the whole file,
 // every data block included, so that a truncated or damaged backup is refused before the
-// database is touched. The ledger's write checks would refuse rows written by earlier
+// database is touched, and refuses while other clients are connected to the database (B2). The ledger's write checks would refuse rows written by earlier
 // transactions: pg_restore creates its triggers and its token constraints (NOT VALID,
 // migrations/0013) only after loading the rows, so a backup must hold the schema as well as the
 // data. The caller must verify the ledger afterwards.
 func Restore(ctx context.Context, conn, file string) error {
 	if err := Check(ctx, file); err != nil {
+		return err
+	}
+	if err := alone(ctx, conn); err != nil {
 		return err
 	}
 	pgRestore, err := tool("pg_restore")
@@ -165,8 +261,61 @@ func Check(ctx context.Context, file string) error {
 	return nil
 }
 
-// Occupied returns the tables of the database at conn that hold rows, apart from the record of
-// applied migrations: a restore would overwrite them. An empty or new database has none.
+// alone refuses (B2) while client connections other than its own are open to the database at
+// conn, after giving connections that are closing closingWait to go. Background processes
+// (autovacuum, the checkpointer) are not clients. A client that connects after the check is not
+// kept out; the message tells the operator to stop the service, which is what matters.
+func alone(ctx context.Context, conn string) error {
+	c, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		return apperr.Wrap("backup.alone", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	deadline := time.Now().Add(closingWait)
+	for {
+		var n int
+		var apps string
+		// backend_type is hidden from a role that may not see other roles' sessions: such a
+		// session counts as a client.
+		err := c.QueryRow(ctx, `SELECT count(*), coalesce(string_agg(DISTINCT nullif(application_name, ''), ', '), '')
+			FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+			AND (backend_type = 'client backend' OR backend_type IS NULL)`).Scan(&n, &apps)
+		if err != nil {
+			return apperr.Wrap("backup.alone", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if apps != "" {
+				apps = " (" + apps + ")"
+			}
+			open := fmt.Sprintf("%d other connections to the database are open", n)
+			if n == 1 {
+				open = "another connection to the database is open"
+			}
+			return apperr.New(apperr.Conflict, RuleAlone,
+				"%s%s: stop the service (infuse serve) and anything else using the database, then restore again; nothing was restored",
+				open, apps)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// setupTables are the tables `infuse migrate` writes as it sets the operation up (ledger.Setup):
+// the operation, its periods and chart of accounts, the chain's head, and the allocation
+// entries (the award and the match pledges, source 'setup') with their postings and, once
+// sealed, their seals and balances.
+var setupTables = map[string]bool{"operation": true, "period": true, "account": true, "chain_head": true,
+	"entry": true, "posting": true, "seal_queue": true, "seal": true, "balance": true, "ledger_txn": true}
+
+// Occupied returns the tables of the database at conn that hold rows a restore would overwrite.
+// An empty or new database has none, and neither has one that holds only the record of applied
+// migrations and what `infuse migrate` sets up, since the backup brings its own.
 func Occupied(ctx context.Context, conn string) ([]string, error) {
 	c, err := pgx.Connect(ctx, conn)
 	if err != nil {
@@ -184,6 +333,7 @@ func Occupied(ctx context.Context, conn string) ([]string, error) {
 		return nil, apperr.Wrap("backup.Occupied", err)
 	}
 	var out []string
+	setupOnly := true
 	for _, t := range tables {
 		var held bool
 		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+t+`)`).Scan(&held); err != nil {
@@ -191,6 +341,16 @@ func Occupied(ctx context.Context, conn string) ([]string, error) {
 		}
 		if held {
 			out = append(out, t)
+			setupOnly = setupOnly && setupTables[t]
+		}
+	}
+	if setupOnly && len(out) > 0 {
+		var entered bool // an entry of anyone's but the setup's
+		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT FROM entry WHERE source <> 'setup')`).Scan(&entered); err != nil {
+			return nil, apperr.Wrap("backup.Occupied", err)
+		}
+		if !entered {
+			return nil, nil
 		}
 	}
 	return out, nil

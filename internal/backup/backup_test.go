@@ -112,7 +112,7 @@ func TestBackupRoundTrip(t *testing.T) {
 
 	file := filepath.Join(t.TempDir(), "infuse.backup")
 	start := time.Now()
-	if err := backup.Dump(ctx, srcURL, file); err != nil {
+	if err := backup.Dump(ctx, srcURL, file, backup.DumpOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	dumped := time.Since(start)
@@ -178,7 +178,7 @@ func TestRestoreRefusesDamagedFilesAndKeeps(t *testing.T) {
 	postBatch(t, pool, l, 2000)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.backup")
-	if err := backup.Dump(ctx, url, good); err != nil {
+	if err := backup.Dump(ctx, url, good, backup.DumpOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := backup.Check(ctx, good); err != nil {
@@ -222,12 +222,13 @@ func TestRestoreRefusesDamagedFilesAndKeeps(t *testing.T) {
 	if err := backup.Restore(ctx, url, filepath.Join(dir, "missing.backup")); apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != backup.RuleBackup {
 		t.Errorf("restore of a missing file: %v", err)
 	}
-	if err := backup.Dump(ctx, url, filepath.Join(t.TempDir(), "no-such-dir", "x")); err == nil {
+	if err := backup.Dump(ctx, url, filepath.Join(t.TempDir(), "no-such-dir", "x"), backup.DumpOptions{}); err == nil {
 		t.Fatal("a backup into a missing directory succeeded")
 	}
 }
 
-// TestOccupied names the tables that hold rows, and none of a new database's.
+// TestOccupied names the tables that hold rows, and none of a new database's or of one holding
+// only what migrate sets up.
 func TestOccupied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -236,9 +237,99 @@ func TestOccupied(t *testing.T) {
 		t.Fatalf("a migrated, empty database: %v, %v", got, err)
 	}
 	pool, l := openLedger(t, url)
+	// What `infuse migrate` sets up (the operation, periods, accounts, the award and match
+	// pledges), sealed or not, is nothing a restore would lose.
+	if got, err := backup.Occupied(ctx, url); err != nil || len(got) != 0 {
+		t.Fatalf("a database set up by migrate: %v, %v", got, err)
+	}
+	if _, err := l.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := backup.Occupied(ctx, url); err != nil || len(got) != 0 {
+		t.Fatalf("a database set up by migrate, sealed: %v, %v", got, err)
+	}
 	post(t, pool, l, 1, "1.00")
 	got, err := backup.Occupied(ctx, url)
 	if err != nil || !slices.Contains(got, "entry") || !slices.Contains(got, "operation") || slices.Contains(got, "schema_migration") {
 		t.Fatalf("a database with a ledger: %v, %v", got, err)
+	}
+}
+
+// TestRestoreRefusedWhileOthersConnected: a restore under a running service would leave it
+// serving what it had cached over the restored books, so it is refused (B2) while another
+// client is connected, leaving the books as they were, and goes ahead once it has gone.
+func TestRestoreRefusedWhileOthersConnected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	pool, l := openLedger(t, url)
+	post(t, pool, l, 3, "10.00")
+	file := filepath.Join(t.TempDir(), "infuse.backup")
+	if err := backup.Dump(ctx, url, file, backup.DumpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	post(t, pool, l, 1, "5.00") // the books move on after the backup
+	before := trialBalance(t, pool, l)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = "infuse-serve"
+	service, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	err = backup.Restore(ctx, url, file)
+	if apperr.CodeOf(err) != apperr.Conflict || apperr.RuleOf(err) != backup.RuleAlone ||
+		!strings.Contains(apperr.Public(err), "another connection to the database is open (infuse-serve): stop the service") {
+		t.Fatalf("restore with the service connected: %v, want a B2 conflict telling to stop the service", err)
+	}
+	if err := service.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pool, l = openLedger(t, url)
+	if after := trialBalance(t, pool, l); after != before {
+		t.Fatalf("a refused restore changed the books:\n%s\nwas:\n%s", after, before)
+	}
+	pool.Close()
+	if err := backup.Restore(ctx, url, file); err != nil {
+		t.Fatalf("restore once alone: %v", err)
+	}
+}
+
+// TestDumpRefusesExistingFile: a backup never silently replaces a file (an older backup, say),
+// nor writes over a directory; with Force it replaces a file whole.
+func TestDumpRefusesExistingFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	pool, l := openLedger(t, url)
+	post(t, pool, l, 2, "10.00")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "infuse.backup")
+	if err := os.WriteFile(file, []byte("last week's backup"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := backup.Dump(ctx, url, file, backup.DumpOptions{})
+	if apperr.CodeOf(err) != apperr.Conflict || apperr.RuleOf(err) != backup.RuleFile || !strings.Contains(apperr.Public(err), "--force") {
+		t.Fatalf("backup over a file: %v, want a B3 conflict naming --force", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "last week's backup" {
+		t.Fatal("a refused backup changed the file")
+	}
+	err = backup.Dump(ctx, url, dir, backup.DumpOptions{Force: true})
+	if apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != backup.RuleFile || !strings.Contains(apperr.Public(err), "is a directory") {
+		t.Fatalf("backup over a directory: %v, want B3 invalid", err)
+	}
+	if err := backup.Dump(ctx, url, file, backup.DumpOptions{Force: true}); err != nil {
+		t.Fatalf("backup with Force: %v", err)
+	}
+	if err := backup.Check(ctx, file); err != nil {
+		t.Fatalf("the replaced file is not a whole backup: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("the directory holds %d files, want only the backup", len(entries))
 	}
 }

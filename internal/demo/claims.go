@@ -29,7 +29,9 @@ const disallowedQuarter = 6
 
 // ClaimsStep returns the AfterPeriod hook that runs the demo's claims, on a claims service of
 // l whose clock follows each claim's own dates (the ledger stamps entries with its own clock).
-func ClaimsStep(l *ledger.Ledger, p *programme.Programme, log io.Writer) (func(context.Context, programme.Period, People) error, error) {
+// version names the software in the packs it stores: the binary's, as every other path that
+// renders packs names it, so that a pack is byte for byte the same whichever path rendered it.
+func ClaimsStep(l *ledger.Ledger, p *programme.Programme, version string, log io.Writer) (func(context.Context, programme.Period, People) error, error) {
 	loc, err := p.Location()
 	if err != nil {
 		return nil, err
@@ -46,7 +48,7 @@ func ClaimsStep(l *ledger.Ledger, p *programme.Programme, log io.Writer) (func(c
 		defer mu.Unlock()
 		now = time.Date(d.Year(), d.Month(), d.Day(), hour, 30, 0, 0, loc)
 	}
-	svc, err := claims.New(l, p, claims.WithClock(clock), claims.WithVersion("infuse demo"))
+	svc, err := claims.New(l, p, claims.WithClock(clock), claims.WithVersion(version))
 	if err != nil {
 		return nil, err
 	}

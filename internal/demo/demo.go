@@ -9,6 +9,12 @@
 // through match's imports, each authority's officers and time imported by its own finance
 // officer, the expenditure by the programme manager. There is no back door.
 //
+// The demo loads only into a database that holds nothing but the operation's setup, and only
+// once (rule D1): its users share a published password, so it must never land among real
+// users, and a load stopped part way (Ctrl-C, a failure) leaves a database that is neither
+// empty nor the demo. Run records in the audit log when it starts and when it has finished
+// (demo.started, demo.loaded), so that Inspect can tell a finished demo from a part-loaded one.
+//
 // Run works through the claim periods in order. After each period's lines it calls
 // Config.AfterPeriod, the hook where the claims step (compile, review, submit, decide, pay) goes;
 // the period's late timesheets are imported after that hook, with the next period's, so that once
@@ -28,6 +34,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
@@ -47,10 +55,43 @@ type People struct {
 	FinanceOfficers map[string]access.User // by authority: import their officers and time
 }
 
+// RuleDemo is the rule a refused demo load names: the demo loads only into a database that
+// holds no data, once, and a load that stopped part way is started afresh, not built on.
+const RuleDemo = "D1"
+
+// Journal is where the demo records that it started and finished loading, and reads that back:
+// the audit log (auth.Service).
+type Journal interface {
+	Record(ctx context.Context, e auth.Event, err error) error
+	Events(ctx context.Context, by access.User, f auth.AuditFilter) ([]auth.Event, error)
+}
+
+// The audit actions of a demo load.
+const (
+	actionStarted = "demo.started"
+	actionLoaded  = "demo.loaded"
+)
+
+// State is what a database holds, as far as the demo is concerned.
+type State string
+
+// The states of a database.
+const (
+	StateEmpty   State = "empty"   // only the operation's setup: the demo may load
+	StateLoaded  State = "loaded"  // a demo load finished
+	StatePartial State = "partial" // a demo load started, wrote data and did not finish
+	StateData    State = "data"    // data the demo did not load: users, officers, lines or entries
+)
+
 // Config says what to load and how.
 type Config struct {
 	Match *match.Service
 	Seed  uint64
+	// Journal records the start and the end of the load (required).
+	Journal Journal
+	// Afresh tells a person how to get an empty database, for the messages of refused loads
+	// ("remove the data directory ./var"); empty: a generic phrase.
+	Afresh string
 	// Passwords, when set, gives every demo user Password, so that people can sign in.
 	Passwords Passwords
 	Password  string
@@ -67,17 +108,77 @@ type Summary struct {
 	Match, Cash                                                  decimal.Decimal // net in-kind match and cash expenditure
 }
 
-// Empty reports whether the operation holds no officers and no lines yet.
-func Empty(ctx context.Context, m *match.Service) (bool, error) {
-	var any bool
-	err := m.Ledger().Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM officer WHERE operation_id = $1)
-		OR EXISTS (SELECT 1 FROM expenditure WHERE operation_id = $1)`, m.Programme().OperationID).Scan(&any)
-	return !any, db.Translate("demo.Empty", err)
+// Inspect reports what the database of m holds: nothing yet, a finished demo, part of a demo,
+// or data of its own. Setting the operation up (periods, accounts, the award and the match
+// pledges) is not data.
+func Inspect(ctx context.Context, m *match.Service, j Journal) (State, error) {
+	var held bool
+	err := m.Ledger().Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM app_user WHERE operation_id = $1)
+		OR EXISTS (SELECT 1 FROM officer WHERE operation_id = $1)
+		OR EXISTS (SELECT 1 FROM expenditure WHERE operation_id = $1)
+		OR EXISTS (SELECT 1 FROM entry WHERE operation_id = $1 AND source <> 'setup')`, m.Programme().OperationID).Scan(&held)
+	if err != nil {
+		return "", db.Translate("demo.Inspect", err)
+	}
+	events, err := j.Events(ctx, access.System, auth.AuditFilter{Action: "demo.", Limit: 1000})
+	if err != nil {
+		return "", err
+	}
+	started := false
+	for _, e := range events {
+		switch e.Action {
+		case actionLoaded:
+			return StateLoaded, nil
+		case actionStarted:
+			started = true
+		}
+	}
+	switch {
+	case started && held:
+		return StatePartial, nil
+	case held:
+		return StateData, nil
+	}
+	return StateEmpty, nil // a load that stopped before writing anything left nothing to clear
 }
 
-// Run loads the demo data.
+// refusal is the error of a load into a database in state s.
+func refusal(s State, afresh string) error {
+	if afresh == "" {
+		afresh = "start from a new, empty database"
+	}
+	switch s {
+	case StateLoaded:
+		return apperr.New(apperr.Conflict, RuleDemo, "the demo is loaded already; to load it again, %s", afresh)
+	case StatePartial:
+		return apperr.New(apperr.Conflict, RuleDemo,
+			"an earlier demo load stopped part way and left part of the demo in the database: %s, then load the demo again", afresh)
+	}
+	return apperr.New(apperr.Conflict, RuleDemo,
+		"the database holds data already (users, officers, expenditure or ledger entries): the demo loads only into an empty database; %s", afresh)
+}
+
+// Run loads the demo data into an empty database (Inspect), and refuses any other (D1) before
+// writing anything.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	m, p := cfg.Match, cfg.Match.Programme()
+	if cfg.Journal == nil {
+		return Summary{}, apperr.Wrap("demo.Run", fmt.Errorf("no journal to record the load in"))
+	}
+	state, err := Inspect(ctx, m, cfg.Journal)
+	if err != nil {
+		return Summary{}, err
+	}
+	if state != StateEmpty {
+		return Summary{}, refusal(state, cfg.Afresh)
+	}
+	event := func(action string, detail map[string]any) error {
+		return cfg.Journal.Record(ctx, auth.Event{Actor: access.System.Email, ActorRole: string(access.SystemRole), Action: action,
+			Target: "demo", Detail: detail, RequestID: "demo", Client: "console"}, nil)
+	}
+	if err := event(actionStarted, map[string]any{"seed": cfg.Seed}); err != nil {
+		return Summary{}, err
+	}
 	pl := makePlan(p, cfg.Seed)
 	logf := func(format string, args ...any) {
 		if cfg.Log != nil {
@@ -159,7 +260,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			}
 		}
 	}
-	return summarise(ctx, m)
+	sum, err := summarise(ctx, m)
+	if err != nil {
+		return sum, err
+	}
+	if err := event(actionLoaded, map[string]any{"seed": cfg.Seed, "users": sum.Users, "officers": sum.Officers,
+		"time_entries": sum.TimeEntries, "expenditure_lines": sum.ExpenditureLines}); err != nil {
+		return sum, err
+	}
+	return sum, nil
 }
 
 // inPeriod returns the timesheets of per, the late ones or the others.

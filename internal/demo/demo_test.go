@@ -2,17 +2,24 @@ package demo_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/claims"
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/internal/demo"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
+	"github.com/ccr-infuse/infuse/reports"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -30,12 +37,16 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if empty, err := demo.Empty(ctx, m); err != nil || !empty {
-		t.Fatalf("Empty before = %v, %v", empty, err)
+	a, err := auth.New(pool, auth.Config{OperationID: p.OperationID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateEmpty {
+		t.Fatalf("Inspect before = %v, %v", state, err)
 	}
 	var periods []string
 	start := time.Now()
-	sum, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, AfterPeriod: func(_ context.Context, per programme.Period, people demo.People) error {
+	sum, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a, AfterPeriod: func(_ context.Context, per programme.Period, people demo.People) error {
 		periods = append(periods, per.Code)
 		if people.Manager.Email == "" || len(people.FinanceOfficers) != 10 || people.Reviewer.Email == people.Manager.Email {
 			t.Errorf("people %+v", people)
@@ -60,8 +71,13 @@ func TestRun(t *testing.T) {
 	}
 	between("match", sum.Match, 1_800_000, 2_100_000)
 	between("cash lines", sum.Cash, 3_200_000, 3_550_000)
-	if empty, err := demo.Empty(ctx, m); err != nil || empty {
-		t.Fatalf("Empty after = %v, %v", empty, err)
+	// Loaded once: a finished demo is told from a part-loaded one, and not loaded again.
+	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateLoaded {
+		t.Fatalf("Inspect after = %v, %v", state, err)
+	}
+	if _, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a}); apperr.CodeOf(err) != apperr.Conflict ||
+		apperr.RuleOf(err) != demo.RuleDemo || !strings.Contains(apperr.Public(err), "loaded already") {
+		t.Fatalf("a second load: %v, want a D1 conflict", err)
 	}
 	// R4.7 by construction, and every line's ledger entry is its own.
 	var bad int
@@ -86,6 +102,45 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunRefusesData: the demo, whose users share a published password, is not loaded among
+// users (or officers, lines or entries) of a real operation, and writes nothing there.
+func TestRunRefusesData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	p := programme.Default()
+	l, err := ledger.Setup(ctx, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := match.New(l, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(pool, auth.Config{OperationID: p.OperationID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := access.AddUser(ctx, pool, p.OperationID, access.System, access.User{Email: "admin@monmouthshire.gov.uk", Name: "Admin",
+		Role: access.Admin}, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateData {
+		t.Fatalf("Inspect = %v, %v; want data", state, err)
+	}
+	_, err = demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a, Afresh: "use another database"})
+	if apperr.CodeOf(err) != apperr.Conflict || apperr.RuleOf(err) != demo.RuleDemo || !strings.Contains(apperr.Public(err), "use another database") {
+		t.Fatalf("load over data: %v, want a D1 conflict saying what to do", err)
+	}
+	var users, events int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM app_user), (SELECT count(*) FROM audit_event)`).Scan(&users, &events); err != nil {
+		t.Fatal(err)
+	}
+	if users != 1 || events != 0 {
+		t.Fatalf("a refused load wrote: %d users, %d audit events", users, events)
+	}
+}
+
 func TestPlanIsDeterministic(t *testing.T) {
 	t.Parallel()
 	p := programme.Default()
@@ -95,5 +150,46 @@ func TestPlanIsDeterministic(t *testing.T) {
 	}
 	if reflect.DeepEqual(a, c) {
 		t.Fatal("different seeds gave the same data")
+	}
+}
+
+// TestClaimsStepNamesTheGenerator: the packs the demo stores name the generator it is given
+// (the binary's version), as the packs the service and the commands render do, so that the same
+// draft has the same hashes from the web and from `infuse claims pack`.
+func TestClaimsStepNamesTheGenerator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	p := programme.Default()
+	l, err := ledger.Setup(ctx, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := demo.ClaimsStep(l, p, "infuse 9.9", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := p.Periods()[8] // the first the demo leaves as a draft, with its pack stored
+	if err := step(ctx, per, demo.People{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := claims.New(l, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := svc.StoredPack(ctx, per.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m reports.Manifest
+	for _, f := range files {
+		if f.Name == reports.NameManifest {
+			if err := json.Unmarshal(f.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m.GeneratorVersion != "infuse 9.9" {
+		t.Fatalf("the stored pack names %q as its generator, want the one given", m.GeneratorVersion)
 	}
 }

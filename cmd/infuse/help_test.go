@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// runNoDB runs a command line that must not need a database.
+func runNoDB(args ...string) (string, int) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
+	return out.String() + errOut.String(), code
+}
+
+// TestHelpFlagExitsZero: asking a command for its usage (-h, --help) is no failure, for every
+// command, those taking a FILE included; the usage is the command's line from help and its flags.
+func TestHelpFlagExitsZero(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands() {
+		for _, h := range []string{"-h", "--help"} {
+			args := append(strings.Fields(c.name), h)
+			out, code := runNoDB(args...)
+			if code != exitOK || !strings.Contains(out, "usage: "+commandLine(c.name)) {
+				t.Errorf("infuse %s: exit %d, want 0 with the usage\n%s", strings.Join(args, " "), code, out)
+			}
+		}
+	}
+	if out, _ := runNoDB("backup", "-h"); !strings.Contains(out, "-force") {
+		t.Errorf("backup -h does not list --force:\n%s", out)
+	}
+	if out, code := runNoDB("backup"); code != exitUsage || !strings.Contains(out, "usage: infuse backup FILE [--force]") {
+		t.Errorf("backup without FILE: exit %d\n%s", code, out)
+	}
+}
+
+// TestHelpShowsOptionalFlagsAsOptional: help brackets the flags a command does without, so that
+// WEFO's decision without a disallowance is not shown as needing --disallowed and --reason.
+func TestHelpShowsOptionalFlagsAsOptional(t *testing.T) {
+	t.Parallel()
+	out, code := runNoDB("help")
+	want := "claims decide --period P --approved AMOUNT [--disallowed AMOUNT --reason R] [--heading H] [--date YYYY-MM-DD] --as EMAIL"
+	if code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("help: exit %d, want the line %q:\n%s", code, want, out)
+	}
+}
