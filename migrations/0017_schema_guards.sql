@@ -64,9 +64,10 @@ CREATE TRIGGER seal_queue_token_held AFTER INSERT ON seal_queue
 --    or posting) of its own had the token trigger and the commit-time check read it, and
 --    committed an unbalanced entry, or one in a locked period, with no more rights than INSERT.
 --    Every function of the schema now resolves names in the schema only, with the temporary
---    schema last. A function replaced by a later migration must say the same (SET search_path);
---    a test checks that every one does.
-DO $$
+--    schema last. A migration that creates or replaces a function ends with
+--    SELECT pin_search_paths(), which does it for every function; a test checks that every one
+--    has it.
+CREATE FUNCTION pin_search_paths() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     f regprocedure;
 BEGIN
@@ -80,3 +81,5 @@ BEGIN
         EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f, current_schema());
     END LOOP;
 END $$;
+
+SELECT pin_search_paths();

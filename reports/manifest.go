@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/durable"
 )
 
 // Manifest records what a claim pack holds and where in the ledger it was compiled from, so
@@ -177,7 +178,7 @@ func WriteFiles(dir string, files []File) error {
 		}
 	}
 	temps = nil
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return dirError(dir, err)
 	}
 	return nil
@@ -227,23 +228,6 @@ func writeTemp(dir string, f File) (string, error) {
 		werr = cerr
 	}
 	return t.Name(), werr
-}
-
-// syncDir makes the renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	// Some file systems cannot sync a directory; the files themselves are synced.
-	if errors.Is(err, os.ErrInvalid) {
-		return nil
-	}
-	return err
 }
 
 // digestOf renders a file into a hash and returns its manifest entry.

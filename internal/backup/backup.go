@@ -16,12 +16,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/durable"
 	"github.com/ccr-infuse/infuse/internal/pgserver"
 )
 
@@ -122,7 +122,7 @@ func Dump(ctx context.Context, conn, file string, opts DumpOptions) error {
 	if err := place(tmp.Name(), file, opts.Force); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return apperr.Wrap("backup", err)
 	}
 	return nil
@@ -150,22 +150,6 @@ func place(tmp, file string, force bool) error {
 		return apperr.Wrap("backup", err)
 	}
 	return nil
-}
-
-// syncDir makes the new name in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, os.ErrInvalid) || errors.Is(err, syscall.EINVAL) {
-		return nil // a file system that cannot sync a directory; the file itself is synced
-	}
-	return err
 }
 
 // appendTrailer appends the SHA-256 line to the archive at path and syncs it.
