@@ -405,14 +405,21 @@ func (s *Service) TokenUser(ctx context.Context, secret string) (access.User, in
 	now := s.stamp()
 	var id int64
 	var lastUsed *time.Time
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, t.id, t.last_used_at
+	var createdBy string
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, t.id, t.last_used_at, t.created_by
 		FROM api_token t JOIN app_user u ON u.operation_id = t.operation_id AND u.id = t.user_id
-		WHERE t.operation_id = $1 AND t.hash = $2 AND t.revoked_at IS NULL`, s.op, digest(secret)), &id, &lastUsed)
+		WHERE t.operation_id = $1 AND t.hash = $2 AND t.revoked_at IS NULL`, s.op, digest(secret)), &id, &lastUsed, &createdBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.User{}, 0, apperr.New(apperr.Unauthenticated, RuleSession, "the token is not valid or has been revoked")
 	}
 	if err != nil {
 		return access.User{}, 0, db.Translate("auth.TokenUser", err)
+	}
+	// A token one user made for another before AU5 (CreateToken) would still let its creator act
+	// as its user: it no longer acts.
+	if createdBy != u.Email && createdBy != access.System.Email {
+		return access.User{}, 0, apperr.New(apperr.Unauthenticated, RuleOwnToken,
+			"the token was created for %s by %s, and a token acts only for the user who created it: %s must create their own", u.Email, createdBy, u.Email)
 	}
 	if lastUsed == nil || now.Sub(*lastUsed) > time.Minute {
 		if _, err := s.pool.Exec(ctx, `UPDATE api_token SET last_used_at = $3 WHERE operation_id = $1 AND id = $2`,

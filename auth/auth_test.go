@@ -207,8 +207,19 @@ func TestTokensActForTheirCreator(t *testing.T) {
 	if _, tok, err := f.svc.CreateToken(ctx, access.System, f.user.Email, "nightly"); err != nil || tok.User != f.user.Email {
 		t.Errorf("the operator's token for a programme manager: %+v %v", tok, err)
 	}
+	// A token an admin made for a programme manager before AU5 no longer acts.
+	var before string
+	if err := f.pool.QueryRow(ctx, `WITH u AS (SELECT id FROM app_user WHERE email = $1)
+		INSERT INTO api_token (operation_id, user_id, name, hash, created_at, created_by)
+		SELECT $2, u.id, 'made before AU5', sha256('infuse_t_before'::bytea), now(), $3 FROM u RETURNING name`,
+		f.user.Email, f.svc.OperationID(), admin.Email).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.TokenUser(ctx, "infuse_t_before"); apperr.CodeOf(err) != apperr.Unauthenticated || apperr.RuleOf(err) != auth.RuleOwnToken {
+		t.Errorf("a token an admin made for a programme manager acts: %v", err)
+	}
 	ts, _ := f.svc.Tokens(ctx)
-	if len(ts) != 2 {
+	if len(ts) != 3 {
 		t.Errorf("tokens %+v", ts)
 	}
 }
