@@ -426,16 +426,52 @@ func asPg(err error, pg **pgconn.PgError) bool {
 	return true
 }
 
-// TestSchemaFunctionsPinTheirSearchPath: every function of the schema resolves table names in
-// the schema, never in a session's temporary tables (migrations/0017). A migration that
-// replaces a function must say so again.
+// TestWritesUnderAnotherDefaultIsolation: a database whose default isolation is not READ
+// COMMITTED (a choice some teams make) still takes ledger writes through the project's pools.
+func TestWritesUnderAnotherDefaultIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	setupPool, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setupPool.Close()
+	if _, err := setupPool.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L',
+		current_database(), 'repeatable read'); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l, err := ledger.Setup(ctx, pool, programme.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Post(ctx, pool, transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("other"), "1.00")); err != nil {
+		t.Fatalf("a post where the database's default is REPEATABLE READ: %v", err)
+	}
+	if err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+		_, err := l.PostBatch(ctx, tx, []ledger.EntryInput{transfer("2021-05-02", ledger.Cash, ledger.HeadingAccount("other"), "2.00")})
+		return err
+	}); err != nil {
+		t.Fatalf("a batch where the database's default is REPEATABLE READ: %v", err)
+	}
+}
+
+// TestSchemaFunctionsPinTheirSearchPath: every function of the schema that names a table or view
+// resolves names in the schema, never in a session's temporary tables (migrations/0017); a
+// migration that replaces one must pin it again. The fingerprint functions of 0010, which name
+// none, keep no settings, so that the planner can inline them into PostTransfers.
 func TestSchemaFunctionsPinTheirSearchPath(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	pool, _ := setup(t)
-	rows, err := pool.Query(context.Background(), `SELECT p.oid::regprocedure::text FROM pg_proc p
-		WHERE p.pronamespace = current_schema()::regnamespace AND p.prokind = 'f'
-		  AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
-		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+	rows, err := pool.Query(ctx, `SELECT DISTINCT p.oid::regprocedure::text FROM pg_proc p
+		JOIN pg_class c ON c.relnamespace = p.pronamespace AND c.relkind IN ('r', 'v', 'm', 'p')
+		WHERE p.pronamespace = current_schema()::regnamespace AND p.prosrc ~ ('\m' || c.relname || '\M')
 		  AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=' || quote_ident(current_schema()) || ', pg_temp']
 		ORDER BY 1`)
 	if err != nil {
@@ -446,7 +482,12 @@ func TestSchemaFunctionsPinTheirSearchPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(loose) > 0 {
-		t.Errorf("functions without SET search_path = <schema>, pg_temp: %v", loose)
+		t.Errorf("functions naming tables without SET search_path = <schema>, pg_temp: %v", loose)
+	}
+	var inlinable bool
+	if err := pool.QueryRow(ctx, `SELECT bool_and(proconfig IS NULL) AND count(*) = 2 FROM pg_proc
+		WHERE proname IN ('ledger_transfer_fingerprint', 'ledger_fp_text')`).Scan(&inlinable); err != nil || !inlinable {
+		t.Errorf("the fingerprint functions carry settings, which keeps them from being inlined (%v)", err)
 	}
 }
 

@@ -44,6 +44,10 @@ func Open(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (
 		return nil, apperr.New(apperr.Invalid, "", "the database address is not valid: %v", err)
 	}
 	cfg.AfterConnect = AfterConnect
+	// The ledger writes in READ COMMITTED transactions only (its token is refused in any other,
+	// IL008): a server, database or role whose default is another level must not stop it.
+	// Transactions that need more (claims' REPEATABLE READ reads) ask for it.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	for _, f := range configure {
 		f(cfg)
 	}
