@@ -279,7 +279,7 @@ func TestDatabaseRefuses(t *testing.T) {
 			[][]any{nil, {900001, "1999Q9"}, {cash.ID, income.ID}}, "IL003"},
 		// Dated 2021-02-01, while 2021Q1 is open: it books there, not into a later period (L5).
 		{"EntryBookedIntoALaterPeriod", []string{rawToken, rawEntry, rawPosting + `$1, 10), ('infuse', 900001, 2, $2, -10)`},
-			[][]any{nil, {900001, "2021Q2"}, {cash.ID, income.ID}}, "IL003"},
+			[][]any{nil, {900001, "2021Q2"}, {cash.ID, income.ID}}, "IL009"},
 		// Rows without the token are refused at the end of their statement (ledger_token_held);
 		// rows naming another transaction as they are written (entry_token_ck, posting_token_ck).
 		{"EntryWithoutTheToken", []string{rawEntry}, [][]any{{900004, "2021Q1"}}, "IL004"},
@@ -331,7 +331,7 @@ func TestDatabaseRefuses(t *testing.T) {
 		"ForgedTokenSetting": "entry rows refused", "ForgedTokenSettingThenToken": "entry rows refused",
 		"PostingsUnderAForgedTokenSetting": "posting rows refused", "TokenMovedToAnotherTransaction": "a ledger token cannot be changed",
 		"PostingAddedToACommittedEntry": "postings refused: entry", "TokenInATemporaryTable": "entry rows refused",
-		"PeriodInATemporaryTable": "entry 900001 refused: period 1999Q9", "EntryBookedIntoALaterPeriod": "entry 900001 refused: period 2021Q2 is locked, is not a period of operation infuse, or is not the booking period", "QueueRowWithoutTheToken": "seal_queue rows refused",
+		"PeriodInATemporaryTable": "entry 900001 refused: period 1999Q9", "EntryBookedIntoALaterPeriod": "entry 900001 refused: period 2021Q2 is not the booking period of its effective date", "QueueRowWithoutTheToken": "seal_queue rows refused",
 		"TokenInARepeatableReadTransaction": "ledger rows are written in READ COMMITTED transactions"}
 	// Every case twice: the commit-time check has a plan for a few rows and one for a bulk
 	// batch, and both must find every problem.
@@ -386,6 +386,20 @@ func TestDatabaseRefuses(t *testing.T) {
 		if text, ok := db.Refusal(db.Translate("test", err)); !ok || !strings.Contains(text, `"entry_token_ck"`) {
 			t.Errorf("refusal for the log: %q, %v", text, ok)
 		}
+		// Booked into a later period than its date's open one: the booking rule (L5).
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			for _, s := range []struct {
+				sql  string
+				args []any
+			}{{rawToken, nil}, {rawEntry, []any{900010, "2021Q2"}},
+				{`INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', 900010, 1, $1, 1), ('infuse', 900010, 2, $2, -1)`, []any{cash.ID, income.ID}}} {
+				if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		wantRule(t, db.Translate("test", err), apperr.Invalid, "L5")
 	})
 	// A check run before the commit (SET CONSTRAINTS … IMMEDIATE) ends the token: the writes
 	// after it take a new one and are checked again at commit.

@@ -2,7 +2,8 @@
 -- SQL writers do: an entry is booked into the period containing its effective date if that
 -- period is open, otherwise into the earliest open period after it. Until now the database
 -- refused an entry only in a locked or unknown period, so raw SQL could book an entry of 2023
--- into an open period of 2021. The rule is the same problem as before (IL003, rule F1/L5).
+-- into an open period of 2021. Such an entry is refused with IL009 (rule L5); one in a locked or
+-- unknown period is still IL003 (rule F1).
 --
 -- ledger_booking gives each period the effective dates it takes: up to its last day, from the
 -- day after the last day of the latest open period before it (or from the operation's first
@@ -22,8 +23,9 @@ AS $$
         WHEN 'IL004' THEN format('postings refused: entry %s was committed earlier and cannot gain postings', entry_id)
         WHEN 'IL001' THEN format('entry %s refused: %s postings summing to %s (an entry needs two or more postings summing to zero)',
                                  entry_id, coalesce(n, 0), coalesce(s, 0))
-        WHEN 'IL003' THEN format('entry %s refused: period %s is locked, is not a period of operation %s, or is not the booking period of the entry''s effective date (its own period if open, else the earliest open one after it)',
-                                 entry_id, period, operation_id)
+        WHEN 'IL003' THEN format('entry %s refused: period %s is locked or not a period of operation %s', entry_id, period, operation_id)
+        WHEN 'IL009' THEN format('entry %s refused: period %s is not the booking period of its effective date (its own period if open, else the earliest open one after it)',
+                                 entry_id, period)
         ELSE format('entry %s refused: line %s names account %s, which is not in the chart of operation %s',
                     entry_id, bad_line, (SELECT p.account_id FROM posting p WHERE p.operation_id = ledger_problem.operation_id
                                           AND p.entry_id = ledger_problem.entry_id AND p.line = bad_line), operation_id)
@@ -49,8 +51,8 @@ BEGIN
                AND NOT EXISTS (SELECT 1 FROM entry e WHERE e.operation_id = p.operation_id AND e.id = p.entry_id AND e.txid = NEW.txid)
             UNION ALL
             SELECT CASE WHEN coalesce(p.n, 0) < 2 OR p.s <> 0 THEN 'IL001'
-                        WHEN pe.code IS NULL OR pe.locked_at IS NOT NULL
-                             OR e.effective_date NOT BETWEEN pe.books_from AND pe.books_to THEN 'IL003'
+                        WHEN pe.code IS NULL OR pe.locked_at IS NOT NULL THEN 'IL003'
+                        WHEN e.effective_date NOT BETWEEN pe.books_from AND pe.books_to THEN 'IL009'
                         ELSE 'IL006' END,
                    e.id, e.operation_id, e.period, p.n, p.s, p.bad_line, NULL
               FROM entry e
@@ -96,7 +98,8 @@ BEGIN
          GROUP BY 1, 2
     ), e AS (
         SELECT e.operation_id, e.id, e.period, e.reverses,
-               (pe.code IS NULL OR pe.locked_at IS NOT NULL OR e.effective_date NOT BETWEEN pe.books_from AND pe.books_to) AS bad_period
+               (pe.code IS NULL OR pe.locked_at IS NOT NULL) AS bad_period,
+               e.effective_date NOT BETWEEN pe.books_from AND pe.books_to AS misbooked
           FROM entry e LEFT JOIN ledger_booking pe ON pe.operation_id = e.operation_id AND pe.code = e.period
          WHERE e.txid = t
     )
@@ -105,11 +108,12 @@ BEGIN
         SELECT CASE WHEN e.id IS NULL THEN 'IL004'
                     WHEN coalesce(p.n, 0) < 2 OR p.s <> 0 THEN 'IL001'
                     WHEN e.bad_period THEN 'IL003'
+                    WHEN e.misbooked THEN 'IL009'
                     ELSE 'IL006' END AS state,
                coalesce(e.id, p.entry_id) AS entry_id, coalesce(e.operation_id, p.operation_id) AS operation_id,
                e.period, p.n, p.s, p.bad_line
           FROM e FULL JOIN p ON p.operation_id = e.operation_id AND p.entry_id = e.id
-         WHERE e.id IS NULL OR p.entry_id IS NULL OR p.n < 2 OR p.s <> 0 OR e.bad_period OR p.bad_line IS NOT NULL
+         WHERE e.id IS NULL OR p.entry_id IS NULL OR p.n < 2 OR p.s <> 0 OR e.bad_period OR e.misbooked OR p.bad_line IS NOT NULL
          ORDER BY e.id IS NULL DESC
          LIMIT 1
     ) b

@@ -115,7 +115,7 @@ var ledgerCodes = map[string]Constraint{
 	"IL002": {Code: apperr.Locked, Rule: "F1",
 		Message: "the database refused to change or delete ledger rows: the ledger is append-only; post a reversal or adjustment instead"},
 	"IL003": {Code: apperr.Locked, Rule: "F1",
-		Message: "the database refused a ledger entry: its period is locked, is not a period of the operation, or is not the booking period of its effective date"},
+		Message: "the database refused a ledger entry: its period is locked or is not a period of the operation"},
 	"IL004": {Code: apperr.Invalid, Rule: "L1",
 		Message: "the database refused ledger rows that were not written by the ledger, or that add postings to an entry committed earlier"},
 	"IL005": {Code: apperr.Locked, Rule: "F1",
@@ -124,12 +124,14 @@ var ledgerCodes = map[string]Constraint{
 		Message: "the database refused a ledger entry: a posting names an account outside the operation's chart"},
 	"IL007": {Code: apperr.Invalid, Rule: "L6",
 		Message: "the database refused a reversal of an entry that does not exist or is itself a reversal"},
+	"IL009": {Code: apperr.Invalid, Rule: "L5",
+		Message: "the database refused a ledger entry: it is not booked into the period of its effective date (its own period if open, else the earliest open one after it)"},
 	"IL008": {Code: apperr.Invalid, Rule: "F1",
 		Message: "the database refused ledger rows written outside a READ COMMITTED transaction: the check at commit must see every period lock"},
 }
 
 // Refusal returns the database's own words, with their ids and figures, when err is one of the
-// schema's refusals (IL001–IL008, or a row without the ledger token), for the log: a person reads
+// schema's refusals (IL001–IL009, or a row without the ledger token), for the log: a person reads
 // the catalogue's message instead.
 func Refusal(err error) (string, bool) {
 	var pg *pgconn.PgError
