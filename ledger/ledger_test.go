@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -832,7 +831,6 @@ func TestPostBatch(t *testing.T) {
 	})
 }
 
-// postBatch posts ins with PostBatch in a transaction of its own.
 // waitFor polls query (a boolean) until it is true, for at most ten seconds.
 func waitFor(t *testing.T, pool *pgxpool.Pool, query string) {
 	t.Helper()
@@ -848,6 +846,7 @@ func waitFor(t *testing.T, pool *pgxpool.Pool, query string) {
 	t.Fatalf("still false after ten seconds: %s", query)
 }
 
+// postBatch posts ins with PostBatch in a transaction of its own.
 func postBatch(pool *pgxpool.Pool, l *ledger.Ledger, ins []ledger.EntryInput) (out []ledger.Entry, err error) {
 	err = db.WithTx(context.Background(), pool, func(tx pgx.Tx) (err error) {
 		out, err = l.PostBatch(context.Background(), tx, ins)
@@ -983,12 +982,10 @@ func TestConcurrentPosting(t *testing.T) {
 	}
 }
 
-// TestVerifyFindsTampering alters rows behind the triggers' back, as a superuser could, and
-// expects verify to name the entry that was altered.
 // TestRestoredIntoAYoungerCluster: rows restored from a cluster older than the one they land in
 // carry transaction ids the new cluster hands out again, and the commit-time check would take
 // an old transaction's rows for a new one's. Opening the ledger first spends ids until new
-// transactions are past every txid it holds.
+// transactions are past every txid it holds; a gap too wide to spend is refused, naming the fix.
 func TestRestoredIntoAYoungerCluster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -996,35 +993,8 @@ func TestRestoredIntoAYoungerCluster(t *testing.T) {
 	if err := db.WithTx(ctx, pool, func(tx pgx.Tx) error { return l.LockPeriod(ctx, tx, "2021Q1", "pm@example.org") }); err != nil {
 		t.Fatal(err)
 	}
-	cash, _ := l.Account(ledger.Cash)
-	income, _ := l.Account(ledger.ESFIncome)
-	// What a restore brings: an entry of the locked period written, in the cluster it comes
-	// from, by a transaction whose id this cluster has not handed out yet. It is written here as
-	// pg_restore writes rows, before the schema's triggers and token constraints exist.
 	const ahead = 100_000
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, s := range []string{
-			`SET LOCAL session_replication_role = replica`,
-			`ALTER TABLE entry DROP CONSTRAINT entry_token_ck`, `ALTER TABLE posting DROP CONSTRAINT posting_token_ck`,
-			`CREATE TEMP TABLE restored ON COMMIT DROP AS SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint + ` + strconv.Itoa(ahead) + `)::text::xid8 AS txid`,
-			`INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
-				SELECT 'infuse', 900001, '2021-02-01', '2021Q1', 'restored', 'raw', '', now(), 'psql', txid FROM restored`,
-			`INSERT INTO posting (operation_id, entry_id, line, account_id, amount, txid)
-				SELECT 'infuse', 900001, 1, ` + strconv.FormatInt(cash.ID, 10) + `, 10, txid FROM restored
-				UNION ALL SELECT 'infuse', 900001, 2, ` + strconv.FormatInt(income.ID, 10) + `, -10, txid FROM restored`,
-			`INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', 900001)`,
-			`ALTER TABLE entry ADD CONSTRAINT entry_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
-			`ALTER TABLE posting ADD CONSTRAINT posting_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
-		} {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("%s: %w", s, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	restoredEntry(t, pool, l, 900001, ahead)
 	if gap, _, err := ledger.TxidGap(ctx, pool); err != nil || gap < ahead/2 {
 		t.Fatalf("gap %d, %v; want the restored txid ahead of the cluster", gap, err)
 	}
@@ -1040,6 +1010,44 @@ func TestRestoredIntoAYoungerCluster(t *testing.T) {
 	}
 	if rep, err := opened.Verify(ctx); err != nil || !rep.OK() {
 		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+	restoredEntry(t, pool, l, 900002, 1<<33) // of a later epoch
+	_, err = ledger.Open(ctx, pool, "infuse")
+	wantRule(t, err, apperr.Conflict, "B1")
+	if e := apperr.As(err); e == nil || !strings.Contains(e.Message, "pg_resetwal --epoch=3") {
+		t.Fatalf("a gap too wide to spend: %v; want pg_resetwal --epoch=3 named", err)
+	}
+}
+
+// restoredEntry writes what a restore brings: a balanced entry of 2021Q1 written, in the
+// cluster it comes from, by a transaction whose id is ahead of this cluster's next by ahead. It
+// is written as pg_restore writes rows, before the schema's triggers and token constraints exist.
+func restoredEntry(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger, id int64, ahead int64) {
+	t.Helper()
+	cash, _ := l.Account(ledger.Cash)
+	income, _ := l.Account(ledger.ESFIncome)
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		for _, s := range []string{
+			`SET LOCAL session_replication_role = replica`,
+			`ALTER TABLE entry DROP CONSTRAINT entry_token_ck`, `ALTER TABLE posting DROP CONSTRAINT posting_token_ck`,
+			fmt.Sprintf(`CREATE TEMP TABLE restored ON COMMIT DROP AS SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint + %d)::text::xid8 AS txid`, ahead),
+			fmt.Sprintf(`INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by, txid)
+				SELECT 'infuse', %d, '2021-02-01', '2021Q1', 'restored', 'raw', '', now(), 'psql', txid FROM restored`, id),
+			fmt.Sprintf(`INSERT INTO posting (operation_id, entry_id, line, account_id, amount, txid)
+				SELECT 'infuse', %[1]d, 1, %[2]d, 10, txid FROM restored UNION ALL SELECT 'infuse', %[1]d, 2, %[3]d, -10, txid FROM restored`,
+				id, cash.ID, income.ID),
+			fmt.Sprintf(`INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', %d)`, id),
+			`ALTER TABLE entry ADD CONSTRAINT entry_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
+			`ALTER TABLE posting ADD CONSTRAINT posting_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
+		} {
+			if _, err := tx.Exec(context.Background(), s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -1078,6 +1086,8 @@ func TestSealedEntryQueuedAgain(t *testing.T) {
 	}
 }
 
+// TestVerifyFindsTampering alters rows behind the triggers' back, as a superuser could, and
+// expects verify to name the entry that was altered.
 func TestVerifyFindsTampering(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

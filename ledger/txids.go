@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 )
 
@@ -27,6 +28,11 @@ import (
 // the two-core dev VM), between reports of progress.
 const catchUpChunk = 1_000_000
 
+// catchUpMax is the largest gap catchUp spends its way across (about ten minutes). Past it, or
+// when the ledger's ids are of a later epoch than the cluster's, moving the cluster's counter
+// with pg_resetwal while it is stopped is the way, and catchUp says so.
+const catchUpMax = 100_000_000
+
 // txidGap returns how many transaction ids the cluster must hand out before its next one is
 // above every txid of the ledger's rows (0 when it already is), and the highest such txid.
 func txidGap(ctx context.Context, pool *pgxpool.Pool) (gap int64, highest string, err error) {
@@ -42,17 +48,31 @@ func txidGap(ctx context.Context, pool *pgxpool.Pool) (gap int64, highest string
 // catchUp spends transaction ids until the cluster's next one is above every txid the ledger
 // holds (see above), logging its progress; it does nothing when there is no gap.
 func catchUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	gap, highest, err := txidGap(ctx, pool)
+	gap, _, err := txidGap(ctx, pool)
 	if err != nil || gap == 0 {
 		return db.Translate("ledger.catchUp", err)
 	}
-	log.Warn("the ledger's rows carry transaction ids ahead of this PostgreSQL cluster's, as after a restore into another cluster: spending ids until new transactions are past them",
-		"ids", gap, "highest", highest)
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return db.Translate("ledger.catchUp", err)
 	}
 	defer conn.Release()
+	// Processes started together spend the gap once: the others wait, then find none.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, catchUpLock); err != nil {
+		return db.Translate("ledger.catchUp", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, catchUpLock) //nolint:errcheck // released with the session anyway
+	gap, highest, err := txidGap(ctx, pool)
+	if err != nil || gap == 0 {
+		return db.Translate("ledger.catchUp", err)
+	}
+	if gap > catchUpMax {
+		return apperr.New(apperr.Conflict, "B1",
+			"the ledger's rows carry transaction ids up to %s, %d ahead of this PostgreSQL cluster's: too many to spend. Stop the server and run pg_resetwal --epoch=%d on its data directory, then start it again",
+			highest, gap, epochAbove(highest))
+	}
+	log.Warn("the ledger's rows carry transaction ids ahead of this PostgreSQL cluster's, as after a restore into another cluster: spending ids until new transactions are past them",
+		"ids", gap, "highest", highest)
 	// Each id is spent by a transaction of its own that commits at once; nothing it writes needs
 	// to reach the disk before the next begins.
 	if _, err := conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
@@ -70,4 +90,13 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 		log.Info("transaction ids spent", "done", done, "of", gap)
 	}
 	return nil
+}
+
+// catchUpLock is the advisory lock catchUp holds while it spends ids.
+const catchUpLock int64 = 7_345_200_123
+
+// epochAbove returns the transaction id epoch above that of the txid highest (decimal xid8).
+func epochAbove(highest string) int64 {
+	h, _ := strconv.ParseInt(highest, 10, 64)
+	return h>>32 + 1
 }
