@@ -40,7 +40,8 @@ func (s *Service) Pack(ctx context.Context, period string) (*reports.Pack, error
 	status := c.Status
 	if status.Frozen() {
 		// WEFO's decision and payment come after the pack it was sent: the pack of a frozen claim
-		// is the one submitted, byte for byte (§8).
+		// is rebuilt as submitted, byte for byte by the same version of the service (§8; the
+		// stored pack is what was sent).
 		status = Submitted
 	}
 	return s.pack(ctx, c, status, c.SubmittedBy)

@@ -25,7 +25,7 @@ import (
 type snapshot struct {
 	position ledger.Position
 	periods  []PeriodSums // every claim period up to and including the claim's
-	basis    []byte       // SHA-256 of the claim period's balance rows
+	basis    []byte       // SHA-256 of the balance rows of every period up to the claim's (basisDigest)
 	facts    LedgerFacts
 	unsealed bool     // entries of these periods wait to be sealed: the position does not cover them
 	tb       []TBLine // the trial balance through the claim period, in account order

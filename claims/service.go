@@ -136,8 +136,9 @@ type Claim struct {
 	Period    Period
 	Status    Status
 	Figures   Figures
-	// Basis is the SHA-256 of the period's ledger balances the figures were read from; a claim
-	// whose period's ledger has moved since must be recompiled before submission (CL4).
+	// Basis is the SHA-256 of the ledger balances the figures were read from, those of every
+	// period up to the claim's; a claim whose ledger has moved since must be recompiled before
+	// submission (CL4).
 	Basis      []byte
 	Position   ledger.Position // the ledger position the figures were read at
 	CompiledAt time.Time
