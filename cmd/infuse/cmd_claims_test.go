@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
@@ -287,7 +288,7 @@ func TestClaimsPackWritesTheStoredPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := svc.StorePack(ctx, "2021Q1") // as the web's compile and the scheduler do
+	stored, _, err := svc.StoredPack(ctx, "2021Q1") // compile stored it, as the web's and the scheduler's do
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,8 +312,11 @@ func TestClaimsPackWritesTheStoredPack(t *testing.T) {
 		}
 	}
 
-	// Recompiled: the stored pack is of an earlier compilation, so the pack is rendered afresh.
-	c.must("claims", "compile", "--period", "2021Q1")
+	// Recompiled without storing a pack (as the service alone does): the stored pack is of an
+	// earlier compilation, so the pack is rendered afresh.
+	if _, err := svc.Compile(ctx, "2021Q1", access.System); err != nil {
+		t.Fatal(err)
+	}
 	again := t.TempDir()
 	out = c.must("claims", "pack", "--period", "2021Q1", "--out", again)
 	if !strings.Contains(out, "(draft)") {
