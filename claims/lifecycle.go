@@ -72,8 +72,8 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 		return nil, err
 	}
 	// The pack is rendered before the transaction (it can take seconds for a large quarter) and
-	// is valid if the claim and its period's ledger are still as read, which the transaction
-	// checks under the period's lock.
+	// is valid if the claim and its ledger (its period's and every earlier one's) are still as
+	// read, which the transaction checks under the period's lock.
 	pack, err := s.render(ctx, c, Submitted, by.Email)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,8 @@ type Signatory = reports.Signatory
 // as compiled, at the claim's ledger position, with the line detail of the period (transaction
 // list, officer time, staff-cost workings), the flat-rate workings, the findings and the trial
 // balance. The line detail is read in one snapshot and must still be what the claim was compiled
-// from: a draft whose period's ledger has moved since must be recompiled first (CL4).
+// from: a draft whose ledger has moved since, in its period or any before it, must be recompiled
+// first (CL4).
 func (s *Service) Pack(ctx context.Context, period string) (*reports.Pack, error) {
 	c, err := s.Claim(ctx, period)
 	if err != nil {

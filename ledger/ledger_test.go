@@ -474,33 +474,37 @@ func TestWritesUnderAnotherDefaultIsolation(t *testing.T) {
 	}
 }
 
-// TestSchemaFunctionsPinTheirSearchPath: every function of the schema that names a table or view
-// resolves names in the schema, never in a session's temporary tables (migrations/0017); a
-// migration that replaces one must pin it again. The fingerprint functions of 0010, which name
-// none, keep no settings, so that the planner can inline them into PostTransfers.
+// TestSchemaFunctionsPinTheirSearchPath: every function of the schema resolves names in the
+// schema, never in a session's temporary tables, types or sequences (migrations/0017); a
+// migration that replaces one must pin it again. The fingerprint functions of 0010, which read
+// nothing of the schema, keep no settings, so that the planner can inline them into
+// PostTransfers.
 func TestSchemaFunctionsPinTheirSearchPath(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, _ := setup(t)
-	rows, err := pool.Query(ctx, `SELECT DISTINCT p.oid::regprocedure::text FROM pg_proc p
-		JOIN pg_class c ON c.relnamespace = p.pronamespace AND c.relkind IN ('r', 'v', 'm', 'p')
-		WHERE p.pronamespace = current_schema()::regnamespace AND p.prosrc ~ ('\m' || c.relname || '\M')
-		  AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=' || quote_ident(current_schema()) || ', pg_temp']
-		ORDER BY 1`)
+	inlined := []string{"ledger_fp_text", "ledger_transfer_fingerprint", "ledger_uvarint"}
+	var wrong []string
+	rows, err := pool.Query(ctx, `SELECT p.proname::text, p.proconfig IS NOT NULL
+		FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
+		  AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+		  AND CASE WHEN p.proname = ANY($1) THEN p.proconfig IS NOT NULL
+		           ELSE NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=' || quote_ident(current_schema()) || ', pg_temp'] END
+		ORDER BY 1`, inlined)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loose, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	var name string
+	var settings bool
+	if _, err := pgx.ForEachRow(rows, []any{&name, &settings}, func() error {
+		wrong = append(wrong, fmt.Sprintf("%s (has settings: %v)", name, settings))
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(loose) > 0 {
-		t.Errorf("functions naming tables without SET search_path = <schema>, pg_temp: %v", loose)
-	}
-	var inlinable bool
-	if err := pool.QueryRow(ctx, `SELECT bool_and(proconfig IS NULL) AND count(*) = 2 FROM pg_proc
-		WHERE proname IN ('ledger_transfer_fingerprint', 'ledger_fp_text')`).Scan(&inlinable); err != nil || !inlinable {
-		t.Errorf("the fingerprint functions carry settings, which keeps them from being inlined (%v)", err)
+	if len(wrong) > 0 {
+		t.Errorf("functions with settings that must be inlined, or without the search path that must have it: %v", wrong)
 	}
 }
 
@@ -572,6 +576,36 @@ func TestLockedPeriods(t *testing.T) {
 		var pg *pgconn.PgError
 		if !asPg(err, &pg) || pg.Code != "55P03" {
 			t.Fatalf("raw lock beside a writer: want it to wait (55P03), got %v", err)
+		}
+	})
+	// An entry in a locked period is refused as that (IL003, F1), in both plans, even when its
+	// date would book it elsewhere too (IL009).
+	t.Run("MisbookedIntoALockedPeriodIsRefusedAsLocked", func(t *testing.T) {
+		cash, _ := l.Account(ledger.Cash)
+		income, _ := l.Account(ledger.ESFIncome)
+		for _, bulk := range []bool{false, true} {
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SELECT set_config('infuse.ledger_bulk', $1, true)`, map[bool]string{true: "on", false: "off"}[bulk]); err != nil {
+					return err
+				}
+				for _, s := range []struct {
+					sql  string
+					args []any
+				}{{rawToken, nil},
+					{`INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference, recorded_at, recorded_by)
+						VALUES ('infuse', 900002, '2021-05-01', '2021Q1', 'raw', 'raw', '', now(), 'psql')`, nil},
+					{`INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES ('infuse', 900002, 1, $1, 10), ('infuse', 900002, 2, $2, -10)`,
+						[]any{cash.ID, income.ID}}} {
+					if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			var pg *pgconn.PgError
+			if !asPg(err, &pg) || pg.Code != "IL003" {
+				t.Fatalf("bulk=%v: want IL003, got %v", bulk, err)
+			}
 		}
 	})
 	t.Run("LateItemBooksIntoTheNextOpenPeriod", func(t *testing.T) {
@@ -1013,9 +1047,59 @@ func TestRestoredIntoAYoungerCluster(t *testing.T) {
 	}
 	restoredEntry(t, pool, l, 900002, 1<<33) // of a later epoch
 	_, err = ledger.Open(ctx, pool, "infuse")
-	wantRule(t, err, apperr.Conflict, "B1")
+	wantRule(t, err, apperr.Conflict, ledger.RuleTxids)
 	if e := apperr.As(err); e == nil || !strings.Contains(e.Message, "pg_resetwal --epoch=3") {
 		t.Fatalf("a gap too wide to spend: %v; want pg_resetwal --epoch=3 named", err)
+	}
+}
+
+// TestCatchUpOnceWithOneConnectionEach: processes that open a restored ledger at once (serve
+// and a command, say) spend the gap once between them, and a pool of one connection (an
+// address with pool_max_conns=1) does not wait on itself.
+func TestCatchUpOnceWithOneConnectionEach(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := dbtest.URL(t)
+	open := func() *pgxpool.Pool {
+		p, err := db.Open(ctx, url, func(c *pgxpool.Config) { c.MaxConns = 1 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	pool := open()
+	l, err := ledger.Setup(ctx, pool, programme.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ahead = 300_000
+	restoredEntry(t, pool, l, 900001, ahead)
+	next := func() int64 {
+		var n int64
+		if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := next()
+	pools := []*pgxpool.Pool{open(), open(), open()}
+	errs := make(chan error, len(pools))
+	for _, p := range pools {
+		go func() {
+			_, err := ledger.Open(ctx, p, "infuse")
+			errs <- err
+		}()
+	}
+	for range pools {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Other tests spend ids meanwhile too, but nowhere near another gap's worth.
+	if spent := next() - before; spent > ahead*3/2 {
+		t.Fatalf("%d ids spent by three processes opening the ledger at once; want one gap of %d", spent, ahead)
 	}
 }
 

@@ -28,16 +28,20 @@ import (
 // the two-core dev VM), between reports of progress.
 const catchUpChunk = 1_000_000
 
-// catchUpMax is the largest gap catchUp spends its way across (about ten minutes). Past it, or
-// when the ledger's ids are of a later epoch than the cluster's, moving the cluster's counter
-// with pg_resetwal while it is stopped is the way, and catchUp says so.
+// catchUpMax is the largest gap catchUp spends its way across (about ten minutes). Past it
+// (ids of a later epoch than the cluster's always are), moving the cluster's counter with
+// pg_resetwal while it is stopped is the way, and catchUp refuses, saying so (RuleTxids).
 const catchUpMax = 100_000_000
+
+// RuleTxids is the rule a ledger names when its rows carry transaction ids too far ahead of its
+// cluster's to spend its way past them, as after a restore into a much younger cluster.
+const RuleTxids = "B4"
 
 // txidGap returns how many transaction ids the cluster must hand out before its next one is
 // above every txid of the ledger's rows (0 when it already is), and the highest such txid.
-func txidGap(ctx context.Context, pool *pgxpool.Pool) (gap int64, highest string, err error) {
+func txidGap(ctx context.Context, q db.Querier) (gap int64, highest string, err error) {
 	var next, high int64
-	err = pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+	err = q.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
 		coalesce(greatest((SELECT max(txid) FROM entry), (SELECT max(txid) FROM posting))::text::bigint, 0)`).Scan(&next, &high)
 	if err != nil || high < next {
 		return 0, "", err
@@ -62,12 +66,12 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 		return db.Translate("ledger.catchUp", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, catchUpLock) //nolint:errcheck // released with the session anyway
-	gap, highest, err := txidGap(ctx, pool)
+	gap, highest, err := txidGap(ctx, conn)                                                   // on the locked connection: the pool may have no other
 	if err != nil || gap == 0 {
 		return db.Translate("ledger.catchUp", err)
 	}
 	if gap > catchUpMax {
-		return apperr.New(apperr.Conflict, "B1",
+		return apperr.New(apperr.Conflict, RuleTxids,
 			"the ledger's rows carry transaction ids up to %s, %d ahead of this PostgreSQL cluster's: too many to spend. Stop the server and run pg_resetwal --epoch=%d on its data directory, then start it again",
 			highest, gap, epochAbove(highest))
 	}

@@ -37,17 +37,23 @@ func AfterConnect(_ context.Context, c *pgx.Conn) error {
 	return nil
 }
 
-// Open connects a pool to url with the project's connection settings.
+// Configure gives a pool's configuration the project's connection settings: shopspring decimals
+// for numeric columns (AfterConnect), and READ COMMITTED as the default isolation. The ledger
+// writes in READ COMMITTED transactions only (its token is refused in any other, IL008), so a
+// server, database or role whose default is another level must not stop it; transactions that
+// need more (claims' REPEATABLE READ reads) ask for it.
+func Configure(cfg *pgxpool.Config) {
+	cfg.AfterConnect = AfterConnect
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+}
+
+// Open connects a pool to url with the project's connection settings (Configure).
 func Open(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, apperr.New(apperr.Invalid, "", "the database address is not valid: %v", err)
 	}
-	cfg.AfterConnect = AfterConnect
-	// The ledger writes in READ COMMITTED transactions only (its token is refused in any other,
-	// IL008): a server, database or role whose default is another level must not stop it.
-	// Transactions that need more (claims' REPEATABLE READ reads) ask for it.
-	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+	Configure(cfg)
 	for _, f := range configure {
 		f(cfg)
 	}

@@ -101,8 +101,8 @@ func New(tb testing.TB) *pgxpool.Pool {
 }
 
 // NewWithConfig is New with a hook to adjust the pool's configuration before it is created (it
-// starts with MaxConns = DefaultMaxConns and AfterConnect = db.AfterConnect; a configure that
-// replaces AfterConnect should call db.AfterConnect itself).
+// starts with MaxConns = DefaultMaxConns and db.Configure's settings; a configure that replaces
+// AfterConnect should call db.AfterConnect itself).
 func NewWithConfig(tb testing.TB, configure func(*pgxpool.Config)) *pgxpool.Pool {
 	tb.Helper()
 	connString := URL(tb)
@@ -111,7 +111,7 @@ func NewWithConfig(tb testing.TB, configure func(*pgxpool.Config)) *pgxpool.Pool
 		tb.Fatalf("dbtest: %v", err)
 	}
 	cfg.MaxConns = DefaultMaxConns
-	cfg.AfterConnect = db.AfterConnect
+	db.Configure(cfg)
 	if configure != nil {
 		configure(cfg)
 	}
