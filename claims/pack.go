@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/match"
@@ -140,6 +141,20 @@ func (s *Service) render(ctx context.Context, c *Claim, status Status, signer st
 	}
 	files, _, err := reports.Build(p)
 	return files, err
+}
+
+// CompileWithPack compiles the draft claim of period (Compile) and stores its pack with it
+// (StorePack), as every way of compiling a draft for people does (the web, the CLI, the
+// scheduler, the demo), so that the pack is there to download and to write byte for byte.
+func (s *Service) CompileWithPack(ctx context.Context, period string, by access.User) (*Claim, error) {
+	c, err := s.Compile(ctx, period, by)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.StorePack(ctx, period); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // StorePack renders the pack of the draft (or reviewed) claim of period and stores it with the

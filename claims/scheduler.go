@@ -167,10 +167,7 @@ func NewScheduler(svc *Service, cfg SchedulerConfig) (*Scheduler, error) {
 	h.Write([]byte("infuse-claim-scheduler\x00" + svc.prog.OperationID))
 	s.lockKey = int64(h.Sum64())
 	s.compile = func(ctx context.Context, period string) error {
-		if _, err := svc.Compile(ctx, period, System); err != nil {
-			return err
-		}
-		_, err := svc.StorePack(ctx, period)
+		_, err := svc.CompileWithPack(ctx, period, System)
 		return err
 	}
 	return s, nil

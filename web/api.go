@@ -873,9 +873,7 @@ func (s *Server) claimStep(r *http.Request, step, period string, in *stepInput) 
 		ctx, by := r.Context(), actor(r)
 		switch step {
 		case "compile":
-			if c, err = s.cfg.Claims.Compile(ctx, period, by); err == nil {
-				_, err = s.cfg.Claims.StorePack(ctx, period)
-			}
+			c, err = s.cfg.Claims.CompileWithPack(ctx, period, by)
 		case "review":
 			var seen time.Time
 			if seen, err = in.rev.parse(); err == nil {

@@ -81,13 +81,8 @@ func cmdClaimsCompile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := svc.Compile(ctx, *period, by)
+	c, err := svc.CompileWithPack(ctx, *period, by)
 	if err != nil {
-		return err
-	}
-	// As the web's compile and the scheduler do: the draft's pack is stored with it, for the web
-	// to serve and `claims pack` to write.
-	if _, err := svc.StorePack(ctx, *period); err != nil {
 		return err
 	}
 	return e.printClaim(ctx, svc, c, *asJSON)

@@ -65,10 +65,7 @@ func ClaimsStep(l *ledger.Ledger, p *programme.Programme, version string, log io
 			drafts = append(drafts, per.Code)
 			set(compiled, 6)
 			for _, code := range drafts {
-				if _, err := svc.Compile(ctx, code, claims.System); err != nil {
-					return err
-				}
-				if _, err := svc.StorePack(ctx, code); err != nil {
+				if _, err := svc.CompileWithPack(ctx, code, claims.System); err != nil {
 					return err
 				}
 			}
