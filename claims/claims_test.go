@@ -568,6 +568,7 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"ChangingSubmittedFigures", `UPDATE claim SET esf_due = esf_due + 1 WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
 		{"ChangingSubmittedFiguresJSON", `UPDATE claim SET figures = '{}' WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
 		{"UndoingASubmission", `UPDATE claim SET status = 'reviewed' WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
+		{"ChangingTheSignature", `UPDATE claim SET submitted_by_name = 'Someone Else' WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
 		{"DeletingAClaim", `DELETE FROM claim WHERE period = '2021Q2'`, apperr.Locked, RuleFrozen},
 		{"TruncatingClaims", `TRUNCATE claim CASCADE`, apperr.Locked, RuleFrozen},
 		{"ReplacingTheSubmittedPack", `UPDATE claim_pack SET data = 'x', sha256 = sha256('x') WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
@@ -612,7 +613,7 @@ func TestSubmittedPackIsReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Status != "submitted" || p.Signatory.Name != pmBryn.Email || p.ClaimNumber != 1 || len(p.TrialBalance) == 0 {
+	if p.Status != "submitted" || p.Signatory.Name != pmBryn.Name || p.ClaimNumber != 1 || len(p.TrialBalance) == 0 {
 		t.Fatalf("pack %+v", p)
 	}
 	// The line detail: the transaction list, officer time and the rate versions that priced it.

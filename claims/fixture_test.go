@@ -58,7 +58,7 @@ func day(s string) time.Time {
 // People of the tests.
 var (
 	pmAlice   = access.User{Email: "alice@monmouthshire.gov.uk", Role: access.ProgrammeManager}
-	pmBryn    = access.User{Email: "bryn@monmouthshire.gov.uk", Role: access.ProgrammeManager}
+	pmBryn    = access.User{Email: "bryn@monmouthshire.gov.uk", Name: "Bryn Jones", Role: access.ProgrammeManager}
 	foCerys   = access.User{Email: "cerys@newport.gov.uk", Role: access.FinanceOfficer, Authority: "GB-NWP"}
 	auditDewi = access.User{Email: "dewi@audit.wales", Role: access.Auditor}
 	adminEira = access.User{Email: "eira@monmouthshire.gov.uk", Role: access.Admin}

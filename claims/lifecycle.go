@@ -74,7 +74,7 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 	// The pack is rendered before the transaction (it can take seconds for a large quarter) and
 	// is valid if the claim and its ledger (its period's and every earlier one's) are still as
 	// read, which the transaction checks under the period's lock.
-	pack, err := s.render(ctx, c, Submitted, by.Email)
+	pack, err := s.render(ctx, c, Submitted, signerOf(by))
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 			entryID = e.ID
 		}
 		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'submitted', submitted_at = $3, submitted_by = $4,
-				receivable_entry_id = $5 WHERE operation_id = $1 AND period = $2`,
-			s.prog.OperationID, period, now, by.Email, entryID); err != nil {
+				submitted_by_name = $6, receivable_entry_id = $5 WHERE operation_id = $1 AND period = $2`,
+			s.prog.OperationID, period, now, by.Email, entryID, signerOf(by)); err != nil {
 			return err
 		}
 		return s.event(ctx, tx, period, "submitted", by, now, map[string]any{

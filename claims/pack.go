@@ -46,7 +46,7 @@ func (s *Service) Pack(ctx context.Context, period string) (*reports.Pack, error
 		// stored pack is what was sent).
 		status = Submitted
 	}
-	return s.pack(ctx, c, status, c.SubmittedBy)
+	return s.pack(ctx, c, status, c.Signer())
 }
 
 // pack builds the pack of c as it is (or will be, for a submission in progress) in status.

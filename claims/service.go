@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,7 +149,8 @@ type Claim struct {
 
 	SubmittedAt       *time.Time
 	SubmittedBy       string
-	ReceivableEntryID int64 // Dr ESF receivable / Cr ESF income, 0 for a nil ESF due
+	SubmittedByName   string // the submitter's name as it was then, which signs the pack ("" before 0020)
+	ReceivableEntryID int64  // Dr ESF receivable / Cr ESF income, 0 for a nil ESF due
 
 	Decision *Decision
 	Payment  *Payment
@@ -157,9 +159,26 @@ type Claim struct {
 // Number returns the claim number.
 func (c *Claim) Number() int { return c.Period.Seq }
 
+// Signer returns who signed the submitted claim's certificate: the submitter's name as it was
+// then, or their email for a claim submitted before names were kept.
+func (c *Claim) Signer() string {
+	if c.SubmittedByName != "" {
+		return c.SubmittedByName
+	}
+	return c.SubmittedBy
+}
+
+// signerOf is the name that signs a certificate submitted by u: their name, else their email.
+func signerOf(u access.User) string {
+	if strings.TrimSpace(u.Name) != "" {
+		return strings.TrimSpace(u.Name)
+	}
+	return u.Email
+}
+
 const claimColumns = `period, status, figures, basis, position_seq, position_entry_id, position_link,
 	compiled_at, compiled_by, reviewed_at, coalesce(reviewed_by, ''), submitted_at, coalesce(submitted_by, ''),
-	coalesce(receivable_entry_id, 0),
+	coalesce(submitted_by_name, ''), coalesce(receivable_entry_id, 0),
 	decided_at, decided_on, coalesce(decided_by, ''), approved_amount, disallowed_amount,
 	coalesce(disallowance_reason, ''), coalesce(disallowance_heading, ''), coalesce(disallowance_entry_id, 0),
 	paid_at, paid_on, coalesce(paid_by, ''), paid_amount, coalesce(payment_entry_id, 0)`
@@ -181,7 +200,8 @@ func (s *Service) scanClaim(row pgx.Row) (*Claim, error) {
 		positionLink          []byte
 	)
 	err := row.Scan(&period, &status, &figures, &c.Basis, &positionSeq, &posEntry, &positionLink,
-		&c.CompiledAt, &c.CompiledBy, &c.ReviewedAt, &c.ReviewedBy, &c.SubmittedAt, &c.SubmittedBy, &c.ReceivableEntryID,
+		&c.CompiledAt, &c.CompiledBy, &c.ReviewedAt, &c.ReviewedBy, &c.SubmittedAt, &c.SubmittedBy,
+		&c.SubmittedByName, &c.ReceivableEntryID,
 		&decidedAt, &decidedOn, &decidedBy, &approved, &disallowed, &reason, &heading, &disallowanceEntry,
 		&paidAt, &paidOn, &paidBy, &paidAmount, &paymentEntry)
 	if err != nil {
