@@ -569,6 +569,14 @@ func TestDatabaseRefuses(t *testing.T) {
 		{"ChangingSubmittedFiguresJSON", `UPDATE claim SET figures = '{}' WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
 		{"UndoingASubmission", `UPDATE claim SET status = 'reviewed' WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
 		{"ChangingTheSignature", `UPDATE claim SET submitted_by_name = 'Someone Else' WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
+		// WEFO's decision and payment within the claim (CL6), as Decide and Pay check them.
+		{"ApprovingMoreThanClaimed", `UPDATE claim SET status = 'approved', decided_at = now(), decided_on = '2021-07-05', decided_by = 'x@y.z',
+			approved_amount = esf_due + 0.01, disallowed_amount = 0 WHERE period = '2021Q1'`, apperr.Invalid, RuleOutcome},
+		{"ApprovingANegativeAmount", `UPDATE claim SET status = 'approved', decided_at = now(), decided_on = '2021-07-05', decided_by = 'x@y.z',
+			approved_amount = -1, disallowed_amount = 0 WHERE period = '2021Q1'`, apperr.Invalid, RuleOutcome},
+		{"DisallowingMoreThanClaimed", `UPDATE claim SET status = 'approved', decided_at = now(), decided_on = '2021-07-05', decided_by = 'x@y.z',
+			approved_amount = 0, disallowed_amount = total_eligible + 0.01, disallowance_reason = 'r', disallowance_heading = 'other'
+			WHERE period = '2021Q1'`, apperr.Invalid, RuleOutcome},
 		{"DeletingAClaim", `DELETE FROM claim WHERE period = '2021Q2'`, apperr.Locked, RuleFrozen},
 		{"TruncatingClaims", `TRUNCATE claim CASCADE`, apperr.Locked, RuleFrozen},
 		{"ReplacingTheSubmittedPack", `UPDATE claim_pack SET data = 'x', sha256 = sha256('x') WHERE period = '2021Q1'`, apperr.Locked, RuleFrozen},
@@ -585,6 +593,14 @@ func TestDatabaseRefuses(t *testing.T) {
 			_, err := f.pool.Exec(f.ctx, c.sql)
 			wantErr(t, translate(err), c.code, c.rule)
 		})
+	}
+	if _, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-07-05"), Approved: decimal.RequireFromString("900.00")}, pmAlice); err != nil {
+		t.Fatal(err)
+	}
+	for _, paid := range []string{"900.01", "-1", "0"} { // more than approved, the wrong sign, nil
+		_, err := f.pool.Exec(f.ctx, `UPDATE claim SET status = 'paid', paid_at = now(), paid_on = '2021-07-05', paid_by = 'x@y.z',
+			paid_amount = $1 WHERE period = '2021Q1'`, paid)
+		wantErr(t, translate(err), apperr.Invalid, RuleOutcome)
 	}
 	// The pack stored at submission is still there, unchanged.
 	files, status, err := f.svc.StoredPack(f.ctx, "2021Q1")

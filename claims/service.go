@@ -33,6 +33,12 @@ func init() {
 		Message: "the reviewer of a claim may not submit it"})
 	db.RegisterConstraint("claim_blocked_ck", db.Constraint{Code: apperr.Invalid,
 		Message: "a claim with blocking findings cannot be submitted"})
+	db.RegisterConstraint("claim_approved_within_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleOutcome,
+		Message: "the ESF approved lies between zero and the ESF claimed"})
+	db.RegisterConstraint("claim_disallowed_within_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleOutcome,
+		Message: "the expenditure disallowed is at most the eligible expenditure claimed"})
+	db.RegisterConstraint("claim_paid_within_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleOutcome,
+		Message: "the amount paid lies between zero and the amount approved, and is nil only when that is"})
 }
 
 // Service compiles an operation's claims and carries them through their lifecycle.
