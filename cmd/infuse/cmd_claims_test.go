@@ -42,21 +42,25 @@ func newCLI(t *testing.T) *cli {
 	return c
 }
 
-func (c *cli) getenv(k string) string {
-	switch k {
-	case "DATABASE_URL":
-		return c.url
-	case "INFUSE_LOG_LEVEL":
-		return "error"
+// cliEnv is the environment of a command line under test: the test's database, and only
+// errors logged.
+func cliEnv(url string) func(string) string {
+	return func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return url
+		case "INFUSE_LOG_LEVEL":
+			return "error"
+		}
+		return ""
 	}
-	return ""
 }
 
 // run runs one command line and returns its output (stdout, then stderr) and exit status.
 func (c *cli) run(args ...string) (string, int) {
 	c.t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &out, &errOut, c.getenv)
+	code := run(context.Background(), args, &out, &errOut, cliEnv(c.url))
 	return out.String() + errOut.String(), code
 }
 

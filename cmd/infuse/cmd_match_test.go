@@ -30,15 +30,7 @@ func newMatchCLI(t *testing.T) *matchCLI {
 func (c *matchCLI) run(args ...string) (stdout, stderr string, code int) {
 	c.t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut, func(k string) string {
-		switch k {
-		case "DATABASE_URL":
-			return c.url
-		case "INFUSE_LOG_LEVEL":
-			return "error"
-		}
-		return ""
-	})
+	code = run(context.Background(), args, &out, &errOut, cliEnv(c.url))
 	return out.String(), errOut.String(), code
 }
 

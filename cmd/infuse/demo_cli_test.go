@@ -80,15 +80,7 @@ func TestDemoCLI(t *testing.T) {
 		defer cancel()
 		out := &cancelOn{marker: "demo: 2021Q1: claim", cancel: cancel}
 		var errOut bytes.Buffer
-		code := run(runCtx, []string{"demo"}, out, &errOut, func(k string) string {
-			switch k {
-			case "DATABASE_URL":
-				return c.url
-			case "INFUSE_LOG_LEVEL":
-				return "error"
-			}
-			return ""
-		})
+		code := run(runCtx, []string{"demo"}, out, &errOut, cliEnv(c.url))
 		if code != exitInterrupted || !strings.HasPrefix(errOut.String(), "infuse: interrupted\n") ||
 			!strings.Contains(errOut.String(), "the demo is part loaded: point DATABASE_URL at a new, empty database before loading it again") ||
 			strings.Contains(errOut.String(), "internal error") {

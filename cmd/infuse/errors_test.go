@@ -58,7 +58,7 @@ func TestProblemsToFixAreNotInternal(t *testing.T) {
 	cancel()
 	stdout.Reset()
 	stderr.Reset()
-	code = run(ctx, []string{"ledger", "verify"}, &stdout, &stderr, c.getenv)
+	code = run(ctx, []string{"ledger", "verify"}, &stdout, &stderr, cliEnv(c.url))
 	if out := stdout.String() + stderr.String(); code != exitInterrupted || out != "infuse: interrupted\n" {
 		t.Errorf("interrupted: exit %d %q, want %d and only \"infuse: interrupted\"", code, out, exitInterrupted)
 	}

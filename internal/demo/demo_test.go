@@ -10,6 +10,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/claims"
@@ -24,12 +26,13 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-func TestRun(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// services sets up the InFuSe ledger on a fresh database, with the match and auth services the
+// demo loads through; match's clock stands after the programme's end.
+func services(t *testing.T) (*pgxpool.Pool, *programme.Programme, *ledger.Ledger, *match.Service, *auth.Service) {
+	t.Helper()
 	pool := dbtest.New(t)
 	p := programme.Default()
-	l, err := ledger.Setup(ctx, pool, p)
+	l, err := ledger.Setup(context.Background(), pool, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +44,13 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pool, p, l, m, a
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, p, l, m, a := services(t)
 	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateEmpty {
 		t.Fatalf("Inspect before = %v, %v", state, err)
 	}
@@ -107,20 +117,7 @@ func TestRun(t *testing.T) {
 func TestRunRefusesData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	p := programme.Default()
-	l, err := ledger.Setup(ctx, pool, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := match.New(l, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := auth.New(pool, auth.Config{OperationID: p.OperationID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, p, _, m, a := services(t)
 	if _, err := access.AddUser(ctx, pool, p.OperationID, access.System, access.User{Email: "admin@monmouthshire.gov.uk", Name: "Admin",
 		Role: access.Admin}, nil, time.Now()); err != nil {
 		t.Fatal(err)
@@ -128,7 +125,7 @@ func TestRunRefusesData(t *testing.T) {
 	if state, err := demo.Inspect(ctx, m, a); err != nil || state != demo.StateData {
 		t.Fatalf("Inspect = %v, %v; want data", state, err)
 	}
-	_, err = demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a, Afresh: "use another database"})
+	_, err := demo.Run(ctx, demo.Config{Match: m, Seed: 1, Journal: a, Afresh: "use another database"})
 	if apperr.CodeOf(err) != apperr.Conflict || apperr.RuleOf(err) != demo.RuleDemo || !strings.Contains(apperr.Public(err), "use another database") {
 		t.Fatalf("load over data: %v, want a D1 conflict saying what to do", err)
 	}
