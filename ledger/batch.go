@@ -37,9 +37,6 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		return nil, nil
 	}
 	bp := batchPlan{ins: ins, accounts: make([][]int64, len(ins)), fps: make([][]byte, len(ins))}
-	if err := l.validateBatch(&bp); err != nil {
-		return nil, err
-	}
 	var keys []string
 	for i := range ins {
 		if ins[i].IdempotencyKey != "" {
@@ -47,6 +44,19 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		}
 	}
 	lookFirst := len(keys) > 0 && len(ins) < bulkThreshold
+	// A large batch is validated while its first round trip is out: each takes tens of
+	// milliseconds, one in this process and one in the server. The round trip takes the
+	// transaction's token and ids whether or not the batch proves valid; the commit-time check
+	// of a transaction that then writes nothing finds nothing, and ids may go unused. A small
+	// batch is validated first, so that an invalid one costs the database nothing.
+	validated := func() error { return nil }
+	if len(ins) >= bulkThreshold {
+		done := make(chan error, 1)
+		go func() { done <- l.validateBatch(&bp) }()
+		validated = func() error { return <-done }
+	} else if err := l.validateBatch(&bp); err != nil {
+		return nil, err
+	}
 
 	// One round trip: the transaction's ledger token, its settings, the keys used before (for a
 	// small batch), the periods and the new entries' ids.
@@ -70,8 +80,12 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		bp.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, db.Translate("ledger.PostBatch", err)
+	sent := tx.SendBatch(ctx, b).Close()
+	if err := validated(); err != nil { // the caller's error comes first
+		return nil, err
+	}
+	if sent != nil {
+		return nil, db.Translate("ledger.PostBatch", sent)
 	}
 	bp.at = l.now().UTC().Truncate(time.Microsecond)
 
@@ -110,8 +124,8 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 
 // validateBatch validates bp's inputs, resolving their accounts and computing their request
 // fingerprints, and returns the error of the first invalid one. A large batch is validated by
-// as many goroutines as there are processors, each taking a contiguous share: nothing else
-// happens while it runs, the database included.
+// as many goroutines as there are processors, each taking a contiguous share: only the
+// server's side of PostBatch's first round trip runs alongside.
 func (l *Ledger) validateBatch(bp *batchPlan) error {
 	validate := func(lo, hi int) error {
 		for i := lo; i < hi; i++ {

@@ -280,9 +280,13 @@ func (l *Ledger) Account(code string) (Account, error) {
 	defer l.mu.RUnlock()
 	a, ok := l.byCode[code]
 	if !ok {
-		return Account{}, apperr.New(apperr.Invalid, "L3", "there is no account %q in the chart", code)
+		return Account{}, noAccount(code)
 	}
 	return a, nil
+}
+
+func noAccount(code string) error {
+	return apperr.New(apperr.Invalid, "L3", "there is no account %q in the chart", code)
 }
 
 // AccountByID returns the account with id.

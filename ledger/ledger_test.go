@@ -781,12 +781,32 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("error %v; want entry 4001 named", err)
 		}
 	})
+	t.Run("TransactionGoesOnAfterAnInvalidLargeBatch", func(t *testing.T) {
+		// A large batch is validated while its first round trip takes the transaction's token:
+		// a caller that goes on after the refusal still commits what it writes next.
+		large := make([]ledger.EntryInput, 2000)
+		for i := range large {
+			large[i] = transfer("2021-03-01", ledger.Cash, ledger.ESFIncome, "1.00")
+		}
+		large[1999].Postings[0].Account = "nope"
+		var out []ledger.Entry
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := l.PostBatch(ctx, tx, large)
+			wantRule(t, err, apperr.Invalid, "L3")
+			out, err = l.PostBatch(ctx, tx, []ledger.EntryInput{transfer("2021-03-02", ledger.Match("GB-VGL"), ledger.InKind("GB-VGL"), "2.00")})
+			return err
+		})
+		if err != nil || len(out) != 1 {
+			t.Fatalf("PostBatch after a refused one = %v, %v", out, err)
+		}
+		wantStored(t, l, 0, transfer("2021-03-02", ledger.Match("GB-VGL"), ledger.InKind("GB-VGL"), "2.00"), out[0])
+	})
 	t.Run("Verifies", func(t *testing.T) {
 		if _, err := l.Seal(ctx); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := l.Verify(ctx)
-		if err != nil || !rep.OK() || rep.Entries != 1515 || rep.Sealed != 1515 {
+		if err != nil || !rep.OK() || rep.Entries != 1516 || rep.Sealed != 1516 {
 			t.Fatalf("verify = %+v, %v", rep, err)
 		}
 	})

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -63,19 +62,19 @@ type Entry struct {
 	Replayed       bool // true when an idempotent replay returned an entry posted earlier
 }
 
-var sourcePattern = regexp.MustCompile(`^[a-z][a-z_]*$`)
-
 // maxPostings bounds one entry; the schema's line is a smallint.
 const maxPostings = 1000
 
-// validate checks an input against L1–L3 and the field rules, and resolves its accounts.
+// validate checks an input against L1–L3 and the field rules, and resolves its accounts. It
+// runs for every entry a batch or an import posts, before the database sees any of them, so it
+// works in pence (int64) and holds the chart's lock once.
 func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, err error) {
 	switch {
 	case in.EffectiveDate.IsZero():
 		return nil, nil, apperr.New(apperr.Invalid, "L5", "the entry has no effective date")
 	case in.Description == "":
 		return nil, nil, apperr.New(apperr.Invalid, "", "the entry has no description")
-	case !sourcePattern.MatchString(in.Source):
+	case !isSource(in.Source):
 		return nil, nil, apperr.New(apperr.Invalid, "", "the entry's source %q is not a lower-case word", in.Source)
 	case in.RecordedBy == "":
 		return nil, nil, apperr.New(apperr.Invalid, "", "the entry does not say who recorded it")
@@ -87,31 +86,90 @@ func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, e
 		return nil, nil, apperr.New(apperr.Invalid, "", "the entry's text is not valid UTF-8 or holds a NUL character")
 	}
 	in.EffectiveDate = dateOnly(in.EffectiveDate)
-	sum := decimal.Zero
+	// The sum is kept in two parts, whole millions of pounds and the rest, so that 1,000
+	// postings of the largest amount cannot overflow it.
+	var sumHigh, sumLow int64
 	accounts = make([]int64, len(in.Postings))
 	amounts = make([]string, len(in.Postings))
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	for i, p := range in.Postings {
 		if p.Amount.IsZero() {
 			return nil, nil, apperr.New(apperr.Invalid, "L1", "posting %d to %s is zero", i+1, p.Account)
 		}
-		if !p.Amount.Equal(p.Amount.Truncate(2)) {
-			return nil, nil, apperr.New(apperr.Invalid, "L2", "posting %d amount %s has more than two decimal places", i+1, p.Amount)
-		}
-		if p.Amount.Abs().GreaterThan(maxAmount) {
-			return nil, nil, apperr.New(apperr.Invalid, "L2", "posting %d amount %s is more than the ledger holds (%s)", i+1, p.Amount, maxAmount.StringFixed(2))
-		}
-		a, err := l.Account(p.Account)
+		v, err := postingPence(i, p.Amount)
 		if err != nil {
 			return nil, nil, err
 		}
-		accounts[i] = a.ID
-		amounts[i] = p.Amount.StringFixed(2)
-		sum = sum.Add(p.Amount)
+		a, ok := l.byCode[p.Account]
+		if !ok {
+			return nil, nil, noAccount(p.Account)
+		}
+		accounts[i], amounts[i] = a.ID, formatPence(v)
+		sumHigh, sumLow = sumHigh+v/1e8, sumLow+v%1e8
 	}
-	if !sum.IsZero() {
+	if sumHigh += sumLow / 1e8; sumHigh != 0 || sumLow%1e8 != 0 {
+		sum := decimal.Zero
+		for _, p := range in.Postings {
+			sum = sum.Add(p.Amount)
+		}
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "the postings sum to %s, not zero", sum.StringFixed(2))
 	}
 	return accounts, amounts, nil
+}
+
+// postingPence gives posting i's amount in pence, or the L2 error of an amount that is not
+// pence or more than the ledger holds.
+func postingPence(i int, a decimal.Decimal) (int64, error) {
+	if v, ok := pennies(a); ok {
+		return v, nil
+	}
+	if !a.Equal(a.Truncate(2)) {
+		return 0, apperr.New(apperr.Invalid, "L2", "posting %d amount %s has more than two decimal places", i+1, a)
+	}
+	if a.Abs().GreaterThan(maxAmount) {
+		return 0, apperr.New(apperr.Invalid, "L2", "posting %d amount %s is more than the ledger holds (%s)", i+1, a, maxAmount.StringFixed(2))
+	}
+	return a.Shift(2).IntPart(), nil // pence, written with more digits than pennies reads
+}
+
+// pennies gives a in pence when it is at most maxPence and its coefficient fits an int64 with
+// an exponent pennies can scale without overflow: every amount anyone writes. ok is false for
+// the rest, which postingPence judges with decimal arithmetic.
+func pennies(a decimal.Decimal) (v int64, ok bool) {
+	exp := a.Exponent()
+	if exp < -18 || exp > 16 || a.NumDigits() > 18 {
+		return 0, false
+	}
+	v = a.CoefficientInt64()
+	for ; exp < -2; exp++ {
+		if v%10 != 0 {
+			return 0, false
+		}
+		v /= 10
+	}
+	for ; exp > -2; exp-- {
+		if v > maxPence || v < -maxPence {
+			return 0, false
+		}
+		v *= 10
+	}
+	return v, v <= maxPence && v >= -maxPence
+}
+
+// maxPence is maxAmount in pence.
+const maxPence = 9_999_999_999_999_999
+
+// isSource reports whether s is a lower-case word: a letter, then letters and underscores (the
+// schema's entry_source_ck).
+func isSource(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || i > 0 && c == '_') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // maxAmount is the largest amount a posting holds: numeric(16, 2).
@@ -126,8 +184,9 @@ func storable(s string) bool {
 // or when. A replay with the same key and fingerprint is the same request.
 func fingerprint(in *EntryInput, amounts []string) []byte {
 	h := sha256.New()
-	w := digestWriter{h: h}
-	w.str(in.EffectiveDate.Format(time.DateOnly))
+	w := digestWriter{h: h, buf: make([]byte, 0, 64)}
+	var date [len(time.DateOnly)]byte
+	w.str(string(in.EffectiveDate.AppendFormat(date[:0], time.DateOnly)))
 	w.str(in.Description)
 	w.str(in.Source)
 	w.str(in.Reference)

@@ -432,10 +432,14 @@ func parsePence(s string) (int64, error) {
 	return v, nil
 }
 
+// formatPence writes v pence as PostgreSQL writes a numeric(16,2), and decimal's StringFixed(2).
 func formatPence(v int64) string {
-	sign := ""
+	var b [24]byte
+	out := b[:0]
+	u := uint64(v)
 	if v < 0 {
-		sign, v = "-", -v
+		out, u = append(out, '-'), -u
 	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+	out = strconv.AppendUint(out, u/100, 10)
+	return string(append(out, '.', byte('0'+u%100/10), byte('0'+u%10)))
 }
