@@ -170,17 +170,20 @@ func (s *Service) SetPassword(ctx context.Context, by access.User, email, passwo
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO user_password (operation_id, user_id, hash, set_at, set_by)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (operation_id, user_id) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at, set_by = excluded.set_by`,
-		s.op, u.ID, hash, s.stamp(), by.Email)
-	if err != nil {
-		return db.Translate("auth.SetPassword", err)
-	}
-	// A new password ends the user's sessions everywhere.
-	_, err = s.pool.Exec(ctx, `UPDATE web_session SET revoked_at = $3
-		WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, s.stamp())
-	return db.Translate("auth.SetPassword", err)
+	// A new password ends the user's sessions everywhere, in the same transaction: never a new
+	// password with the old sessions still signed in.
+	at := s.stamp()
+	return db.Translate("auth.SetPassword", db.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO user_password (operation_id, user_id, hash, set_at, set_by)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (operation_id, user_id) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at, set_by = excluded.set_by`,
+			s.op, u.ID, hash, at, by.Email); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE web_session SET revoked_at = $3
+			WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, at)
+		return err
+	}))
 }
 
 // Session is a signed-in person's session. ID is the secret of the cookie; it is known only
