@@ -627,13 +627,14 @@ var importKinds = map[string]access.Action{
 }
 
 type importJSON struct {
-	Kind     string `json:"kind"`
-	File     string `json:"file"`
-	Rows     int64  `json:"rows"`
-	Written  int64  `json:"written"`
-	Replayed int64  `json:"replayed"`
-	Officers int64  `json:"officers,omitempty"`
-	ImportID int64  `json:"import_id,omitempty"`
+	Kind      string `json:"kind"`
+	File      string `json:"file"`
+	Rows      int64  `json:"rows"`
+	Written   int64  `json:"written"`
+	Replayed  int64  `json:"replayed"`
+	Withdrawn int64  `json:"withdrawn"`
+	Officers  int64  `json:"officers,omitempty"`
+	ImportID  int64  `json:"import_id,omitempty"`
 }
 
 // runImport reads the multipart upload of r (field "file") and imports it as kind. It returns
@@ -674,13 +675,13 @@ func (s *Server) runImport(r *http.Request, kind string) (importJSON, []byte, er
 	case "expenditure":
 		res, err = s.cfg.Match.ImportExpenditure(r.Context(), by, bytes.NewReader(data), opts)
 	}
-	detail := map[string]any{"file": name, "rows": res.Rows, "written": res.Written, "replayed": res.Replayed}
+	detail := map[string]any{"file": name, "rows": res.Rows, "written": res.Written, "replayed": res.Replayed, "withdrawn": res.Withdrawn}
 	if ie := match.AsImportError(err); ie != nil {
 		detail["rejected_rows"] = len(ie.BadRows())
 	}
 	s.audit(r, "import."+kind, name, detail, err)
 	return importJSON{Kind: kind, File: name, Rows: res.Rows, Written: res.Written, Replayed: res.Replayed,
-		Officers: res.Officers, ImportID: res.ImportID}, data, err
+		Withdrawn: res.Withdrawn, Officers: res.Officers, ImportID: res.ImportID}, data, err
 }
 
 func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) error {

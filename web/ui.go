@@ -498,7 +498,10 @@ func (s *Server) importResultOf(p *page, data []byte, res importJSON, err error)
 	if err == nil {
 		out.Title = p.T("import.done")
 		out.Summary = strings.NewReplacer("{rows}", strconv.FormatInt(res.Rows, 10), "{written}", strconv.FormatInt(res.Written, 10),
-			"{replayed}", strconv.FormatInt(res.Replayed, 10)).Replace(p.T("import.summary"))
+			"{replayed}", strconv.FormatInt(res.Replayed-res.Withdrawn, 10)).Replace(p.T("import.summary"))
+		if res.Withdrawn > 0 {
+			out.Summary += " " + strings.ReplaceAll(p.T("import.withdrawn"), "{withdrawn}", strconv.FormatInt(res.Withdrawn, 10))
+		}
 		return out
 	}
 	out.Title = p.T("import.failed")

@@ -450,6 +450,22 @@ func TestImportRowErrors(t *testing.T) {
 	if res.status != 200 || ir.Written != 2 {
 		t.Fatalf("good file: %d %s", res.status, res.body)
 	}
+	// The file again, after one of its lines was reversed: nothing is recorded, and the
+	// reversed line is counted apart from the lines recorded already, as the command line does.
+	list := e.timeList(t, "fo", "?authority=GB-NWP")
+	if res := e.do("POST", "/api/v1/corrections", "fo", map[string]any{"time_entry_id": list.Entries[0].ID, "reason": "wrong day"}); res.status != 201 {
+		t.Fatalf("correction: %d %s", res.status, res.body)
+	}
+	res = e.upload("/api/v1/imports/time", "fo", "time.csv", good)
+	ir = importJSON{}
+	res.json(t, &ir)
+	if res.status != 200 || ir.Written != 0 || ir.Replayed != 2 || ir.Withdrawn != 1 {
+		t.Fatalf("file again: %d %s", res.status, res.body)
+	}
+	page = string(b.upload("/time/import", "time.csv", good).body)
+	if !strings.Contains(page, "2 rows read: 0 recorded, 1 already recorded. Rows matching lines reversed earlier, not recorded again: 1.") {
+		t.Errorf("summary of the file again not found:\n%s", page)
+	}
 }
 
 func TestUIFlows(t *testing.T) {
