@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -267,7 +266,7 @@ func (s *Server) newPage(r *http.Request, titleKey string, data any) *page {
 	if lang == "cy" {
 		other = "en"
 	}
-	p := &page{Lang: lang, Other: other, User: st.user, CSRF: csrf(r), Path: url.QueryEscape(r.URL.RequestURI()),
+	p := &page{Lang: lang, Other: other, User: st.user, CSRF: csrf(r), Path: r.URL.RequestURI(),
 		Nav: navigation(st.user, r.URL.Path), RequestID: st.id, Data: data, srv: s, msgs: s.pages.catalogs[lang]}
 	p.Title = p.T(titleKey)
 	if f := r.URL.Query().Get("done"); f != "" {

@@ -310,6 +310,15 @@ func TestWelshPages(t *testing.T) {
 			t.Errorf("Welsh page lacks %q", want)
 		}
 	}
+	// The switch on a page comes back to that page, its query included.
+	page = string(b.get("/time?period=2021Q1").body)
+	link := regexp.MustCompile(`<a class="lang" href="([^"]+)"`).FindStringSubmatch(page)
+	if link == nil {
+		t.Fatalf("no language switch on the page:\n%s", page)
+	}
+	if res := b.get(html.UnescapeString(link[1])); res.header.Get("Location") != "/time?period=2021Q1" {
+		t.Errorf("the switch %q goes to %q; want /time?period=2021Q1", link[1], res.header.Get("Location"))
+	}
 	// No open redirect through the switch.
 	if res := b.get("/lang/en?next=//evil.example/"); res.header.Get("Location") != "/" {
 		t.Errorf("redirect to %q", res.header.Get("Location"))
