@@ -660,3 +660,40 @@ func TestSubmittedPackIsReproducible(t *testing.T) {
 	_, err = f.svc.Pack(f.ctx, "2021Q2")
 	wantErr(t, err, apperr.Conflict, RuleStale)
 }
+
+// TestDisallowanceAfterTheNextClaim: WEFO decides on a claim after the next one was submitted.
+// The adjustment goes into the next open period, dated its first day: part of that claim, not
+// a late item, and not dated in a locked period.
+func TestDisallowanceAfterTheNextClaim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-07-05")
+	f.spend("delivery", "2021-02-01", "10000.00")
+	f.spend("delivery", "2021-05-01", "2000.00")
+	f.submit("2021Q1")
+	f.submit("2021Q2")
+	c, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-07-05"), Approved: decimal.RequireFromString("6428.57"),
+		Disallowed: decimal.RequireFromString("300.00"), Reason: "an invoice outside the window"}, pmAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.l.Entry(f.ctx, c.Decision.EntryID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Period != "2021Q3" || !e.EffectiveDate.Equal(day("2021-07-01")) {
+		t.Fatalf("adjustment booked in %s on %s; want 2021Q3 on 2021-07-01", e.Period, e.EffectiveDate.Format(time.DateOnly))
+	}
+	q3 := f.compile("2021Q3")
+	if q3.Figures.LateItems != 0 || hasFinding(q3.Figures, "C7", SeverityInfo) {
+		t.Errorf("2021Q3 counts %d late items, findings %+v; want none", q3.Figures.LateItems, q3.Figures.Findings)
+	}
+	pack, err := f.svc.Pack(f.ctx, "2021Q3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range pack.Transactions {
+		if l.EntryID == e.ID && l.EffectivePeriod != "2021Q3" {
+			t.Errorf("the adjustment relates to %s in the transaction list; want 2021Q3", l.EffectivePeriod)
+		}
+	}
+}

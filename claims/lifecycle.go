@@ -220,11 +220,15 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
-			// Dated the first day after the claim's period: claims are submitted in order, so
-			// the period after it is the next open one whatever the decision's date, and the
-			// adjustment is part of the next claim rather than a late item in it.
+			// The adjustment goes into the next open period (domain.md §7), dated its first
+			// day: part of that claim, not a late item in it. That is the period after the
+			// claim's unless WEFO decided after the next claim was submitted too.
+			next, err := s.nextOpenPeriod(ctx, tx, c.Period.End)
+			if err != nil {
+				return err
+			}
 			e, err := s.ledger.Post(ctx, tx, ledger.EntryInput{
-				EffectiveDate: c.Period.End.AddDate(0, 0, 1), Source: "claim", Reference: period,
+				EffectiveDate: next.Start, Source: "claim", Reference: period,
 				Description: fmt.Sprintf("WEFO disallowance of %s on claim %d for %s (decision of %s): %s",
 					d.Disallowed.StringFixed(2), c.Number(), period, d.DecidedOn.Format(programme.DateLayout), d.Reason),
 				RecordedBy:     by.Email,
@@ -350,4 +354,22 @@ func (s *Service) step(ctx context.Context, period string, fn func(tx pgx.Tx, c 
 		return nil, db.Translate("claims."+period, err)
 	}
 	return out, nil
+}
+
+// nextOpenPeriod gives the open period the ledger books an entry of the day after end into
+// (domain.md §6): the earliest open period after end. None is L5, as the ledger would say.
+func (s *Service) nextOpenPeriod(ctx context.Context, tx pgx.Tx, end time.Time) (ledger.PeriodState, error) {
+	periods, err := s.ledger.Periods(ctx, tx)
+	if err != nil {
+		return ledger.PeriodState{}, err
+	}
+	day := end.AddDate(0, 0, 1)
+	if code, ok := ledger.BookingPeriod(periods, day); ok {
+		for _, p := range periods {
+			if p.Code == code {
+				return p, nil
+			}
+		}
+	}
+	return ledger.PeriodState{}, apperr.New(apperr.Conflict, "L5", "no open period takes an adjustment after %s", end.Format(programme.DateLayout))
 }
