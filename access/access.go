@@ -269,17 +269,17 @@ func (u *User) Validate(known func(string) bool) error {
 	u.Authority = strings.TrimSpace(u.Authority)
 	switch {
 	case !emailPattern.MatchString(u.Email):
-		return apperr.New(apperr.Invalid, RuleUser, "%q is not an email address", u.Email)
+		return apperr.New(apperr.Invalid, RuleUser, "%q is not an email address", u.Email).On("email")
 	case u.Name == "":
-		return apperr.New(apperr.Invalid, RuleUser, "user %s needs a name", u.Email)
+		return apperr.New(apperr.Invalid, RuleUser, "user %s needs a name", u.Email).On("name")
 	case matrix[u.Role] == nil || u.Role == SystemRole:
-		return apperr.New(apperr.Invalid, RuleUser, "role %q is not one of finance_officer, programme_manager, auditor, admin", u.Role)
+		return apperr.New(apperr.Invalid, RuleUser, "role %q is not one of finance_officer, programme_manager, auditor, admin", u.Role).On("role")
 	case u.Role == FinanceOfficer && u.Authority == "":
-		return apperr.New(apperr.Invalid, RuleUser, "a finance officer needs an authority (--authority GB-XXX)")
+		return apperr.New(apperr.Invalid, RuleUser, "a finance officer needs an authority").On("authority")
 	case u.Role != FinanceOfficer && u.Authority != "":
-		return apperr.New(apperr.Invalid, RuleUser, "only a finance officer has an authority; a %s acts for every authority", roleText(u.Role))
+		return apperr.New(apperr.Invalid, RuleUser, "only a finance officer has an authority; a %s acts for every authority", roleText(u.Role)).On("authority")
 	case u.Authority != "" && (!authorityPattern.MatchString(u.Authority) || (known != nil && !known(u.Authority))):
-		return apperr.New(apperr.Invalid, RuleUser, "%q is not an authority of the operation", u.Authority)
+		return apperr.New(apperr.Invalid, RuleUser, "%q is not an authority of the operation", u.Authority).On("authority")
 	}
 	return nil
 }

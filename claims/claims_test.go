@@ -441,15 +441,34 @@ func TestSubmissionRules(t *testing.T) {
 		}
 		_, err = f.svc.Submit(f.ctx, "2021Q1", pmBryn)
 		wantErr(t, err, apperr.Conflict, RuleStale) // the new entry is in the balances
+		// Nor can figures the ledger has moved on from be reviewed again, and the claim says so.
+		f.spend("other", "2021-02-03", "5.00")
 		f.compile("2021Q1")
-		if _, err := f.svc.Review(f.ctx, "2021Q1", pmAlice); err != nil {
-			t.Fatal(err)
-		}
-		c, err := f.svc.Submit(f.ctx, "2021Q1", pmBryn)
+		f.spend("other", "2021-02-04", "5.00")
+		_, err = f.svc.Review(f.ctx, "2021Q1", pmAlice)
+		wantErr(t, err, apperr.Conflict, RuleStale)
+		c, err := f.svc.Claim(f.ctx, "2021Q1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pair(t, "other", c.Figures.Heading("other"), "30.00", "30.00")
+		if stale, err := f.svc.Stale(f.ctx, c); err != nil || !stale {
+			t.Fatalf("Stale of a draft the ledger moved on from = %v, %v", stale, err)
+		}
+		f.compile("2021Q1")
+		if c, err = f.svc.Claim(f.ctx, "2021Q1"); err != nil {
+			t.Fatal(err)
+		}
+		if stale, err := f.svc.Stale(f.ctx, c); err != nil || stale {
+			t.Fatalf("Stale of a draft just compiled = %v, %v", stale, err)
+		}
+		if _, err := f.svc.Review(f.ctx, "2021Q1", pmAlice); err != nil {
+			t.Fatal(err)
+		}
+		c, err = f.svc.Submit(f.ctx, "2021Q1", pmBryn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair(t, "other", c.Figures.Heading("other"), "40.00", "40.00")
 	})
 	t.Run("ChangedEarlierPeriodIsRefused", func(t *testing.T) {
 		// A claim's cumulative figures read every period before it. A later claim compiled

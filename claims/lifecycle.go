@@ -45,6 +45,14 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 		case !compiledAt.IsZero() && !compiledAt.Equal(c.CompiledAt):
 			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s was recompiled after the figures you read; read them again before reviewing it", c.Period.Code)
 		}
+		// Figures the ledger has moved on from could not be submitted (CL4): a review of them
+		// would only be cleared by the compilation they need.
+		if stale, err := s.stale(ctx, tx, c); err != nil || stale {
+			if err != nil {
+				return err
+			}
+			return staleError(c.Period.Code)
+		}
 		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'reviewed', reviewed_at = $3, reviewed_by = $4
 			WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, c.Period.Code, now, by.Email); err != nil {
 			return err
@@ -96,8 +104,7 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 			return err
 		}
 		if !bytes.Equal(basis, cur.Basis) {
-			return apperr.New(apperr.Conflict, RuleStale,
-				"the ledger of %s has changed since the claim was compiled; recompile and review it again", period)
+			return staleError(period)
 		}
 		if err := s.storePack(ctx, tx, cur, pack, Submitted, now); err != nil {
 			return err
@@ -185,11 +192,11 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 	}
 	switch {
 	case d.DecidedOn.IsZero():
-		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the decision needs its date")
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the decision needs its date").On("decided_on")
 	case d.Disallowed.IsNegative():
-		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is negative", d.Disallowed.StringFixed(2))
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is negative", d.Disallowed.StringFixed(2)).On("disallowed")
 	case d.Disallowed.IsPositive() && strings.TrimSpace(d.Reason) == "":
-		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance needs a reason")
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance needs a reason").On("reason")
 	}
 	if d.Heading == "" {
 		d.Heading = programme.HeadingOther
@@ -198,7 +205,7 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		}
 	}
 	if h, ok := s.prog.Heading(d.Heading); !ok || h.Kind != programme.KindCash {
-		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance is made against a cash heading (staff, delivery or other), not %q", d.Heading)
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance is made against a cash heading (staff, delivery or other), not %q", d.Heading).On("heading")
 	}
 	d.DecidedOn = dayOf(d.DecidedOn)
 	out, err := s.step(ctx, period, func(tx pgx.Tx, c *Claim, now time.Time) error {
@@ -208,15 +215,15 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		case c.Status != Submitted:
 			return apperr.New(apperr.Conflict, RuleOutcome, "the claim for %s is %s: WEFO decides on submitted claims", period, c.Status)
 		case d.DecidedOn.Before(programme.DateIn(*c.SubmittedAt, s.loc)):
-			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated before the claim was submitted", d.DecidedOn.Format(programme.DateLayout))
+			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated before the claim was submitted", d.DecidedOn.Format(programme.DateLayout)).On("decided_on")
 		case d.DecidedOn.After(s.today()):
-			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated after today", d.DecidedOn.Format(programme.DateLayout))
+			return apperr.New(apperr.Invalid, RuleOutcome, "the decision of %s is dated after today", d.DecidedOn.Format(programme.DateLayout)).On("decided_on")
 		case !within(d.Approved, c.Figures.ESFDue.Period):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the approved amount %s is not between 0.00 and the ESF claimed for %s, %s",
-				d.Approved.StringFixed(2), period, c.Figures.ESFDue.Period.StringFixed(2))
+				d.Approved.StringFixed(2), period, c.Figures.ESFDue.Period.StringFixed(2)).On("approved")
 		case d.Disallowed.GreaterThan(c.Figures.TotalEligible.Cumulative):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s, %s",
-				d.Disallowed.StringFixed(2), period, c.Figures.TotalEligible.Cumulative.StringFixed(2))
+				d.Disallowed.StringFixed(2), period, c.Figures.TotalEligible.Cumulative.StringFixed(2)).On("disallowed")
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
@@ -272,7 +279,7 @@ func (s *Service) Pay(ctx context.Context, period string, p Payment, by access.U
 		return nil, err
 	}
 	if p.PaidOn.IsZero() {
-		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the payment needs its date")
+		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the payment needs its date").On("paid_on")
 	}
 	p.PaidOn = dayOf(p.PaidOn)
 	out, err := s.step(ctx, period, func(tx pgx.Tx, c *Claim, now time.Time) error {
@@ -283,12 +290,12 @@ func (s *Service) Pay(ctx context.Context, period string, p Payment, by access.U
 			return apperr.New(apperr.Conflict, RuleOutcome, "the claim for %s is %s: record WEFO's decision before its payment", period, c.Status)
 		case p.PaidOn.Before(c.Decision.DecidedOn):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the payment of %s is dated before WEFO's decision of %s",
-				p.PaidOn.Format(programme.DateLayout), c.Decision.DecidedOn.Format(programme.DateLayout))
+				p.PaidOn.Format(programme.DateLayout), c.Decision.DecidedOn.Format(programme.DateLayout)).On("paid_on")
 		case p.PaidOn.After(s.today()):
-			return apperr.New(apperr.Invalid, RuleOutcome, "the payment of %s is dated after today", p.PaidOn.Format(programme.DateLayout))
+			return apperr.New(apperr.Invalid, RuleOutcome, "the payment of %s is dated after today", p.PaidOn.Format(programme.DateLayout)).On("paid_on")
 		case !within(p.Amount, c.Decision.Approved) || p.Amount.IsZero() != c.Decision.Approved.IsZero():
-			return apperr.New(apperr.Invalid, RuleOutcome, "the amount paid %s must lie between 0.00 and WEFO's approved amount, %s, and be nil only when that is",
-				p.Amount.StringFixed(2), c.Decision.Approved.StringFixed(2))
+			return apperr.New(apperr.Invalid, RuleOutcome, "the amount paid %s must be more than 0.00 and no more than WEFO's approved amount, %s (0.00 only when nothing was approved)",
+				p.Amount.StringFixed(2), c.Decision.Approved.StringFixed(2)).On("amount")
 		}
 		var entryID any
 		if !p.Amount.IsZero() {
@@ -372,4 +379,26 @@ func (s *Service) nextOpenPeriod(ctx context.Context, tx pgx.Tx, end time.Time) 
 		}
 	}
 	return ledger.PeriodState{}, apperr.New(apperr.Conflict, "L5", "no open period takes an adjustment after %s", end.Format(programme.DateLayout))
+}
+
+// Stale reports whether the ledger has moved since the draft (or reviewed) claim c was
+// compiled, so that its figures, and its stored pack, are no longer the ledger's (CL4): it must
+// be compiled again before it is reviewed, submitted or its pack handed out. A submitted claim
+// is never stale: its figures are the ones submitted.
+func (s *Service) Stale(ctx context.Context, c *Claim) (bool, error) {
+	stale, err := s.stale(ctx, s.pool, c)
+	return stale, db.Translate("claims.Stale", err)
+}
+
+func (s *Service) stale(ctx context.Context, q db.Querier, c *Claim) (bool, error) {
+	if c.Status.Frozen() {
+		return false, nil
+	}
+	basis, err := s.basisOf(ctx, q, c.Period)
+	return err == nil && !bytes.Equal(basis, c.Basis), err
+}
+
+func staleError(period string) error {
+	return apperr.New(apperr.Conflict, RuleStale,
+		"the ledger of %s has changed since the claim was compiled; compile it again, then review it", period)
 }

@@ -1,7 +1,6 @@
 package claims
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,15 +53,11 @@ func (s *Service) pack(ctx context.Context, c *Claim, status Status, signer stri
 	p := s.packHeader(c, status, signer)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) error {
-			if !c.Status.Frozen() {
-				basis, err := s.basisOf(ctx, tx, c.Period)
+			if stale, err := s.stale(ctx, tx, c); err != nil || stale {
 				if err != nil {
 					return err
 				}
-				if !bytes.Equal(basis, c.Basis) {
-					return apperr.New(apperr.Conflict, RuleStale,
-						"the ledger of %s has changed since the claim was compiled; recompile it to build its pack", c.Period.Code)
-				}
+				return stalePackError(c.Period.Code)
 			}
 			return s.lineDetail(ctx, tx, c, p)
 		})
@@ -208,10 +203,19 @@ func (s *Service) storePack(ctx context.Context, tx pgx.Tx, c *Claim, files []re
 }
 
 // StoredPack returns the files stored with the claim of period, in pack order, and the claim
-// status they were rendered for. For a submitted claim they are exactly what was submitted.
+// status they were rendered for. For a submitted claim they are exactly what was submitted. A
+// draft's are refused once the ledger has moved since it was compiled (CL4): they would show
+// figures the ledger no longer has.
 func (s *Service) StoredPack(ctx context.Context, period string) ([]reports.File, Status, error) {
-	if _, err := s.period(period); err != nil {
+	c, err := s.Claim(ctx, period)
+	if err != nil {
 		return nil, "", err
+	}
+	if stale, err := s.Stale(ctx, c); err != nil || stale {
+		if err != nil {
+			return nil, "", err
+		}
+		return nil, "", stalePackError(period)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT name, data, sha256, claim_status FROM claim_pack
 		WHERE operation_id = $1 AND period = $2 ORDER BY position`, s.prog.OperationID, period)
@@ -323,4 +327,9 @@ func (s *Service) adjustments(ctx context.Context, tx pgx.Tx, period string) ([]
 type TBLine struct {
 	Code    string          `json:"code"`
 	Balance decimal.Decimal `json:"balance"`
+}
+
+func stalePackError(period string) error {
+	return apperr.New(apperr.Conflict, RuleStale,
+		"the ledger of %s has changed since the claim was compiled; recompile it to build its pack", period)
 }

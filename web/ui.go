@@ -324,7 +324,11 @@ func (f *form) failErr(err error, fields map[string]string) {
 		}
 		return
 	}
-	f.fail(fields[apperr.RuleOf(err)], f.p.Public(err))
+	name := apperr.FieldOf(err)
+	if name == "" {
+		name = fields[apperr.RuleOf(err)]
+	}
+	f.fail(name, f.p.Public(err))
 }
 
 func (f *form) field(name, labelKey, typ string, required bool) field {
@@ -892,6 +896,9 @@ type claimPage struct {
 	CanReview, CanSubmit, CanDecide bool
 	CanPay                          bool
 	DecisionFields, PaymentFields   []field
+	// Stale: the ledger has moved since the draft was compiled (CL4), so it is offered for
+	// compiling again (CanCompile) rather than for review, submission or download.
+	Stale, CanCompile bool
 }
 
 func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, df, pf *form) error {
@@ -906,7 +913,10 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	p := s.newPage(r, "claim.title", nil)
 	p.Title += " " + period
 	data := &claimPage{Claim: c, CanDownload: authorize(r, access.DownloadPack, "") == nil}
-	if data.CanDownload {
+	if data.Stale, err = s.cfg.Claims.Stale(r.Context(), c); err != nil {
+		return err
+	}
+	if data.CanDownload && !data.Stale {
 		files, _, err := s.cfg.Claims.StoredPack(r.Context(), period)
 		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 			return err
@@ -917,11 +927,12 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 		return err
 	}
 	me := user(r).Email
-	data.CanReview = (c.Status == claims.Draft || c.Status == claims.Reviewed) && authorize(r, access.ReviewClaim, "") == nil && c.ReviewedBy == ""
-	data.CanSubmit = c.Status == claims.Reviewed && authorize(r, access.SubmitClaim, "") == nil && c.ReviewedBy != me
+	data.CanCompile = data.Stale && authorize(r, access.CompileClaim, "") == nil
+	data.CanReview = !data.Stale && (c.Status == claims.Draft || c.Status == claims.Reviewed) && authorize(r, access.ReviewClaim, "") == nil && c.ReviewedBy == ""
+	data.CanSubmit = !data.Stale && c.Status == claims.Reviewed && authorize(r, access.SubmitClaim, "") == nil && c.ReviewedBy != me
 	data.CanDecide = c.Status == claims.Submitted && authorize(r, access.RecordDecision, "") == nil
 	data.CanPay = c.Status == claims.Approved && authorize(r, access.RecordPayment, "") == nil
-	data.Actions = data.CanReview || data.CanSubmit || data.CanDecide || data.CanPay
+	data.Actions = data.CanCompile || data.CanReview || data.CanSubmit || data.CanDecide || data.CanPay
 	if df == nil {
 		df = s.newForm(p, "dec", nil)
 	}

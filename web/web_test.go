@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 )
@@ -393,6 +395,12 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	if res := e.do("GET", "/api/v1/ledger/entries/"+itoa(l.Time[0].EntryID), "auditor", nil); res.status != 200 {
 		t.Errorf("entry: %d %s", res.status, res.body)
 	}
+	// Through the page, a decision dated after today is shown beside its date, not its amount.
+	pm := e.signIn("pm")
+	shown := string(pm.post("/claims/2021Q1/decision", url.Values{"decided_on": {"2099-01-01"}, "approved": {"1.00"}}).body)
+	if !strings.Contains(shown, `id="dec-decided-on-error"`) || strings.Contains(shown, `id="dec-approved-error"`) {
+		t.Errorf("the decision's date error is not beside its date:\n%s", shown)
+	}
 	res = e.do("POST", "/api/v1/claims/2021Q1/decision", "pm", map[string]any{"decided_on": "2021-07-15", "approved": claimESF(t, e), "disallowed": "0"})
 	if res.status != 200 {
 		t.Fatalf("decision: %d %s", res.status, res.body)
@@ -400,6 +408,14 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	res = e.do("POST", "/api/v1/claims/2021Q1/payment", "pm", map[string]any{"paid_on": "2021-07-15", "amount": claimESF(t, e)})
 	if res.status != 200 {
 		t.Fatalf("payment: %d %s", res.status, res.body)
+	}
+	// The claim's page shows what WEFO decided and paid.
+	shown = string(e.signIn("auditor").get("/claims/2021Q1").body)
+	paid := (*page).Money(nil, decimal.RequireFromString(claimESF(t, e)))
+	for _, want := range []string{"WEFO&#39;s decision", "2021-07-15", "WEFO&#39;s payment", "Amount received", paid} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("the paid claim's page lacks %q", want)
+		}
 	}
 	var audit struct {
 		Events []struct{ Action, Target, Outcome, Actor string }
@@ -409,7 +425,7 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	for _, ev := range audit.Events {
 		got = append(got, ev.Action+":"+ev.Outcome)
 	}
-	if strings.Join(got, " ") != "claims.pay:ok claims.decide:ok claims.submit:ok claims.review:ok claims.compile:ok" {
+	if strings.Join(got, " ") != "claims.pay:ok claims.decide:ok claims.decide:failed claims.submit:ok claims.review:ok claims.compile:ok" {
 		t.Errorf("audit %v", got)
 	}
 	if res := e.do("POST", "/api/v1/ledger/verify", "auditor", nil); res.status != 200 || !strings.Contains(string(res.body), `"ok": true`) {
@@ -759,5 +775,42 @@ func TestReviewIsOfTheFiguresRead(t *testing.T) {
 	m = regexp.MustCompile(`name="figures_of" value="([^"]+)"`).FindStringSubmatch(string(pm2.get("/claims/2021Q1").body))
 	if res := pm2.post("/claims/2021Q1/review", url.Values{"figures_of": {html.UnescapeString(m[1])}}); res.status != http.StatusSeeOther {
 		t.Fatalf("UI review of the compilation read: %d\n%s", res.status, res.body)
+	}
+}
+
+// TestStaleDraft: once the ledger moves past a draft's figures, its page says so and offers to
+// compile it again, not to review it, and its stored pack is no longer handed out (CL4).
+func TestStaleDraft(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	for _, day := range []string{"2021-02-01", "2021-02-02"} {
+		if day == "2021-02-02" {
+			if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
+				t.Fatalf("compile: %d %s", res.status, res.body)
+			}
+		}
+		if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", day)); res.status != 201 {
+			t.Fatalf("time: %d %s", res.status, res.body)
+		}
+	}
+	pm := e.signIn("pm")
+	page := string(pm.get("/claims/2021Q1").body)
+	if !strings.Contains(page, "The ledger has changed since these figures were compiled") ||
+		!strings.Contains(page, `action="/claims/2021Q1/compile"`) || strings.Contains(page, `action="/claims/2021Q1/review"`) {
+		t.Errorf("the stale draft's page:\n%s", page)
+	}
+	if res := e.do("GET", "/api/v1/claims/2021Q1/pack/claim.pdf", "auditor", nil); res.status != http.StatusConflict || res.errorBody(t).Rule != "CL4" {
+		t.Errorf("pack of the stale draft: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/review", "pm2", nil); res.status != http.StatusConflict || res.errorBody(t).Rule != "CL4" {
+		t.Errorf("review of the stale draft: %d %s", res.status, res.body)
+	}
+	if res := pm.post("/claims/2021Q1/compile", nil); res.status != http.StatusSeeOther {
+		t.Fatalf("compile from the page: %d %s", res.status, res.body)
+	}
+	page = string(pm.get("/claims/2021Q1").body)
+	if strings.Contains(page, "The ledger has changed") || !strings.Contains(page, `action="/claims/2021Q1/review"`) {
+		t.Errorf("the draft compiled again:\n%s", page)
 	}
 }

@@ -327,7 +327,15 @@ func (e *env) printClaim(ctx context.Context, svc *claims.Service, c *claims.Cla
 		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
 		return err
 	}
-	return writeClaim(e.stdout, svc.Programme(), c)
+	if err := writeClaim(e.stdout, svc.Programme(), c); err != nil {
+		return err
+	}
+	stale, err := svc.Stale(ctx, c)
+	if err == nil && stale {
+		_, err = fmt.Fprintf(e.stdout, "\nThe ledger has changed since this claim was compiled (%s): compile it again "+
+			"(infuse claims compile --period %s) before it is reviewed, submitted or its pack written.\n", claims.RuleStale, c.Period.Code)
+	}
+	return err
 }
 
 // writeClaim writes a claim for people: header, figures, match, findings and lifecycle.

@@ -341,4 +341,17 @@ func TestClaimsPackWritesTheStoredPack(t *testing.T) {
 	if !m.CompiledAt.Equal(cl.CompiledAt) || m.GeneratorVersion != generatorVersion {
 		t.Errorf("rendered manifest: compiled at %v by %q, want %v by %q", m.CompiledAt, m.GeneratorVersion, cl.CompiledAt, generatorVersion)
 	}
+
+	// The ledger moves past the draft: its pack, stored or not, is refused, and show says why.
+	if _, err := l.Post(ctx, pool, ledger.EntryInput{EffectiveDate: cl.Period.Start, Description: "late spend", Source: "test",
+		RecordedBy: "test", Postings: []ledger.Posting{{Account: ledger.HeadingAccount("other"), Amount: decimal.RequireFromString("5.00")},
+			{Account: ledger.Cash, Amount: decimal.RequireFromString("-5.00")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := c.run("claims", "pack", "--period", "2021Q1", "--out", t.TempDir()); code != exitFail || !strings.Contains(out, "CL4: the ledger of 2021Q1 has changed") {
+		t.Errorf("pack of a stale draft: exit %d\n%s", code, out)
+	}
+	if out := c.must("claims", "show", "--period", "2021Q1"); !strings.Contains(out, "The ledger has changed since this claim was compiled (CL4)") {
+		t.Errorf("show of a stale draft:\n%s", out)
+	}
 }

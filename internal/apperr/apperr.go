@@ -38,6 +38,7 @@ type Error struct {
 	Err     error  // underlying cause, for logs and errors.Is
 	Key     string // the English format of Message, its key in a catalogue; "" when there is none
 	Args    []any  // the arguments of Key
+	Field   string // the input it is about, by its API name (forms share it); "" for none or several
 }
 
 func (e *Error) Error() string {
@@ -59,6 +60,21 @@ func (e *Error) Unwrap() error { return e.Err }
 // New returns an error with the given code and rule and a formatted message, keyed by format.
 func New(code Code, rule, format string, args ...any) *Error {
 	return &Error{Code: code, Rule: rule, Message: fmt.Sprintf(format, args...), Key: format, Args: args}
+}
+
+// On sets the input e is about (its API name, which the forms share), so that a form shows the
+// message beside that field, and returns e.
+func (e *Error) On(field string) *Error {
+	e.Field = field
+	return e
+}
+
+// FieldOf returns the input err is about, "" when it names none.
+func FieldOf(err error) string {
+	if e := As(err); e != nil {
+		return e.Field
+	}
+	return ""
 }
 
 // Wrap returns an internal error for op that keeps err for logs and shows people only
