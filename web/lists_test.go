@@ -225,3 +225,21 @@ func TestListsOnPages(t *testing.T) {
 		}
 	}
 }
+
+// TestFiltersRefuseUnstorableText: a filter holding a NUL character or bytes that are not UTF-8
+// is refused as M1, on every list, page and API, never an internal error.
+func TestFiltersRefuseUnstorableText(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	pm := e.signIn("pm")
+	for _, path := range []string{"/time?payroll_ref=%00", "/officers?payroll_ref=%ff", "/audit?actor=%00", "/claims/2021Q1/lines?heading=%ff"} {
+		if res := pm.get(path); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "M1") {
+			t.Errorf("page %s: %d", path, res.status)
+		}
+	}
+	for _, path := range []string{"/api/v1/time-entries?payroll_ref=%00", "/api/v1/audit?actor=%ff", "/api/v1/officers?x%00=1"} {
+		if res := e.do("GET", path, "auditor", nil); res.status != http.StatusUnprocessableEntity || res.errorBody(t).Rule != "M1" {
+			t.Errorf("API %s: %d %s", path, res.status, res.body)
+		}
+	}
+}

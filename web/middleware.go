@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/match"
 )
 
 // route is one entry of a route list: a method pattern, its handler, and what the middleware
@@ -190,8 +193,26 @@ func (s *Server) wrap(rt route, h func(w http.ResponseWriter, r *http.Request) e
 		if !rt.public {
 			w.Header().Set("Cache-Control", "no-store")
 		}
+		if err := storableQuery(r.URL.Query()); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		if err := h(w, r); err != nil {
 			s.renderError(w, r, err)
 		}
 	})
+}
+
+// storableQuery refuses a query string holding text the database cannot take: bytes that are
+// not UTF-8, or a NUL character (M1). Filters reach queries, where PostgreSQL would refuse it
+// with an error people should not see.
+func storableQuery(q url.Values) error {
+	for k, vs := range q {
+		for _, v := range append(vs, k) {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return apperr.New(apperr.Invalid, match.RuleFormat, "the address holds text that is not valid UTF-8, or a NUL character")
+			}
+		}
+	}
+	return nil
 }
