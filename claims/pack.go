@@ -273,14 +273,17 @@ func (s *Service) lineDetail(ctx context.Context, tx pgx.Tx, c *Claim, p *report
 		if err != nil {
 			return err
 		}
-		activity := l.Activity
-		if l.Reversal {
-			activity = fmt.Sprintf("%s (reversal of entry %d: %s)", l.Activity, l.Reverses, l.Reason)
-		}
-		p.OfficerTime = append(p.OfficerTime, reports.TimeLine{EntryID: l.EntryID, Authority: l.Authority,
-			PayrollRef: l.PayrollRef, OfficerName: l.OfficerName, WorkDate: l.WorkDate, Hours: l.Hours, Activity: activity,
+		tl := reports.TimeLine{EntryID: l.EntryID, Authority: l.Authority,
+			PayrollRef: l.PayrollRef, OfficerName: l.OfficerName, WorkDate: l.WorkDate, Hours: l.Hours, Activity: l.Activity,
 			RateValidFrom: l.RateValidFrom, HourlyRate: l.HourlyRate.StringFixed(4), Amount: l.Amount,
-			EvidenceRef: l.EvidenceRef, Approver: l.ApprovedBy, Late: l.Late})
+			EvidenceRef: l.EvidenceRef, Approver: l.ApprovedBy}
+		if l.Reversal {
+			tl.Reverses, tl.Reason = l.Reverses, l.Reason
+		}
+		if l.Late {
+			tl.RelatesTo = l.EffectivePeriod
+		}
+		p.OfficerTime = append(p.OfficerTime, tl)
 	}
 	rates, err := match.RateVersionsUsed(ctx, tx, s.prog, period)
 	if err != nil {

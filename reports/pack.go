@@ -158,13 +158,25 @@ type TimeLine struct {
 	OfficerName   string
 	WorkDate      time.Time
 	Hours         decimal.Decimal
-	Activity      string
+	Activity      string          // its code: lab, experiment, …
+	Reverses      int64           // for a reversal, the ledger entry it reverses, else 0 …
+	Reason        string          // … and why
 	RateValidFrom time.Time       // the rate version that priced the line (R5.3)
 	HourlyRate    string          // that version's hourly rate to 4 decimal places (R5.1)
 	Amount        decimal.Decimal // hours × exact rate, half up to the penny (R9.3a)
 	EvidenceRef   string
 	Approver      string
-	Late          bool // booked here though its work date lies in an earlier period
+	// RelatesTo is, for a late item, the earlier period its work date lies in (domain.md §6):
+	// the claim shows it with that period. Empty for a line of the claim's own period.
+	RelatesTo string
+}
+
+// activityText is l's activity, and for a reversal the entry it reverses and why.
+func activityText(l *TimeLine) string {
+	if l.Reverses == 0 {
+		return l.Activity
+	}
+	return fmt.Sprintf("%s (reversal of entry %d: %s)", l.Activity, l.Reverses, l.Reason)
 }
 
 // RateVersion is the staff-cost working of one officer rate version (R5.1, R5.3).

@@ -805,6 +805,31 @@ func (d *doc) officerTime() {
 		rows = append(rows, trow{cells: []string{"Total", "", intText(int64(a.Lines)), numberText(a.Hours, 2), moneyText(a.Amount)}, bold: true})
 		d.table([]column{{"Payroll ref", 34, "L"}, {"Officer", 66, "L"}, {"Lines", 20, "R"}, {"Hours", 26, "R"}, {"Amount", 34, "R"}}, rows)
 	}
+	d.lateOfficerTime(order)
+}
+
+// lateOfficerTime lists the officer-time lines booked in the period whose work date lies in an
+// earlier one, each with the period it relates to (domain.md §6, C7).
+func (d *doc) lateOfficerTime(order []int32) {
+	var rows []trow
+	var hours, amount decimal.Decimal
+	for _, i := range order {
+		l := &d.p.OfficerTime[i]
+		if l.RelatesTo == "" {
+			continue
+		}
+		hours, amount = hours.Add(l.Hours), amount.Add(l.Amount)
+		rows = append(rows, trow{cells: []string{fmt.Sprint(l.EntryID), l.Authority, l.OfficerName, dateText(l.WorkDate),
+			l.RelatesTo, numberText(l.Hours, 2), moneyText(l.Amount)}, color: colWarn})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	d.subhead(fmt.Sprintf("Late officer time: %s lines, %s hours, %s", intText(int64(len(rows))), numberText(hours, 2), moneyText(amount)), 30)
+	d.para("", 8.5, colMuted, "Lines booked in this period whose work date lies in an earlier, locked period, shown with the period they relate to.")
+	d.f.Ln(1)
+	d.table([]column{{"Entry", 14, "L"}, {"Authority", 18, "L"}, {"Officer", 50, "L"}, {"Work date", 20, "L"},
+		{"Relates to", 18, "L"}, {"Hours", 20, "R"}, {"Amount", 40, "R"}}, rows)
 }
 
 // trialBalance prints the ledger's trial balance at the claim's position (C2).

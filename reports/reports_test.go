@@ -293,7 +293,7 @@ func TestWriteXLSX(t *testing.T) {
 			total, hours = total.Add(l.Amount), hours.Add(l.Hours)
 		}
 		wantTitles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours", "Activity",
-			"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item"}
+			"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item: relates to"}
 		if !slices.Equal(rows[0], wantTitles) {
 			t.Errorf("titles %q", rows[0])
 		}
@@ -317,8 +317,12 @@ func TestWriteXLSX(t *testing.T) {
 			if shown, _ := f.GetCellValue(sheetTime, ref("H", k+2)); shown != dateText(l.RateValidFrom) {
 				t.Errorf("entry %s: rate version shows %q", r[0], shown)
 			}
-			if late := len(r) > 12 && r[12] == "late"; late != l.Late {
-				t.Errorf("entry %s: late %v, want %v", r[0], late, l.Late)
+			relates := ""
+			if len(r) > 12 {
+				relates = r[12]
+			}
+			if relates != l.RelatesTo {
+				t.Errorf("entry %s: relates to %q, want %q", r[0], relates, l.RelatesTo)
 			}
 		}
 		if len(byID) != 0 {
@@ -591,6 +595,22 @@ func TestWritePDF(t *testing.T) {
 			t.Errorf("PDF staff-cost workings lack %s's version from %s (AGEC %s, rate £%s)", r.PayrollRef, dateText(r.ValidFrom),
 				moneyText(r.AGEC), r.HourlyRate)
 		}
+	}
+	// Late officer time is listed line by line, with the period it relates to (domain.md §6).
+	late := 0
+	_, lateSection, _ := strings.Cut(text, "Late officer time: ")
+	for _, l := range p.OfficerTime {
+		if l.RelatesTo != "" {
+			late++
+			for _, want := range []string{fmt.Sprint(l.EntryID), dateText(l.WorkDate), l.RelatesTo, moneyText(l.Amount)} {
+				if !strings.Contains(lateSection, want) {
+					t.Errorf("PDF's late officer time lacks %q of entry %d", want, l.EntryID)
+				}
+			}
+		}
+	}
+	if late == 0 || !strings.HasPrefix(lateSection, intText(int64(late))+" lines") {
+		t.Errorf("PDF lacks the late officer time (%d lines)", late)
 	}
 	// Every page carries the ledger position.
 	if got := strings.Count(text, "Ledger position: "); got < pages {

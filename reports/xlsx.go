@@ -780,7 +780,7 @@ func (b *book) officerTime() error {
 	lines := p.OfficerTime
 	order := timeOrder(lines)
 	titles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours>", "Activity",
-		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item"}
+		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item: relates to"}
 	chars := make([]int, len(titles))
 	for i, t := range titles {
 		chars[i] = headerWidth(t)
@@ -792,7 +792,7 @@ func (b *book) officerTime() error {
 		chars[1] = max(chars[1], utf8.RuneCountInString(l.Authority))
 		chars[2] = max(chars[2], utf8.RuneCountInString(l.PayrollRef))
 		chars[3] = max(chars[3], utf8.RuneCountInString(l.OfficerName))
-		chars[6] = max(chars[6], utf8.RuneCountInString(l.Activity))
+		chars[6] = max(chars[6], utf8.RuneCountInString(activityText(l)))
 		chars[8] = max(chars[8], len(l.HourlyRate)+3)
 		chars[10] = max(chars[10], utf8.RuneCountInString(l.EvidenceRef))
 		chars[11] = max(chars[11], utf8.RuneCountInString(l.Approver))
@@ -821,15 +821,15 @@ func (b *book) officerTime() error {
 		row[3] = b.str(l.OfficerName)
 		row[4] = b.day(l.WorkDate)
 		row[5] = excelize.Cell{StyleID: b.st.hours, Value: l.Hours.InexactFloat64()}
-		row[6] = b.str(l.Activity)
+		row[6] = b.str(activityText(l))
 		row[7] = b.day(l.RateValidFrom)
 		row[8] = b.decimalText(b.st.rate4, l.HourlyRate).x
 		row[9] = excelize.Cell{StyleID: b.st.money, Value: l.Amount.InexactFloat64()}
 		row[10] = b.str(l.EvidenceRef)
 		row[11] = b.str(l.Approver)
 		row[12] = nil
-		if l.Late {
-			row[12] = b.str("late")
+		if l.RelatesTo != "" {
+			row[12] = b.str(l.RelatesTo)
 		}
 		if err := sw.SetRow("A"+strconv.Itoa(k+2), row); err != nil {
 			return err

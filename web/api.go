@@ -967,7 +967,17 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 	if err := authorize(r, access.ReadClaims, ""); err != nil {
 		return nil, err
 	}
+	if _, ok := s.cfg.Programme.Heading(heading); heading != "" && !ok {
+		codes := make([]string, len(s.cfg.Programme.Headings))
+		for i, h := range s.cfg.Programme.Headings {
+			codes[i] = h.Code
+		}
+		return nil, apperr.New(apperr.Invalid, match.RuleRef, "heading %s is not one of %s", strconv.Quote(heading), strings.Join(codes, ", "))
+	}
 	if authority != "" {
+		if _, ok := s.cfg.Programme.Authority(authority); !ok {
+			return nil, apperr.New(apperr.Invalid, match.RuleRef, "authority %s is not one of the operation's authorities", strconv.Quote(authority))
+		}
 		if err := authorize(r, access.ReadRecords, authority); err != nil {
 			return nil, err
 		}
@@ -990,7 +1000,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 			if authority != "" && l.Authority != authority {
 				continue
 			}
-			if authorize(r, access.ReadRecords, l.Authority) != nil || (lateOnly && !l.Late) {
+			if authorize(r, access.ReadRecords, l.Authority) != nil || (lateOnly && l.RelatesTo == "") {
 				continue
 			}
 			out.Time = append(out.Time, l)
