@@ -38,7 +38,7 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
-		return Correction{}, invalid(RuleCorr, "a correction needs a reason")
+		return Correction{}, invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}
 	var c Correction
 	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
@@ -93,7 +93,7 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
-		return Correction{}, invalid(RuleCorr, "a correction needs a reason")
+		return Correction{}, invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}
 	var c Correction
 	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {

@@ -729,10 +729,12 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 		in.TimeEntryID = id
 	}
 	if _, err := s.correct(r, in); err != nil {
-		if !userFacing(err) {
+		// V8 refuses a finance officer a line that is not their authority's, there or not:
+		// a mistyped number, shown beside the field like any other.
+		if !userFacing(err) && apperr.RuleOf(err) != match.RuleV8 {
 			return err
 		}
-		cf.failErr(err, map[string]string{"M6": "reason", "": "line_id"})
+		cf.failErr(err, map[string]string{"M6": "line_id", "V8": "line_id", "": "line_id"})
 		return again(s.failedStatus(err), cf)
 	}
 	return redirect(w, r, path+"?done=correction")

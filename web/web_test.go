@@ -814,3 +814,29 @@ func TestStaleDraft(t *testing.T) {
 		t.Errorf("the draft compiled again:\n%s", page)
 	}
 }
+
+// TestCorrectionFormKeepsInput: a correction refused (a line number that is not the finance
+// officer's, V8; none, M6; no reason) shows the form again with what was typed and the message
+// beside the field it is about.
+func TestCorrectionFormKeepsInput(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", "2021-02-01")); res.status != 201 {
+		t.Fatalf("time: %d %s", res.status, res.body)
+	}
+	id := e.timeList(t, "fo", "").Entries[0].ID
+	for _, c := range []struct {
+		user, line, reason, field string
+	}{
+		{"fo", "99999999", "typo in the hours", "corr-line-id"},
+		{"pm", "99999999", "typo in the hours", "corr-line-id"},
+		{"fo", itoa(id), "", "corr-reason"},
+	} {
+		page := string(e.signIn(c.user).post("/corrections", url.Values{"kind": {"time_entry"}, "line_id": {c.line}, "reason": {c.reason}}).body)
+		if !strings.Contains(page, `id="`+c.field+`-error"`) || !strings.Contains(page, `value="`+c.line+`"`) ||
+			(c.reason != "" && !strings.Contains(page, `value="`+c.reason+`"`)) {
+			t.Errorf("%s correcting %s with %q: no form with the error beside %s:\n%s", c.user, c.line, c.reason, c.field, page)
+		}
+	}
+}
