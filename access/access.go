@@ -314,13 +314,12 @@ func scanUser(r pgx.Row) (User, error) {
 	return u, err
 }
 
-// UserByEmail returns the user with email. An unknown email is forbidden (A1) rather than not
-// found, so that a mistyped --as reads as what it is: nobody may act under that name.
+// UserByEmail returns the user with email; an unknown email is not found (M2).
 func UserByEmail(ctx context.Context, q db.Querier, operationID, email string) (User, error) {
 	u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM app_user WHERE operation_id = $1 AND email = $2`,
 		operationID, NormalizeEmail(email)))
 	if err == pgx.ErrNoRows {
-		return User{}, apperr.New(apperr.Forbidden, RuleRole, "there is no user %q (add one with infuse users add)", email)
+		return User{}, apperr.New(apperr.NotFound, apperr.RuleRef, "there is no user %q", email)
 	}
 	if err != nil {
 		return User{}, db.Translate("access.UserByEmail", err)

@@ -155,7 +155,7 @@ func TestUsersAreStored(t *testing.T) {
 		t.Fatalf("a finance officer adding users: %v", err)
 	}
 	_, err = access.UserByEmail(ctx, pool, p.OperationID, "nobody@example.org")
-	if apperr.CodeOf(err) != apperr.Forbidden {
+	if apperr.CodeOf(err) != apperr.NotFound || apperr.RuleOf(err) != apperr.RuleRef {
 		t.Fatalf("unknown user: %v", err)
 	}
 	// The schema refuses what Validate refuses, for a raw session.

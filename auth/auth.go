@@ -472,7 +472,7 @@ func (s *Service) RevokeToken(ctx context.Context, by access.User, id int64) err
 		return db.Translate("auth.RevokeToken", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return apperr.New(apperr.NotFound, "", "there is no current token %d", id)
+		return apperr.New(apperr.NotFound, apperr.RuleRef, "there is no current token %d", id)
 	}
 	return nil
 }

@@ -94,6 +94,6 @@ func PeriodByCode(p *programme.Programme, code string) (Period, error) {
 			return per, nil
 		}
 	}
-	return Period{}, apperr.New(apperr.NotFound, "", "%q is not a claim period of %s (periods look like %s)",
+	return Period{}, apperr.New(apperr.NotFound, apperr.RuleRef, "%q is not a claim period of %s (periods look like %s)",
 		code, p.OperationID, Periods(p)[0].Code)
 }

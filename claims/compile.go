@@ -191,7 +191,7 @@ func linkOf(link []byte) []byte {
 }
 
 func frozenError(c *Claim) error {
-	return apperr.New(apperr.Locked, RuleFrozen, "the claim for %s is %s: it is frozen and cannot be recompiled", c.Period.Code, c.Status)
+	return apperr.New(apperr.Locked, RuleFrozen, "the claim for %s is %s: it is frozen as submitted and cannot change", c.Period.Code, c.Status)
 }
 
 // EndedWithoutClaim returns the claim periods that have ended on the service's clock and have no

@@ -233,7 +233,7 @@ func (s *Service) StoredPack(ctx context.Context, period string) ([]reports.File
 		return nil, "", db.Translate("claims.StoredPack", err)
 	}
 	if len(files) == 0 {
-		return nil, "", apperr.New(apperr.NotFound, "", "no pack is stored for the claim of %s", period)
+		return nil, "", apperr.New(apperr.NotFound, apperr.RuleRef, "no pack is stored for the claim of %s", period)
 	}
 	return files, Status(status), nil
 }

@@ -311,7 +311,7 @@ func (r versionedRow) Scan(dest ...any) error {
 }
 
 func noClaim(period string) error {
-	return apperr.New(apperr.NotFound, "", "there is no claim for %s yet: compile it first", period)
+	return apperr.New(apperr.NotFound, apperr.RuleRef, "there is no claim for %s yet: compile it first", period)
 }
 
 // Claims returns every compiled claim in period order.

@@ -145,9 +145,9 @@ func TestPost(t *testing.T) {
 		// entry sharing a transaction with others does not fail them all.
 		{"AmountBeyondTheColumn", transfer("2021-05-04", ledger.Cash, ledger.ESFIncome, "100000000000000.00"), apperr.Invalid, "L2"},
 		{"NulInTheDescription", ledger.EntryInput{EffectiveDate: date("2021-05-04"), Description: "a\x00b", Source: "test", RecordedBy: "t",
-			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("1")}, {Account: ledger.ESFIncome, Amount: d("-1")}}}, apperr.Invalid, ""},
+			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("1")}, {Account: ledger.ESFIncome, Amount: d("-1")}}}, apperr.Invalid, "M1"},
 		{"InvalidUTF8InTheReference", ledger.EntryInput{EffectiveDate: date("2021-05-04"), Description: "x", Source: "test", Reference: "\xff", RecordedBy: "t",
-			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("1")}, {Account: ledger.ESFIncome, Amount: d("-1")}}}, apperr.Invalid, ""},
+			Postings: []ledger.Posting{{Account: ledger.Cash, Amount: d("1")}, {Account: ledger.ESFIncome, Amount: d("-1")}}}, apperr.Invalid, "M1"},
 		{"BeforeTheFirstPeriod", transfer("2020-12-31", ledger.Cash, ledger.ESFIncome, "1.00"), apperr.Invalid, "L5"},
 	}
 	for _, tc := range rejects {

@@ -73,17 +73,17 @@ func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, e
 	case in.EffectiveDate.IsZero():
 		return nil, nil, apperr.New(apperr.Invalid, "L5", "the entry has no effective date")
 	case in.Description == "":
-		return nil, nil, apperr.New(apperr.Invalid, "", "the entry has no description")
+		return nil, nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "the entry has no description")
 	case !isSource(in.Source):
-		return nil, nil, apperr.New(apperr.Invalid, "", "the entry's source %q is not a lower-case word", in.Source)
+		return nil, nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "the entry's source %q is not a lower-case word", in.Source)
 	case in.RecordedBy == "":
-		return nil, nil, apperr.New(apperr.Invalid, "", "the entry does not say who recorded it")
+		return nil, nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "the entry does not say who recorded it")
 	case len(in.Postings) < 2:
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry needs at least two postings, this one has %d", len(in.Postings))
 	case len(in.Postings) > maxPostings:
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry may have at most %d postings", maxPostings)
 	case !storable(in.Description) || !storable(in.Reference) || !storable(in.RecordedBy) || !storable(in.IdempotencyKey):
-		return nil, nil, apperr.New(apperr.Invalid, "", "the entry's text is not valid UTF-8 or holds a NUL character")
+		return nil, nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "the entry's text is not valid UTF-8 or holds a NUL character")
 	}
 	in.EffectiveDate = dateOnly(in.EffectiveDate)
 	// The sum is kept in two parts, whole millions of pounds and the rest, so that 1,000

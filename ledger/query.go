@@ -25,7 +25,7 @@ func (l *Ledger) entry(ctx context.Context, q db.Querier, id int64) (Entry, erro
 			&e.IdempotencyKey, &e.RecordedAt, &e.RecordedBy)
 	if err != nil {
 		if err == pgx.ErrNoRows {
-			return Entry{}, apperr.New(apperr.NotFound, "", "there is no ledger entry %d", id)
+			return Entry{}, apperr.New(apperr.NotFound, apperr.RuleRef, "there is no ledger entry %d", id)
 		}
 		return Entry{}, db.Translate("ledger.Entry", err)
 	}
@@ -113,7 +113,7 @@ func (l *Ledger) LockPeriod(ctx context.Context, tx pgx.Tx, code, by string) err
 	err := tx.QueryRow(ctx, `SELECT locked_at IS NOT NULL FROM period WHERE operation_id = $1 AND code = $2 FOR UPDATE`,
 		l.op, code).Scan(&locked)
 	if err == pgx.ErrNoRows {
-		return apperr.New(apperr.NotFound, "", "there is no period %s", code)
+		return apperr.New(apperr.NotFound, apperr.RuleRef, "there is no period %s", code)
 	}
 	if err != nil {
 		return db.Translate("ledger.LockPeriod", err)

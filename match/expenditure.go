@@ -395,7 +395,7 @@ func (s *Service) Expenditure(ctx context.Context, id int64) (Expenditure, error
 	e, err := scanExpenditure(s.l.Pool().QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure
 		WHERE operation_id = $1 AND id = $2`, s.p.OperationID, id))
 	if err == pgx.ErrNoRows {
-		return Expenditure{}, apperr.New(apperr.NotFound, "", "there is no expenditure line %d", id)
+		return Expenditure{}, apperr.New(apperr.NotFound, RuleRef, "there is no expenditure line %d", id)
 	}
 	return e, db.Translate("match.Expenditure", err)
 }

@@ -53,8 +53,8 @@ const (
 	RuleR53    = "R5.3"
 	RuleR64    = "R6.4"
 	RuleMoney  = "R9.1"
-	RuleFormat = "M1"
-	RuleRef    = "M2"
+	RuleFormat = apperr.RuleFormat
+	RuleRef    = apperr.RuleRef
 	RuleName   = "M3"
 	RuleCredit = "M4"
 	RuleLine   = "M5"

@@ -500,7 +500,7 @@ func (s *Service) TimeEntry(ctx context.Context, id int64) (TimeEntry, error) {
 	e, err := scanTimeEntry(s.l.Pool().QueryRow(ctx, `SELECT `+timeEntryColumns+timeEntryFrom+`
 		WHERE t.operation_id = $1 AND t.id = $2`, s.p.OperationID, id))
 	if err == pgx.ErrNoRows {
-		return TimeEntry{}, apperr.New(apperr.NotFound, "", "there is no time entry %d", id)
+		return TimeEntry{}, apperr.New(apperr.NotFound, RuleRef, "there is no time entry %d", id)
 	}
 	return e, db.Translate("match.TimeEntry", err)
 }
@@ -510,7 +510,7 @@ func (s *Service) liveTimeEntry(ctx context.Context, q db.Querier, in TimeInput)
 		WHERE t.operation_id = $1 AND o.authority = $2 AND o.payroll_ref = $3 AND t.work_date = $4 AND t.activity = $5
 		  AND t.reversed_by IS NULL`, s.p.OperationID, in.Authority, in.PayrollRef, in.WorkDate, in.Activity))
 	if err == pgx.ErrNoRows {
-		return TimeEntry{}, apperr.New(apperr.NotFound, "", "there is no live time entry for %s %s on %s, %s",
+		return TimeEntry{}, apperr.New(apperr.NotFound, RuleRef, "there is no live time entry for %s %s on %s, %s",
 			in.Authority, in.PayrollRef, in.WorkDate.Format(programme.DateLayout), in.Activity)
 	}
 	return e, db.Translate("match.TimeEntry", err)

@@ -76,5 +76,5 @@ func daysIn(y int, m time.Month) int {
 // badDate is the error for text that is not a date. The text is shortened so that a mistaken
 // paste of a whole file does not become the message.
 func badDate(s string) error {
-	return apperr.New(apperr.Invalid, "", "%q is not a date in the form YYYY-MM-DD", short(s))
+	return apperr.New(apperr.Invalid, apperr.RuleFormat, "%q is not a date in the form YYYY-MM-DD", short(s))
 }

@@ -324,7 +324,7 @@ func (s *Server) revokeToken(r *http.Request, idText string) error {
 	}
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil {
-		return apperr.New(apperr.NotFound, "", "there is no token %q", idText)
+		return apperr.New(apperr.NotFound, apperr.RuleRef, "there is no token %q", idText)
 	}
 	err = s.cfg.Auth.RevokeToken(r.Context(), user(r), id)
 	s.audit(r, "tokens.revoke", idText, nil, err)
@@ -513,7 +513,7 @@ func writeRecorded(w http.ResponseWriter, replayed bool, v any) {
 func pathID(r *http.Request, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, apperr.New(apperr.NotFound, "", "there is no %s %q", name, r.PathValue(name))
+		return 0, apperr.New(apperr.NotFound, apperr.RuleRef, "there is no %s %q", name, r.PathValue(name))
 	}
 	return id, nil
 }
@@ -1141,7 +1141,7 @@ func (s *Server) entry(r *http.Request, idText string) (entryJSON, error) {
 	}
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil {
-		return entryJSON{}, apperr.New(apperr.NotFound, "", "there is no entry %q", idText)
+		return entryJSON{}, apperr.New(apperr.NotFound, apperr.RuleRef, "there is no entry %q", idText)
 	}
 	e, err := s.cfg.Ledger.Entry(r.Context(), id)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
 	"github.com/ccr-infuse/infuse/reports"
 )
@@ -40,13 +41,18 @@ const version = "1.0"
 // the same bytes, with the same hashes, whichever rendered it.
 const generatorVersion = "infuse " + version
 
-// actor looks the user with email up; without an email the command acts as the system (the
-// operator at the server's command line).
-func (e *env) actor(ctx context.Context, svc *claims.Service, email string) (access.User, error) {
+// actor looks up the user named by --as; without one the command acts as the system (the
+// operator at the server's command line, who holds the database anyway). An unknown email is
+// refused as A1, not M2: nobody may act under that name.
+func actor(ctx context.Context, l *ledger.Ledger, email string) (access.User, error) {
 	if email == "" {
 		return access.System, nil
 	}
-	return access.UserByEmail(ctx, svc.Ledger().Pool(), svc.Programme().OperationID, email)
+	u, err := access.UserByEmail(ctx, l.Pool(), l.OperationID(), email)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return u, apperr.New(apperr.Forbidden, access.RuleRole, "there is no user %q (add one with infuse users add)", email)
+	}
+	return u, err
 }
 
 // required reports a missing flag as a usage error.
@@ -77,7 +83,7 @@ func cmdClaimsCompile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	by, err := e.actor(ctx, svc, *as)
+	by, err := actor(ctx, svc.Ledger(), *as)
 	if err != nil {
 		return err
 	}
@@ -137,7 +143,7 @@ func claimStep(ctx context.Context, e *env, name string, args []string,
 	if err != nil {
 		return err
 	}
-	by, err := e.actor(ctx, svc, *as)
+	by, err := actor(ctx, svc.Ledger(), *as)
 	if err != nil {
 		return err
 	}
@@ -179,7 +185,7 @@ func cmdClaimsDecide(ctx context.Context, e *env, args []string) error {
 	if d.DecidedOn, err = dateOrToday(svc, *date); err != nil {
 		return err
 	}
-	by, err := e.actor(ctx, svc, *as)
+	by, err := actor(ctx, svc.Ledger(), *as)
 	if err != nil {
 		return err
 	}
@@ -215,7 +221,7 @@ func cmdClaimsPay(ctx context.Context, e *env, args []string) error {
 	if p.PaidOn, err = programme.ParseDate(*date); err != nil {
 		return err
 	}
-	by, err := e.actor(ctx, svc, *as)
+	by, err := actor(ctx, svc.Ledger(), *as)
 	if err != nil {
 		return err
 	}

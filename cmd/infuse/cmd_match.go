@@ -33,15 +33,6 @@ func (e *env) matchService(ctx context.Context) (*match.Service, error) {
 	return match.New(l, p)
 }
 
-// asUser looks up the user named by --as; without one the command acts as the system (the
-// operator at the server's command line, who holds the database anyway).
-func (e *env) asUser(ctx context.Context, m *match.Service, email string) (access.User, error) {
-	if email == "" {
-		return access.System, nil
-	}
-	return access.UserByEmail(ctx, m.Ledger().Pool(), m.Programme().OperationID, email)
-}
-
 // cmdImport returns the command that imports one kind of CSV file.
 func cmdImport(kind string) func(ctx context.Context, e *env, args []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
@@ -61,7 +52,7 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		if err != nil {
 			return err
 		}
-		by, err := e.asUser(ctx, m, *as)
+		by, err := actor(ctx, m.Ledger(), *as)
 		if err != nil {
 			return err
 		}
@@ -237,7 +228,7 @@ func cmdReverse(kind string) func(ctx context.Context, e *env, args []string) er
 		if err != nil {
 			return err
 		}
-		by, err := e.asUser(ctx, m, *as)
+		by, err := actor(ctx, m.Ledger(), *as)
 		if err != nil {
 			return err
 		}

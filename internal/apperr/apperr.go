@@ -29,6 +29,13 @@ const (
 	Internal        Code = "internal"
 )
 
+// The rules every package shares (README, "Rules"): input is well formed (M1), and a reference
+// names something that exists (M2).
+const (
+	RuleFormat = "M1"
+	RuleRef    = "M2"
+)
+
 // Error is a failure with a code, the rule it concerns and a human message.
 type Error struct {
 	Code    Code   // kind of failure
