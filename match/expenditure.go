@@ -117,7 +117,7 @@ func (x *expImport) parse(r *record) []any {
 		r.fail(RuleR64, "heading %s is covered by the flat rate and takes no real-cost lines", in.Heading)
 	}
 	if dateOK {
-		s.checkDate(r, "defrayal date", in.DefrayedOn)
+		s.checkDate(r, apperr.Phrase("defrayal date"), in.DefrayedOn)
 	}
 	checkNoNUL(r, map[string]string{"heading": in.Heading, "payee": in.Payee, "description": in.Description,
 		"evidence_ref": in.EvidenceRef, "invoice_ref": in.InvoiceRef})

@@ -139,7 +139,7 @@ func (s *Service) checkTime(r *record, in TimeInput, dateOK, hoursOK bool) {
 		r.fail(RuleFormat, "the payroll reference is missing")
 	}
 	if dateOK {
-		s.checkDate(r, "work date", in.WorkDate)
+		s.checkDate(r, apperr.Phrase("work date"), in.WorkDate)
 	}
 	if hoursOK {
 		switch {
@@ -174,7 +174,7 @@ func selfApproved(in TimeInput, by access.User) string {
 }
 
 // checkDate applies V1 and V2 to a work or defrayal date.
-func (s *Service) checkDate(r *record, what string, d time.Time) {
+func (s *Service) checkDate(r *record, what apperr.Phrase, d time.Time) {
 	if !s.p.InWindow(d) {
 		r.fail(RuleV1, "%s %s is outside the eligibility window %s to %s", what, d.Format(programme.DateLayout),
 			s.p.WindowStart.Format(programme.DateLayout), s.p.WindowEnd.Format(programme.DateLayout))

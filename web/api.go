@@ -127,7 +127,7 @@ func (t *text) UnmarshalJSON(b []byte) error {
 func parseDate(field, s string) (time.Time, error) {
 	d, err := programme.ParseDate(strings.TrimSpace(s))
 	if err != nil {
-		return time.Time{}, apperr.New(apperr.Invalid, match.RuleFormat, "%s %q is not a date (YYYY-MM-DD)", field, s)
+		return time.Time{}, apperr.New(apperr.Invalid, match.RuleFormat, "%s %q is not a date (YYYY-MM-DD)", field, s).On(field)
 	}
 	return d, nil
 }
@@ -835,7 +835,7 @@ func amount(field string, t text, zero bool) (decimal.Decimal, error) {
 	}
 	d, err := decimal.NewFromString(strings.TrimSpace(string(t)))
 	if err != nil || d.Exponent() < -2 {
-		return decimal.Zero, apperr.New(apperr.Invalid, "R9.1", "%s %q is not an amount of money with at most 2 decimal places", field, string(t))
+		return decimal.Zero, apperr.New(apperr.Invalid, "R9.1", "%s %q is not an amount of money with at most 2 decimal places", field, string(t)).On(field)
 	}
 	return d, nil
 }

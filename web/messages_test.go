@@ -241,6 +241,13 @@ func TestDomainMessagesInWelsh(t *testing.T) {
 	if !strings.Contains(page, `mae coma yn oriau "7,5": ysgrifennwch y rhif heb wahanyddion miloedd`) {
 		t.Errorf("Welsh form error not found:\n%s", page)
 	}
+	v.Set("hours", "7.5")
+	v.Set("work_date", "2020-01-06") // before the window (V1): the field named in Welsh too
+	page = html.UnescapeString(string(fo.post("/time", v).body))
+	if !strings.Contains(page, "dyddiad gwaith 2020-01-06") {
+		t.Errorf("Welsh V1 error does not name the work date in Welsh:\n%s", page)
+	}
+	v.Set("work_date", "2021-02-01")
 	res := fo.get("/officers?authority=GB-CRF")
 	if page := html.UnescapeString(string(res.body)); res.status != http.StatusForbidden ||
 		!strings.Contains(page, "mae fo@newport.example yn swyddog cyllid yn GB-NWP a chaiff weithredu ar ran GB-NWP yn unig, nid ar ran GB-CRF") {
