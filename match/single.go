@@ -355,7 +355,7 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 		return *h, h.StringFixed(2)
 	}
 	if dayH, text := recorded(st.dayH); dayH.Add(hours).GreaterThan(s.p.DailyMaxHours) {
-		fail(RuleV3, "officer %s of %s would have %s hours on %s (%s in this file, %s recorded already), more than the daily maximum of %s",
+		fail(RuleV3, "officer %s of %s would have %s hours on %s (%s now, %s recorded already), more than the daily maximum of %s",
 			in.PayrollRef, in.Authority, dayH.Add(hours).StringFixed(2), day, hours.StringFixed(2), text, s.p.DailyMaxHours)
 	}
 	if st.capFTE != nil {

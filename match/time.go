@@ -398,7 +398,7 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 			       sum(n.hours) OVER (PARTITION BY n.officer_id, n.yr ORDER BY n.work_date, n.row_no) AS year_run
 			  FROM t_new n
 		)
-		SELECT w.row_no, 'V3', 'officer %s of %s would have %s hours on %s (%s in this file, %s recorded already), more than the daily maximum of %s',
+		SELECT w.row_no, 'V3', 'officer %s of %s would have %s hours on %s (%s now, %s recorded already), more than the daily maximum of %s',
 		       ARRAY[w.payroll_ref::text, w.authority::text, (coalesce(ed.h, 0) + w.day_new)::text, w.work_date::text, w.day_new::text, (coalesce(ed.h, 0))::text, ($2::numeric)::text]
 		  FROM w LEFT JOIN ed ON ed.officer_id = w.officer_id AND ed.work_date = w.work_date
 		 WHERE coalesce(ed.h, 0) + w.day_new > $2::numeric

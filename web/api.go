@@ -656,7 +656,7 @@ func (s *Server) runImport(r *http.Request, kind string) (importJSON, []byte, er
 		if errors.As(err, &mbe) {
 			return importJSON{}, nil, err
 		}
-		return importJSON{}, nil, apperr.New(apperr.Invalid, RuleBody, "send the CSV file as a multipart upload in the field \"file\"")
+		return importJSON{}, nil, apperr.New(apperr.Invalid, RuleBody, "choose a CSV file to upload: none came in the upload's field \"file\"").On("file")
 	}
 	defer f.Close()
 	data, err := io.ReadAll(f)

@@ -840,3 +840,16 @@ func TestCorrectionFormKeepsInput(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminDashboard: an admin, who reads no claims, is offered their own pages on the dashboard.
+func TestAdminDashboard(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	page := string(e.signIn("admin").get("/").body)
+	_, main, _ := strings.Cut(page, "<main")
+	for _, want := range []string{"What you can do here:", `href="/admin/users"`, `href="/admin/tokens"`, `href="/admin/audit"`} {
+		if !strings.Contains(main, want) {
+			t.Errorf("the admin's dashboard lacks %q:\n%s", want, main)
+		}
+	}
+}
