@@ -534,7 +534,7 @@ func (d *doc) summary() {
 	for _, m := range sortedMatch(p.Match) {
 		per, cum, tgt, pro = per.Add(m.Period), cum.Add(m.Cumulative), tgt.Add(m.Target), pro.Add(m.ProRataTarget)
 		r := trow{cells: []string{m.NameEN, m.NameCY, moneyText(m.Period), moneyText(m.Cumulative), moneyText(m.Target),
-			moneyText(m.ProRataTarget), numberText(m.VariancePct, 1) + "%"}}
+			moneyText(m.ProRataTarget), numberText(m.VariancePct, 2) + "%"}}
 		if m.VariancePct.Abs().GreaterThan(decimal.NewFromInt(15)) {
 			r.color = colWarn
 		}

@@ -593,7 +593,7 @@ func (b *book) summary() error {
 	g.add(b.wide(b.st.title, fmt.Sprintf("%s: ESF claim %d, %s", p.Operation.Name, p.ClaimNumber, p.Period.Code)))
 	g.blank()
 	kv := func(k string, v cell) { g.add(b.styled(b.st.label, k), v) }
-	kv("Operation", b.wide(b.st.text, p.Operation.ID+": "+p.Operation.Name))
+	kv("Operation", b.wide(b.st.text, p.Operation.Name+" ("+p.Operation.ID+")"))
 	kv("Operation (Welsh)", b.wide(b.st.text, p.Operation.NameCY))
 	kv("Lead beneficiary", b.wide(b.st.text, authorityLabel(p.Operation.Lead)))
 	kv("Claim number", b.integer(int64(p.ClaimNumber)))
