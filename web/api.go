@@ -898,6 +898,13 @@ func (s *Server) claimStep(r *http.Request, step, period string, in *stepInput) 
 	if c != nil {
 		detail["status"] = string(c.Status)
 		detail["esf_due"] = money(c.Figures.ESFDue.Period)
+		switch {
+		case step == "decide" && c.Decision != nil:
+			detail["decided_on"], detail["approved"] = c.Decision.DecidedOn.Format(time.DateOnly), money(c.Decision.Approved)
+			detail["disallowed"], detail["reason"] = money(c.Decision.Disallowed), c.Decision.Reason
+		case step == "pay" && c.Payment != nil:
+			detail["paid_on"], detail["amount"] = c.Payment.PaidOn.Format(time.DateOnly), money(c.Payment.Amount)
+		}
 	}
 	s.audit(r, "claims."+step, period, detail, err)
 	return c, err

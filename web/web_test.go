@@ -418,12 +418,18 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 		}
 	}
 	var audit struct {
-		Events []struct{ Action, Target, Outcome, Actor string }
+		Events []struct {
+			Action, Target, Outcome, Actor string
+			Detail                         map[string]any
+		}
 	}
 	e.do("GET", "/api/v1/audit?action=claims.", "auditor", nil).json(t, &audit)
 	got := []string{}
 	for _, ev := range audit.Events {
 		got = append(got, ev.Action+":"+ev.Outcome)
+		if ev.Action == "claims.decide" && ev.Outcome == "ok" && (ev.Detail["approved"] != claimESF(t, e) || ev.Detail["decided_on"] != "2021-07-15") {
+			t.Errorf("the decision's audit detail %v lacks what was decided", ev.Detail)
+		}
 	}
 	if strings.Join(got, " ") != "claims.pay:ok claims.decide:ok claims.decide:failed claims.submit:ok claims.review:ok claims.compile:ok" {
 		t.Errorf("audit %v", got)
