@@ -288,6 +288,29 @@ func (e *testEnv) seedOfficer(authority, ref, name string) {
 }
 
 // timeEntry is a valid time entry for officer ref of authority on day.
+// recordTime records a time entry of timeEntry's as the finance officer, through the API.
+func (e *testEnv) recordTime(authority, ref, day string) {
+	e.t.Helper()
+	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry(authority, ref, day)); res.status != http.StatusCreated {
+		e.t.Fatalf("time of %s on %s: %d %s", ref, day, res.status, res.body)
+	}
+}
+
+// claimSteps takes the claim of period through steps by the API: compile and submit by the
+// programme manager "pm", review by "pm2" (four eyes).
+func (e *testEnv) claimSteps(period string, steps ...string) {
+	e.t.Helper()
+	for _, step := range steps {
+		user := "pm"
+		if step == "review" {
+			user = "pm2"
+		}
+		if res := e.do("POST", "/api/v1/claims/"+period+"/"+step, user, nil); res.status != http.StatusOK {
+			e.t.Fatalf("%s %s: %d %s", step, period, res.status, res.body)
+		}
+	}
+}
+
 func timeEntry(authority, ref, day string) map[string]any {
 	return map[string]any{"authority": authority, "payroll_ref": ref, "work_date": day, "hours": "7.25", "activity": "lab",
 		"evidence_ref": "TS-" + day, "approved_by": "Gareth Morgan"}

@@ -249,9 +249,7 @@ func TestFiltersRefuseUnstorableText(t *testing.T) {
 func TestClaimLinesRefuseUnknownFilters(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
-		t.Fatalf("compile: %d %s", res.status, res.body)
-	}
+	e.claimSteps("2021Q1", "compile")
 	for _, q := range []string{"heading=bogus", "authority=GB-ZZZ", "heading=officer_time&authority=GB-ZZZ"} {
 		if res := e.do("GET", "/api/v1/claims/2021Q1/lines?"+q, "auditor", nil); res.status != http.StatusUnprocessableEntity || res.errorBody(t).Rule != "M2" {
 			t.Errorf("%s: %d %s", q, res.status, res.body)
@@ -270,19 +268,9 @@ func TestClaimLinesPage(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
-	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", "2021-02-01")); res.status != 201 {
-		t.Fatalf("time: %d %s", res.status, res.body)
-	}
-	for _, step := range []struct{ path, user string }{
-		{"/api/v1/claims/2021Q1/compile", "pm"}, {"/api/v1/claims/2021Q1/review", "pm2"}, {"/api/v1/claims/2021Q1/submit", "pm"},
-	} {
-		if res := e.do("POST", step.path, step.user, nil); res.status != 200 {
-			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
-		}
-	}
-	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", "2021-03-01")); res.status != 201 {
-		t.Fatalf("late time: %d %s", res.status, res.body)
-	}
+	e.recordTime("GB-NWP", "NWP-1", "2021-02-01")
+	e.claimSteps("2021Q1", "compile", "review", "submit")
+	e.recordTime("GB-NWP", "NWP-1", "2021-03-01")
 	list := e.timeList(t, "fo", "?authority=GB-NWP")
 	var first int64
 	for _, l := range list.Entries {
@@ -293,9 +281,7 @@ func TestClaimLinesPage(t *testing.T) {
 	if res := e.do("POST", "/api/v1/corrections", "fo", map[string]any{"time_entry_id": first, "reason": "wrong day"}); res.status != 201 {
 		t.Fatalf("correction: %d %s", res.status, res.body)
 	}
-	if res := e.do("POST", "/api/v1/claims/2021Q2/compile", "pm", nil); res.status != 200 {
-		t.Fatalf("compile: %d %s", res.status, res.body)
-	}
+	e.claimSteps("2021Q2", "compile")
 	page := string(e.signIn("pm").get("/claims/2021Q2/lines?heading=officer_time").body)
 	for _, want := range []string{"late, relates to 2021Q1", "Lab (reversal of entry #", ": wrong day)"} {
 		if !strings.Contains(page, want) {

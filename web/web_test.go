@@ -333,21 +333,13 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.seedOfficer("GB-NWP", "NWP-004417", "Rhian Evans")
-	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-004417", "2021-02-03")); res.status != 201 {
-		t.Fatalf("time: %d %s", res.status, res.body)
-	}
+	e.recordTime("GB-NWP", "NWP-004417", "2021-02-03")
 	exp := map[string]any{"heading": "delivery", "defrayed_on": "2021-03-01", "payee": "Nesta", "description": "Lab facilitation",
 		"amount": "18250.00", "evidence_ref": "INV-88213", "invoice_ref": "88213"}
 	if res := e.do("POST", "/api/v1/expenditure", "pm", exp); res.status != 201 {
 		t.Fatalf("expenditure: %d %s", res.status, res.body)
 	}
-	for _, step := range []struct{ path, user string }{
-		{"/api/v1/claims/2021Q1/compile", "pm"}, {"/api/v1/claims/2021Q1/review", "pm2"}, {"/api/v1/claims/2021Q1/submit", "pm"},
-	} {
-		if res := e.do("POST", step.path, step.user, nil); res.status != 200 {
-			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
-		}
-	}
+	e.claimSteps("2021Q1", "compile", "review", "submit")
 	res := e.do("GET", "/api/v1/claims/2021Q1", "auditor", nil)
 	if res.status != 200 {
 		t.Fatalf("claim: %d %s", res.status, res.body)
@@ -790,16 +782,9 @@ func TestStaleDraft(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
-	for _, day := range []string{"2021-02-01", "2021-02-02"} {
-		if day == "2021-02-02" {
-			if res := e.do("POST", "/api/v1/claims/2021Q1/compile", "pm", nil); res.status != 200 {
-				t.Fatalf("compile: %d %s", res.status, res.body)
-			}
-		}
-		if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", day)); res.status != 201 {
-			t.Fatalf("time: %d %s", res.status, res.body)
-		}
-	}
+	e.recordTime("GB-NWP", "NWP-1", "2021-02-01")
+	e.claimSteps("2021Q1", "compile")
+	e.recordTime("GB-NWP", "NWP-1", "2021-02-02")
 	pm := e.signIn("pm")
 	page := string(pm.get("/claims/2021Q1").body)
 	if !strings.Contains(page, "The ledger has changed since these figures were compiled") ||
@@ -828,9 +813,7 @@ func TestCorrectionFormKeepsInput(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
-	if res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", "2021-02-01")); res.status != 201 {
-		t.Fatalf("time: %d %s", res.status, res.body)
-	}
+	e.recordTime("GB-NWP", "NWP-1", "2021-02-01")
 	id := e.timeList(t, "fo", "").Entries[0].ID
 	for _, c := range []struct {
 		user, line, reason, field string
