@@ -710,9 +710,8 @@ func TestDisallowanceAfterTheNextClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range pack.Transactions {
-		if l.EntryID == e.ID && l.EffectivePeriod != "2021Q3" {
-			t.Errorf("the adjustment relates to %s in the transaction list; want 2021Q3", l.EffectivePeriod)
-		}
+	i := slices.IndexFunc(pack.Transactions, func(l reports.CashLine) bool { return l.EntryID == e.ID })
+	if i < 0 || pack.Transactions[i].EffectivePeriod != "2021Q3" {
+		t.Errorf("the adjustment in 2021Q3's transaction list: %+v; want it there, relating to 2021Q3", pack.Transactions)
 	}
 }

@@ -248,6 +248,12 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 			if err != nil {
 				return err
 			}
+			if e.Period != next.Code {
+				// The next claim was submitted while this was recorded: its period is locked,
+				// and the adjustment would be a late item dated in it. Nothing is kept.
+				return apperr.New(apperr.Conflict, RuleOutcome,
+					"the claim for %s was submitted while the decision was recorded; record the decision again", next.Code)
+			}
 			entryID = e.ID
 		}
 		if _, err := tx.Exec(ctx, `UPDATE claim SET status = 'approved', decided_at = $3, decided_on = $4, decided_by = $5,

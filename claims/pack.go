@@ -281,7 +281,7 @@ func (s *Service) lineDetail(ctx context.Context, tx pgx.Tx, c *Claim, p *report
 			tl.Reverses, tl.Reason = l.Reverses, l.Reason
 		}
 		if l.Late {
-			tl.RelatesTo = l.EffectivePeriod
+			tl.Late, tl.RelatesTo = true, l.EffectivePeriod
 		}
 		p.OfficerTime = append(p.OfficerTime, tl)
 	}

@@ -80,12 +80,15 @@ func (l *Ledger) PostBatch(ctx context.Context, tx pgx.Tx, ins []EntryInput) ([]
 		bp.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
+	// A failed round trip comes first: it may have ended the caller's transaction, which the
+	// caller must learn even when the batch was invalid too.
 	sent := tx.SendBatch(ctx, b).Close()
-	if err := validated(); err != nil { // the caller's error comes first
-		return nil, err
-	}
+	invalid := validated()
 	if sent != nil {
 		return nil, db.Translate("ledger.PostBatch", sent)
+	}
+	if invalid != nil {
+		return nil, invalid
 	}
 	bp.at = l.now().UTC().Truncate(time.Microsecond)
 

@@ -66,8 +66,8 @@ type Entry struct {
 const maxPostings = 1000
 
 // validate checks an input against L1–L3 and the field rules, and resolves its accounts. It
-// runs for every entry a batch or an import posts, before the database sees any of them, so it
-// works in pence (int64) and holds the chart's lock once.
+// runs for every entry a batch or an import posts, before any of them is written, so it works in
+// pence (int64) and holds the chart's lock once.
 func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, err error) {
 	switch {
 	case in.EffectiveDate.IsZero():

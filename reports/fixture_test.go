@@ -103,7 +103,7 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 			Activity: acts[rng.IntN(len(acts))], RateValidFrom: v.ValidFrom, HourlyRate: v.HourlyRate, Amount: amount,
 			EvidenceRef: fmt.Sprintf("TS-%s-%s-%04d", d.Format("2006-01"), o.auth[3:], i%9000), Approver: "Gareth Morgan"}
 		if isLate {
-			l.RelatesTo = "2021Q2"
+			l.Late, l.RelatesTo = true, "2021Q2"
 			late = append(late, entry)
 		}
 		p.OfficerTime = append(p.OfficerTime, l)

@@ -166,8 +166,9 @@ type TimeLine struct {
 	Amount        decimal.Decimal // hours × exact rate, half up to the penny (R9.3a)
 	EvidenceRef   string
 	Approver      string
-	// RelatesTo is, for a late item, the earlier period its work date lies in (domain.md §6):
-	// the claim shows it with that period. Empty for a line of the claim's own period.
+	// Late marks a late item: booked here though its work date lies in an earlier period,
+	// RelatesTo (domain.md §6), with which the claim shows it. RelatesTo is empty otherwise.
+	Late      bool
 	RelatesTo string
 }
 

@@ -1007,7 +1007,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 			if authority != "" && l.Authority != authority {
 				continue
 			}
-			if authorize(r, access.ReadRecords, l.Authority) != nil || (lateOnly && l.RelatesTo == "") {
+			if authorize(r, access.ReadRecords, l.Authority) != nil || (lateOnly && !l.Late) {
 				continue
 			}
 			out.Time = append(out.Time, l)
@@ -1046,7 +1046,7 @@ func (s *Server) apiPackFile(w http.ResponseWriter, r *http.Request) error {
 	period, name := r.PathValue("period"), r.PathValue("file")
 	ct, ok := packTypes[name]
 	if !ok {
-		return apperr.New(apperr.NotFound, "", "a pack has claim.xlsx, claim.pdf and manifest.json, not %q", name)
+		return apperr.New(apperr.NotFound, apperr.RuleRef, "a pack has claim.xlsx, claim.pdf and manifest.json, not %q", name)
 	}
 	files, err := s.storedPack(r, period)
 	if err != nil {
@@ -1063,7 +1063,7 @@ func (s *Server) apiPackFile(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	return apperr.New(apperr.NotFound, "", "the pack of %s has no %s", period, name)
+	return apperr.New(apperr.NotFound, apperr.RuleRef, "the pack of %s has no %s", period, name)
 }
 
 // ---- ledger ----

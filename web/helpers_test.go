@@ -287,7 +287,6 @@ func (e *testEnv) seedOfficer(authority, ref, name string) {
 	}
 }
 
-// timeEntry is a valid time entry for officer ref of authority on day.
 // recordTime records a time entry of timeEntry's as the finance officer, through the API.
 func (e *testEnv) recordTime(authority, ref, day string) {
 	e.t.Helper()
@@ -311,6 +310,7 @@ func (e *testEnv) claimSteps(period string, steps ...string) {
 	}
 }
 
+// timeEntry is a valid time entry for officer ref of authority on day.
 func timeEntry(authority, ref, day string) map[string]any {
 	return map[string]any{"authority": authority, "payroll_ref": ref, "work_date": day, "hours": "7.25", "activity": "lab",
 		"evidence_ref": "TS-" + day, "approved_by": "Gareth Morgan"}

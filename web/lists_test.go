@@ -237,7 +237,8 @@ func TestFiltersRefuseUnstorableText(t *testing.T) {
 			t.Errorf("page %s: %d", path, res.status)
 		}
 	}
-	for _, path := range []string{"/api/v1/time-entries?payroll_ref=%00", "/api/v1/audit?actor=%ff", "/api/v1/officers?x%00=1"} {
+	for _, path := range []string{"/api/v1/time-entries?payroll_ref=%00", "/api/v1/audit?actor=%ff", "/api/v1/officers?x%00=1",
+		"/api/v1/ledger/entries/1%00"} {
 		if res := e.do("GET", path, "auditor", nil); res.status != http.StatusUnprocessableEntity || res.errorBody(t).Rule != "M1" {
 			t.Errorf("API %s: %d %s", path, res.status, res.body)
 		}

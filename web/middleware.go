@@ -193,7 +193,7 @@ func (s *Server) wrap(rt route, h func(w http.ResponseWriter, r *http.Request) e
 		if !rt.public {
 			w.Header().Set("Cache-Control", "no-store")
 		}
-		if err := storableQuery(r.URL.Query()); err != nil {
+		if err := storableRequest(r.URL); err != nil {
 			s.renderError(w, r, err)
 			return
 		}
@@ -203,15 +203,17 @@ func (s *Server) wrap(rt route, h func(w http.ResponseWriter, r *http.Request) e
 	})
 }
 
-// storableQuery refuses a query string holding text the database cannot take: bytes that are
-// not UTF-8, or a NUL character (M1). Filters reach queries, where PostgreSQL would refuse it
-// with an error people should not see.
-func storableQuery(q url.Values) error {
-	for k, vs := range q {
-		for _, v := range append(vs, k) {
-			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-				return apperr.New(apperr.Invalid, match.RuleFormat, "the address holds text that is not valid UTF-8, or a NUL character")
-			}
+// storableRequest refuses an address whose path or query holds text the database cannot take:
+// bytes that are not UTF-8, or a NUL character (M1). Path values and filters reach queries,
+// where PostgreSQL would refuse it with an error people should not see.
+func storableRequest(u *url.URL) error {
+	texts := []string{u.Path}
+	for k, vs := range u.Query() {
+		texts = append(append(texts, k), vs...)
+	}
+	for _, v := range texts {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return apperr.New(apperr.Invalid, match.RuleFormat, "the address holds text that is not valid UTF-8, or a NUL character")
 		}
 	}
 	return nil

@@ -266,7 +266,13 @@ func (s *Server) newPage(r *http.Request, titleKey string, data any) *page {
 	if lang == "cy" {
 		other = "en"
 	}
-	p := &page{Lang: lang, Other: other, User: st.user, CSRF: csrf(r), Path: r.URL.RequestURI(),
+	// The language switch comes back to this page; a page answering a form (a POST) cannot
+	// be asked for again, so it goes to the dashboard.
+	back := "/"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		back = r.URL.RequestURI()
+	}
+	p := &page{Lang: lang, Other: other, User: st.user, CSRF: csrf(r), Path: back,
 		Nav: navigation(st.user, r.URL.Path), RequestID: st.id, Data: data, srv: s, msgs: s.pages.catalogs[lang]}
 	p.Title = p.T(titleKey)
 	if f := r.URL.Query().Get("done"); f != "" {

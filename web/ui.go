@@ -95,7 +95,7 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 func (s *Server) uiLang(w http.ResponseWriter, r *http.Request) error {
 	lang := r.PathValue("lang")
 	if lang != "en" && lang != "cy" {
-		return apperr.New(apperr.NotFound, "", "there is no language %q", lang)
+		return apperr.New(apperr.NotFound, apperr.RuleRef, "there is no language %q", lang)
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
 		Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
@@ -369,16 +369,6 @@ func (s *Server) failedStatus(err error) int {
 		return http.StatusUnprocessableEntity
 	}
 	return status
-}
-
-// unknownUserStatus is the status of a form naming a user: access refuses an unknown email as
-// forbidden (A1: nobody may act under that name), which, for an administrator allowed to
-// manage users, is a mistake in the form.
-func (s *Server) unknownUserStatus(err error) int {
-	if apperr.RuleOf(err) == access.RuleRole {
-		return http.StatusUnprocessableEntity
-	}
-	return s.failedStatus(err)
 }
 
 // userFacing reports whether err is one a person fixes in the form (not internal, not a
@@ -920,7 +910,10 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	}
 	if data.CanDownload && !data.Stale {
 		files, _, err := s.cfg.Claims.StoredPack(r.Context(), period)
-		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
+		switch {
+		case apperr.RuleOf(err) == claims.RuleStale: // the ledger moved since Stale looked
+			data.Stale = true
+		case err != nil && apperr.CodeOf(err) != apperr.NotFound:
 			return err
 		}
 		data.Files = files
@@ -934,7 +927,7 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	data.CanSubmit = !data.Stale && c.Status == claims.Reviewed && authorize(r, access.SubmitClaim, "") == nil && c.ReviewedBy != me
 	data.CanDecide = c.Status == claims.Submitted && authorize(r, access.RecordDecision, "") == nil
 	data.CanPay = c.Status == claims.Approved && authorize(r, access.RecordPayment, "") == nil
-	data.Actions = data.CanCompile || data.CanReview || data.CanSubmit || data.CanDecide || data.CanPay
+	data.Actions = data.CanReview || data.CanSubmit || data.CanDecide || data.CanPay // compiling is offered in the notice
 	if df == nil {
 		df = s.newForm(p, "dec", nil)
 	}
@@ -1152,14 +1145,18 @@ func (s *Server) uiSetPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.setPassword(r, r.PostForm.Get("email"), r.PostForm.Get("password")); err != nil {
-		if !userFacing(err) && apperr.CodeOf(err) != apperr.Forbidden {
+		if !userFacing(err) {
 			return err
 		}
 		p := s.newPage(r, "users.title", nil)
 		vals := url.Values{"email": {r.PostForm.Get("email")}}
 		pf := s.newForm(p, "pw", vals)
-		pf.failErr(err, map[string]string{auth.RulePassword: "password", access.RuleRole: "email"})
-		return s.usersPage(w, r, s.unknownUserStatus(err), nil, pf)
+		pf.failErr(err, map[string]string{auth.RulePassword: "password", apperr.RuleRef: "email"})
+		status := s.failedStatus(err)
+		if apperr.RuleOf(err) == apperr.RuleRef { // an unknown email: a mistake in the form
+			status = http.StatusUnprocessableEntity
+		}
+		return s.usersPage(w, r, status, nil, pf)
 	}
 	return redirect(w, r, "/admin/users?done=password")
 }

@@ -827,6 +827,11 @@ func TestCorrectionFormKeepsInput(t *testing.T) {
 			(c.reason != "" && !strings.Contains(page, `value="`+c.reason+`"`)) {
 			t.Errorf("%s correcting %s with %q: no form with the error beside %s:\n%s", c.user, c.line, c.reason, c.field, page)
 		}
+		// The page answers a POST, which cannot be asked for again: its language switch goes to
+		// the dashboard.
+		if strings.Contains(page, "corrections\" lang=") || !strings.Contains(page, `<a class="lang" href="/lang/cy?next=%2f"`) {
+			t.Errorf("the language switch of a page answering a POST:\n%s", page)
+		}
 	}
 }
 
@@ -840,5 +845,17 @@ func TestAdminDashboard(t *testing.T) {
 		if !strings.Contains(main, want) {
 			t.Errorf("the admin's dashboard lacks %q:\n%s", want, main)
 		}
+	}
+}
+
+// TestSetPasswordOfUnknownUser: an administrator who mistypes the email gets the form back, the
+// message (M2) beside the email field.
+func TestSetPasswordOfUnknownUser(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	res := e.signIn("admin").post("/admin/users/password", url.Values{"email": {"nobody@x.gov.uk"}, "password": {"a long enough password"}})
+	page := string(res.body)
+	if res.status != http.StatusUnprocessableEntity || !strings.Contains(page, `id="pw-email-error"`) || !strings.Contains(page, "M2: there is no user") {
+		t.Errorf("password of an unknown user: %d\n%s", res.status, page)
 	}
 }

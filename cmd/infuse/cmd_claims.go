@@ -34,7 +34,7 @@ func (e *env) claims(ctx context.Context) (*claims.Service, error) {
 }
 
 // version is this build of infuse.
-const version = "1.0"
+const version = "1.1"
 
 // generatorVersion names this software in claim packs. Every path that renders a pack (the
 // commands, the service and its scheduler, the demo) names the same, so that a claim's pack is
