@@ -60,6 +60,10 @@ type env struct {
 	pg   *pgserver.Server
 	pool *pgxpool.Pool
 	prog *programme.Programme
+
+	// end ends the command's context with a cause: the embedded cluster it attached to has
+	// stopped (errClusterGone). Nil when the command has no such context (tests of env alone).
+	end context.CancelCauseFunc
 }
 
 // programme returns the programme definition: the file named by INFUSE_PROGRAMME, or the
@@ -121,6 +125,14 @@ func (e *env) databaseURL(ctx context.Context) (string, error) {
 			return "", apperr.Wrap("start embedded PostgreSQL", err)
 		}
 		e.pg = srv
+		if !srv.Owned() && e.end != nil {
+			// The process that started the cluster stops it when it exits, whoever else uses
+			// it: this command then ends, saying so, rather than fail query after query.
+			go func() {
+				<-srv.Gone()
+				e.end(errClusterGone)
+			}()
+		}
 		if err := srv.EnsureDatabase(ctx, databaseName); err != nil {
 			return "", apperr.Wrap("create database", err)
 		}

@@ -19,6 +19,14 @@ import (
 // exitInterrupted rather than as a failure to fix.
 var errInterrupted = errors.New("interrupted")
 
+// errClusterGone ends a command whose embedded PostgreSQL, started by another infuse process,
+// was stopped by it (B5).
+var errClusterGone = apperr.New(apperr.Conflict, RuleClusterGone,
+	"the embedded PostgreSQL this command used was stopped by the infuse process that started it; run the command again, which starts it afresh")
+
+// RuleClusterGone: a command whose embedded cluster stops under it ends and says so.
+const RuleClusterGone = "B5"
+
 // interrupted returns errInterrupted with a note for the person, saying what the stopped
 // command left behind and what to do about it.
 func interrupted(note string, err error) error {

@@ -83,7 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "infuse: %s\n", apperr.Public(err))
 		return exitUsage
 	}
-	e := &env{cfg: cfg, stdout: stdout, stderr: stderr, log: newLogger(stderr, cfg.LogLevel)}
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	e := &env{cfg: cfg, stdout: stdout, stderr: stderr, log: newLogger(stderr, cfg.LogLevel), end: end}
 	defer e.close()
 
 	cmds := commands()
@@ -105,7 +107,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
-	if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
+	if errors.Is(context.Cause(ctx), errClusterGone) {
+		// Whatever the command ended with (a refused query, or a service's clean stop), the
+		// cause is the cluster it lost.
+		err = errClusterGone
+	} else if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
 		// Whatever the command failed with once it was told to stop (a cancelled query, a
 		// killed pg_dump) is the interruption, not a fault.
 		err = interrupted("", err)

@@ -95,6 +95,10 @@ type Server struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	goneOnce sync.Once
+	gone     chan struct{} // closed once the postmaster has exited (Gone)
+	unwatch  chan struct{} // closed by Stop of an attached server: stop watching its postmaster
 }
 
 // osUser is the system user the cluster runs as when this process is root.
@@ -206,6 +210,12 @@ func (s *Server) SocketDir() string { return s.sockDir }
 // For an attached server Stop does nothing. Stop is idempotent.
 func (s *Server) Stop(ctx context.Context) error {
 	if !s.owned {
+		s.goneOnce.Do(func() {}) // no watcher starts after Stop
+		s.stopOnce.Do(func() {
+			if s.unwatch != nil {
+				close(s.unwatch)
+			}
+		})
 		return nil
 	}
 	s.stopOnce.Do(func() {
@@ -248,6 +258,43 @@ func (s *Server) stop(ctx context.Context) error {
 	}
 	return fmt.Errorf("pgserver: stop postgres (pid %d): still running after SIGKILL", s.pid)
 }
+
+// Gone returns a channel closed once the postmaster has exited. For a server this process
+// attached to, that is whenever the process that started it stops it (or dies): the process
+// checks every half second, until Stop. A command attached to a cluster can so end, saying
+// why, rather than fail query after query.
+func (s *Server) Gone() <-chan struct{} {
+	s.goneOnce.Do(func() {
+		s.gone = make(chan struct{})
+		if s.owned {
+			go func() {
+				<-s.proc.exited
+				close(s.gone)
+			}()
+			return
+		}
+		s.unwatch = make(chan struct{})
+		go func() {
+			t := time.NewTicker(goneInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					if processState(s.pid) == procGone {
+						close(s.gone)
+						return
+					}
+				case <-s.unwatch:
+					return
+				}
+			}
+		}()
+	})
+	return s.gone
+}
+
+// goneInterval is how often Gone checks an attached postmaster.
+const goneInterval = 500 * time.Millisecond
 
 // EnsureDatabase creates database name if it does not exist. Two callers racing to create the
 // same database both succeed.

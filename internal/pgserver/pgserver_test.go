@@ -127,7 +127,17 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after attached Stop: got %q", got)
 	}
 
-	// Stopping the owner stops the postmaster.
+	// Stopping the owner stops the postmaster, and a server attached to it learns that it has.
+	watcher, err := pgserver.Start(ctx, opts)
+	if err != nil || watcher.Owned() {
+		t.Fatalf("attach again: owned %v, %v", watcher != nil && watcher.Owned(), err)
+	}
+	gone := watcher.Gone()
+	select {
+	case <-gone:
+		t.Fatal("Gone closed while the postmaster runs")
+	case <-time.After(1200 * time.Millisecond):
+	}
 	pid := owner.PID()
 	if err := owner.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -135,6 +145,12 @@ func TestLifecycle(t *testing.T) {
 	if !processGone(pid) {
 		t.Fatalf("postmaster %d still running after Stop", pid)
 	}
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an attached server's Gone did not close after its postmaster stopped")
+	}
+	watcher.Stop(ctx)
 	if _, err := os.Stat(filepath.Join(dataDir, "postgres", "postmaster.pid")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("postmaster.pid after Stop: %v", err)
 	}
