@@ -715,3 +715,24 @@ func TestDisallowanceAfterTheNextClaim(t *testing.T) {
 		t.Errorf("the adjustment in 2021Q3's transaction list: %+v; want it there, relating to 2021Q3", pack.Transactions)
 	}
 }
+
+// TestCompileSaysWhatItDoes: with WithProgress, compiling and rendering the pack say each part
+// as they start it, for a person at a terminal.
+func TestCompileSaysWhatItDoes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-04-05")
+	f.spend("delivery", "2021-02-01", "100.00")
+	var said []string
+	svc, err := New(f.l, f.prog, WithClock(f.clock.Now), WithVersion("infuse test"), WithProgress(func(doing string) { said = append(said, doing) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CompileWithPack(f.ctx, "2021Q1", pmAlice); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"sealing the ledger's new entries", "reading the balances of 2021Q1", "reading the lines of 2021Q1",
+		"writing the pack of 2021Q1: 1 lines"}
+	if !slices.Equal(said, want) {
+		t.Errorf("said %q, want %q", said, want)
+	}
+}

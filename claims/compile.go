@@ -61,12 +61,14 @@ var errSealRace = errors.New("entries arrived faster than they were sealed")
 func (s *Service) computeSealed(ctx context.Context, per Period) (Figures, *snapshot, error) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
+		s.doing("sealing the ledger's new entries")
 		sealed, err := s.ledger.Seal(ctx)
 		if err != nil {
 			return Figures{}, nil, err
 		}
 		sealTime := time.Since(start)
 		var snap *snapshot
+		s.doing("reading the balances of " + per.Code)
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 			func(tx pgx.Tx) error {
 				var err error

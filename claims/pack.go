@@ -130,10 +130,12 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 
 // render renders the pack of c as it will stand in status.
 func (s *Service) render(ctx context.Context, c *Claim, status Status, signer string) ([]reports.File, error) {
+	s.doing("reading the lines of " + c.Period.Code)
 	p, err := s.pack(ctx, c, status, signer)
 	if err != nil {
 		return nil, err
 	}
+	s.doing(fmt.Sprintf("writing the pack of %s: %d lines", c.Period.Code, len(p.Transactions)+len(p.OfficerTime)))
 	files, _, err := reports.Build(p)
 	return files, err
 }

@@ -53,6 +53,8 @@ type Service struct {
 	version string
 	// signatory signs the claim certificate.
 	signatory Signatory
+	// progress is told what a long step is doing (WithProgress); nil for none.
+	progress func(doing string)
 
 	// docs keeps each period's claim JSON with the row version it was rendered from (ClaimJSON).
 	docsMu sync.Mutex
@@ -79,6 +81,17 @@ func WithVersion(v string) Option { return func(s *Service) { s.version = v } }
 
 // WithSignatory names who signs the claim certificate.
 func WithSignatory(sig Signatory) Option { return func(s *Service) { s.signatory = sig } }
+
+// WithProgress has the service say what a long step (compiling, rendering a pack) is doing,
+// as it starts each part: for a person at a terminal.
+func WithProgress(f func(doing string)) Option { return func(s *Service) { s.progress = f } }
+
+// doing tells the progress callback, if any, what the service does next.
+func (s *Service) doing(what string) {
+	if s.progress != nil {
+		s.progress(what)
+	}
+}
 
 // New returns the claims service of the operation kept by l, defined by p.
 func New(l *ledger.Ledger, p *programme.Programme, opts ...Option) (*Service, error) {

@@ -30,7 +30,14 @@ func (e *env) claims(ctx context.Context) (*claims.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return claims.New(l, p, claims.WithLogger(e.log), claims.WithVersion(generatorVersion))
+	opts := []claims.Option{claims.WithLogger(e.log), claims.WithVersion(generatorVersion)}
+	if line := e.progress("claims"); line != nil {
+		// On a terminal, compiling and rendering say what they do; the line is cleared before
+		// anything is printed.
+		opts = append(opts, claims.WithProgress(line.say))
+		e.stdout, e.line = clearing{w: e.stdout, line: line}, line
+	}
+	return claims.New(l, p, opts...)
 }
 
 // version is this build of infuse.

@@ -133,11 +133,29 @@ func (l *progressLine) report() func(match.Progress) {
 	}
 }
 
-// end clears the line, if one was shown.
+// say shows what is being done on the line.
+func (l *progressLine) say(doing string) {
+	fmt.Fprintf(l.w, "\r\033[K%s: %s…", l.label, doing)
+	l.shown = true
+}
+
+// end clears the line, if one is shown.
 func (l *progressLine) end() {
 	if l != nil && l.shown {
 		fmt.Fprint(l.w, "\r\033[K")
+		l.shown = false
 	}
+}
+
+// clearing is a writer that clears the progress line before each write.
+type clearing struct {
+	w    io.Writer
+	line *progressLine
+}
+
+func (c clearing) Write(b []byte) (int, error) {
+	c.line.end()
+	return c.w.Write(b)
 }
 
 func thousands(n int64) string {

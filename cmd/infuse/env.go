@@ -64,6 +64,10 @@ type env struct {
 	// end ends the command's context with a cause: the embedded cluster it attached to has
 	// stopped (errClusterGone). Nil when the command has no such context (tests of env alone).
 	end context.CancelCauseFunc
+
+	// line is the progress line of a claims command on a terminal, cleared before the
+	// command's result or error is printed; nil for none.
+	line *progressLine
 }
 
 // programme returns the programme definition: the file named by INFUSE_PROGRAMME, or the

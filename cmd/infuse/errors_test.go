@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,5 +86,19 @@ func TestForPeople(t *testing.T) {
 		if apperr.CodeOf(got) != tc.code || !strings.Contains(apperr.Public(got), tc.want) {
 			t.Errorf("%v: %s %q, want %s %q", tc.err, apperr.CodeOf(got), apperr.Public(got), tc.code, tc.want)
 		}
+	}
+}
+
+// TestProgressLineClearedBeforeOutput: the progress line a claims command shows on a terminal is
+// cleared before its result is written, so that the result starts on a clean line.
+func TestProgressLineClearedBeforeOutput(t *testing.T) {
+	var term bytes.Buffer
+	line := &progressLine{w: &term, label: "claims"}
+	out := clearing{w: &term, line: line}
+	line.say("sealing the ledger's new entries")
+	fmt.Fprintln(out, "Claim 1")
+	fmt.Fprintln(out, "done")
+	if got, want := term.String(), "\r\033[Kclaims: sealing the ledger's new entries…\r\033[KClaim 1\ndone\n"; got != want {
+		t.Errorf("terminal got %q, want %q", got, want)
 	}
 }

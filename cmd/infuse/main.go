@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // report prints err for a person and returns the exit status it means.
 func (e *env) report(err error) int {
+	e.line.end()
 	switch {
 	case err == nil:
 		return exitOK
