@@ -51,6 +51,7 @@ const (
 	RuleV8     = "V8"
 	RuleR51    = "R5.1"
 	RuleR53    = "R5.3"
+	RuleR93a   = "R9.3a"
 	RuleR64    = "R6.4"
 	RuleMoney  = "R9.1"
 	RuleFormat = apperr.RuleFormat

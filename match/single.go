@@ -339,6 +339,9 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 				day, st.firstFrom.Format(programme.DateLayout))
 		}
 	}
+	if st.validFrom != nil && Price(hours, *st.cost, *st.fte, s.p.HoursBasis).IsZero() {
+		fail(RuleR93a, "officer %s of %s: %s hours come to 0.00 at the rate version valid from %s; check its annual cost", in.PayrollRef, in.Authority, hours.StringFixed(2), st.validFrom.Format(programme.DateLayout))
+	}
 	if st.liveID != nil && (!st.liveHours.Equal(hours) || *st.liveEvidence != in.EvidenceRef || *st.liveAppr != in.ApprovedBy) {
 		fail(RuleV5, "officer %s of %s already has %s hours of %s on %s (time entry %d, evidence %s, approved by %s); reverse that entry before recording a different one",
 			in.PayrollRef, in.Authority, st.liveHours.StringFixed(2), in.Activity, day, *st.liveID, *st.liveEvidence, *st.liveAppr)

@@ -71,6 +71,7 @@ func TestSinglePathMatchesImport(t *testing.T) {
 		{name: "V2Future", in: with(func(in *match.TimeInput) { in.WorkDate = date("2022-07-16") }), want: "invalid V2"},
 		{name: "V3OneEntry", in: with(func(in *match.TimeInput) { in.Hours = dec("12.25") }), want: "invalid V3"},
 		{name: "V3Zero", in: with(func(in *match.TimeInput) { in.Hours = dec("0") }), want: "invalid V3"},
+		{name: "R93aPricesToNothing", versions: []version{{"2021-01-01", "1.00", "1"}}, in: with(func(in *match.TimeInput) { in.Hours = dec("0.25") }), want: "invalid R9.3a"},
 		{name: "V3ThreePlaces", in: with(func(in *match.TimeInput) { in.Hours = dec("7.255") }), want: "invalid V3"},
 		{name: "V3DailyTotal", before: func(ref string) []match.TimeInput {
 			return []match.TimeInput{entry("GB-NWP", ref, "2021-05-04", "8", "coaching")}

@@ -358,6 +358,14 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
+	// A line that prices to nothing cannot be posted (L1: no posting is zero): its row's problem.
+	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
+		SELECT row_no, 'R9.3a', 'officer %s of %s: %s hours come to 0.00 at the rate version valid from %s; check its annual cost',
+		       ARRAY[payroll_ref::text, authority::text, to_char(hours, 'FM990.00'), valid_from::text]
+		  FROM t_new WHERE amount = 0`)
+	if err != nil {
+		return db.Translate("match.time", err)
+	}
 	var n int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM t_new`).Scan(&n); err != nil {
 		return db.Translate("match.time", err)
