@@ -51,7 +51,7 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 		if err == pgx.ErrNoRows || err == nil && access.Can(by, access.Correct, auth) != nil {
 			// A finance officer (A2: the only users with an authority) is refused by V8 for
 			// whatever is not its authority's, there or not; anyone else is told it is not there.
-			code, rule := apperr.NotFound, RuleCorr
+			code, rule := apperr.NotFound, RuleRef
 			if by.Authority != "" {
 				code, rule = apperr.Forbidden, RuleV8
 			}
@@ -117,7 +117,7 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 			WHERE x.operation_id = $1 AND x.id = $2 FOR UPDATE OF x`, s.p.OperationID, id).
 			Scan(&entry, &reversed, &credits, &heading, &invoice, &invoiced, &credited)
 		if err == pgx.ErrNoRows {
-			return apperr.New(apperr.NotFound, RuleCorr, "there is no expenditure line %d", id)
+			return apperr.New(apperr.NotFound, RuleRef, "there is no expenditure line %d", id)
 		}
 		if err != nil {
 			return db.Translate("match.ReverseExpenditure", err)

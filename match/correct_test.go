@@ -539,9 +539,9 @@ func TestReverseWhatIsNotThere(t *testing.T) {
 	}
 	const missing = 999999
 	_, err = f.s.ReverseTime(f.ctx, f.pm, missing, "typo")
-	wantRule(t, err, apperr.NotFound, "M6")
+	wantRule(t, err, apperr.NotFound, "M2")
 	_, err = f.s.ReverseExpenditure(f.ctx, f.pm, missing, "typo")
-	wantRule(t, err, apperr.NotFound, "M6")
+	wantRule(t, err, apperr.NotFound, "M2")
 
 	_, errOther := f.s.ReverseTime(f.ctx, f.foCRF, e.ID, "not ours")
 	_, errMissing := f.s.ReverseTime(f.ctx, f.foCRF, missing, "not ours")

@@ -724,7 +724,7 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 		if !userFacing(err) && apperr.RuleOf(err) != match.RuleV8 {
 			return err
 		}
-		cf.failErr(err, map[string]string{"M6": "line_id", "V8": "line_id", "": "line_id"})
+		cf.failErr(err, map[string]string{"M2": "line_id", "M6": "line_id", "V8": "line_id", "": "line_id"})
 		return again(s.failedStatus(err), cf)
 	}
 	return redirect(w, r, path+"?done=correction")

@@ -32,8 +32,8 @@ func TestBackupRestoreCLI(t *testing.T) {
 		}
 	}
 	mustRun(src, exitOK, "added", "users", "add", "--email", "pm@monmouthshire.gov.uk", "--role", "programme_manager")
-	mustRun(src, exitOK, "1 new rate versions", "import", "officers", src.file("officers.csv", hostile.Officers))
-	mustRun(src, exitOK, "1 new time entries", "import", "time", src.file("time.csv", hostile.File("time", "", "")))
+	mustRun(src, exitOK, "1 new rate version", "import", "officers", src.file("officers.csv", hostile.Officers))
+	mustRun(src, exitOK, "1 new time entry", "import", "time", src.file("time.csv", hostile.File("time", "", "")))
 	file := filepath.Join(src.dir, "infuse.backup")
 	mustRun(src, exitOK, "backed up to", "backup", file)
 	// An existing file is not replaced without --force, nor is a directory ever written over.

@@ -314,7 +314,7 @@ func storedFor(files []reports.File, c *claims.Claim) bool {
 func amount(flagName, s string) (decimal.Decimal, error) {
 	d, err := decimal.NewFromString(strings.TrimSpace(s))
 	if err != nil {
-		return decimal.Zero, apperr.New(apperr.Invalid, "", "%s %q is not an amount such as 1234.50", flagName, s)
+		return decimal.Zero, apperr.New(apperr.Invalid, apperr.RuleFormat, "%s %q is not an amount such as 1234.50", flagName, s)
 	}
 	if !d.Equal(d.Truncate(2)) {
 		return decimal.Zero, apperr.New(apperr.Invalid, "R9.1", "%s %s has more than two decimal places", flagName, s)

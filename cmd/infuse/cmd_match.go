@@ -45,7 +45,11 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		}
 		f, err := os.Open(file)
 		if err != nil {
-			return &apperr.Error{Code: apperr.Invalid, Rule: match.RuleFormat, Message: fmt.Sprintf("cannot read %s", file), Err: err}
+			msg := "cannot read " + file
+			if _, why, ok := fileProblem(err); ok {
+				msg = why // with the reason: missing, not permitted, a directory …
+			}
+			return &apperr.Error{Code: apperr.Invalid, Rule: match.RuleFormat, Message: msg, Err: err}
 		}
 		defer f.Close()
 		m, err := e.matchService(ctx)
@@ -77,14 +81,15 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		if err != nil {
 			return err
 		}
-		what := map[string]string{"officers": "rate versions", "time": "time entries", "expenditure": "expenditure lines"}[kind]
-		fmt.Fprintf(e.stdout, "%s: %d rows read; %d new %s", name, res.Rows, res.Written, what)
+		what := map[string][2]string{"officers": {"rate version", "rate versions"}, "time": {"time entry", "time entries"},
+			"expenditure": {"expenditure line", "expenditure lines"}}[kind]
+		fmt.Fprintf(e.stdout, "%s: %s read; %s", name, plural(res.Rows, "row", "rows"), plural(res.Written, "new "+what[0], "new "+what[1]))
 		if kind == "officers" {
-			fmt.Fprintf(e.stdout, " (%d new officers)", res.Officers)
+			fmt.Fprintf(e.stdout, " (%s)", plural(res.Officers, "new officer", "new officers"))
 		}
 		fmt.Fprintf(e.stdout, "; %d already recorded", res.Replayed-res.Withdrawn)
 		if res.Withdrawn > 0 {
-			fmt.Fprintf(e.stdout, "; %d rows match lines reversed earlier; not recorded again", res.Withdrawn)
+			fmt.Fprintf(e.stdout, "; %s lines reversed earlier; not recorded again", plural(res.Withdrawn, "row matches", "rows match"))
 		}
 		fmt.Fprintln(e.stdout)
 		return nil
@@ -156,6 +161,14 @@ type clearing struct {
 func (c clearing) Write(b []byte) (int, error) {
 	c.line.end()
 	return c.w.Write(b)
+}
+
+// plural writes n with the singular or plural noun.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
 }
 
 func thousands(n int64) string {

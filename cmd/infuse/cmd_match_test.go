@@ -60,6 +60,7 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 	expect(exitFail, "A2: a finance officer needs an authority", "users", "add", "--email", "x@cardiff.gov.uk", "--role", "finance_officer")
 	expect(exitUsage, "--role is required", "users", "add", "--email", "x@cardiff.gov.uk")
 	expect(exitOK, "rhian.evans@newport.gov.uk", "users", "list")
+	expect(exitFail, "M1: cannot read missing.csv: no such file or directory", "import", "time", "missing.csv")
 
 	officers := c.file("officers.csv", "authority,payroll_ref,name,valid_from,annual_cost,fte\n"+
 		"GB-NWP,NWP-004417,Gwyn Thomas,2021-04-01,44750.00,0.8\nGB-CRF,CRF-1,Dai Jones,2021-04-01,39000.00,1\n")
@@ -68,7 +69,7 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 
 	good := c.file("time.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
 		"GB-NWP,NWP-004417,2021-05-04,7.25,lab,TS-2021-05-NWP-0117,Gareth Morgan\n")
-	expect(exitOK, "time.csv: 1 rows read; 1 new time entries; 0 already recorded", "import", "time", good, "--as", "rhian.evans@newport.gov.uk")
+	expect(exitOK, "time.csv: 1 row read; 1 new time entry; 0 already recorded", "import", "time", good, "--as", "rhian.evans@newport.gov.uk")
 	expect(exitOK, "0 new time entries; 1 already recorded", "import", "time", "--as", "rhian.evans@newport.gov.uk", good)
 
 	// Every bad row on stderr as "row N: rule: message", exit status 1, nothing written.
@@ -90,15 +91,15 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 	expect(exitFail, "M6: a correction needs a reason", "time", "reverse", "--id", "1", "--reason", " ")
 	expect(exitOK, "time entry 1 reversed by ledger entry", "time", "reverse", "--id", "1", "--reason", "wrong day", "--as", "rhian.evans@newport.gov.uk")
 	expect(exitFail, "M6: time entry 1 has been reversed already", "time", "reverse", "--id", "1", "--reason", "again")
-	expect(exitOK, "0 new time entries; 0 already recorded; 1 rows match lines reversed earlier; not recorded again", "import", "time", good)
+	expect(exitOK, "0 new time entries; 0 already recorded; 1 row matches lines reversed earlier; not recorded again", "import", "time", good)
 	corrected := c.file("corrected.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
 		"GB-NWP,NWP-004417,2021-05-05,7.25,lab,TS-2021-05-NWP-0117,Gareth Morgan\n")
-	expect(exitOK, "1 new time entries; 0 already recorded", "import", "time", corrected)
+	expect(exitOK, "1 new time entry; 0 already recorded", "import", "time", corrected)
 
 	exp := c.file("expenditure.csv", "\xEF\xBB\xBFheading,defrayed_on,payee,description,amount,evidence_ref,invoice_ref\r\n"+
 		"delivery,2021-06-30,Nesta,\"Lab facilitation, cohort Alpha\",18250.00,INV-88213,88213\r\n")
 	expect(exitFail, "A1: rhian.evans@newport.gov.uk (finance officer) may not import expenditure", "import", "expenditure", exp, "--as", "rhian.evans@newport.gov.uk")
-	expect(exitOK, "1 new expenditure lines", "import", "expenditure", exp, "--as", "sian.morgan@monmouthshire.gov.uk")
+	expect(exitOK, "1 new expenditure line", "import", "expenditure", exp, "--as", "sian.morgan@monmouthshire.gov.uk")
 	expect(exitOK, "expenditure line 1 reversed", "expenditure", "reverse", "--id", "1", "--reason", "duplicate invoice")
 
 	// Officers are there, so the demo leaves the database alone.

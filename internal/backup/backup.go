@@ -226,7 +226,14 @@ func Restore(ctx context.Context, conn, file string) error {
 // made by Dump.
 func Check(ctx context.Context, file string) error {
 	if _, err := os.Stat(file); err != nil {
-		return apperr.New(apperr.Invalid, RuleBackup, "cannot read the backup %s", file)
+		why := "it cannot be opened"
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			why = "there is no such file"
+		case errors.Is(err, fs.ErrPermission):
+			why = "permission denied"
+		}
+		return apperr.New(apperr.Invalid, RuleBackup, "cannot read the backup %s: %s", file, why)
 	}
 	pgRestore, err := tool("pg_restore")
 	if err != nil {
