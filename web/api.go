@@ -948,10 +948,11 @@ func (s *Server) apiClaimEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []claims.Event{}
+	out := make([]eventJSON, len(evs))
+	for i, e := range evs {
+		out[i] = eventJSON{ID: e.ID, Period: e.Period, Event: e.Event, Actor: e.Actor, ActorRole: e.Role, At: e.At, Detail: e.Detail}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
 	return nil
 }
 
@@ -1022,8 +1023,76 @@ func (s *Server) apiClaimLines(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, l)
+	out := linesJSON{Period: l.Period, Heading: l.Heading, Authority: l.Authority, Late: l.Late,
+		Cash: make([]cashLineJSON, len(l.Cash)), Time: make([]timeLineJSON, len(l.Time))}
+	for i, c := range l.Cash {
+		out.Cash[i] = cashLineJSON{EntryID: c.EntryID, Heading: c.Heading, DefrayedOn: c.DefrayedOn.Format(time.DateOnly),
+			Payee: c.Payee, Description: c.Description, Amount: money(c.Amount), EvidenceRef: c.EvidenceRef,
+			InvoiceRef: c.InvoiceRef, BookingPeriod: c.BookingPeriod, EffectivePeriod: c.EffectivePeriod,
+			Late: c.EffectivePeriod != c.BookingPeriod}
+	}
+	for i, t := range l.Time {
+		out.Time[i] = timeLineJSON{EntryID: t.EntryID, Authority: t.Authority, PayrollRef: t.PayrollRef, OfficerName: t.OfficerName,
+			WorkDate: t.WorkDate.Format(time.DateOnly), Hours: t.Hours.StringFixed(2), Activity: t.Activity, Reverses: t.Reverses,
+			Reason: t.Reason, RateValidFrom: t.RateValidFrom.Format(time.DateOnly), HourlyRate: t.HourlyRate, Amount: money(t.Amount),
+			EvidenceRef: t.EvidenceRef, ApprovedBy: t.Approver, Late: t.Late, RelatesTo: t.RelatesTo}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// The claim's lines and history as the API gives them: snake_case keys, dates as YYYY-MM-DD,
+// money and hours as strings with two decimals, as everywhere else in the API.
+type linesJSON struct {
+	Period    string         `json:"period"`
+	Heading   string         `json:"heading,omitempty"`
+	Authority string         `json:"authority,omitempty"`
+	Late      bool           `json:"late_only,omitempty"`
+	Cash      []cashLineJSON `json:"cash"`
+	Time      []timeLineJSON `json:"time"`
+}
+
+type cashLineJSON struct {
+	EntryID         int64  `json:"entry_id"`
+	Heading         string `json:"heading"`
+	DefrayedOn      string `json:"defrayed_on"`
+	Payee           string `json:"payee"`
+	Description     string `json:"description"`
+	Amount          string `json:"amount"`
+	EvidenceRef     string `json:"evidence_ref"`
+	InvoiceRef      string `json:"invoice_ref"`
+	BookingPeriod   string `json:"booking_period"`
+	EffectivePeriod string `json:"relates_to"`
+	Late            bool   `json:"late"`
+}
+
+type timeLineJSON struct {
+	EntryID       int64  `json:"entry_id"`
+	Authority     string `json:"authority"`
+	PayrollRef    string `json:"payroll_ref"`
+	OfficerName   string `json:"officer_name"`
+	WorkDate      string `json:"work_date"`
+	Hours         string `json:"hours"`
+	Activity      string `json:"activity"`
+	Reverses      int64  `json:"reverses,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	RateValidFrom string `json:"rate_valid_from"`
+	HourlyRate    string `json:"hourly_rate"`
+	Amount        string `json:"amount"`
+	EvidenceRef   string `json:"evidence_ref"`
+	ApprovedBy    string `json:"approved_by"`
+	Late          bool   `json:"late"`
+	RelatesTo     string `json:"relates_to,omitempty"`
+}
+
+type eventJSON struct {
+	ID        int64          `json:"id"`
+	Period    string         `json:"period"`
+	Event     string         `json:"event"`
+	Actor     string         `json:"actor"`
+	ActorRole string         `json:"actor_role"`
+	At        time.Time      `json:"at"`
+	Detail    map[string]any `json:"detail"`
 }
 
 // packTypes are the content types of the pack's files.

@@ -39,6 +39,9 @@ var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 
 func str(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
 
+// integer is the schema of an integer.
+var integer = map[string]any{"type": "integer"}
+
 func money2(desc string) map[string]any {
 	return map[string]any{"type": "string", "pattern": `^-?\d+\.\d{2}$`, "description": desc}
 }
@@ -137,10 +140,24 @@ func schemas() map[string]any {
 		"DecisionInput": obj([]string{"decided_on", "approved"}, map[string]any{"decided_on": str("YYYY-MM-DD"), "approved": money2("ESF approved"), "disallowed": money2("eligible expenditure disallowed"), "reason": str("required when disallowed > 0"), "heading": str("heading of the disallowed expenditure")}),
 		"ReviewInput":   obj(nil, map[string]any{"compiled_at": str("when the compilation the reviewer read was made: the time of the claim's last compiled event (GET /api/v1/claims/{period}/events), RFC 3339")}),
 		"PaymentInput":  obj([]string{"paid_on", "amount"}, map[string]any{"paid_on": str("YYYY-MM-DD"), "amount": money2("")}),
-		"EventList":     obj([]string{"events"}, map[string]any{"events": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
-		"Lines": obj([]string{"period", "cash", "time"}, map[string]any{"period": str(""),
-			"cash": map[string]any{"type": "array", "items": map[string]any{"type": "object"}},
-			"time": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
+		"EventList":     obj([]string{"events"}, map[string]any{"events": arrayOf("Event")}),
+		"Event": obj([]string{"id", "period", "event", "actor", "actor_role", "at"}, map[string]any{"id": integer, "period": str(""),
+			"event": str("compiled, reviewed, submitted, decided, paid, pack_stored"), "actor": str(""), "actor_role": str(""),
+			"at": str("RFC 3339"), "detail": map[string]any{"type": "object"}}),
+		"Lines": obj([]string{"period", "cash", "time"}, map[string]any{"period": str(""), "heading": str(""), "authority": str(""),
+			"late_only": map[string]any{"type": "boolean"}, "cash": arrayOf("CashLine"), "time": arrayOf("TimeLine")}),
+		"CashLine": obj([]string{"entry_id", "heading", "defrayed_on", "amount", "booking_period", "relates_to", "late"}, map[string]any{
+			"entry_id": integer, "heading": str(""), "defrayed_on": str("YYYY-MM-DD"), "payee": str(""), "description": str(""),
+			"amount": money2("negative for a credit note"), "evidence_ref": str(""), "invoice_ref": str(""),
+			"booking_period": str("the claim period it is booked in"), "relates_to": str("the period its defrayal date lies in"),
+			"late": map[string]any{"type": "boolean", "description": "relates to an earlier period than it is booked in"}}),
+		"TimeLine": obj([]string{"entry_id", "authority", "payroll_ref", "work_date", "hours", "activity", "amount", "late"}, map[string]any{
+			"entry_id": integer, "authority": str(""), "payroll_ref": str(""), "officer_name": str(""), "work_date": str("YYYY-MM-DD"),
+			"hours": str("two decimals"), "activity": str("lab, experiment, coaching, steering or other"),
+			"reverses": map[string]any{"type": "integer", "description": "for a reversal, the ledger entry it reverses"},
+			"reason":   str("for a reversal, why"), "rate_valid_from": str("YYYY-MM-DD"), "hourly_rate": str("4 decimals (R5.1)"),
+			"amount": money2("R9.3a"), "evidence_ref": str(""), "approved_by": str(""),
+			"late": map[string]any{"type": "boolean"}, "relates_to": str("for a late item, the earlier period its work date lies in")}),
 		"Verification": obj([]string{"ok"}, map[string]any{"ok": map[string]any{"type": "boolean"}, "entries": map[string]any{"type": "integer"},
 			"postings": map[string]any{"type": "integer"}, "sealed": map[string]any{"type": "integer"}, "waiting": map[string]any{"type": "integer"},
 			"head_seq": map[string]any{"type": "integer"}, "head_link": str("hex"), "problems": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},

@@ -379,10 +379,15 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 		}
 	}
 	// Drill-down: the officer-time line with its entry and evidence.
-	var l lines
+	var l linesJSON
 	e.do("GET", "/api/v1/claims/2021Q1/lines?heading=officer_time", "auditor", nil).json(t, &l)
-	if len(l.Time) != 1 || l.Time[0].EvidenceRef != "TS-2021-02-03" || l.Time[0].EntryID == 0 {
+	if len(l.Time) != 1 || l.Time[0].EvidenceRef != "TS-2021-02-03" || l.Time[0].EntryID == 0 || l.Time[0].WorkDate != "2021-02-03" ||
+		l.Time[0].Hours != "7.25" || !strings.HasSuffix(l.Time[0].Amount, ".78") || l.Time[0].ApprovedBy != "Gareth Morgan" {
 		t.Fatalf("lines %+v", l)
+	}
+	// The history as the rest of the API writes it: snake_case keys.
+	if res := e.do("GET", "/api/v1/claims/2021Q1/events", "auditor", nil); !strings.Contains(string(res.body), `"actor_role": "programme_manager"`) {
+		t.Errorf("events: %s", res.body)
 	}
 	if res := e.do("GET", "/api/v1/ledger/entries/"+itoa(l.Time[0].EntryID), "auditor", nil); res.status != 200 {
 		t.Errorf("entry: %d %s", res.status, res.body)
