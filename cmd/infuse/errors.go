@@ -61,6 +61,13 @@ func forPeople(err error) error {
 	if code, msg, ok := fileProblem(err); ok {
 		return &apperr.Error{Code: code, Op: "file", Err: err, Message: msg}
 	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && strings.HasPrefix(pg.Code, "53") {
+		// Insufficient resources: a full disk, memory, too many connections. Nothing was
+		// kept (the transaction failed); the operator must make room.
+		return &apperr.Error{Code: apperr.Invalid, Op: "database", Err: err,
+			Message: fmt.Sprintf("the database server ran out of resources (%s, SQLSTATE %s); nothing was kept: make room and run the command again", pg.Message, pg.Code)}
+	}
 	return err
 }
 
