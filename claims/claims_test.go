@@ -731,7 +731,7 @@ func TestCompileSaysWhatItDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"sealing the ledger's new entries", "reading the balances of 2021Q1", "reading the lines of 2021Q1",
-		"writing the pack of 2021Q1: 1 lines"}
+		"writing the pack of 2021Q1: 1 line"}
 	if !slices.Equal(said, want) {
 		t.Errorf("said %q, want %q", said, want)
 	}

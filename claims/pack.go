@@ -135,7 +135,11 @@ func (s *Service) render(ctx context.Context, c *Claim, status Status, signer st
 	if err != nil {
 		return nil, err
 	}
-	s.doing(fmt.Sprintf("writing the pack of %s: %d lines", c.Period.Code, len(p.Transactions)+len(p.OfficerTime)))
+	n, lines := len(p.Transactions)+len(p.OfficerTime), "lines"
+	if n == 1 {
+		lines = "line"
+	}
+	s.doing(fmt.Sprintf("writing the pack of %s: %d %s", c.Period.Code, n, lines))
 	files, _, err := reports.Build(p)
 	return files, err
 }

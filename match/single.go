@@ -311,7 +311,8 @@ func (c *timeColumns) add(e TimeEntry) {
 // checkRecorded applies the rules that need what is recorded to one entry, as timeImport.check
 // applies them to a file's rows: V8 (refusal, the reason access.Can gave) alone, then M2 (no
 // such officer), V6, V5 and V7's approver who is the recorder (self, unless the entry is a
-// replay); V3's daily total and V4 only for an entry that would be written.
+// replay); R9.3a (a line priced to nothing), V3's daily total and V4 only for an entry that
+// would be written.
 func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeState, found bool, refusal *apperr.Error, self string) []RowError {
 	if refusal != nil {
 		// Nothing else: the other rules' messages would describe another authority's records
@@ -339,9 +340,6 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 				day, st.firstFrom.Format(programme.DateLayout))
 		}
 	}
-	if st.validFrom != nil && Price(hours, *st.cost, *st.fte, s.p.HoursBasis).IsZero() {
-		fail(RuleR93a, "officer %s of %s: %s hours come to 0.00 at the rate version valid from %s; check its annual cost", in.PayrollRef, in.Authority, hours.StringFixed(2), st.validFrom.Format(programme.DateLayout))
-	}
 	if st.liveID != nil && (!st.liveHours.Equal(hours) || *st.liveEvidence != in.EvidenceRef || *st.liveAppr != in.ApprovedBy) {
 		fail(RuleV5, "officer %s of %s already has %s hours of %s on %s (time entry %d, evidence %s, approved by %s); reverse that entry before recording a different one",
 			in.PayrollRef, in.Authority, st.liveHours.StringFixed(2), in.Activity, day, *st.liveID, *st.liveEvidence, *st.liveAppr)
@@ -356,6 +354,11 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 			return decimal.Zero, "0"
 		}
 		return *h, h.StringFixed(2)
+	}
+	// R9.3a, V3 and V4 concern a new line, as the import's checks of its new lines do.
+	if Price(hours, *st.cost, *st.fte, s.p.HoursBasis).IsZero() {
+		fail(RuleR93a, "officer %s of %s: %s hours come to 0.00 at the rate version valid from %s; check its annual cost",
+			in.PayrollRef, in.Authority, hours.StringFixed(2), st.validFrom.Format(programme.DateLayout))
 	}
 	if dayH, text := recorded(st.dayH); dayH.Add(hours).GreaterThan(s.p.DailyMaxHours) {
 		fail(RuleV3, "officer %s of %s would have %s hours on %s (%s now, %s recorded already), more than the daily maximum of %s",

@@ -1028,8 +1028,10 @@ func (s *Server) apiClaimLines(w http.ResponseWriter, r *http.Request) error {
 	for i, c := range l.Cash {
 		out.Cash[i] = cashLineJSON{EntryID: c.EntryID, Heading: c.Heading, DefrayedOn: c.DefrayedOn.Format(time.DateOnly),
 			Payee: c.Payee, Description: c.Description, Amount: money(c.Amount), EvidenceRef: c.EvidenceRef,
-			InvoiceRef: c.InvoiceRef, BookingPeriod: c.BookingPeriod, EffectivePeriod: c.EffectivePeriod,
-			Late: c.EffectivePeriod != c.BookingPeriod}
+			InvoiceRef: c.InvoiceRef, BookingPeriod: c.BookingPeriod}
+		if c.EffectivePeriod != c.BookingPeriod {
+			out.Cash[i].Late, out.Cash[i].RelatesTo = true, c.EffectivePeriod
+		}
 	}
 	for i, t := range l.Time {
 		out.Time[i] = timeLineJSON{EntryID: t.EntryID, Authority: t.Authority, PayrollRef: t.PayrollRef, OfficerName: t.OfficerName,
@@ -1053,17 +1055,17 @@ type linesJSON struct {
 }
 
 type cashLineJSON struct {
-	EntryID         int64  `json:"entry_id"`
-	Heading         string `json:"heading"`
-	DefrayedOn      string `json:"defrayed_on"`
-	Payee           string `json:"payee"`
-	Description     string `json:"description"`
-	Amount          string `json:"amount"`
-	EvidenceRef     string `json:"evidence_ref"`
-	InvoiceRef      string `json:"invoice_ref"`
-	BookingPeriod   string `json:"booking_period"`
-	EffectivePeriod string `json:"relates_to"`
-	Late            bool   `json:"late"`
+	EntryID       int64  `json:"entry_id"`
+	Heading       string `json:"heading"`
+	DefrayedOn    string `json:"defrayed_on"`
+	Payee         string `json:"payee"`
+	Description   string `json:"description"`
+	Amount        string `json:"amount"`
+	EvidenceRef   string `json:"evidence_ref"`
+	InvoiceRef    string `json:"invoice_ref"`
+	BookingPeriod string `json:"booking_period"`
+	Late          bool   `json:"late"`
+	RelatesTo     string `json:"relates_to,omitempty"` // for a late item, the earlier period its defrayal date lies in
 }
 
 type timeLineJSON struct {

@@ -146,12 +146,12 @@ func schemas() map[string]any {
 			"at": str("RFC 3339"), "detail": map[string]any{"type": "object"}}),
 		"Lines": obj([]string{"period", "cash", "time"}, map[string]any{"period": str(""), "heading": str(""), "authority": str(""),
 			"late_only": map[string]any{"type": "boolean"}, "cash": arrayOf("CashLine"), "time": arrayOf("TimeLine")}),
-		"CashLine": obj([]string{"entry_id", "heading", "defrayed_on", "amount", "booking_period", "relates_to", "late"}, map[string]any{
+		"CashLine": obj([]string{"entry_id", "heading", "defrayed_on", "payee", "description", "amount", "evidence_ref", "invoice_ref", "booking_period", "late"}, map[string]any{
 			"entry_id": integer, "heading": str(""), "defrayed_on": str("YYYY-MM-DD"), "payee": str(""), "description": str(""),
 			"amount": money2("negative for a credit note"), "evidence_ref": str(""), "invoice_ref": str(""),
-			"booking_period": str("the claim period it is booked in"), "relates_to": str("the period its defrayal date lies in"),
+			"booking_period": str("the claim period it is booked in"), "relates_to": str("for a late item, the earlier period its defrayal date lies in"),
 			"late": map[string]any{"type": "boolean", "description": "relates to an earlier period than it is booked in"}}),
-		"TimeLine": obj([]string{"entry_id", "authority", "payroll_ref", "work_date", "hours", "activity", "amount", "late"}, map[string]any{
+		"TimeLine": obj([]string{"entry_id", "authority", "payroll_ref", "officer_name", "work_date", "hours", "activity", "rate_valid_from", "hourly_rate", "amount", "evidence_ref", "approved_by", "late"}, map[string]any{
 			"entry_id": integer, "authority": str(""), "payroll_ref": str(""), "officer_name": str(""), "work_date": str("YYYY-MM-DD"),
 			"hours": str("two decimals"), "activity": str("lab, experiment, coaching, steering or other"),
 			"reverses": map[string]any{"type": "integer", "description": "for a reversal, the ledger entry it reverses"},

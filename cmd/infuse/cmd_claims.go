@@ -31,7 +31,7 @@ func (e *env) claims(ctx context.Context) (*claims.Service, error) {
 		return nil, err
 	}
 	opts := []claims.Option{claims.WithLogger(e.log), claims.WithVersion(generatorVersion)}
-	if line := e.progress("claims"); line != nil {
+	if line := e.progress("claims"); line != nil && !e.serving {
 		// On a terminal, compiling and rendering say what they do; the line is cleared before
 		// anything is printed.
 		opts = append(opts, claims.WithProgress(line.say))

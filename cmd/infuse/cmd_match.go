@@ -47,7 +47,7 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		if err != nil {
 			msg := "cannot read " + file
 			if _, why, ok := fileProblem(err); ok {
-				msg = why // with the reason: missing, not permitted, a directory …
+				msg = why // with the reason: missing, not permitted …
 			}
 			return &apperr.Error{Code: apperr.Invalid, Rule: match.RuleFormat, Message: msg, Err: err}
 		}

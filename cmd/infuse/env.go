@@ -68,6 +68,11 @@ type env struct {
 	// line is the progress line of a claims command on a terminal, cleared before the
 	// command's result or error is printed; nil for none.
 	line *progressLine
+	// serving: the command is infuse serve, whose claims service reports no progress (its
+	// requests and scheduler run at once) and whose clean stop on losing the cluster is B5.
+	serving bool
+	// closing is closed by close, ending the watch of an attached cluster.
+	closing chan struct{}
 }
 
 // programme returns the programme definition: the file named by INFUSE_PROGRAMME, or the
@@ -132,9 +137,13 @@ func (e *env) databaseURL(ctx context.Context) (string, error) {
 		if !srv.Owned() && e.end != nil {
 			// The process that started the cluster stops it when it exits, whoever else uses
 			// it: this command then ends, saying so, rather than fail query after query.
+			e.closing = make(chan struct{})
 			go func() {
-				<-srv.Gone()
-				e.end(errClusterGone)
+				select {
+				case <-srv.Gone():
+					e.end(errClusterGone)
+				case <-e.closing:
+				}
 			}()
 		}
 		if err := srv.EnsureDatabase(ctx, databaseName); err != nil {
@@ -160,6 +169,9 @@ func (e *env) ledger(ctx context.Context) (*ledger.Ledger, error) {
 // close releases what the command opened, stopping the embedded cluster if this process
 // started it.
 func (e *env) close() {
+	if e.closing != nil {
+		close(e.closing)
+	}
 	if e.pool != nil {
 		e.pool.Close()
 	}

@@ -47,8 +47,8 @@ func (i *interruption) Unwrap() error { return i.err }
 
 // forPeople turns a failure that packages report as internal, because they cannot know who
 // must fix it, into one a person at the command line can act on: a file or directory that is
-// missing, not permitted, of the wrong kind or already there, and a database that cannot be
-// reached. The command line's user is the operator of the machine, so naming the path or the
+// missing, not permitted, of the wrong kind or already there, a database that cannot be
+// reached, and one that has run out of disk or other resources. The command line's user is the operator of the machine, so naming the path or the
 // server is no leak. Anything else stays internal: logged in full, shown as "internal error".
 func forPeople(err error) error {
 	if apperr.CodeOf(err) != apperr.Internal {
@@ -66,7 +66,7 @@ func forPeople(err error) error {
 		// Insufficient resources: a full disk, memory, too many connections. Nothing was
 		// kept (the transaction failed); the operator must make room.
 		return &apperr.Error{Code: apperr.Invalid, Op: "database", Err: err,
-			Message: fmt.Sprintf("the database server ran out of resources (%s, SQLSTATE %s); nothing was kept: make room and run the command again", pg.Message, pg.Code)}
+			Message: fmt.Sprintf("the database server ran out of resources (%s, SQLSTATE %s); the step that failed was not kept: make room and run the command again", pg.Message, pg.Code)}
 	}
 	return err
 }

@@ -79,7 +79,7 @@ func TestForPeople(t *testing.T) {
 		{apperr.Wrap("x", &fs.PathError{Op: "open", Path: "/srv/a.csv", Err: syscall.EACCES}), apperr.Invalid, "cannot read /srv/a.csv: permission denied"},
 		{apperr.Wrap("x", &fs.PathError{Op: "open", Path: "/srv/a.csv", Err: syscall.ENOENT}), apperr.NotFound, "cannot read /srv/a.csv: no such file or directory"},
 		{apperr.Wrap("x", &pgconn.PgError{Code: "53100", Message: "could not extend file: No space left on device"}), apperr.Invalid,
-			"the database server ran out of resources (could not extend file: No space left on device, SQLSTATE 53100); nothing was kept: make room and run the command again"},
+			"the database server ran out of resources (could not extend file: No space left on device, SQLSTATE 53100); the step that failed was not kept: make room and run the command again"},
 		{apperr.Wrap("x", &os.LinkError{Op: "rename", Old: "/srv/.tmp", New: "/srv/b", Err: syscall.EISDIR}), apperr.Invalid, "cannot write /srv/b: it is a directory"},
 		{apperr.Wrap("x", &os.LinkError{Op: "link", Old: "/srv/.tmp", New: "/srv/b", Err: syscall.EEXIST}), apperr.Conflict, "cannot write /srv/b: it exists already"},
 		{apperr.Wrap("x", &fs.PathError{Op: "mkdir", Path: "/srv/d", Err: syscall.ENOSPC}), apperr.Invalid, "cannot create the directory /srv/d: no space left"},

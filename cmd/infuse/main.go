@@ -106,10 +106,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		usage(stderr, cmds)
 		return exitUsage
 	}
+	e.serving = cmd.name == "serve"
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
-	if errors.Is(context.Cause(ctx), errClusterGone) {
-		// Whatever the command ended with (a refused query, or a service's clean stop), the
-		// cause is the cluster it lost.
+	if errors.Is(context.Cause(ctx), errClusterGone) && (err != nil || e.serving) {
+		// Whatever the command failed with (a refused query), or the service's clean stop, the
+		// cause is the cluster it lost. A command that finished before it lost it succeeded.
 		err = errClusterGone
 	} else if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
 		// Whatever the command failed with once it was told to stop (a cancelled query, a

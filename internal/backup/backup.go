@@ -225,14 +225,7 @@ func Restore(ctx context.Context, conn, file string) error {
 // it, without a database, and refuses a file that is missing, truncated, damaged or not a backup
 // made by Dump.
 func Check(ctx context.Context, file string) error {
-	if _, err := os.Stat(file); err != nil {
-		why := "it cannot be opened"
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			why = "there is no such file"
-		case errors.Is(err, fs.ErrPermission):
-			why = "permission denied"
-		}
+	if why := unreadable(file); why != "" {
 		return apperr.New(apperr.Invalid, RuleBackup, "cannot read the backup %s: %s", file, why)
 	}
 	pgRestore, err := tool("pg_restore")
@@ -356,4 +349,22 @@ func run(ctx context.Context, name string, args ...string) error {
 		return apperr.Wrap("backup", fmt.Errorf("%s: %w: %s", filepath.Base(name), err, msg))
 	}
 	return nil
+}
+
+// unreadable says why file cannot be read as a backup, "" when it can be opened.
+func unreadable(file string) string {
+	f, err := os.Open(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file or directory"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case err != nil:
+		return "it cannot be opened"
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return "it is a directory"
+	}
+	return ""
 }

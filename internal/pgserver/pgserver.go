@@ -207,10 +207,11 @@ func (s *Server) SocketDir() string { return s.sockDir }
 // Stop shuts an owned postmaster down: fast shutdown (SIGINT: active transactions are rolled
 // back, sessions ended), escalating to immediate shutdown (SIGQUIT) if it has not exited within
 // 30 s or when ctx ends, and to SIGKILL as a last resort. It waits until the process has exited.
-// For an attached server Stop does nothing. Stop is idempotent.
+// For an attached server Stop leaves the postmaster running and stops watching it (Gone). Stop
+// is idempotent.
 func (s *Server) Stop(ctx context.Context) error {
 	if !s.owned {
-		s.goneOnce.Do(func() {}) // no watcher starts after Stop
+		s.goneOnce.Do(func() { s.gone = make(chan struct{}) }) // no watcher starts after Stop
 		s.stopOnce.Do(func() {
 			if s.unwatch != nil {
 				close(s.unwatch)
@@ -261,8 +262,8 @@ func (s *Server) stop(ctx context.Context) error {
 
 // Gone returns a channel closed once the postmaster has exited. For a server this process
 // attached to, that is whenever the process that started it stops it (or dies): the process
-// checks every half second, until Stop. A command attached to a cluster can so end, saying
-// why, rather than fail query after query.
+// checks every half second, until Stop, after which the channel never closes. A command
+// attached to a cluster can so end, saying why, rather than fail query after query.
 func (s *Server) Gone() <-chan struct{} {
 	s.goneOnce.Do(func() {
 		s.gone = make(chan struct{})
