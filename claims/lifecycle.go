@@ -79,6 +79,12 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 	if err := s.canSubmit(ctx, s.pool, c, by); err != nil {
 		return nil, err
 	}
+	if stale, err := s.stale(ctx, s.pool, c); err != nil || stale {
+		if err != nil {
+			return nil, db.Translate("claims.Submit", err)
+		}
+		return nil, staleError(period)
+	}
 	// The pack is rendered before the transaction (it can take seconds for a large quarter) and
 	// is valid if the claim and its ledger (its period's and every earlier one's) are still as
 	// read, which the transaction checks under the period's lock.

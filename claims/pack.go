@@ -340,5 +340,5 @@ type TBLine struct {
 
 func stalePackError(period string) error {
 	return apperr.New(apperr.Conflict, RuleStale,
-		"the ledger of %s has changed since the claim was compiled; recompile it to build its pack", period)
+		"the ledger of %s has changed since the claim was compiled; compile it again to see its lines and pack", period)
 }

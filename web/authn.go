@@ -5,10 +5,12 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/match"
 )
 
 // Rule ids of this package.
@@ -108,11 +110,25 @@ func parseForm(r *http.Request) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
-		return nil
+		return storableForm(r.Form)
 	case errors.As(err, &mbe):
 		return sized(err)
 	}
 	return apperr.New(apperr.Invalid, RuleBody, "the form could not be read")
+}
+
+// storableForm refuses a form field holding text the database cannot take: bytes that are not
+// UTF-8, or a NUL character (M1), which PostgreSQL would refuse with an error people should
+// not see, or store as a name nobody can type.
+func storableForm(form url.Values) error {
+	for k, vs := range form {
+		for _, v := range append(vs, k) {
+			if !storable(v) {
+				return apperr.New(apperr.Invalid, match.RuleFormat, "the form holds text that is not valid UTF-8, or a NUL character").On(k)
+			}
+		}
+	}
+	return nil
 }
 
 // user returns the signed-in user of r. Handlers of non-public routes may rely on it.

@@ -40,6 +40,7 @@ type RowError struct {
 	Row     int    `json:"row"`
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
+	key     string // the English format of Message, which a form may map to its field
 }
 
 // errorBody is the JSON of every API error.

@@ -128,8 +128,12 @@ func TestHostileInputIsRefusedAndWritesNothing(t *testing.T) {
 		cases = append(cases, hostile{name: name, status: status, code: code, rule: rule, send: send})
 	}
 	for _, n := range hostileNumbers {
-		add("api time hours "+n.name, 422, apperr.Invalid, match.RuleV3, api("/api/v1/time-entries", timeWith("hours", n.text)))
-		add("api expenditure amount "+n.name, 422, apperr.Invalid, match.RuleMoney, api("/api/v1/expenditure", expWith("amount", n.text)))
+		hoursRule, amountRule := match.RuleV3, match.RuleMoney
+		if strings.ContainsRune(n.text, 0) {
+			hoursRule, amountRule = match.RuleFormat, match.RuleFormat // no JSON string may hold a NUL
+		}
+		add("api time hours "+n.name, 422, apperr.Invalid, hoursRule, api("/api/v1/time-entries", timeWith("hours", n.text)))
+		add("api expenditure amount "+n.name, 422, apperr.Invalid, amountRule, api("/api/v1/expenditure", expWith("amount", n.text)))
 		// The CSV reader refuses what is not a field before any number is read: over-long
 		// fields and invalid UTF-8 are M1 there.
 		csvRule := match.RuleV3

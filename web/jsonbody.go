@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/match"
 )
 
 // decodeJSON reads a JSON object of the documented shape into v (unknown fields refused). What
@@ -35,6 +36,9 @@ func decodeJSON(r *http.Request, v any) error {
 	}
 	if !utf8.Valid(body) {
 		return apperr.New(apperr.Invalid, RuleBody, "the request body is not valid UTF-8")
+	}
+	if holdsNUL(body) {
+		return apperr.New(apperr.Invalid, match.RuleFormat, "the request body holds a NUL character (\\u0000), which no field may")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -173,4 +177,20 @@ func unknownField(body []byte, v any) (string, []string, bool) {
 		}
 	}
 	return "", nil, false
+}
+
+// holdsNUL reports whether a JSON text escapes a NUL character (\u0000) in one of its strings,
+// which PostgreSQL cannot store as text. Escapes appear only inside strings, so a scan that
+// skips each escaped character finds exactly the NULs.
+func holdsNUL(body []byte) bool {
+	for i := 0; i < len(body)-1; i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if body[i+1] == 'u' && i+5 < len(body) && string(body[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // the escaped character
+	}
+	return false
 }

@@ -293,3 +293,37 @@ func TestClaimLinesPage(t *testing.T) {
 		t.Errorf("the lines page shows a message key:\n%s", page)
 	}
 }
+
+// TestWritesRefuseUnstorableText: a form field or a JSON string holding a NUL character or bytes
+// that are not UTF-8 is refused as M1 on every write, never an internal error, and nothing is
+// written.
+func TestWritesRefuseUnstorableText(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	fo, admin := e.signIn("fo"), e.signIn("admin")
+	for _, c := range []struct {
+		b    *browser
+		path string
+		form url.Values
+	}{
+		{fo, "/time", url.Values{"authority": {"GB-NWP"}, "payroll_ref": {"\xff"}, "work_date": {"2021-02-01"}, "hours": {"3"}, "activity": {"lab"}, "evidence_ref": {"E"}, "approved_by": {"X"}}},
+		{fo, "/time", url.Values{"authority": {"GB-NWP"}, "payroll_ref": {"NWP-1"}, "work_date": {"2021-02-01"}, "hours": {"3"}, "activity": {"lab"}, "evidence_ref": {"E"}, "approved_by": {"a\x00b"}}},
+		{admin, "/admin/users", url.Values{"email": {"\xffuat@example.org"}, "name": {"U"}, "role": {"auditor"}}},
+		{admin, "/admin/tokens", url.Values{"name": {"a\x00b"}}},
+	} {
+		if res := c.b.post(c.path, c.form); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "M1") {
+			t.Errorf("POST %s %v: %d", c.path, c.form, res.status)
+		}
+	}
+	if res := e.do("POST", "/api/v1/users", "admin", `{"email":"n@x.org","name":"a\u0000b","role":"auditor"}`); res.status != http.StatusUnprocessableEntity || res.errorBody(t).Rule != "M1" {
+		t.Errorf("API user with NUL: %d %s", res.status, res.body)
+	}
+	// A backslash escaped before "u0000" is no NUL.
+	if res := e.do("POST", "/api/v1/users", "admin", `{"email":"n@x.org","name":"a\\u0000b","role":"auditor"}`); res.status != http.StatusCreated {
+		t.Errorf("API user named with a backslash: %d %s", res.status, res.body)
+	}
+	users := string(admin.get("/admin/users").body)
+	if strings.Contains(users, "uat@example.org") {
+		t.Error("a user with an unstorable email was added")
+	}
+}

@@ -203,6 +203,9 @@ func (s *Server) wrap(rt route, h func(w http.ResponseWriter, r *http.Request) e
 	})
 }
 
+// storable reports whether PostgreSQL can take s as text: valid UTF-8, without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // storableRequest refuses an address whose path or query holds text the database cannot take:
 // bytes that are not UTF-8, or a NUL character (M1). Path values and filters reach queries,
 // where PostgreSQL would refuse it with an error people should not see.
@@ -212,7 +215,7 @@ func storableRequest(u *url.URL) error {
 		texts = append(append(texts, k), vs...)
 	}
 	for _, v := range texts {
-		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		if !storable(v) {
 			return apperr.New(apperr.Invalid, match.RuleFormat, "the address holds text that is not valid UTF-8, or a NUL character")
 		}
 	}

@@ -160,7 +160,7 @@ func (p *page) rowErrors(err error) []RowError {
 	}
 	out := make([]RowError, len(ie.Rows))
 	for i, r := range ie.Rows {
-		out[i] = RowError{Row: int(r.Row), Rule: r.Rule, Message: apperr.Format(p.catalogue, r.Key, r.Args, r.Message)}
+		out[i] = RowError{Row: int(r.Row), Rule: r.Rule, Message: apperr.Format(p.catalogue, r.Key, r.Args, r.Message), key: r.Key}
 	}
 	return out
 }

@@ -316,11 +316,16 @@ func (f *form) fail(name, msg string) {
 	f.problems = append(f.problems, problem{Message: msg})
 }
 
-// failErr records err against the field its rule concerns (fields maps rule ids to fields).
+// failErr records err against the field it concerns: fields maps a message's English format,
+// else its rule id, to a field ("" for the form as a whole).
 func (f *form) failErr(err error, fields map[string]string) {
 	if rows := f.p.rowErrors(err); len(rows) > 0 {
 		for _, row := range rows {
-			f.fail(fields[row.Rule], row.Rule+": "+row.Message)
+			name, ok := fields[row.key]
+			if !ok {
+				name = fields[row.Rule]
+			}
+			f.fail(name, row.Rule+": "+row.Message)
 		}
 		return
 	}
@@ -392,7 +397,9 @@ type officersPage struct {
 }
 
 var officerFieldOfRule = map[string]string{"V8": "authority", "M2": "authority", "M3": "name", "R5.1": "annual_cost",
-	"R5.3": "valid_from", "R9.1": "annual_cost", "M1": "payroll_ref", "V1": "valid_from"}
+	"R5.3": "valid_from", "R9.1": "annual_cost", "M1": "", "V1": "valid_from",
+	"the date the rate version is valid from is missing": "valid_from", "valid_from %s is not a date in the form YYYY-MM-DD": "valid_from",
+	"the authority is missing": "authority", "the payroll reference is missing": "payroll_ref", "the officer's name is missing": "name"}
 
 func (s *Server) officersPage(w http.ResponseWriter, r *http.Request, status int, add *form, result func(*page) *importResult) error {
 	if err := authorize(r, access.ReadRecords, ""); err != nil {
@@ -582,7 +589,11 @@ type timeRow struct {
 }
 
 var timeFieldOfRule = map[string]string{"V1": "work_date", "V2": "work_date", "V3": "hours", "V4": "hours", "V5": "activity",
-	"V6": "work_date", "V7": "approved_by", "V8": "authority", "M2": "payroll_ref", "R9.1": "hours", "M1": "evidence_ref"}
+	"V6": "work_date", "V7": "approved_by", "V8": "authority", "M2": "payroll_ref", "R9.1": "hours", "M1": "", "R9.3a": "hours",
+	"the work date is missing": "work_date", "work_date %s is not a date in the form YYYY-MM-DD": "work_date",
+	"the authority is missing": "authority", "the payroll reference is missing": "payroll_ref", "activity %s is not one of %s": "activity",
+	"the evidence reference (the signed timesheet or register) is missing": "evidence_ref",
+	"the approver (the line manager who signed the timesheet) is missing": "approved_by"}
 
 func activityOptions(p *page) []option {
 	out := make([]option, len(match.Activities))
@@ -749,7 +760,9 @@ type expenditureRow struct {
 }
 
 var expenditureFieldOfRule = map[string]string{"V1": "defrayed_on", "V2": "defrayed_on", "V7": "evidence_ref", "R6.4": "heading",
-	"M2": "heading", "M4": "invoice_ref", "M5": "description", "R9.1": "amount", "M1": "payee"}
+	"M2": "heading", "M4": "invoice_ref", "M5": "description", "R9.1": "amount", "M1": "",
+	"the defrayal date is missing": "defrayed_on", "defrayed_on %s is not a date in the form YYYY-MM-DD": "defrayed_on",
+	"the heading is missing": "heading", "the payee is missing": "payee", "the description is missing": "description"}
 
 // cashHeadings are the headings that take expenditure lines, first is an option before them.
 func (s *Server) cashHeadings(p *page, first ...option) []option {

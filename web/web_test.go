@@ -793,7 +793,8 @@ func TestStaleDraft(t *testing.T) {
 	pm := e.signIn("pm")
 	page := string(pm.get("/claims/2021Q1").body)
 	if !strings.Contains(page, "The ledger has changed since these figures were compiled") ||
-		!strings.Contains(page, `action="/claims/2021Q1/compile"`) || strings.Contains(page, `action="/claims/2021Q1/review"`) {
+		!strings.Contains(page, `action="/claims/2021Q1/compile"`) || strings.Contains(page, `action="/claims/2021Q1/review"`) ||
+		strings.Contains(page, "/claims/2021Q1/lines") {
 		t.Errorf("the stale draft's page:\n%s", page)
 	}
 	if res := e.do("GET", "/api/v1/claims/2021Q1/pack/claim.pdf", "auditor", nil); res.status != http.StatusConflict || res.errorBody(t).Rule != "CL4" {
@@ -862,5 +863,23 @@ func TestSetPasswordOfUnknownUser(t *testing.T) {
 	page := string(res.body)
 	if res.status != http.StatusUnprocessableEntity || !strings.Contains(page, `id="pw-email-error"`) || !strings.Contains(page, "M2: there is no user") {
 		t.Errorf("password of an unknown user: %d\n%s", res.status, page)
+	}
+}
+
+// TestFormErrorsBesideTheirFields: a missing field's error stands beside that field, not beside
+// another field of the same rule.
+func TestFormErrorsBesideTheirFields(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	page := string(e.signIn("fo").post("/time", url.Values{"authority": {"GB-NWP"}, "payroll_ref": {""}, "work_date": {"2021-02-01"},
+		"hours": {"3"}, "activity": {"lab"}, "evidence_ref": {""}, "approved_by": {"Gareth Morgan"}}).body)
+	for _, id := range []string{"time-payroll-ref-error", "time-evidence-ref-error"} {
+		if !strings.Contains(page, `id="`+id+`"`) {
+			t.Errorf("no %s on the page:\n%s", id, page)
+		}
+	}
+	if strings.Contains(page, `id="time-approved-by-error"`) {
+		t.Errorf("an error beside the approver, who was given:\n%s", page)
 	}
 }
