@@ -593,7 +593,7 @@ var timeFieldOfRule = map[string]string{"V1": "work_date", "V2": "work_date", "V
 	"the work date is missing": "work_date", "work_date %s is not a date in the form YYYY-MM-DD": "work_date",
 	"the authority is missing": "authority", "the payroll reference is missing": "payroll_ref", "activity %s is not one of %s": "activity",
 	"the evidence reference (the signed timesheet or register) is missing": "evidence_ref",
-	"the approver (the line manager who signed the timesheet) is missing": "approved_by"}
+	"the approver (the line manager who signed the timesheet) is missing":  "approved_by"}
 
 func activityOptions(p *page) []option {
 	out := make([]option, len(match.Activities))
