@@ -277,7 +277,7 @@ func (u *User) Validate(known func(string) bool) error {
 	case u.Role == FinanceOfficer && u.Authority == "":
 		return apperr.New(apperr.Invalid, RuleUser, "a finance officer needs an authority").On("authority")
 	case u.Role != FinanceOfficer && u.Authority != "":
-		return apperr.New(apperr.Invalid, RuleUser, "only a finance officer has an authority; a %s acts for every authority", roleText(u.Role)).On("authority")
+		return apperr.New(apperr.Invalid, RuleUser, "only a finance officer has an authority; the role %s acts for every authority", roleText(u.Role)).On("authority")
 	case u.Authority != "" && (!authorityPattern.MatchString(u.Authority) || (known != nil && !known(u.Authority))):
 		return apperr.New(apperr.Invalid, RuleUser, "%q is not an authority of the operation", u.Authority).On("authority")
 	}

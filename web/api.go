@@ -1019,7 +1019,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 
 func (s *Server) apiClaimLines(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	l, err := s.claimLines(r, r.PathValue("period"), q.Get("heading"), q.Get("authority"), q.Get("late") != "")
+	l, err := s.claimLines(r, r.PathValue("period"), q.Get("heading"), q.Get("authority"), lateOnly(q))
 	if err != nil {
 		return err
 	}

@@ -327,3 +327,12 @@ func TestWritesRefuseUnstorableText(t *testing.T) {
 		t.Error("a user with an unstorable email was added")
 	}
 }
+
+func TestLateOnly(t *testing.T) {
+	for q, want := range map[string]bool{"": false, "late=0": false, "late=false": false, "late=1": true, "late=true": true, "late=on": true} {
+		v, _ := url.ParseQuery(q)
+		if got := lateOnly(v); got != want {
+			t.Errorf("lateOnly(%q) = %v, want %v", q, got, want)
+		}
+	}
+}

@@ -713,8 +713,12 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The page the line is listed on, which shows the form again if the correction fails.
 	path, again := "/time", func(status int, cf *form) error { return s.timePage(w, r, status, nil, cf, nil) }
-	if r.PostForm.Get("kind") == "expenditure" {
+	switch r.PostForm.Get("kind") {
+	case "time_entry", "":
+	case "expenditure":
 		path, again = "/expenditure", func(status int, cf *form) error { return s.expenditurePage(w, r, status, nil, cf, nil) }
+	default:
+		return apperr.New(apperr.Invalid, match.RuleFormat, "a correction reverses a time entry or an expenditure line, not %q", r.PostForm.Get("kind")).On("kind")
 	}
 	p := s.newPage(r, "time.title", nil)
 	cf := s.newForm(p, "corr", r.PostForm)
@@ -979,6 +983,10 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 			pay: paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))},
 			rev: reviewInputJSON{CompiledAt: r.PostForm.Get("figures_of")}, // the compilation shown
 		}
+		if step == "review" && in.rev.CompiledAt == "" {
+			// The page always says which figures it showed; a review must cover figures read.
+			return apperr.New(apperr.Conflict, claims.RuleStale, "the review does not say which figures of the claim for %s were read; open the claim and review it there", period)
+		}
 		_, err := s.claimStep(r, step, period, &in)
 		if err != nil {
 			if !userFacing(err) {
@@ -1007,7 +1015,7 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 
 func (s *Server) uiLines(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	l, err := s.claimLines(r, r.PathValue("period"), q.Get("heading"), q.Get("authority"), q.Get("late") != "")
+	l, err := s.claimLines(r, r.PathValue("period"), q.Get("heading"), q.Get("authority"), lateOnly(q))
 	if err != nil {
 		return err
 	}
@@ -1221,4 +1229,13 @@ func (s *Server) uiRevokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return redirect(w, r, "/admin/tokens?done=revoked")
+}
+
+// lateOnly reports whether a lines query asks for late items only (late=1, true, on …; not 0 or false).
+func lateOnly(q url.Values) bool {
+	switch q.Get("late") {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
 }

@@ -524,7 +524,15 @@ func TestUIFlows(t *testing.T) {
 		b    *browser
 		path string
 	}{{pm, "/claims/2021Q1/compile"}, {pm2, "/claims/2021Q1/review"}, {pm, "/claims/2021Q1/submit"}} {
-		if res := step.b.post(step.path, nil); res.status != http.StatusSeeOther {
+		var form url.Values
+		if strings.HasSuffix(step.path, "/review") { // the figures the reviewer read, as the page says
+			m := regexp.MustCompile(`name="figures_of" value="([^"]+)"`).FindStringSubmatch(string(step.b.get("/claims/2021Q1").body))
+			if m == nil {
+				t.Fatal("no review form")
+			}
+			form = url.Values{"figures_of": {html.UnescapeString(m[1])}}
+		}
+		if res := step.b.post(step.path, form); res.status != http.StatusSeeOther {
 			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
 		}
 	}
@@ -772,6 +780,9 @@ func TestReviewIsOfTheFiguresRead(t *testing.T) {
 		!strings.Contains(string(res.body), "recompiled after the figures you read") {
 		t.Fatalf("UI review of the compilation read before: %d\n%s", res.status, res.body)
 	}
+	if res := pm2.post("/claims/2021Q1/review", nil); res.status != http.StatusConflict || !strings.Contains(string(res.body), "does not say which figures") {
+		t.Fatalf("UI review without the figures read: %d\n%s", res.status, res.body)
+	}
 	if res := e.do("POST", "/api/v1/claims/2021Q1/review", "pm2", map[string]string{"compiled_at": read}); res.status != http.StatusConflict {
 		t.Fatalf("API review of the compilation read before: %d %s", res.status, res.body)
 	}
@@ -821,6 +832,10 @@ func TestCorrectionFormKeepsInput(t *testing.T) {
 	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
 	e.recordTime("GB-NWP", "NWP-1", "2021-02-01")
 	id := e.timeList(t, "fo", "").Entries[0].ID
+	if res := e.signIn("pm").post("/corrections", url.Values{"kind": {"bogus"}, "line_id": {itoa(id)}, "reason": {"x"}}); res.status != http.StatusUnprocessableEntity ||
+		e.timeList(t, "fo", "").Entries[0].ReversedBy != 0 {
+		t.Errorf("a correction of an unknown kind: %d, and the time entry reversed: %v", res.status, e.timeList(t, "fo", "").Entries[0].ReversedBy != 0)
+	}
 	for _, c := range []struct {
 		user, line, reason, field string
 	}{
