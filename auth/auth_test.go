@@ -39,7 +39,7 @@ func TestPasswordHash(t *testing.T) {
 	if h2 == h {
 		t.Error("same salt twice")
 	}
-	for _, pw := range []string{"short", strings.Repeat("x", 257), "bad\xffutf8 password"} {
+	for _, pw := range []string{"short", strings.Repeat("x", 257), "bad\xffutf8 password", strings.Repeat(" ", 12), "  a b  c     "} {
 		if apperr.RuleOf(auth.CheckPassword(pw)) != auth.RulePassword {
 			t.Errorf("password %q accepted", pw)
 		}

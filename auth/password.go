@@ -47,6 +47,9 @@ func CheckPassword(pw string) error {
 		return apperr.New(apperr.Invalid, RulePassword, "a password needs at least %d characters", MinPasswordLen)
 	case n > MaxPasswordLen:
 		return apperr.New(apperr.Invalid, RulePassword, "a password may have at most %d characters", MaxPasswordLen)
+	case utf8.RuneCountInString(strings.Join(strings.Fields(pw), "")) < MinPasswordLen/2:
+		// Spaces count towards the length, as in a pass phrase, but cannot be most of it.
+		return apperr.New(apperr.Invalid, RulePassword, "a password needs at least %d characters that are not spaces", MinPasswordLen/2)
 	}
 	return nil
 }

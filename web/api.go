@@ -75,7 +75,8 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", pattern: "/api/v1/claims/{period}/events", action: access.ReadClaims, handler: s.apiClaimEvents,
 			doc: &opDoc{Tag: "claims", Summary: "A claim's history: every state change with who and when", Response: "EventList"}},
 		{method: "GET", pattern: "/api/v1/claims/{period}/lines", action: access.ReadClaims, handler: s.apiClaimLines,
-			doc: &opDoc{Tag: "claims", Summary: "Drill-down (R7.1): the lines booked in the claim's period with their ledger entries and evidence", Response: "Lines"}},
+			doc: &opDoc{Tag: "claims", Summary: "Drill-down (R7.1): the lines booked in the claim's period with their ledger entries and evidence", Response: "Lines",
+				Query: []string{"heading", "authority", "late"}}},
 		{method: "GET", pattern: "/api/v1/claims/{period}/pack/{file}", action: access.DownloadPack, handler: s.apiPackFile,
 			doc: &opDoc{Tag: "claims", Summary: "A stored pack file (claim.xlsx, claim.pdf or manifest.json): for a submitted claim, exactly what was submitted", Produces: []string{packTypes[reports.NameXLSX], packTypes[reports.NamePDF], packTypes[reports.NameManifest]}}},
 

@@ -28,11 +28,13 @@ type opDoc struct {
 var queryParams = map[string]map[string]any{
 	"authority":   str("an authority's ISO code (GB-XXX); a finance officer may name only their own (V8)"),
 	"payroll_ref": str("one officer's payroll reference"),
-	"heading":     {"type": "string", "enum": []string{"staff", "delivery", "other"}, "description": "expenditure heading"},
-	"period":      str("booking period, such as 2021Q3"),
-	"status":      {"type": "string", "enum": []string{"live", "reversed"}, "description": "lines not reversed, or reversed by a correction"},
-	"before":      {"type": "integer", "minimum": 1, "description": "the next_before of the previous page: rows with smaller ids"},
-	"limit":       {"type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "rows per page"},
+	"heading": {"type": "string", "enum": []string{"staff", "delivery", "other", "officer_time", "indirect"},
+		"description": "a cost heading (lists of expenditure take staff, delivery or other)"},
+	"late":   {"type": "string", "description": "1 (or true) for late items only"},
+	"period": str("booking period, such as 2021Q3"),
+	"status": {"type": "string", "enum": []string{"live", "reversed"}, "description": "lines not reversed, or reversed by a correction"},
+	"before": {"type": "integer", "minimum": 1, "description": "the next_before of the previous page: rows with smaller ids"},
+	"limit":  {"type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "rows per page"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)

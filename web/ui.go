@@ -908,6 +908,9 @@ type claimPage struct {
 	// Stale: the ledger has moved since the draft was compiled (CL4), so it is offered for
 	// compiling again (CanCompile) rather than for review, submission or download.
 	Stale, CanCompile bool
+	// ReviewedByMe: the claim is reviewed by the programme manager reading it, who may not
+	// submit it (R3.13); the page says another must.
+	ReviewedByMe bool
 }
 
 func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, df, pf *form) error {
@@ -942,9 +945,10 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	data.CanCompile = data.Stale && authorize(r, access.CompileClaim, "") == nil
 	data.CanReview = !data.Stale && (c.Status == claims.Draft || c.Status == claims.Reviewed) && authorize(r, access.ReviewClaim, "") == nil && c.ReviewedBy == ""
 	data.CanSubmit = !data.Stale && c.Status == claims.Reviewed && authorize(r, access.SubmitClaim, "") == nil && c.ReviewedBy != me
+	data.ReviewedByMe = !data.Stale && c.Status == claims.Reviewed && authorize(r, access.SubmitClaim, "") == nil && c.ReviewedBy == me
 	data.CanDecide = c.Status == claims.Submitted && authorize(r, access.RecordDecision, "") == nil
 	data.CanPay = c.Status == claims.Approved && authorize(r, access.RecordPayment, "") == nil
-	data.Actions = data.CanReview || data.CanSubmit || data.CanDecide || data.CanPay // compiling is offered in the notice
+	data.Actions = data.CanReview || data.CanSubmit || data.ReviewedByMe || data.CanDecide || data.CanPay // compiling is offered in the notice
 	if df == nil {
 		df = s.newForm(p, "dec", nil)
 	}

@@ -535,6 +535,9 @@ func TestUIFlows(t *testing.T) {
 		if res := step.b.post(step.path, form); res.status != http.StatusSeeOther {
 			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
 		}
+		if form != nil && !strings.Contains(string(pm2.get("/claims/2021Q1").body), "another programme manager must submit it (R3.13)") {
+			t.Error("the reviewer is not told that another programme manager must submit")
+		}
 	}
 	page = string(pm.get("/claims/2021Q1").body)
 	for _, want := range []string{"claim.xlsx", "claim.pdf", "manifest.json", "submitted"} {
