@@ -395,6 +395,9 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	// Through the page, a decision dated after today is shown beside its date, not its amount.
 	pm := e.signIn("pm")
 	shown := string(pm.post("/claims/2021Q1/decision", url.Values{"decided_on": {"2099-01-01"}, "approved": {"1.00"}}).body)
+	if !strings.Contains(shown, `id="dec-approved-hint"`) || !strings.Contains(shown, "Do not take a disallowance off it") {
+		t.Error("the decision form does not explain what 'ESF approved' is")
+	}
 	if !strings.Contains(shown, `id="dec-decided-on-error"`) || strings.Contains(shown, `id="dec-approved-error"`) {
 		t.Errorf("the decision's date error is not beside its date:\n%s", shown)
 	}
