@@ -79,12 +79,6 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 	if err := s.canSubmit(ctx, s.pool, c, by); err != nil {
 		return nil, err
 	}
-	if stale, err := s.stale(ctx, s.pool, c); err != nil || stale {
-		if err != nil {
-			return nil, db.Translate("claims.Submit", err)
-		}
-		return nil, staleError(period)
-	}
 	// The pack is rendered before the transaction (it can take seconds for a large quarter) and
 	// is valid if the claim and its ledger (its period's and every earlier one's) are still as
 	// read, which the transaction checks under the period's lock.
@@ -410,7 +404,8 @@ func (s *Service) stale(ctx context.Context, q db.Querier, c *Claim) (bool, erro
 	return err == nil && !bytes.Equal(basis, c.Basis), err
 }
 
+// staleError refuses whatever a stale claim is asked for: review, submission, its lines or its
+// pack.
 func staleError(period string) error {
-	return apperr.New(apperr.Conflict, RuleStale,
-		"the ledger of %s has changed since the claim was compiled; compile it again, then review it", period)
+	return apperr.New(apperr.Conflict, RuleStale, "the ledger of %s has changed since the claim was compiled; compile it again", period)
 }

@@ -57,7 +57,7 @@ func (s *Service) pack(ctx context.Context, c *Claim, status Status, signer stri
 				if err != nil {
 					return err
 				}
-				return stalePackError(c.Period.Code)
+				return staleError(c.Period.Code)
 			}
 			return s.lineDetail(ctx, tx, c, p)
 		})
@@ -209,19 +209,25 @@ func (s *Service) storePack(ctx context.Context, tx pgx.Tx, c *Claim, files []re
 }
 
 // StoredPack returns the files stored with the claim of period, in pack order, and the claim
-// status they were rendered for. For a submitted claim they are exactly what was submitted. A
-// draft's are refused once the ledger has moved since it was compiled (CL4): they would show
-// figures the ledger no longer has.
+// status they were rendered for (StoredPackOf).
 func (s *Service) StoredPack(ctx context.Context, period string) ([]reports.File, Status, error) {
 	c, err := s.Claim(ctx, period)
 	if err != nil {
 		return nil, "", err
 	}
+	return s.StoredPackOf(ctx, c)
+}
+
+// StoredPackOf returns the files stored with claim c. For a submitted claim they are exactly
+// what was submitted. A draft's are refused once the ledger has moved since it was compiled
+// (CL4): they would show figures the ledger no longer has.
+func (s *Service) StoredPackOf(ctx context.Context, c *Claim) ([]reports.File, Status, error) {
+	period := c.Period.Code
 	if stale, err := s.Stale(ctx, c); err != nil || stale {
 		if err != nil {
 			return nil, "", err
 		}
-		return nil, "", stalePackError(period)
+		return nil, "", staleError(period)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT name, data, sha256, claim_status FROM claim_pack
 		WHERE operation_id = $1 AND period = $2 ORDER BY position`, s.prog.OperationID, period)
@@ -336,9 +342,4 @@ func (s *Service) adjustments(ctx context.Context, tx pgx.Tx, period string) ([]
 type TBLine struct {
 	Code    string          `json:"code"`
 	Balance decimal.Decimal `json:"balance"`
-}
-
-func stalePackError(period string) error {
-	return apperr.New(apperr.Conflict, RuleStale,
-		"the ledger of %s has changed since the claim was compiled; compile it again to see its lines and pack", period)
 }

@@ -38,7 +38,7 @@ func init() {
 	db.RegisterConstraint("claim_disallowed_within_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleOutcome,
 		Message: "the expenditure disallowed is at most the eligible expenditure claimed"})
 	db.RegisterConstraint("claim_paid_within_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleOutcome,
-		Message: "the amount paid lies between zero and the amount approved, and is nil only when that is"})
+		Message: "the amount paid is more than zero and at most the amount approved (zero only when nothing was approved)"})
 }
 
 // Service compiles an operation's claims and carries them through their lifecycle.

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,7 +80,7 @@ func (l *Ledger) validate(in *EntryInput) (accounts []int64, amounts []string, e
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry needs at least two postings, this one has %d", len(in.Postings))
 	case len(in.Postings) > maxPostings:
 		return nil, nil, apperr.New(apperr.Invalid, "L1", "an entry may have at most %d postings", maxPostings)
-	case !storable(in.Description) || !storable(in.Reference) || !storable(in.RecordedBy) || !storable(in.IdempotencyKey):
+	case !db.Storable(in.Description) || !db.Storable(in.Reference) || !db.Storable(in.RecordedBy) || !db.Storable(in.IdempotencyKey):
 		return nil, nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "the entry's text is not valid UTF-8 or holds a NUL character")
 	}
 	in.EffectiveDate = dateOnly(in.EffectiveDate)
@@ -174,11 +172,6 @@ func isSource(s string) bool {
 
 // maxAmount is the largest amount a posting holds: numeric(16, 2).
 var maxAmount = decimal.RequireFromString("99999999999999.99")
-
-// storable reports whether PostgreSQL can store s as text: valid UTF-8 without NUL.
-func storable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
 
 // fingerprint identifies a request for idempotency: everything the caller asked for, not who
 // or when. A replay with the same key and fingerprint is the same request.

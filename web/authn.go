@@ -121,12 +121,8 @@ func parseForm(r *http.Request) error {
 // UTF-8, or a NUL character (M1), which PostgreSQL would refuse with an error people should
 // not see, or store as a name nobody can type.
 func storableForm(form url.Values) error {
-	for k, vs := range form {
-		for _, v := range append(vs, k) {
-			if !storable(v) {
-				return apperr.New(apperr.Invalid, match.RuleFormat, "the form holds text that is not valid UTF-8, or a NUL character").On(k)
-			}
-		}
+	if k, ok := unstorable(form); ok {
+		return apperr.New(apperr.Invalid, match.RuleFormat, "the form holds text that is not valid UTF-8, or a NUL character").On(k)
 	}
 	return nil
 }

@@ -11,11 +11,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/match"
 )
 
@@ -203,21 +203,28 @@ func (s *Server) wrap(rt route, h func(w http.ResponseWriter, r *http.Request) e
 	})
 }
 
-// storable reports whether PostgreSQL can take s as text: valid UTF-8, without NUL.
-func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
-
 // storableRequest refuses an address whose path or query holds text the database cannot take:
 // bytes that are not UTF-8, or a NUL character (M1). Path values and filters reach queries,
 // where PostgreSQL would refuse it with an error people should not see.
 func storableRequest(u *url.URL) error {
-	texts := []string{u.Path}
-	for k, vs := range u.Query() {
-		texts = append(append(texts, k), vs...)
-	}
-	for _, v := range texts {
-		if !storable(v) {
-			return apperr.New(apperr.Invalid, match.RuleFormat, "the address holds text that is not valid UTF-8, or a NUL character")
-		}
+	if _, ok := unstorable(u.Query()); ok || !db.Storable(u.Path) {
+		return apperr.New(apperr.Invalid, match.RuleFormat, "the address holds text that is not valid UTF-8, or a NUL character")
 	}
 	return nil
+}
+
+// unstorable returns the first name (in no set order) of values whose name or a value the
+// database cannot take as text (db.Storable).
+func unstorable(values url.Values) (string, bool) {
+	for k, vs := range values {
+		if !db.Storable(k) {
+			return k, true
+		}
+		for _, v := range vs {
+			if !db.Storable(v) {
+				return k, true
+			}
+		}
+	}
+	return "", false
 }

@@ -925,18 +925,18 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	p := s.newPage(r, "claim.title", nil)
 	p.Title += " " + period
 	data := &claimPage{Claim: c, CanDownload: authorize(r, access.DownloadPack, "") == nil}
-	if data.Stale, err = s.cfg.Claims.Stale(r.Context(), c); err != nil {
-		return err
-	}
-	if data.CanDownload && !data.Stale {
-		files, _, err := s.cfg.Claims.StoredPack(r.Context(), period)
+	if data.CanDownload {
+		// The stored pack is handed out only while the claim is not stale, which it checks.
+		files, _, err := s.cfg.Claims.StoredPackOf(r.Context(), c)
 		switch {
-		case apperr.RuleOf(err) == claims.RuleStale: // the ledger moved since Stale looked
+		case apperr.RuleOf(err) == claims.RuleStale:
 			data.Stale = true
 		case err != nil && apperr.CodeOf(err) != apperr.NotFound:
 			return err
 		}
 		data.Files = files
+	} else if data.Stale, err = s.cfg.Claims.Stale(r.Context(), c); err != nil {
+		return err
 	}
 	if data.Events, err = s.cfg.Claims.Events(r.Context(), period); err != nil {
 		return err

@@ -264,7 +264,7 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	files, status, err := svc.StoredPack(ctx, *period)
+	files, status, err := svc.StoredPackOf(ctx, c)
 	switch {
 	case err == nil && storedFor(files, c):
 		if err := reports.WriteFiles(*out, files); err != nil {

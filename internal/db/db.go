@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
@@ -36,6 +38,10 @@ func AfterConnect(_ context.Context, c *pgx.Conn) error {
 	pgxdecimal.Register(c.TypeMap())
 	return nil
 }
+
+// Storable reports whether PostgreSQL can store s as text: valid UTF-8 without NUL. Text that
+// is not is refused by the server with an error people should not see; callers check first.
+func Storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // Configure gives a pool's configuration the project's connection settings: shopspring decimals
 // for numeric columns (AfterConnect), and READ COMMITTED as the default isolation. The ledger

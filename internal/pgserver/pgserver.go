@@ -97,7 +97,7 @@ type Server struct {
 	stopErr  error
 
 	goneOnce sync.Once
-	gone     chan struct{} // closed once the postmaster has exited (Gone)
+	gone     chan struct{} // closed once the attached postmaster has exited (Gone)
 	unwatch  chan struct{} // closed by Stop of an attached server: stop watching its postmaster
 }
 
@@ -265,15 +265,11 @@ func (s *Server) stop(ctx context.Context) error {
 // checks every half second, until Stop, after which the channel never closes. A command
 // attached to a cluster can so end, saying why, rather than fail query after query.
 func (s *Server) Gone() <-chan struct{} {
+	if s.owned {
+		return s.proc.exited
+	}
 	s.goneOnce.Do(func() {
 		s.gone = make(chan struct{})
-		if s.owned {
-			go func() {
-				<-s.proc.exited
-				close(s.gone)
-			}()
-			return
-		}
 		s.unwatch = make(chan struct{})
 		go func() {
 			t := time.NewTicker(goneInterval)
