@@ -346,28 +346,20 @@ func (s *Service) basisOf(ctx context.Context, q db.Querier, per Period) ([]byte
 	return d.sum(), nil
 }
 
-// maxQueued bounds how much of the seal queue unsealedIn looks at; a longer queue counts as
-// unsealed entries in any period (the compilation then seals and reads again).
+// maxQueued bounds how many waiting entries unsealedIn looks at; more count as unsealed entries
+// in any period (the compilation then seals and reads again).
 const maxQueued = 10000
 
 // unsealedIn reports whether an entry booked in one of periods waits for the sealer. It reads
-// the queue (a handful of entries between sealer runs) and then looks those entries up by id, so
-// that its cost follows the queue, never the ledger.
+// the entries of the transactions in the queue (a handful between sealer runs) that are not
+// sealed yet, through the index of each transaction's entries, so that its cost follows the
+// queue, never the ledger.
 func (s *Service) unsealedIn(ctx context.Context, q db.Querier, periods []string) (bool, error) {
-	rows, err := q.Query(ctx, `SELECT entry_id FROM seal_queue WHERE operation_id = $1 LIMIT $2`,
-		s.prog.OperationID, maxQueued+1)
-	if err != nil {
-		return false, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil || len(ids) == 0 {
-		return false, err
-	}
-	if len(ids) > maxQueued {
-		return true, nil
-	}
 	var found bool
-	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM entry WHERE operation_id = $1 AND id = ANY($2) AND period = ANY($3))`,
-		s.prog.OperationID, ids, periods).Scan(&found)
+	err := q.QueryRow(ctx, `SELECT coalesce(bool_or(w.mine), false) OR count(*) > $3 FROM (
+		SELECT e.period = ANY($2) AS mine FROM seal_queue q
+		 CROSS JOIN LATERAL (SELECT period FROM entry e WHERE e.txid = q.txid AND e.operation_id = q.operation_id
+		                        AND e.id > q.sealed_to OFFSET 0) e
+		 WHERE q.operation_id = $1 LIMIT $3 + 1) w`, s.prog.OperationID, periods, maxQueued).Scan(&found)
 	return found, err
 }

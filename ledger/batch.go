@@ -19,9 +19,9 @@ import (
 
 // PostBatch posts many entries in the caller's transaction, set-based: one batch of queries for
 // the periods, the entry ids and (for a small batch) the idempotency keys already used, then the
-// entries, their postings and the queue for sealing (which moves the balances) written by one
-// INSERT of arrays for a few entries, by COPY for many. The schema checks the whole batch at
-// commit, set-based. It is all or nothing with the caller's transaction.
+// entries and their postings written by one INSERT of arrays for a few entries, by COPY for many.
+// The schema checks the whole batch at commit, set-based, and queues it for sealing (which moves
+// the balances) in one row. It is all or nothing with the caller's transaction.
 //
 // A batch with keys is written inside a savepoint. A large one is written without looking its
 // keys up first: new keys are the rule, and entry_idempotency_uq checks each key as it is
@@ -252,7 +252,7 @@ func (l *Ledger) writeBatch(ctx context.Context, tx pgx.Tx, bp *batchPlan, prior
 // (insertFewSQL) costs less than COPY's three statements, each a round trip and a start-up.
 const copyThreshold = 64
 
-// insertFewSQL writes a small batch's entries, postings and sealing queue in one statement.
+// insertFewSQL writes a small batch's entries and postings in one statement.
 const insertFewSQL = `
 WITH e AS (
     INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference,
@@ -260,12 +260,10 @@ WITH e AS (
     SELECT $1, u.id, u.d, u.period, u.description, u.source, u.reference, u.reverses, u.key, u.fp, $2, u.by
       FROM unnest($3::bigint[], $4::date[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[],
                   $11::bytea[], $12::text[]) AS u(id, d, period, description, source, reference, reverses, key, fp, by)
-), p AS (
-    INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
-    SELECT $1, u.entry_id, u.line, u.account_id, u.amount
-      FROM unnest($13::bigint[], $14::smallint[], $15::bigint[], $16::numeric[]) AS u(entry_id, line, account_id, amount)
 )
-INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, id FROM unnest($3::bigint[]) id`
+INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
+SELECT $1, u.entry_id, u.line, u.account_id, u.amount
+  FROM unnest($13::bigint[], $14::smallint[], $15::bigint[], $16::numeric[]) AS u(entry_id, line, account_id, amount)`
 
 // batchColumns are a batch's new entries and postings, column by column.
 type batchColumns struct {
@@ -304,8 +302,8 @@ func (e *Entry) nullables() (reverses *int64, key *string) {
 	return reverses, key
 }
 
-// copyMany writes a large batch with COPY: the entries out[i] for i in written, their postings
-// and the sealing queue. pgx encodes rows on a goroutine of its own while the server writes the
+// copyMany writes a large batch with COPY: the entries out[i] for i in written and their
+// postings. pgx encodes rows on a goroutine of its own while the server writes the
 // rows already sent, so each row is built as it is asked for, not beforehand: building the rows
 // of 50,000 entries first took 75-110 ms of the batch's 1.5 s, with the server idle.
 func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, bp *batchPlan, out []Entry, written []int) error {
@@ -319,7 +317,7 @@ func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, bp *batchPlan, out []E
 		return err
 	}
 	n, line := 0, 0 // the next posting is line line+1 of the entry out[written[n]]
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, []string{"operation_id", "entry_id", "line", "account_id", "amount"},
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, []string{"operation_id", "entry_id", "line", "account_id", "amount"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			for n < len(written) && line == len(out[written[n]].Postings) {
 				n, line = n+1, 0
@@ -330,11 +328,7 @@ func (l *Ledger) copyMany(ctx context.Context, tx pgx.Tx, bp *batchPlan, out []E
 			i := written[n]
 			line++
 			return []any{l.op, out[i].ID, int16(line), bp.accounts[i][line-1], pence(out[i].Postings[line-1].Amount)}, nil
-		})); err != nil {
-		return err
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"seal_queue"}, []string{"operation_id", "entry_id"},
-		rowsOf(written, func(i int) []any { return []any{l.op, out[i].ID} }))
+		}))
 	return err
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // The chain (L5 in architecture.md's list, "tamper evidence"): every entry is sealed once, in the
-// order the sealer takes it from seal_queue, as
+// order the sealer takes it from the transactions waiting in seal_queue, as
 //
 //	digest = SHA-256(canonical bytes of the entry and its postings)
 //	link(n) = SHA-256(link(n-1) || digest),  link(0) = 32 zero bytes
@@ -138,8 +138,12 @@ func (l *Ledger) Seal(ctx context.Context) (int, error) {
 	}
 }
 
-// sealBatch seals the next entries of the queue, at most sealBatchSize, and returns how many it
-// sealed and how many rows of the queue it took.
+// sealBatch seals the next entries waiting, at most sealBatchSize, and returns how many it
+// sealed and how many it took from the queue. It takes the queued transactions in order and
+// each one's entries in id order, after the last it took (sealed_to), and records how far it
+// got: a transaction with none left leaves the queue. An entry sealed already (only a queue
+// position moved back with the schema's triggers off can offer one) is passed over, not sealed
+// twice; ledger verify names it.
 func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 	err = db.WithTx(ctx, l.pool, func(tx pgx.Tx) error {
 		n, taken = 0, 0
@@ -149,79 +153,94 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 			Scan(&seq, &link); err != nil {
 			return err
 		}
-		// An entry queued again after it was sealed (only raw SQL holding a ledger token can) is
-		// dropped from the queue, not sealed twice.
-		rows, err := tx.Query(ctx, `SELECT q.entry_id, EXISTS (SELECT 1 FROM seal s WHERE s.entry_id = q.entry_id
-				AND s.operation_id = q.operation_id) FROM seal_queue q
-			WHERE q.operation_id = $1 ORDER BY q.entry_id LIMIT $2`, l.op, sealBatchSize)
+		rows, err := tx.Query(ctx, `SELECT e.id, EXISTS (SELECT 1 FROM seal s WHERE s.entry_id = e.id AND s.operation_id = q.operation_id)
+			FROM seal_queue q
+			CROSS JOIN LATERAL (SELECT id FROM entry e WHERE e.txid = q.txid AND e.operation_id = q.operation_id
+			                       AND e.id > q.sealed_to ORDER BY e.id LIMIT $2) e
+			WHERE q.operation_id = $1 ORDER BY q.txid, e.id LIMIT $2`, l.op, sealBatchSize)
 		if err != nil {
 			return err
 		}
-		var queued, ids []int64
+		var took, ids []int64
 		var id int64
 		var sealed bool
 		if _, err := pgx.ForEachRow(rows, []any{&id, &sealed}, func() error {
-			queued = append(queued, id)
+			took = append(took, id)
 			if !sealed {
 				ids = append(ids, id)
 			}
 			return nil
-		}); err != nil || len(queued) == 0 {
+		}); err != nil {
 			return err
 		}
-		postings, err := l.canonPostings(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT `+canonEntryColumns+` FROM entry e
-			WHERE e.operation_id = $1 AND e.id = ANY($2) ORDER BY e.id`, l.op, ids)
-		if err != nil {
-			return err
-		}
-		d := newDigester(l.op)
 		now := l.now().UTC().Truncate(time.Microsecond)
-		var seals [][]any
-		moves := balanceMoves{}
-		var e canonEntry
-		pi := 0
-		for rows.Next() {
-			if err := scanCanonEntry(rows, &e); err != nil {
+		if len(ids) > 0 {
+			if seq, link, err = l.sealEntries(ctx, tx, ids, seq, link, now); err != nil {
 				return err
 			}
-			start := pi
-			for pi < len(postings) && postings[pi].entryID == e.id {
-				if err := moves.add(postings[pi], e.period); err != nil {
-					return err
-				}
-				pi++
-			}
-			dg := d.digest(&e, postings[start:pi])
-			lk := chainLink(link, dg)
-			seq++
-			link = lk[:]
-			seals = append(seals, []any{l.op, seq, e.id, dg[:], lk[:], now})
 		}
-		if err := rows.Err(); err != nil {
+		// How far each transaction is sealed; those with nothing left leave the queue.
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE seal_queue q SET sealed_to = m.id
+			FROM (SELECT txid, max(id) AS id FROM entry WHERE operation_id = $1 AND id = ANY($2) GROUP BY txid) m
+			WHERE q.operation_id = $1 AND q.txid = m.txid`, l.op, took)
+		b.Queue(`DELETE FROM seal_queue q WHERE q.operation_id = $1 AND NOT EXISTS (SELECT 1 FROM entry e
+			WHERE e.txid = q.txid AND e.operation_id = q.operation_id AND e.id > q.sealed_to)`, l.op)
+		if len(ids) > 0 {
+			b.Queue(`UPDATE chain_head SET seq = $2, link = $3, updated_at = $4 WHERE operation_id = $1`,
+				l.op, seq, link, now)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seal"}, []string{"operation_id", "seq", "entry_id", "digest", "link", "sealed_at"},
-			pgx.CopyFromRows(seals)); err != nil {
-			return err
-		}
-		if err := l.moveBalances(ctx, tx, moves); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM seal_queue WHERE operation_id = $1 AND entry_id = ANY($2)`, l.op, queued); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE chain_head SET seq = $2, link = $3, updated_at = $4 WHERE operation_id = $1`,
-			l.op, seq, link, now); err != nil {
-			return err
-		}
-		n, taken = len(seals), len(queued)
+		n, taken = len(ids), len(took)
 		return nil
 	})
 	return n, taken, db.Translate("ledger.Seal", err)
+}
+
+// sealEntries seals the entries ids in id order after the chain's position (seq, link), at now,
+// moves their balances, and returns the new position.
+func (l *Ledger) sealEntries(ctx context.Context, tx pgx.Tx, ids []int64, seq int64, link []byte, now time.Time) (int64, []byte, error) {
+	postings, err := l.canonPostings(ctx, tx, ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT `+canonEntryColumns+` FROM entry e
+		WHERE e.operation_id = $1 AND e.id = ANY($2) ORDER BY e.id`, l.op, ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	d := newDigester(l.op)
+	seals := make([][]any, 0, len(ids))
+	moves := balanceMoves{}
+	var e canonEntry
+	pi := 0
+	for rows.Next() {
+		if err := scanCanonEntry(rows, &e); err != nil {
+			return 0, nil, err
+		}
+		start := pi
+		for pi < len(postings) && postings[pi].entryID == e.id {
+			if err := moves.add(postings[pi], e.period); err != nil {
+				return 0, nil, err
+			}
+			pi++
+		}
+		dg := d.digest(&e, postings[start:pi])
+		lk := chainLink(link, dg)
+		seq++
+		link = lk[:]
+		seals = append(seals, []any{l.op, seq, e.id, dg[:], lk[:], now})
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seal"}, []string{"operation_id", "seq", "entry_id", "digest", "link", "sealed_at"},
+		pgx.CopyFromRows(seals)); err != nil {
+		return 0, nil, err
+	}
+	return seq, link, l.moveBalances(ctx, tx, moves)
 }
 
 // balanceMove is the net movement of one account in one booking period, in pence.

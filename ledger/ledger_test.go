@@ -313,8 +313,11 @@ func TestDatabaseRefuses(t *testing.T) {
 		// A snapshot older than a period's lock would not see it at commit (0017).
 		{"TokenInARepeatableReadTransaction", []string{`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`, rawToken},
 			[][]any{nil, nil}, "IL008"},
-		{"QueueRowWithoutTheToken", []string{`INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', $1)`},
-			[][]any{{posted.ID}}, "IL004"},
+		{"QueueRowWithoutTheToken", []string{`INSERT INTO seal_queue (operation_id, txid) VALUES ('infuse', pg_current_xact_id())`},
+			[][]any{nil}, "IL004"},
+		// Only the commit-time check queues a transaction, and only its own (0022).
+		{"QueueRowOfAnotherTransaction", []string{rawToken, `INSERT INTO seal_queue (operation_id, txid) SELECT operation_id, txid FROM entry WHERE id = $1`},
+			[][]any{nil, {posted.ID}}, "IL002"},
 		{"UpdateOfAnAccount", []string{`UPDATE account SET code = code || '_x' WHERE id = $1`}, [][]any{{cash.ID}}, "IL002"},
 		{"DeleteOfAnAccount", []string{`DELETE FROM account WHERE id = $1`}, [][]any{{cash.ID}}, "IL002"},
 		{"UpdateOfAnEntry", []string{`UPDATE entry SET description = 'changed' WHERE id = $1`}, [][]any{{posted.ID}}, "IL002"},
@@ -331,6 +334,7 @@ func TestDatabaseRefuses(t *testing.T) {
 		"PostingsUnderAForgedTokenSetting": "posting rows refused", "TokenMovedToAnotherTransaction": "a ledger token cannot be changed",
 		"PostingAddedToACommittedEntry": "postings refused: entry", "TokenInATemporaryTable": "entry rows refused",
 		"PeriodInATemporaryTable": "entry 900001 refused: period 1999Q9", "EntryBookedIntoALaterPeriod": "entry 900001 refused: period 2021Q2 is not the booking period of its effective date", "QueueRowWithoutTheToken": "seal_queue rows refused",
+		"QueueRowOfAnotherTransaction":      "a transaction queues only its own entries",
 		"TokenInARepeatableReadTransaction": "ledger rows are written in READ COMMITTED transactions"}
 	// Every case twice: the commit-time check has a plan for a few rows and one for a bulk
 	// batch, and both must find every problem.
@@ -1140,7 +1144,7 @@ func restoredEntry(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger, id int64,
 			fmt.Sprintf(`INSERT INTO posting (operation_id, entry_id, line, account_id, amount, txid)
 				SELECT 'infuse', %[1]d, 1, %[2]d, 10, txid FROM restored UNION ALL SELECT 'infuse', %[1]d, 2, %[3]d, -10, txid FROM restored`,
 				id, cash.ID, income.ID),
-			fmt.Sprintf(`INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', %d)`, id),
+			`INSERT INTO seal_queue (operation_id, txid) SELECT 'infuse', txid FROM restored`,
 			`ALTER TABLE entry ADD CONSTRAINT entry_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
 			`ALTER TABLE posting ADD CONSTRAINT posting_token_ck CHECK (txid = pg_current_xact_id()) NOT VALID`,
 		} {
@@ -1155,10 +1159,61 @@ func restoredEntry(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger, id int64,
 	}
 }
 
-// TestSealedEntryQueuedAgain: raw SQL holding a ledger token can queue a sealed entry again,
-// which live balances would count twice: ledger verify names it, and the sealer drops it from
-// the queue rather than sealing it twice.
-func TestSealedEntryQueuedAgain(t *testing.T) {
+// TestRawEntriesAreQueuedForSealing: the ledger token queues the transaction that wrote entries
+// at commit, so even entries written by raw SQL (holding the token) are sealed, once (0022).
+func TestRawEntriesAreQueuedForSealing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, l := setup(t)
+	cash, _ := l.Account(ledger.Cash)
+	income, _ := l.Account(ledger.ESFIncome)
+	if _, err := l.Seal(ctx); err != nil { // the set-up's entries
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for _, s := range []struct {
+			sql  string
+			args []any
+		}{
+			{rawToken, nil},
+			{rawEntry, []any{900001, "2021Q1"}},
+			{rawEntry, []any{900002, "2021Q1"}},
+			{`INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES
+				('infuse', 900001, 1, $1, 10), ('infuse', 900001, 2, $2, -10), ('infuse', 900002, 1, $1, 5), ('infuse', 900002, 2, $2, -5)`,
+				[]any{cash.ID, income.ID}},
+			{`SET CONSTRAINTS ALL IMMEDIATE`, nil}, // checked (and queued) early, then again at commit
+		} {
+			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+				return fmt.Errorf("%s: %w", s.sql, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var queued int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM seal_queue`).Scan(&queued); err != nil || queued != 1 {
+		t.Fatalf("%d transactions queued (%v); want the one that wrote the entries", queued, err)
+	}
+	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("15")) {
+		t.Fatalf("live cash balance %s, %v; want 15.00 before sealing", got, err)
+	}
+	if n, err := l.Seal(ctx); err != nil || n != 2 {
+		t.Fatalf("sealed %d, %v; want the two raw entries", n, err)
+	}
+	if rep, err := l.Verify(ctx); err != nil || !rep.OK() || rep.Waiting != 0 {
+		t.Fatalf("verify after sealing: %+v, %v", rep, err)
+	}
+	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("15")) {
+		t.Fatalf("cash balance %s, %v; want 15.00 after sealing", got, err)
+	}
+}
+
+// TestSealingQueueOnlyMovesOn: a queued transaction's position never moves back (0022). Moved
+// back with the schema's triggers off (as a superuser can), it offers a sealed entry again, which
+// live balances would count twice: ledger verify names it, and the sealer passes over it rather
+// than sealing it twice.
+func TestSealingQueueOnlyMovesOn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, l := setup(t)
@@ -1169,12 +1224,24 @@ func TestSealedEntryQueuedAgain(t *testing.T) {
 	if _, err := l.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `WITH t AS (`+rawToken+`) INSERT INTO seal_queue (operation_id, entry_id) VALUES ('infuse', $1)`, e.ID)
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	withTriggersOff := func(sql string, args ...any) {
+		t.Helper()
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sql, args...)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	withTriggersOff(`INSERT INTO seal_queue (operation_id, txid, sealed_to) SELECT operation_id, txid, id FROM entry WHERE id = $1`, e.ID)
+	const back = `UPDATE seal_queue q SET sealed_to = 0 FROM entry e WHERE e.id = $1 AND q.txid = e.txid`
+	if _, err := pool.Exec(ctx, back, e.ID); !asPg(err, new(*pgconn.PgError)) || err.(*pgconn.PgError).Code != "IL002" {
+		t.Fatalf("queue position moved back: %v; want IL002", err)
+	}
+	withTriggersOff(back, e.ID)
 	rep, err := l.Verify(ctx)
 	if err != nil || rep.OK() || len(rep.Problems) != 1 || rep.Problems[0].Kind != ledger.ProblemQueued || rep.Problems[0].EntryID != e.ID {
 		t.Fatalf("verify of a sealed entry queued again: %+v, %v", rep, err)

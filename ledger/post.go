@@ -206,8 +206,8 @@ const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 
 // postOneSQL posts one entry in one statement: it picks the booking period (the period of the
 // effective date if open, else the earliest open period after it), inserts the entry unless its
-// idempotency key exists, inserts the postings and queues the entry for sealing (which also moves
-// the balances). It locks no shared row, so concurrent writers queue on one another only for the
+// idempotency key exists and inserts the postings (the ledger token queues the transaction for
+// sealing at commit, which moves the balances). It locks no shared row, so concurrent writers queue on one another only for the
 // same idempotency key (or a reversal of the same entry). The schema checks the whole at commit.
 const postOneSQL = `
 WITH bp AS (
@@ -227,8 +227,6 @@ WITH bp AS (
     INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
     SELECT $1, e.id, u.line, u.account_id, u.amount
       FROM e, unnest($11::bigint[], $12::numeric[]) WITH ORDINALITY AS u(account_id, amount, line)
-), q AS (
-    INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, id FROM e
 )
 SELECT id, period FROM e`
 

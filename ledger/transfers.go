@@ -146,7 +146,7 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 		}
 	}
 
-	// The entries, their postings and the queue for sealing. A key used before breaks
+	// The entries and their postings (the ledger token queues them for sealing at commit). A key used before breaks
 	// entry_idempotency_uq: the transaction cannot go on, and the caller's import is refused.
 	at := l.now().UTC().Truncate(time.Microsecond)
 	b = &pgx.Batch{}
@@ -160,7 +160,6 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 	b.Queue(`INSERT INTO posting (operation_id, entry_id, line, account_id, amount)
 		SELECT $1, d.entry_id, v.line, v.account_id, v.amount
 		  FROM `+d+` d CROSS JOIN LATERAL (VALUES (1::smallint, d.debit_id, d.amount), (2::smallint, d.credit_id, -d.amount)) AS v(line, account_id, amount)`, l.op)
-	b.Queue(`INSERT INTO seal_queue (operation_id, entry_id) SELECT $1, entry_id FROM `+d, l.op)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if pg := (*pgconn.PgError)(nil); errors.As(err, &pg) && pg.ConstraintName == "entry_idempotency_uq" {
 			return 0, apperr.New(apperr.Conflict, "L4", "the ledger already holds an entry for a line of this batch; run it again")

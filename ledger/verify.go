@@ -200,19 +200,11 @@ func problemOrder(p Problem) [3]int64 {
 // verifyEntries streams entries (with their seals) and postings, both in entry order, on two
 // connections of one snapshot, and merges them.
 func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report, sums balanceMoves) ([]Problem, error) {
-	// The queue is a second's worth of entries: read it whole rather than probe it per entry.
-	qrows, err := etx.Query(ctx, `SELECT entry_id FROM seal_queue WHERE operation_id = $1`, l.op)
-	if err != nil {
-		return nil, err
-	}
-	waiting := map[int64]bool{}
-	var qid int64
-	if _, err := pgx.ForEachRow(qrows, []any{&qid}, func() error { waiting[qid] = true; return nil }); err != nil {
-		return nil, err
-	}
-	rep.Waiting = int64(len(waiting))
-	erows, err := etx.Query(ctx, `SELECT `+canonEntryColumns+`, coalesce(s.seq, 0), s.digest
+	// The queue is a second's worth of transactions: each entry's place in it comes with the
+	// entry. An entry waits when its transaction is queued and not sealed as far as the entry.
+	erows, err := etx.Query(ctx, `SELECT `+canonEntryColumns+`, coalesce(s.seq, 0), s.digest, q.sealed_to IS NOT NULL AND e.id > q.sealed_to
 		FROM entry e LEFT JOIN seal s ON s.entry_id = e.id AND s.operation_id = e.operation_id
+		LEFT JOIN seal_queue q ON q.operation_id = e.operation_id AND q.txid = e.txid
 		WHERE e.operation_id = $1 ORDER BY e.id`, l.op)
 	if err != nil {
 		return nil, err
@@ -235,6 +227,7 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 	var e canonEntry
 	var seq int64
 	var stored []byte
+	var waiting bool
 	var ps []canonPosting
 	var next canonPosting
 	haveNext := false
@@ -253,7 +246,7 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 		return nil, err
 	}
 	for erows.Next() {
-		if err := scanCanonEntry(erows, &e, &seq, &stored); err != nil {
+		if err := scanCanonEntry(erows, &e, &seq, &stored, &waiting); err != nil {
 			return nil, err
 		}
 		rep.Entries++
@@ -291,12 +284,14 @@ func (l *Ledger) verifyEntries(ctx context.Context, etx, ptx pgx.Tx, rep *Report
 				add(problem(ProblemDigest, e.id, seq, 0,
 					"entry %d (chain position %d) or one of its postings was altered after sealing: now %s", e.id, seq, describePostings(ps)))
 			}
-			if waiting[e.id] {
+			if waiting {
 				add(problem(ProblemQueued, e.id, seq, 0,
 					"entry %d (chain position %d) is sealed and waits in the sealing queue again: live balances count it twice until the sealer drops it", e.id, seq))
 			}
-		case !waiting[e.id]:
+		case !waiting:
 			add(problem(ProblemUnsealed, e.id, 0, 0, "entry %d is neither sealed nor waiting to be sealed", e.id))
+		default:
+			rep.Waiting++
 		}
 	}
 	if err := erows.Err(); err != nil {

@@ -749,8 +749,8 @@ func TestLedgerPageShowsABrokenLedger(t *testing.T) {
 	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
 	// An entry taken off the sealing queue unsealed is neither sealed nor waiting.
 	var id int64
-	if err := e.pool.QueryRow(context.Background(), `WITH q AS (DELETE FROM seal_queue RETURNING entry_id)
-		SELECT max(entry_id) FROM q`).Scan(&id); err != nil || id == 0 {
+	if err := e.pool.QueryRow(context.Background(), `WITH q AS (DELETE FROM seal_queue RETURNING operation_id, txid, sealed_to)
+		SELECT max(e.id) FROM q JOIN entry e ON e.operation_id = q.operation_id AND e.txid = q.txid AND e.id > q.sealed_to`).Scan(&id); err != nil || id == 0 {
 		t.Fatalf("no entry waiting to be sealed (%v)", err)
 	}
 	aud := e.signIn("auditor")
