@@ -41,7 +41,7 @@ func (s *Server) apiRoutes() []route {
 			doc: &opDoc{Tag: "records", Summary: "Record an officer (if new) and a rate version (one officers.csv row)", Request: "OfficerInput", Response: "Officer", Created: true}},
 		{method: "POST", pattern: "/api/v1/time-entries", action: access.RecordTime, handler: s.apiRecordTime,
 			doc: &opDoc{Tag: "records", Summary: "Record one officer time entry (V1–V8)", Request: "TimeInput", Response: "TimeEntry", Created: true, Replay: true}},
-		{method: "GET", pattern: "/api/v1/time-entries", action: access.ReadRecords, handler: listAPI("time_entries", s.cfg.Match.TimeEntries, timeOut),
+		{method: "GET", pattern: "/api/v1/time-entries", action: access.ReadRecords, handler: listAPI("time_entries", s.cfg.Match.TimeEntries, s.timeOut),
 			doc: &opDoc{Tag: "records", Summary: "The time entries the caller may read, newest first", Response: "TimeEntryList",
 				Query: []string{"authority", "payroll_ref", "period", "status", "before", "limit"}}},
 		{method: "GET", pattern: "/api/v1/time-entries/{id}", action: access.ReadRecords, handler: s.apiTimeEntry,
@@ -467,14 +467,24 @@ type timeEntryJSON struct {
 	RecordedBy    string `json:"recorded_by"`
 	ReversedBy    int64  `json:"reversed_by,omitempty"`
 	Replayed      bool   `json:"replayed,omitempty"`
+	RelatesTo     string `json:"relates_to,omitempty"` // for a late item, the earlier period its work date lies in
 }
 
-func timeOut(e match.TimeEntry) timeEntryJSON {
+func (s *Server) timeOut(e match.TimeEntry) timeEntryJSON {
 	return timeEntryJSON{ID: e.ID, Authority: e.Authority, PayrollRef: e.PayrollRef, OfficerName: e.OfficerName,
 		WorkDate: dateText(e.WorkDate), Hours: e.Hours.StringFixed(2), Activity: e.Activity, EvidenceRef: e.EvidenceRef,
 		ApprovedBy: e.ApprovedBy, RateValidFrom: dateText(e.RateValidFrom), Amount: money(e.Amount), EntryID: e.EntryID,
 		Period: e.Period, RecordedAt: e.RecordedAt.UTC().Format(time.RFC3339), RecordedBy: e.RecordedBy,
-		ReversedBy: e.ReversedBy, Replayed: e.Replayed}
+		ReversedBy: e.ReversedBy, Replayed: e.Replayed, RelatesTo: s.relatesTo(e.WorkDate, e.Period)}
+}
+
+// relatesTo gives the claim period a line's date lies in when the line is booked in a later
+// period, that one being locked (a late item, domain.md §6), and "" when it is booked in its own.
+func (s *Server) relatesTo(d time.Time, booked string) string {
+	if own, ok := s.cfg.Programme.PeriodOf(d); ok && own.Code != booked {
+		return own.Code
+	}
+	return ""
 }
 
 func (s *Server) recordTime(r *http.Request, in timeInputJSON) (match.TimeEntry, error) {
@@ -497,7 +507,7 @@ func (s *Server) apiRecordTime(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeRecorded(w, e.Replayed, timeOut(e))
+	writeRecorded(w, e.Replayed, s.timeOut(e))
 	return nil
 }
 
@@ -534,7 +544,7 @@ func (s *Server) apiTimeEntry(w http.ResponseWriter, r *http.Request) error {
 	if err := authorize(r, access.ReadRecords, e.Authority); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, timeOut(e))
+	writeJSON(w, http.StatusOK, s.timeOut(e))
 	return nil
 }
 

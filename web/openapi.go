@@ -103,7 +103,8 @@ func schemas() map[string]any {
 			"authority": str(""), "payroll_ref": str(""), "officer_name": str(""), "work_date": str(""), "hours": str(""),
 			"activity": str(""), "evidence_ref": str(""), "approved_by": str(""), "rate_valid_from": str(""), "amount": money2("R9.3a"),
 			"entry_id": map[string]any{"type": "integer"}, "period": str("booking period"), "recorded_at": str(""), "recorded_by": str(""),
-			"reversed_by": map[string]any{"type": "integer"}, "replayed": map[string]any{"type": "boolean"}}),
+			"reversed_by": map[string]any{"type": "integer"}, "replayed": map[string]any{"type": "boolean"},
+			"relates_to": str("for a late item (its own period locked), the earlier period its work date lies in")}),
 		"ExpenditureInput": obj([]string{"heading", "defrayed_on", "payee", "description", "amount", "evidence_ref"}, map[string]any{
 			"heading": map[string]any{"type": "string", "enum": []string{"staff", "delivery", "other"}}, "defrayed_on": str("YYYY-MM-DD"),
 			"payee": str(""), "description": str(""), "amount": money2("negative for a credit note"), "evidence_ref": str(""),

@@ -574,6 +574,8 @@ func (s *Server) uiImport(kind string) func(w http.ResponseWriter, r *http.Reque
 type timePage struct {
 	Result           *importResult
 	Recorded         *match.TimeEntry
+	RecordedLate     string // the period the recorded entry's work date lies in, when it is booked in a later one
+	RecordedClosure  bool   // booked in the closure period, which no claim covers
 	Entries          []timeRow
 	List             *listView
 	CanRecord        bool
@@ -653,6 +655,7 @@ func (s *Server) timePage(w http.ResponseWriter, r *http.Request, status int, f,
 	if id, err := strconv.ParseInt(r.URL.Query().Get("entry"), 10, 64); err == nil && r.Method == http.MethodGet {
 		if e, err := s.cfg.Match.TimeEntry(r.Context(), id); err == nil && authorize(r, access.ReadRecords, e.Authority) == nil {
 			data.Recorded = &e
+			data.RecordedLate, data.RecordedClosure = s.relatesTo(e.WorkDate, e.Period), e.Period == ledger.ClosurePeriod
 		}
 	}
 	data.Fields = []field{

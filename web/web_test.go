@@ -22,10 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
+	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/programme"
 )
 
 func TestHealthAndMetrics(t *testing.T) {
@@ -903,4 +906,52 @@ func TestFormErrorsBesideTheirFields(t *testing.T) {
 	if strings.Contains(page, `id="time-approved-by-error"`) {
 		t.Errorf("an error beside the approver, who was given:\n%s", page)
 	}
+}
+
+// TestLateTimeSaysWhereItIsClaimed: time whose own period is locked is booked in a later one
+// (domain.md §6). The API names the period it relates to, and the page says which claim takes
+// it, or that it fell into the closure period, which no claim covers.
+func TestLateTimeSaysWhereItIsClaimed(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	ctx := context.Background()
+	lock := func(periods ...programme.Period) {
+		t.Helper()
+		if err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			for _, p := range periods {
+				if err := e.ledger.LockPeriod(ctx, tx, p.Code, "test"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fo := e.signIn("fo")
+	record := func(day, wantPeriod, wantRelatesTo, wantNote string) {
+		t.Helper()
+		res := e.do("POST", "/api/v1/time-entries", "fo", timeEntry("GB-NWP", "NWP-1", day))
+		var got struct {
+			ID        int64  `json:"id"`
+			Period    string `json:"period"`
+			RelatesTo string `json:"relates_to"`
+		}
+		res.json(t, &got)
+		if res.status != http.StatusCreated || got.Period != wantPeriod || got.RelatesTo != wantRelatesTo {
+			t.Fatalf("time of %s: %d, booked in %q relating to %q; want %s and %q\n%s", day, res.status, got.Period, got.RelatesTo,
+				wantPeriod, wantRelatesTo, res.body)
+		}
+		page := fo.get("/time?done=time&entry=" + strconv.FormatInt(got.ID, 10))
+		if body := string(page.body); page.status != 200 || strings.Contains(body, "Late item") != (wantNote != "") || !strings.Contains(body, wantNote) {
+			t.Fatalf("page after recording time of %s: %d, want %q\n%s", day, page.status, wantNote, body)
+		}
+	}
+	periods := e.prog.Periods()
+	record("2021-02-01", "2021Q1", "", "")
+	lock(periods[0])
+	record("2021-02-02", "2021Q2", "2021Q1", "Late item: period 2021Q1 is locked, so this time is claimed in 2021Q2.")
+	lock(periods[1:]...)
+	record("2021-07-01", ledger.ClosurePeriod, "2021Q3", "which no claim covers. Tell the programme manager.")
 }
