@@ -48,7 +48,7 @@ func (s *Server) apiRoutes() []route {
 			doc: &opDoc{Tag: "records", Summary: "A time entry", Response: "TimeEntry"}},
 		{method: "POST", pattern: "/api/v1/expenditure", action: access.RecordExpenditure, handler: s.apiRecordExpenditure,
 			doc: &opDoc{Tag: "records", Summary: "Record one cash expenditure line", Request: "ExpenditureInput", Response: "Expenditure", Created: true, Replay: true}},
-		{method: "GET", pattern: "/api/v1/expenditure", action: access.ReadClaims, handler: listAPI("expenditure", s.cfg.Match.ExpenditureLines, expenditureOut),
+		{method: "GET", pattern: "/api/v1/expenditure", action: access.ReadClaims, handler: listAPI("expenditure", s.cfg.Match.ExpenditureLines, s.expenditureOut),
 			doc: &opDoc{Tag: "records", Summary: "The expenditure lines and credit notes, newest first (the programme's cash: read with the claims)",
 				Response: "ExpenditureList", Query: []string{"heading", "period", "status", "before", "limit"}}},
 		{method: "GET", pattern: "/api/v1/expenditure/{id}", action: access.ReadClaims, handler: s.apiExpenditure,
@@ -479,7 +479,7 @@ func (s *Server) timeOut(e match.TimeEntry) timeEntryJSON {
 }
 
 // relatesTo gives the claim period a line's date lies in when the line is booked in a later
-// period, that one being locked (a late item, domain.md §6), and "" when it is booked in its own.
+// period, its own being locked (a late item, domain.md §6), and "" when it is booked in its own.
 func (s *Server) relatesTo(d time.Time, booked string) string {
 	if own, ok := s.cfg.Programme.PeriodOf(d); ok && own.Code != booked {
 		return own.Code
@@ -574,13 +574,14 @@ type expenditureJSON struct {
 	RecordedBy  string `json:"recorded_by"`
 	ReversedBy  int64  `json:"reversed_by,omitempty"`
 	Replayed    bool   `json:"replayed,omitempty"`
+	RelatesTo   string `json:"relates_to,omitempty"` // for a late item, the earlier period its defrayal date lies in
 }
 
-func expenditureOut(e match.Expenditure) expenditureJSON {
+func (s *Server) expenditureOut(e match.Expenditure) expenditureJSON {
 	return expenditureJSON{ID: e.ID, Heading: e.Heading, DefrayedOn: dateText(e.DefrayedOn), Payee: e.Payee,
 		Description: e.Description, Amount: money(e.Amount), EvidenceRef: e.EvidenceRef, InvoiceRef: e.InvoiceRef,
 		Credits: e.Credits, EntryID: e.EntryID, Period: e.Period, RecordedAt: e.RecordedAt.UTC().Format(time.RFC3339),
-		RecordedBy: e.RecordedBy, ReversedBy: e.ReversedBy, Replayed: e.Replayed}
+		RecordedBy: e.RecordedBy, ReversedBy: e.ReversedBy, Replayed: e.Replayed, RelatesTo: s.relatesTo(e.DefrayedOn, e.Period)}
 }
 
 func (s *Server) recordExpenditure(r *http.Request, in expenditureInputJSON) (match.Expenditure, error) {
@@ -608,7 +609,7 @@ func (s *Server) apiRecordExpenditure(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	writeRecorded(w, e.Replayed, expenditureOut(e))
+	writeRecorded(w, e.Replayed, s.expenditureOut(e))
 	return nil
 }
 
@@ -626,7 +627,7 @@ func (s *Server) apiExpenditure(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, expenditureOut(e))
+	writeJSON(w, http.StatusOK, s.expenditureOut(e))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -574,8 +575,7 @@ func (s *Server) uiImport(kind string) func(w http.ResponseWriter, r *http.Reque
 type timePage struct {
 	Result           *importResult
 	Recorded         *match.TimeEntry
-	RecordedLate     string // the period the recorded entry's work date lies in, when it is booked in a later one
-	RecordedClosure  bool   // booked in the closure period, which no claim covers
+	RecordedLate     string // lateNote of the recorded entry
 	Entries          []timeRow
 	List             *listView
 	CanRecord        bool
@@ -655,7 +655,7 @@ func (s *Server) timePage(w http.ResponseWriter, r *http.Request, status int, f,
 	if id, err := strconv.ParseInt(r.URL.Query().Get("entry"), 10, 64); err == nil && r.Method == http.MethodGet {
 		if e, err := s.cfg.Match.TimeEntry(r.Context(), id); err == nil && authorize(r, access.ReadRecords, e.Authority) == nil {
 			data.Recorded = &e
-			data.RecordedLate, data.RecordedClosure = s.relatesTo(e.WorkDate, e.Period), e.Period == ledger.ClosurePeriod
+			data.RecordedLate = s.lateNote(p, e.WorkDate, e.Period)
 		}
 	}
 	data.Fields = []field{
@@ -752,12 +752,28 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 
 type expenditurePage struct {
 	Result           *importResult
-	Recorded         bool
+	Recorded         *match.Expenditure
+	RecordedLate     string // lateNote of the recorded line
 	Lines            []expenditureRow
 	List             *listView
 	CanRecord        bool
 	Fields           []field
 	CorrectionFields []field
+}
+
+// lateNote tells, in p's language, where a line dated d and booked in period is claimed when its
+// own period is locked (a late item, domain.md §6), or that no claim covers it; "" when it is
+// booked in its own period.
+func (s *Server) lateNote(p *page, d time.Time, booked string) string {
+	own := s.relatesTo(d, booked)
+	switch {
+	case own == "":
+		return ""
+	case booked == ledger.ClosurePeriod:
+		return p.T("late.period") + " " + own + " " + p.T("late.closure")
+	default:
+		return p.T("late.period") + " " + own + " " + p.T("late.claimed") + " " + booked + "."
+	}
 }
 
 // expenditureRow is a listed expenditure line, and whether the user may reverse it.
@@ -802,7 +818,12 @@ func (s *Server) expenditurePage(w http.ResponseWriter, r *http.Request, status 
 	cf = s.correctionForm(p, r, cf, "expenditure")
 	// Reversing an expenditure line is recording expenditure (the handler asks the same).
 	canRecord := authorize(r, access.RecordExpenditure, "") == nil
-	data := &expenditurePage{Recorded: r.Method == http.MethodGet && r.URL.Query().Get("done") == "expenditure", CanRecord: canRecord}
+	data := &expenditurePage{CanRecord: canRecord}
+	if id, err := strconv.ParseInt(r.URL.Query().Get("line"), 10, 64); err == nil && r.Method == http.MethodGet {
+		if e, err := s.cfg.Match.Expenditure(r.Context(), id); err == nil {
+			data.Recorded, data.RecordedLate = &e, s.lateNote(p, e.DefrayedOn, e.Period)
+		}
+	}
 	for _, e := range list.Items {
 		data.Lines = append(data.Lines, expenditureRow{Expenditure: e, CanReverse: canRecord && e.ReversedBy == 0})
 	}
@@ -850,14 +871,15 @@ func (s *Server) uiRecordExpenditure(w http.ResponseWriter, r *http.Request) err
 	if len(f.problems) > 0 {
 		return s.expenditurePage(w, r, http.StatusUnprocessableEntity, f, nil, nil)
 	}
-	if _, err := s.recordExpenditure(r, in); err != nil {
+	e, err := s.recordExpenditure(r, in)
+	if err != nil {
 		if !userFacing(err) {
 			return err
 		}
 		f.failErr(err, expenditureFieldOfRule)
 		return s.expenditurePage(w, r, s.failedStatus(err), f, nil, nil)
 	}
-	return redirect(w, r, "/expenditure?done=expenditure")
+	return redirect(w, r, "/expenditure?done=expenditure&line="+strconv.FormatInt(e.ID, 10))
 }
 
 // ---- claims ----

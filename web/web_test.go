@@ -908,10 +908,10 @@ func TestFormErrorsBesideTheirFields(t *testing.T) {
 	}
 }
 
-// TestLateTimeSaysWhereItIsClaimed: time whose own period is locked is booked in a later one
+// TestLateItemsSayWhereTheyAreClaimed: a line whose own period is locked is booked in a later one
 // (domain.md §6). The API names the period it relates to, and the page says which claim takes
 // it, or that it fell into the closure period, which no claim covers.
-func TestLateTimeSaysWhereItIsClaimed(t *testing.T) {
+func TestLateItemsSayWhereTheyAreClaimed(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
@@ -951,7 +951,22 @@ func TestLateTimeSaysWhereItIsClaimed(t *testing.T) {
 	periods := e.prog.Periods()
 	record("2021-02-01", "2021Q1", "", "")
 	lock(periods[0])
-	record("2021-02-02", "2021Q2", "2021Q1", "Late item: period 2021Q1 is locked, so this time is claimed in 2021Q2.")
+	record("2021-02-02", "2021Q2", "2021Q1", "Late item: period 2021Q1 is locked, so it is claimed in 2021Q2.")
+	res := e.do("POST", "/api/v1/expenditure", "pm", map[string]any{"heading": "delivery", "defrayed_on": "2021-03-01",
+		"payee": "Nesta", "description": "Lab facilitation", "amount": "1200.00", "evidence_ref": "INV-1", "invoice_ref": "INV-1"})
+	var line struct {
+		ID        int64  `json:"id"`
+		Period    string `json:"period"`
+		RelatesTo string `json:"relates_to"`
+	}
+	res.json(t, &line)
+	if res.status != http.StatusCreated || line.Period != "2021Q2" || line.RelatesTo != "2021Q1" {
+		t.Fatalf("expenditure of 2021-03-01: %d, booked in %q relating to %q; want 2021Q2 and 2021Q1\n%s", res.status, line.Period, line.RelatesTo, res.body)
+	}
+	page := e.signIn("pm").get("/expenditure?done=expenditure&line=" + strconv.FormatInt(line.ID, 10))
+	if want := "Late item: period 2021Q1 is locked, so it is claimed in 2021Q2."; page.status != 200 || !strings.Contains(string(page.body), want) {
+		t.Fatalf("page after recording expenditure: %d, want %q\n%s", page.status, want, page.body)
+	}
 	lock(periods[1:]...)
 	record("2021-07-01", ledger.ClosurePeriod, "2021Q3", "which no claim covers. Tell the programme manager.")
 }
