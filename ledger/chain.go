@@ -181,9 +181,11 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 		}
 		// How far each transaction is sealed; those with nothing left leave the queue.
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE seal_queue q SET sealed_to = m.id
-			FROM (SELECT txid, max(id) AS id FROM entry WHERE operation_id = $1 AND id = ANY($2) GROUP BY txid) m
-			WHERE q.operation_id = $1 AND q.txid = m.txid`, l.op, took)
+		if len(took) > 0 {
+			b.Queue(`UPDATE seal_queue q SET sealed_to = m.id
+				FROM (SELECT txid, max(id) AS id FROM entry WHERE operation_id = $1 AND id = ANY($2) GROUP BY txid) m
+				WHERE q.operation_id = $1 AND q.txid = m.txid`, l.op, took)
+		}
 		b.Queue(`DELETE FROM seal_queue q WHERE q.operation_id = $1 AND NOT EXISTS (SELECT 1 FROM entry e
 			WHERE e.txid = q.txid AND e.operation_id = q.operation_id AND e.id > q.sealed_to)`, l.op)
 		if len(ids) > 0 {
