@@ -20,13 +20,16 @@ import (
 	"sync"
 )
 
-// maxGroup bounds the calls of one transaction; maxWorkers the transactions at once. Two keep the
-// database busy (one transaction runs while the next is built and sent); more only contend for
-// the same cores and shrink the groups. Measured by BenchmarkPostTimeEntries on a 2-core machine,
-// durable: 2 workers ~2,400 requests/s with p99 ~45 ms; 4 workers ~1,600/s with p99 ~120 ms.
+// maxGroup bounds the calls of one transaction; maxWorkers the transactions at once. One worker
+// lets the calls that arrive while its transaction runs gather into the next group; a second
+// ran beside it with the few that had arrived, and the groups, and so the work done per call,
+// went up and down. Measured by BenchmarkPostTimeEntries on a 2-core machine, durable, in
+// alternating runs: 1 worker 2,300–3,200 requests/s with p99 32–45 ms; 2 workers 1,100–2,200/s
+// with p99 100–170 ms; 3 or 4 workers no better than 2 (an earlier machine of the same size gave
+// 2 workers p99 ~45 ms, and 4 workers p99 ~120 ms).
 const (
 	maxGroup   = 64
-	maxWorkers = 2
+	maxWorkers = 1
 )
 
 // Call is one call waiting for, or in, a group. Run sets Out or Err.
