@@ -357,9 +357,7 @@ const maxQueued = 10000
 func (s *Service) unsealedIn(ctx context.Context, q db.Querier, periods []string) (bool, error) {
 	var found bool
 	err := q.QueryRow(ctx, `SELECT coalesce(bool_or(w.mine), false) OR count(*) > $3 FROM (
-		SELECT e.period = ANY($2) AS mine FROM seal_queue q
-		 CROSS JOIN LATERAL (SELECT period FROM entry e WHERE e.txid = q.txid AND e.operation_id = q.operation_id
-		                        AND e.id > q.sealed_to OFFSET 0) e
-		 WHERE q.operation_id = $1 LIMIT $3 + 1) w`, s.prog.OperationID, periods, maxQueued).Scan(&found)
+		SELECT period = ANY($2) AS mine FROM seal_waiting WHERE operation_id = $1 LIMIT $3 + 1) w`,
+		s.prog.OperationID, periods, maxQueued).Scan(&found)
 	return found, err
 }

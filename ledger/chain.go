@@ -170,7 +170,7 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 				ids = append(ids, id)
 			}
 			return nil
-		}); err != nil {
+		}); err != nil || len(took) == 0 {
 			return err
 		}
 		now := l.now().UTC().Truncate(time.Microsecond)
@@ -181,13 +181,12 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 		}
 		// How far each transaction is sealed; those with nothing left leave the queue.
 		b := &pgx.Batch{}
-		if len(took) > 0 {
-			b.Queue(`UPDATE seal_queue q SET sealed_to = m.id
-				FROM (SELECT txid, max(id) AS id FROM entry WHERE operation_id = $1 AND id = ANY($2) GROUP BY txid) m
-				WHERE q.operation_id = $1 AND q.txid = m.txid`, l.op, took)
-		}
-		b.Queue(`DELETE FROM seal_queue q WHERE q.operation_id = $1 AND NOT EXISTS (SELECT 1 FROM entry e
-			WHERE e.txid = q.txid AND e.operation_id = q.operation_id AND e.id > q.sealed_to)`, l.op)
+		b.Queue(`UPDATE seal_queue q SET sealed_to = m.id
+			FROM (SELECT txid, max(id) AS id FROM entry WHERE operation_id = $1 AND id = ANY($2) GROUP BY txid) m
+			WHERE q.operation_id = $1 AND q.txid = m.txid`, l.op, took)
+		b.Queue(`DELETE FROM seal_queue q USING (SELECT DISTINCT txid FROM entry WHERE operation_id = $1 AND id = ANY($2)) t
+			WHERE q.operation_id = $1 AND q.txid = t.txid
+			  AND NOT EXISTS (SELECT 1 FROM seal_waiting w WHERE w.operation_id = q.operation_id AND w.txid = q.txid)`, l.op, took)
 		if len(ids) > 0 {
 			b.Queue(`UPDATE chain_head SET seq = $2, link = $3, updated_at = $4 WHERE operation_id = $1`,
 				l.op, seq, link, now)

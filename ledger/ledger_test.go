@@ -1159,53 +1159,120 @@ func restoredEntry(t *testing.T, pool *pgxpool.Pool, l *ledger.Ledger, id int64,
 	}
 }
 
-// TestRawEntriesAreQueuedForSealing: the ledger token queues the transaction that wrote entries
-// at commit, so even entries written by raw SQL (holding the token) are sealed, once (0022).
+// TestRawEntriesAreQueuedForSealing: the commit-time check queues the transaction that wrote
+// entries, however the check is run, so even entries written by raw SQL (holding the token) are
+// sealed, once (0022).
 func TestRawEntriesAreQueuedForSealing(t *testing.T) {
+	t.Parallel()
+	for name, early := range map[string]string{"AtCommit": "", "CheckedEarly": `SET CONSTRAINTS ALL IMMEDIATE`,
+		"CheckedEarlyByName": `SET CONSTRAINTS ledger_txn_check IMMEDIATE`} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool, l := setup(t)
+			cash, _ := l.Account(ledger.Cash)
+			income, _ := l.Account(ledger.ESFIncome)
+			if _, err := l.Seal(ctx); err != nil { // the set-up's entries
+				t.Fatal(err)
+			}
+			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				for _, s := range []struct {
+					sql  string
+					args []any
+				}{
+					{rawToken, nil},
+					{rawEntry, []any{900001, "2021Q1"}},
+					{rawEntry, []any{900002, "2021Q1"}},
+					{`INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES
+						('infuse', 900001, 1, $1, 10), ('infuse', 900001, 2, $2, -10), ('infuse', 900002, 1, $1, 5), ('infuse', 900002, 2, $2, -5)`,
+						[]any{cash.ID, income.ID}},
+					{early, nil},
+				} {
+					if s.sql == "" {
+						continue
+					}
+					if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+						return fmt.Errorf("%s: %w", s.sql, err)
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var queued int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM seal_queue`).Scan(&queued); err != nil || queued != 1 {
+				t.Fatalf("%d transactions queued (%v); want the one that wrote the entries", queued, err)
+			}
+			if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("15")) {
+				t.Fatalf("live cash balance %s, %v; want 15.00 before sealing", got, err)
+			}
+			if n, err := l.Seal(ctx); err != nil || n != 2 {
+				t.Fatalf("sealed %d, %v; want the two raw entries", n, err)
+			}
+			if rep, err := l.Verify(ctx); err != nil || !rep.OK() || rep.Waiting != 0 {
+				t.Fatalf("verify after sealing: %+v, %v", rep, err)
+			}
+			if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("15")) {
+				t.Fatalf("cash balance %s, %v; want 15.00 after sealing", got, err)
+			}
+		})
+	}
+}
+
+// TestSealingATransactionInRuns: a transaction of more entries than one sealing run takes is
+// sealed in runs, each resuming after the last (sealed_to), and one transaction may write the
+// ledgers of two operations, each sealed by its own ledger.
+func TestSealingATransactionInRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, l := setup(t)
-	cash, _ := l.Account(ledger.Cash)
-	income, _ := l.Account(ledger.ESFIncome)
-	if _, err := l.Seal(ctx); err != nil { // the set-up's entries
+	other := programme.Default()
+	other.OperationID = "other"
+	l2, err := ledger.Setup(ctx, pool, other, ledger.WithClock(func() time.Time { return fixedNow }))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, s := range []struct {
-			sql  string
-			args []any
-		}{
-			{rawToken, nil},
-			{rawEntry, []any{900001, "2021Q1"}},
-			{rawEntry, []any{900002, "2021Q1"}},
-			{`INSERT INTO posting (operation_id, entry_id, line, account_id, amount) VALUES
-				('infuse', 900001, 1, $1, 10), ('infuse', 900001, 2, $2, -10), ('infuse', 900002, 1, $1, 5), ('infuse', 900002, 2, $2, -5)`,
-				[]any{cash.ID, income.ID}},
-			{`SET CONSTRAINTS ALL IMMEDIATE`, nil}, // checked (and queued) early, then again at commit
-		} {
-			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
-				return fmt.Errorf("%s: %w", s.sql, err)
-			}
+	for _, lg := range []*ledger.Ledger{l, l2} { // the set-ups' entries
+		if _, err := lg.Seal(ctx); err != nil {
+			t.Fatal(err)
 		}
-		return nil
+	}
+	const n = ledger.SealBatchSize + 50
+	ins := make([]ledger.EntryInput, n)
+	for i := range ins {
+		ins[i] = transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("delivery"), "1.00")
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := l.PostBatch(ctx, tx, ins); err != nil {
+			return err
+		}
+		_, err := l2.Post(ctx, tx, transfer("2021-05-01", ledger.Cash, ledger.HeadingAccount("other"), "2.00"))
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var queued int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM seal_queue`).Scan(&queued); err != nil || queued != 1 {
-		t.Fatalf("%d transactions queued (%v); want the one that wrote the entries", queued, err)
+	var ops []string
+	if err := pool.QueryRow(ctx, `SELECT array_agg(operation_id::text ORDER BY operation_id) FROM seal_queue
+		HAVING count(DISTINCT txid) = 1`).Scan(&ops); err != nil || fmt.Sprint(ops) != "[infuse other]" {
+		t.Fatalf("queued %v (%v); want the one transaction, once for each operation it wrote", ops, err)
 	}
-	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("15")) {
-		t.Fatalf("live cash balance %s, %v; want 15.00 before sealing", got, err)
+	for _, lg := range []*ledger.Ledger{l, l2} {
+		if _, err := lg.Seal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := lg.Verify(ctx); err != nil || !rep.OK() || rep.Waiting != 0 {
+			t.Fatalf("verify after sealing: %+v, %v", rep, err)
+		}
 	}
-	if n, err := l.Seal(ctx); err != nil || n != 2 {
-		t.Fatalf("sealed %d, %v; want the two raw entries", n, err)
+	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.NewFromInt(-n)) {
+		t.Fatalf("cash %s, %v; want -%d", got, err, n)
 	}
-	if rep, err := l.Verify(ctx); err != nil || !rep.OK() || rep.Waiting != 0 {
-		t.Fatalf("verify after sealing: %+v, %v", rep, err)
+	if got, err := l2.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.NewFromInt(-2)) {
+		t.Fatalf("other operation's cash %s, %v; want -2", got, err)
 	}
-	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("15")) {
-		t.Fatalf("cash balance %s, %v; want 15.00 after sealing", got, err)
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM seal_queue`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d transactions left in the queue (%v)", left, err)
 	}
 }
 
@@ -1238,8 +1305,31 @@ func TestSealingQueueOnlyMovesOn(t *testing.T) {
 	}
 	withTriggersOff(`INSERT INTO seal_queue (operation_id, txid, sealed_to) SELECT operation_id, txid, id FROM entry WHERE id = $1`, e.ID)
 	const back = `UPDATE seal_queue q SET sealed_to = 0 FROM entry e WHERE e.id = $1 AND q.txid = e.txid`
-	if _, err := pool.Exec(ctx, back, e.ID); !asPg(err, new(*pgconn.PgError)) || err.(*pgconn.PgError).Code != "IL002" {
-		t.Fatalf("queue position moved back: %v; want IL002", err)
+	// A waiting entry, whose transaction's position may not move past it, nor its row go.
+	w, err := l.Post(ctx, pool, transfer("2021-04-02", ledger.Cash, ledger.HeadingAccount("delivery"), "1.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ name, sql string }{
+		{"MovedBack", back},
+		{"MovedPastAWaitingEntry", `UPDATE seal_queue q SET sealed_to = e.id FROM entry e WHERE e.id = $1 AND q.txid = e.txid`},
+		{"LeftWithAnEntryWaiting", `DELETE FROM seal_queue q USING entry e WHERE e.id = $1 AND q.txid = e.txid`},
+		{"Truncated", `TRUNCATE seal_queue`},
+	} {
+		id := w.ID
+		if s.name == "MovedBack" {
+			id = e.ID
+		}
+		args := []any{id}
+		if s.name == "Truncated" {
+			args = nil
+		}
+		if _, err := pool.Exec(ctx, s.sql, args...); !asPg(err, new(*pgconn.PgError)) || err.(*pgconn.PgError).Code != "IL002" {
+			t.Fatalf("%s: %v; want IL002", s.name, err)
+		}
+	}
+	if n, err := l.Seal(ctx); err != nil || n != 1 {
+		t.Fatalf("sealed %d, %v; want the waiting entry", n, err)
 	}
 	withTriggersOff(back, e.ID)
 	rep, err := l.Verify(ctx)
@@ -1252,8 +1342,8 @@ func TestSealingQueueOnlyMovesOn(t *testing.T) {
 	if rep, err := l.Verify(ctx); err != nil || !rep.OK() || rep.Waiting != 0 {
 		t.Fatalf("verify after sealing: %+v, %v", rep, err)
 	}
-	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("-7.00")) {
-		t.Fatalf("cash %s, %v; want -7.00", got, err)
+	if got, err := l.Balance(ctx, ledger.Cash); err != nil || !got.Equal(decimal.RequireFromString("-8.00")) {
+		t.Fatalf("cash %s, %v; want -8.00", got, err)
 	}
 }
 
