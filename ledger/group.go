@@ -234,9 +234,9 @@ func (l *Ledger) queueGroup(b *pgx.Batch, rs []*request) {
 // (the period of its effective date if open, else the earliest open period after it) from the
 // operation's periods, read once for the group (per), inserts the entry unless its idempotency
 // key exists (or no period can take it) and inserts its postings (the commit-time check queues
-// the transaction for sealing, which moves the balances). It returns the ordinal, id and period of each entry inserted; an
-// entry it skipped is explained after the commit (finish). Of entries with the same key, the
-// first (by ordinal) is inserted.
+// the transaction for sealing, which moves the balances). It returns the ordinal, id and period
+// of each entry inserted; an entry it skipped is explained after the commit (finish). Of entries
+// with the same key, the first (by ordinal) is inserted.
 // It locks no shared row: concurrent writers queue on one another only for the same idempotency
 // key (or a reversal of the same entry), and take keys in their order, so that two writers of
 // several keys do not deadlock. The schema checks the whole at commit.

@@ -207,8 +207,9 @@ const tokenSQL = `INSERT INTO ledger_txn (txid) VALUES (pg_current_xact_id())`
 // postOneSQL posts one entry in one statement: it picks the booking period (the period of the
 // effective date if open, else the earliest open period after it), inserts the entry unless its
 // idempotency key exists and inserts the postings (the commit-time check queues the transaction
-// for sealing, which moves the balances). It locks no shared row, so concurrent writers queue on one another only for the
-// same idempotency key (or a reversal of the same entry). The schema checks the whole at commit.
+// for sealing, which moves the balances). It locks no shared row, so concurrent writers queue on
+// one another only for the same idempotency key (or a reversal of the same entry). The schema
+// checks the whole at commit.
 const postOneSQL = `
 WITH bp AS (
     SELECT p.code FROM period p

@@ -146,8 +146,9 @@ func (l *Ledger) PostTransfers(ctx context.Context, tx pgx.Tx, src, dst string) 
 		}
 	}
 
-	// The entries and their postings (the commit-time check queues them for sealing). A key used before breaks
-	// entry_idempotency_uq: the transaction cannot go on, and the caller's import is refused.
+	// The entries and their postings (the commit-time check queues them for sealing). A key used
+	// before breaks entry_idempotency_uq: the transaction cannot go on, and the caller's import is
+	// refused.
 	at := l.now().UTC().Truncate(time.Microsecond)
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO entry (operation_id, id, effective_date, period, description, source, reference,

@@ -770,9 +770,9 @@ func (s *Server) lateNote(p *page, d time.Time, booked string) string {
 	case own == "":
 		return ""
 	case booked == ledger.ClosurePeriod:
-		return p.T("late.period") + " " + own + " " + p.T("late.closure")
+		return strings.NewReplacer("{own}", own).Replace(p.T("late.closure"))
 	default:
-		return p.T("late.period") + " " + own + " " + p.T("late.claimed") + " " + booked + "."
+		return strings.NewReplacer("{own}", own, "{booked}", booked).Replace(p.T("late.claimed"))
 	}
 }
 
