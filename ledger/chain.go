@@ -153,7 +153,8 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 			Scan(&seq, &link); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT e.id, EXISTS (SELECT 1 FROM seal s WHERE s.entry_id = e.id AND s.operation_id = q.operation_id)
+		rows, err := tx.Query(ctx, `SELECT q.txid::text, e.id,
+			       EXISTS (SELECT 1 FROM seal s WHERE s.entry_id = e.id AND s.operation_id = q.operation_id)
 			FROM seal_queue q
 			CROSS JOIN LATERAL (SELECT id FROM entry e WHERE e.txid = q.txid AND e.operation_id = q.operation_id
 			                       AND e.id > q.sealed_to ORDER BY e.id LIMIT $2) e
@@ -161,16 +162,25 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 		if err != nil {
 			return err
 		}
-		var took, ids []int64
+		// The entries to seal, and each transaction taken with the last of its entries taken
+		// (rows come in transaction order, each transaction's entries in id order).
+		var ids, lastOf []int64
+		var txids []string
+		var txid string
 		var id int64
 		var sealed bool
-		if _, err := pgx.ForEachRow(rows, []any{&id, &sealed}, func() error {
-			took = append(took, id)
+		if _, err := pgx.ForEachRow(rows, []any{&txid, &id, &sealed}, func() error {
+			taken++
 			if !sealed {
 				ids = append(ids, id)
 			}
+			if k := len(txids) - 1; k >= 0 && txids[k] == txid {
+				lastOf[k] = id
+			} else {
+				txids, lastOf = append(txids, txid), append(lastOf, id)
+			}
 			return nil
-		}); err != nil || len(took) == 0 {
+		}); err != nil || taken == 0 {
 			return err
 		}
 		now := l.now().UTC().Truncate(time.Microsecond)
@@ -181,12 +191,10 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 		}
 		// How far each transaction is sealed; those with nothing left leave the queue.
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE seal_queue q SET sealed_to = m.id
-			FROM (SELECT txid, max(id) AS id FROM entry WHERE operation_id = $1 AND id = ANY($2) GROUP BY txid) m
-			WHERE q.operation_id = $1 AND q.txid = m.txid`, l.op, took)
-		b.Queue(`DELETE FROM seal_queue q USING (SELECT DISTINCT txid FROM entry WHERE operation_id = $1 AND id = ANY($2)) t
-			WHERE q.operation_id = $1 AND q.txid = t.txid
-			  AND NOT EXISTS (SELECT 1 FROM seal_waiting w WHERE w.operation_id = q.operation_id AND w.txid = q.txid)`, l.op, took)
+		b.Queue(`UPDATE seal_queue q SET sealed_to = u.id FROM unnest($2::text[], $3::bigint[]) AS u(txid, id)
+			WHERE q.operation_id = $1 AND q.txid = u.txid::xid8`, l.op, txids, lastOf)
+		b.Queue(`DELETE FROM seal_queue q WHERE q.operation_id = $1 AND q.txid = ANY($2::text[]::xid8[])
+			  AND NOT EXISTS (SELECT 1 FROM seal_waiting w WHERE w.operation_id = q.operation_id AND w.txid = q.txid)`, l.op, txids)
 		if len(ids) > 0 {
 			b.Queue(`UPDATE chain_head SET seq = $2, link = $3, updated_at = $4 WHERE operation_id = $1`,
 				l.op, seq, link, now)
@@ -194,7 +202,7 @@ func (l *Ledger) sealBatch(ctx context.Context) (n, taken int, err error) {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		n, taken = len(ids), len(took)
+		n = len(ids)
 		return nil
 	})
 	return n, taken, db.Translate("ledger.Seal", err)

@@ -1276,8 +1276,9 @@ func TestSealingATransactionInRuns(t *testing.T) {
 	}
 }
 
-// TestSealingQueueOnlyMovesOn: a queued transaction's position never moves back (0022). Moved
-// back with the schema's triggers off (as a superuser can), it offers a sealed entry again, which
+// TestSealingQueueOnlyMovesOn: a queued transaction's position never moves back, nor past an
+// entry waiting, and its row stays while one waits (0022). Moved back with the schema's triggers
+// off (as a superuser can), it offers a sealed entry again, which
 // live balances would count twice: ledger verify names it, and the sealer passes over it rather
 // than sealing it twice.
 func TestSealingQueueOnlyMovesOn(t *testing.T) {
@@ -1310,21 +1311,16 @@ func TestSealingQueueOnlyMovesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []struct{ name, sql string }{
-		{"MovedBack", back},
-		{"MovedPastAWaitingEntry", `UPDATE seal_queue q SET sealed_to = e.id FROM entry e WHERE e.id = $1 AND q.txid = e.txid`},
-		{"LeftWithAnEntryWaiting", `DELETE FROM seal_queue q USING entry e WHERE e.id = $1 AND q.txid = e.txid`},
-		{"Truncated", `TRUNCATE seal_queue`},
+	for _, s := range []struct {
+		name, sql string
+		args      []any
+	}{
+		{"MovedBack", back, []any{e.ID}},
+		{"MovedPastAWaitingEntry", `UPDATE seal_queue q SET sealed_to = e.id FROM entry e WHERE e.id = $1 AND q.txid = e.txid`, []any{w.ID}},
+		{"LeftWithAnEntryWaiting", `DELETE FROM seal_queue q USING entry e WHERE e.id = $1 AND q.txid = e.txid`, []any{w.ID}},
+		{"Truncated", `TRUNCATE seal_queue`, nil},
 	} {
-		id := w.ID
-		if s.name == "MovedBack" {
-			id = e.ID
-		}
-		args := []any{id}
-		if s.name == "Truncated" {
-			args = nil
-		}
-		if _, err := pool.Exec(ctx, s.sql, args...); !asPg(err, new(*pgconn.PgError)) || err.(*pgconn.PgError).Code != "IL002" {
+		if _, err := pool.Exec(ctx, s.sql, s.args...); !asPg(err, new(*pgconn.PgError)) || err.(*pgconn.PgError).Code != "IL002" {
 			t.Fatalf("%s: %v; want IL002", s.name, err)
 		}
 	}
