@@ -13,6 +13,7 @@
 //	CL4  a claim is submitted only as compiled: the ledger of its period has not moved since
 //	CL5  a claim is submitted only once its period has ended
 //	CL6  WEFO's decision and the payment are recorded once, in that order, with valid amounts
+//	CL7  a claim with a blocking finding is not submitted (Submit names the finding's own rule)
 package claims
 
 import (
@@ -30,6 +31,7 @@ const (
 	RuleStale    = "CL4"
 	RuleEnded    = "CL5"
 	RuleOutcome  = "CL6"
+	RuleBlocked  = "CL7"
 	RuleFourEyes = "R3.13"
 )
 

@@ -423,7 +423,7 @@ func TestSubmissionRules(t *testing.T) {
 		wantErr(t, err, apperr.Invalid, "C3") // the first blocking finding: the lines do not add up
 		_, err = f.pool.Exec(f.ctx, `UPDATE claim SET status = 'submitted', submitted_at = now(), submitted_by = 'x@y.z'
 			WHERE period = '2021Q1'`)
-		wantErr(t, translate(err), apperr.Invalid, "")
+		wantErr(t, translate(err), apperr.Invalid, RuleBlocked) // the schema refuses it too
 	})
 	t.Run("ChangedLedgerIsRefused", func(t *testing.T) {
 		t.Parallel()

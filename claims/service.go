@@ -31,7 +31,7 @@ func init() {
 		Message: "the claim history is append-only"})
 	db.RegisterConstraint("claim_four_eyes_ck", db.Constraint{Code: apperr.Forbidden, Rule: RuleFourEyes,
 		Message: "the reviewer of a claim may not submit it"})
-	db.RegisterConstraint("claim_blocked_ck", db.Constraint{Code: apperr.Invalid,
+	db.RegisterConstraint("claim_blocked_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleBlocked,
 		Message: "a claim with blocking findings cannot be submitted"})
 	db.RegisterConstraint("claim_approved_within_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleOutcome,
 		Message: "the ESF approved lies between zero and the ESF claimed"})
