@@ -28,7 +28,10 @@ import (
 //     parse (formats, M2 authority and activity, V1, V2, V3 per entry, V7);
 //  2. in one round trip, the group's officers locked in id order (FOR NO KEY UPDATE, as an
 //     import, a reversal and a new rate version lock them, so concurrent recordings cannot
-//     together break V3 or V4), then, read after the lock, for each recording the rate version
+//     together break V3 or V4). An officer another transaction holds (an import of its
+//     authority's file, say) is skipped, not waited for: its recording is deferred, to wait for
+//     the lock in a group of its own (internal/group's waiting lane), while the rest of the group,
+//     and the groups after it, go on. Then, read after the lock, for each recording the rate version
 //     in force (R5.3, V6), the live entry of the officer, date and activity (V5), the next
 //     generation, the officer's live hours on the day (V3) and in the calendar year (V4), and the
 //     highest FTE of the versions in force during the year (V4): index lookups of one officer's
@@ -175,7 +178,8 @@ func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInpu
 
 // recordTimeGroup records a group of recordings of different officers in one transaction,
 // setting each one's outcome; it returns an error only when the transaction failed as a whole.
-func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error {
+// Unless told to wait, it defers the recordings of officers another transaction holds locked.
+func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait bool) error {
 	op := s.p.OperationID
 	n := len(group)
 	auths, refs, acts := make([]string, n), make([]string, n), make([]string, n)
@@ -188,8 +192,20 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 		// snapshot when it starts, so the reads see every recording committed before the locks.
 		states := make([]timeState, n)
 		found := make([]bool, n)
+		locked := make(map[int64]bool, n)
+		lockSQL := timeLockSQL
+		if !wait {
+			lockSQL += " SKIP LOCKED"
+		}
 		b := &pgx.Batch{}
-		b.Queue(timeLockSQL, op, auths, refs)
+		b.Queue(lockSQL, op, auths, refs).Query(func(rows pgx.Rows) error {
+			var id int64
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				locked[id] = true
+				return nil
+			})
+			return err
+		})
 		b.Queue(timeReadSQL, op, auths, refs, dates, acts).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var i int
@@ -217,6 +233,10 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall) error 
 			in, st := c.In.in, states[i]
 			hours := decimal.New(c.In.hoursC, -2)
 			c.Out, c.Err = TimeEntry{}, nil
+			if !wait && found[i] && !locked[st.officer] {
+				c.Defer() // another transaction holds the officer
+				continue
+			}
 			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal, c.In.self); len(probs) > 0 {
 				c.Err = singleError(importFailed("", probs))
 				continue

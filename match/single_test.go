@@ -2,8 +2,10 @@ package match_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -533,5 +535,79 @@ func TestRecordTimeInGroups(t *testing.T) {
 	rep, err := f.l.Verify(f.ctx)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
+
+// TestRecordTimeGoesOnWhileAnOfficerIsLocked: while another transaction holds an officer (an
+// import of its authority's file, say), recordings of other officers are not held up behind
+// that officer's; its own wait for the lock, in their order, and are recorded once it is let go.
+func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	held := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1")
+	free := f.officer(t, "GB-CRF", "2021-01-01", "44750.00", "1")
+	tx, err := f.pool.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(f.ctx)
+	if _, err := tx.Exec(f.ctx, `SELECT id FROM officer WHERE payroll_ref = $1 FOR NO KEY UPDATE`, held); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	waiting := make(chan result, 2)
+	record := func(name string, in match.TimeInput) {
+		_, err := f.s.RecordTime(f.ctx, f.pm, in)
+		waiting <- result{name, err}
+	}
+	// The first recording of the held officer waits for the lock (a session of this database
+	// waiting on a lock); the second queues behind it.
+	go record("first", entry("GB-NWP", held, "2021-05-04", "5", "lab"))
+	for {
+		var n int
+		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	go record("second", entry("GB-NWP", held, "2021-05-04", "5", "experiment"))
+
+	// Another officer's recordings go on meanwhile. Before, they queued behind the held officer's
+	// group until the lock was let go: the deadline fails them, not the test's timeout.
+	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	defer cancel()
+	for _, act := range []string{"lab", "experiment", "coaching"} {
+		if _, err := f.s.RecordTime(ctx, f.pm, entry("GB-CRF", free, "2021-05-04", "2", act)); err != nil {
+			t.Fatalf("%s of an officer nobody holds, while another is held: %v", act, err)
+		}
+	}
+	select {
+	case r := <-waiting:
+		t.Fatalf("the %s recording of the held officer finished while it was held: %v", r.name, r.err)
+	default:
+	}
+
+	if err := tx.Rollback(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r := <-waiting; r.err != nil {
+			t.Fatalf("%s recording once the officer was let go: %v", r.name, r.err)
+		}
+	}
+	var acts []string
+	if err := f.pool.QueryRow(f.ctx, `SELECT array_agg(t.activity::text ORDER BY t.id) FROM time_entry t JOIN officer o ON o.id = t.officer_id
+		WHERE o.payroll_ref = $1`, held).Scan(&acts); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(acts) != "[lab experiment]" {
+		t.Fatalf("the held officer's entries, in the order written: %v, want [lab experiment]", acts)
 	}
 }

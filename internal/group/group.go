@@ -11,13 +11,22 @@
 // deadlock with another writer, say), each of its calls is run again in a group of its own, so
 // one call can never fail another.
 //
+// A call whose key another transaction holds (an import locking its officers, say) must not
+// hold up the group, nor every call queued behind it: run may defer it (Call.Defer) instead of
+// waiting for the key. A deferred call is run again in the waiting lane, a group of its own whose
+// run waits for the key, while the worker goes on with the other keys; calls of a deferred key
+// wait in the queue until it is done, so that they keep their order.
+//
 // Workers are started when calls wait and end when none do: nothing runs while the service is
 // idle, and an unloaded call is a group of one with no wait.
 package group
 
 import (
 	"context"
+	"fmt"
 	"sync"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
 // maxGroup bounds the calls of one transaction; maxWorkers the transactions at once. One worker
@@ -38,24 +47,37 @@ type Call[In, Out any] struct {
 	Out Out
 	Err error
 
-	key    string
-	queued bool          // in the queue, not yet taken by a worker (guarded by Grouper.mu)
-	done   chan struct{} // closed when Out and Err are final
+	key      string
+	queued   bool          // in the queue, not yet taken by a worker (guarded by Grouper.mu)
+	deferred bool          // handed back by run (Defer)
+	done     chan struct{} // closed when Out and Err are final
 }
 
-// Grouper queues calls and runs them in groups with run, which sets each call's Out or Err and
-// returns an error only when the group's shared transaction failed as a whole.
-type Grouper[In, Out any] struct {
-	run func(ctx context.Context, group []*Call[In, Out]) error
+// Defer hands the call back, with nothing of it done, when its key is held by another
+// transaction: it is run again in the waiting lane, whose run waits for the key. Only a run
+// told it may defer (wait false) may call it.
+func (c *Call[In, Out]) Defer() { c.deferred = true }
 
-	mu      sync.Mutex
-	queue   []*Call[In, Out]
-	workers int
+// Run records a group, setting each call's Out or Err, or deferring it (Call.Defer) when wait is
+// false and its key is held elsewhere; it returns an error only when the group's shared
+// transaction failed as a whole.
+type Run[In, Out any] func(ctx context.Context, group []*Call[In, Out], wait bool) error
+
+// Grouper queues calls and runs them in groups with run.
+type Grouper[In, Out any] struct {
+	run Run[In, Out]
+
+	mu       sync.Mutex
+	queue    []*Call[In, Out]
+	workers  int
+	deferred []*Call[In, Out] // waiting for the lane, in the order they were deferred
+	held     map[string]bool  // the keys of deferred calls not yet done
+	lane     bool             // the waiting lane's goroutine runs
 }
 
 // New returns a Grouper that runs groups with run.
-func New[In, Out any](run func(ctx context.Context, group []*Call[In, Out]) error) *Grouper[In, Out] {
-	return &Grouper[In, Out]{run: run}
+func New[In, Out any](run Run[In, Out]) *Grouper[In, Out] {
+	return &Grouper[In, Out]{run: run, held: map[string]bool{}}
 }
 
 // Do runs in in the next group that can take it and returns its outcome. No two calls of one
@@ -100,38 +122,81 @@ func (g *Grouper[In, Out]) work(ctx context.Context) {
 			return
 		}
 		g.mu.Unlock()
-		g.record(ctx, group)
+		g.record(ctx, group, false)
+		g.mu.Lock()
 		for _, c := range group {
-			close(c.done)
+			if c.deferred {
+				g.deferred = append(g.deferred, c)
+				g.held[c.key] = true
+			} else {
+				close(c.done)
+			}
 		}
+		if len(g.deferred) > 0 && !g.lane {
+			g.lane = true
+			go g.waitLane(ctx)
+		}
+		g.mu.Unlock()
+	}
+}
+
+// waitLane runs the deferred calls one at a time, each waiting for its key, until none is left.
+// Once a call is done, the queued calls of its key may be taken again: a worker is started for
+// them if none runs.
+func (g *Grouper[In, Out]) waitLane(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		if len(g.deferred) == 0 {
+			g.lane = false
+			g.mu.Unlock()
+			return
+		}
+		c := g.deferred[0]
+		g.deferred = g.deferred[1:]
+		g.mu.Unlock()
+		c.deferred = false
+		g.record(ctx, []*Call[In, Out]{c}, true)
+		if c.deferred { // a bug in run: it was told to wait
+			var zero Out
+			c.Out, c.Err = zero, apperr.Wrap("group.waitLane", fmt.Errorf("a call was deferred in the waiting lane"))
+		}
+		close(c.done)
+		g.mu.Lock()
+		delete(g.held, c.key)
+		if len(g.queue) > 0 && g.workers < maxWorkers {
+			g.workers++
+			go g.work(ctx)
+		}
+		g.mu.Unlock()
 	}
 }
 
 // record runs a group; if its transaction fails as a whole, each call again in a group of one.
-func (g *Grouper[In, Out]) record(ctx context.Context, group []*Call[In, Out]) {
-	err := g.run(ctx, group)
+func (g *Grouper[In, Out]) record(ctx context.Context, group []*Call[In, Out], wait bool) {
+	err := g.run(ctx, group, wait)
 	if err == nil {
 		return
 	}
 	if len(group) == 1 {
-		group[0].Err = err
+		group[0].Err, group[0].deferred = err, false
 		return
 	}
 	for _, c := range group {
 		var zero Out
-		c.Out, c.Err = zero, nil
-		g.record(ctx, []*Call[In, Out]{c})
+		c.Out, c.Err, c.deferred = zero, nil, false
+		g.record(ctx, []*Call[In, Out]{c}, wait)
 	}
 }
 
-// takeLocked takes the next group off the queue: calls in arrival order, at most one of any key
-// and maxGroup in all; the calls it skips keep their places.
+// takeLocked takes the next group off the queue: calls in arrival order, at most one of any key,
+// none of a key deferred and not yet done, and maxGroup in all; the calls it skips keep their
+// places.
 func (g *Grouper[In, Out]) takeLocked() []*Call[In, Out] {
 	var group []*Call[In, Out]
 	keys := make(map[string]bool)
 	rest := g.queue[:0]
 	for _, c := range g.queue {
-		if len(group) == maxGroup || keys[c.key] {
+		if len(group) == maxGroup || keys[c.key] || g.held[c.key] {
 			rest = append(rest, c)
 			continue
 		}

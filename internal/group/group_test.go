@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // held is a Grouper with a fake run that records each group's calls, holds the first group
@@ -23,7 +25,7 @@ type held struct {
 
 func newHeld(each func(c *Call[string, string]) error) *held {
 	h := &held{started: make(chan struct{}, 1), release: make(chan struct{})}
-	h.g = New(func(ctx context.Context, group []*Call[string, string]) error {
+	h.g = New(func(ctx context.Context, group []*Call[string, string], _ bool) error {
 		var names []string
 		for _, c := range group {
 			names = append(names, c.In)
@@ -163,5 +165,82 @@ func TestGrouperCancelledWhileQueued(t *testing.T) {
 	}
 	if got := h.finish(); got != "[[first]]" {
 		t.Fatalf("groups %s: the cancelled call ran", got)
+	}
+}
+
+// TestGrouperDeferredCallWaitsInTheLane: a call whose key is held elsewhere, deferred by run,
+// holds up neither the worker nor the other keys' calls; it is run again on its own, told to
+// wait, and the later calls of its key run only after it, in their order.
+func TestGrouperDeferredCallWaitsInTheLane(t *testing.T) {
+	releaseA := make(chan struct{}) // the other transaction lets go of key a
+	var mu sync.Mutex
+	var runs []string // each run: its calls, and "wait" for the lane's
+	g := New(func(ctx context.Context, group []*Call[string, string], wait bool) error {
+		var names []string
+		for _, c := range group {
+			names = append(names, c.In)
+		}
+		run := fmt.Sprint(names)
+		if wait {
+			run += " wait"
+		}
+		mu.Lock()
+		runs = append(runs, run)
+		mu.Unlock()
+		for _, c := range group {
+			switch {
+			case c.In == "a1" && !wait:
+				c.Defer()
+			case c.In == "a1":
+				<-releaseA
+				c.Out = "done a1"
+			default:
+				c.Out = "done " + c.In
+			}
+		}
+		return nil
+	})
+	results := make(chan string, 3)
+	call := func(key, in string) {
+		out, err := g.Do(context.Background(), key, in)
+		results <- fmt.Sprintf("%s: %s %v", in, out, err)
+	}
+	go call("a", "a1")
+	waitFor := func(run string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+			mu.Lock()
+			ran := slices.Contains(runs, run)
+			mu.Unlock()
+			if ran {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never ran: %v", run, runs)
+			}
+		}
+	}
+	waitFor("[a1] wait")
+	go call("a", "a2")
+	go call("b", "b1")
+	if got := <-results; got != "b1: done b1 <nil>" { // while a1 waits for its key
+		t.Fatalf("first outcome %q, want b1's", got)
+	}
+	mu.Lock()
+	early := slices.Contains(runs, "[a2]")
+	mu.Unlock()
+	if early {
+		t.Fatalf("a2 ran before a1 was done: %v", runs)
+	}
+	close(releaseA)
+	got := []string{<-results, <-results}
+	slices.Sort(got) // their order in the runs is checked below
+	if want := []string{"a1: done a1 <nil>", "a2: done a2 <nil>"}; !slices.Equal(got, want) {
+		t.Fatalf("outcomes %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if i, j := slices.Index(runs, "[a1] wait"), slices.Index(runs, "[a2]"); j < i {
+		t.Fatalf("runs %v: a2 ran before a1", runs)
 	}
 }
