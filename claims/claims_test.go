@@ -296,16 +296,20 @@ func TestLifecycle(t *testing.T) {
 			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("-90000.00")}, // negative
 			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"),
 				Disallowed: decimal.RequireFromString("14700.01"), Reason: "more than was claimed"},
+			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"), // more than the heading claimed:
+				Disallowed: decimal.RequireFromString("14000.01"), Reason: "more than delivery claimed", Heading: "delivery"},
+			{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"), // other by default, which claimed nothing
+				Disallowed: decimal.RequireFromString("700.00"), Reason: "venue hire outside the window"},
 		} {
 			_, err = f.svc.Decide(f.ctx, "2021Q1", d, pmAlice)
 			wantErr(t, err, apperr.Invalid, RuleOutcome)
 		}
 		c, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-06-15"), Approved: decimal.RequireFromString("9450.00"),
-			Disallowed: decimal.RequireFromString("700.00"), Reason: "venue hire outside the window"}, pmAlice)
+			Disallowed: decimal.RequireFromString("700.00"), Reason: "a delivery invoice outside the window", Heading: "delivery"}, pmAlice)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Status != Approved || c.Decision == nil || c.Decision.EntryID == 0 || c.Decision.Heading != "other" {
+		if c.Status != Approved || c.Decision == nil || c.Decision.EntryID == 0 || c.Decision.Heading != "delivery" {
 			t.Fatalf("decided claim %+v %+v", c, c.Decision)
 		}
 		eq(t, "ineligible", f.balance(ledger.Ineligible), "700.00")
@@ -315,7 +319,8 @@ func TestLifecycle(t *testing.T) {
 		// Q2: the late 70.00 and the −700.00 adjustment: C_total 14700 + 70 − 700 = 14070.00,
 		// cum_due floor(14070 × 9/14) = 9045.00, esf_due 9045.00 − 9450.00 = −405.00.
 		q2 := f.compile("2021Q2")
-		pair(t, "other", q2.Figures.Heading("other"), "-630.00", "-630.00")
+		pair(t, "delivery", q2.Figures.Heading("delivery"), "-700.00", "13300.00")
+		pair(t, "other", q2.Figures.Heading("other"), "70.00", "70.00")
 		pair(t, "ESF due", q2.Figures.ESFDue, "-405.00", "9045.00")
 		if b := q2.Figures.Blocking(); len(b) != 0 {
 			t.Fatalf("blocking %+v", b)
@@ -326,7 +331,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		var adjustment bool
 		for _, l := range pack.Transactions {
-			if l.Payee == "WEFO" && l.Amount.Equal(decimal.RequireFromString("-700.00")) && l.Heading == "other" && l.BookingPeriod == "2021Q2" {
+			if l.Payee == "WEFO" && l.Amount.Equal(decimal.RequireFromString("-700.00")) && l.Heading == "delivery" && l.BookingPeriod == "2021Q2" {
 				adjustment = true
 			}
 		}
@@ -691,7 +696,7 @@ func TestDisallowanceAfterTheNextClaim(t *testing.T) {
 	f.submit("2021Q1")
 	f.submit("2021Q2")
 	c, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-07-05"), Approved: decimal.RequireFromString("6428.57"),
-		Disallowed: decimal.RequireFromString("300.00"), Reason: "an invoice outside the window"}, pmAlice)
+		Disallowed: decimal.RequireFromString("300.00"), Reason: "an invoice outside the window", Heading: "delivery"}, pmAlice)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,6 +224,11 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		case d.Disallowed.GreaterThan(c.Figures.TotalEligible.Cumulative):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s, %s",
 				d.Disallowed.StringFixed(2), period, c.Figures.TotalEligible.Cumulative.StringFixed(2)).On("disallowed")
+		case d.Disallowed.GreaterThan(c.Figures.Heading(d.Heading).Cumulative):
+			// The adjustment is posted against the heading: more than it claimed would take it
+			// below nothing, and the Art 69 cap with it.
+			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the %s expenditure claimed up to %s, %s",
+				d.Disallowed.StringFixed(2), d.Heading, period, c.Figures.Heading(d.Heading).Cumulative.StringFixed(2)).On("disallowed")
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
