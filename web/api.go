@@ -845,11 +845,11 @@ func amount(field string, t text, zero bool) (decimal.Decimal, error) {
 	if zero && strings.TrimSpace(string(t)) == "" {
 		return decimal.Zero, nil
 	}
-	d, err := decimal.NewFromString(strings.TrimSpace(string(t)))
-	if err != nil || d.Exponent() < -2 {
-		return decimal.Zero, apperr.New(apperr.Invalid, "R9.1", "%s %q is not an amount of money with at most 2 decimal places", field, string(t)).On(field)
+	d, err := match.ParseMoney(string(t)) // as a CSV file's amounts are read (R9.1)
+	if e := apperr.As(err); e != nil {
+		return decimal.Zero, e.On(field)
 	}
-	return d, nil
+	return d, err
 }
 
 func (in decisionInputJSON) parse() (claims.Decision, error) {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -16,6 +15,7 @@ import (
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
 	"github.com/ccr-infuse/infuse/reports"
 )
@@ -312,14 +312,13 @@ func storedFor(files []reports.File, c *claims.Claim) bool {
 }
 
 func amount(flagName, s string) (decimal.Decimal, error) {
-	d, err := decimal.NewFromString(strings.TrimSpace(s))
-	if err != nil {
-		return decimal.Zero, apperr.New(apperr.Invalid, apperr.RuleFormat, "%s %q is not an amount such as 1234.50", flagName, s)
+	d, err := match.ParseMoney(s) // as a CSV file's and the API's amounts are read (R9.1)
+	if e := apperr.As(err); e != nil {
+		named := *e
+		named.Message = flagName + ": " + e.Message
+		return decimal.Zero, &named
 	}
-	if !d.Equal(d.Truncate(2)) {
-		return decimal.Zero, apperr.New(apperr.Invalid, "R9.1", "%s %s has more than two decimal places", flagName, s)
-	}
-	return d, nil
+	return d, err
 }
 
 // dateOrToday parses a YYYY-MM-DD date; empty means today in the programme's time zone.
