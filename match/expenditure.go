@@ -194,8 +194,11 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 		return db.Translate("match.expenditure", err)
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
-		SELECT r.row_no, 'M5', 'line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one',
-		       ARRAY[e.id::text, e.heading::text, e.evidence_ref::text, e.description::text, e.defrayed_on::text, e.payee::text, e.amount::text, (nullif(e.invoice_ref, ''))::text]
+		SELECT r.row_no, 'M5', CASE WHEN e.invoice_ref = ''
+		            THEN 'line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s and no invoice; reverse it before recording a different one'
+		            ELSE 'line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one' END,
+		       ARRAY[e.id::text, e.heading::text, e.evidence_ref::text, e.description::text, e.defrayed_on::text, e.payee::text, e.amount::text]
+		       || CASE WHEN e.invoice_ref = '' THEN '{}'::text[] ELSE ARRAY[e.invoice_ref::text] END
 		  FROM t_rows r JOIN expenditure e ON e.operation_id = $1 AND e.id = r.live_id
 		 WHERE NOT r.withdrawn AND (e.defrayed_on, e.payee, e.amount, e.invoice_ref) IS DISTINCT FROM (r.defrayed_on, r.payee, r.amount, r.invoice_ref)
 		UNION ALL

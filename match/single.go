@@ -463,10 +463,13 @@ func (s *Service) recordExpenditureOne(ctx context.Context, by access.User, in E
 		}
 		if liveID != nil {
 			if !liveDate.Equal(in.DefrayedOn) || *livePayee != in.Payee || !liveAmount.Equal(in.Amount) || *liveInv != in.InvoiceRef {
-				return singleError(importFailed("", []RowError{rowError(1, RuleLine,
-					"line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one",
-					strconv.FormatInt(*liveID, 10), in.Heading, in.EvidenceRef, in.Description, liveDate.Format(programme.DateLayout), *livePayee,
-					liveAmount.StringFixed(2), *liveInv)}))
+				args := []any{strconv.FormatInt(*liveID, 10), in.Heading, in.EvidenceRef, in.Description, liveDate.Format(programme.DateLayout),
+					*livePayee, liveAmount.StringFixed(2)}
+				prob := rowError(1, RuleLine, "line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s and no invoice; reverse it before recording a different one", args...)
+				if *liveInv != "" {
+					prob = rowError(1, RuleLine, "line %s (%s, evidence %s, %s) is recorded already with defrayal date %s, payee %s, amount %s, invoice %s; reverse it before recording a different one", append(args, *liveInv)...)
+				}
+				return singleError(importFailed("", []RowError{prob}))
 			}
 			// M5: the identical line is live already; nothing is written.
 			e, err := scanExpenditure(tx.QueryRow(ctx, `SELECT `+expColumns+` FROM expenditure WHERE operation_id = $1 AND id = $2`, op, *liveID))

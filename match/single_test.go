@@ -357,9 +357,10 @@ func TestSingleExpenditureMatchesImport(t *testing.T) {
 		return func(sfx string) match.ExpenditureInput { in := base(sfx); mod(&in); return in }
 	}
 	invoice := func(sfx string) []match.ExpenditureInput { return []match.ExpenditureInput{line(sfx)} }
+	payroll := with(line, func(in *match.ExpenditureInput) { in.Heading, in.InvoiceRef = "staff", "" })
 	cases := []tc{
 		{name: "Good", in: line, want: "ok"},
-		{name: "GoodPayroll", in: with(line, func(in *match.ExpenditureInput) { in.Heading, in.InvoiceRef = "staff", "" }), want: "ok"},
+		{name: "GoodPayroll", in: payroll, want: "ok"},
 		{name: "V1", in: with(line, func(in *match.ExpenditureInput) { in.DefrayedOn = date("2020-12-31") }), want: "invalid V1"},
 		{name: "V2", in: with(line, func(in *match.ExpenditureInput) { in.DefrayedOn = date("2022-07-16") }), want: "invalid V2"},
 		{name: "V7", in: with(line, func(in *match.ExpenditureInput) { in.EvidenceRef = "" }), want: "invalid V7"},
@@ -374,6 +375,9 @@ func TestSingleExpenditureMatchesImport(t *testing.T) {
 		{name: "M5ReplayAmountWrittenDifferently", before: invoice, in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("1000") }), want: "replay"},
 		{name: "M5Conflict", before: invoice, in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("1000.01") }), want: "conflict M5"},
 		{name: "M5ConflictPayee", before: invoice, in: with(line, func(in *match.ExpenditureInput) { in.Payee = "Nesta" }), want: "conflict M5"},
+		{name: "M5ConflictPayroll", // a line with no invoice, as payroll lines are
+			before: func(sfx string) []match.ExpenditureInput { return []match.ExpenditureInput{payroll(sfx)} },
+			in:     with(payroll, func(in *match.ExpenditureInput) { in.Amount = dec("1000.01") }), want: "conflict M5"},
 		{name: "M5AfterReversal", before: invoice, reverse: true, in: with(line, func(in *match.ExpenditureInput) { in.Amount = dec("900.00") }), want: "ok"},
 		{name: "M4CreditNote", before: invoice, in: creditNote, want: "ok"},
 		{name: "M4CreditNoteWholeInvoice", before: func(sfx string) []match.ExpenditureInput {
