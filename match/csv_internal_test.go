@@ -169,3 +169,25 @@ func TestPriceSQLMatchesGo(t *testing.T) {
 		t.Fatalf("%d rows, %v", i, rows.Err())
 	}
 }
+
+// TestProblemWithANullArgument: an SQL check whose message has a NULL argument (a nullable
+// column passed as it is) still reports its problem, the argument empty, rather than failing the
+// whole report with an internal error (as a changed payroll line's M5 once did).
+func TestProblemWithANullArgument(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE t_err (row_no bigint NOT NULL, rule text NOT NULL, key text NOT NULL, args text[] NOT NULL);
+		INSERT INTO t_err VALUES (2, 'M5', 'line %s, invoice %s', ARRAY['7', NULL])`); err != nil {
+		t.Fatal(err)
+	}
+	probs, err := collectProblems(ctx, tx, nil)
+	if err != nil || len(probs) != 1 || probs[0].Message != "line 7, invoice " || len(probs[0].Args) != 2 || probs[0].Args[1] != "" {
+		t.Fatalf("problems %+v, %v", probs, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -315,11 +316,11 @@ func collectProblems(ctx context.Context, tx pgx.Tx, goProbs []RowError) ([]RowE
 	}
 	var sqlProbs []RowError
 	var e RowError
-	var args []string
+	var args []pgtype.Text // a NULL argument reads as empty, as format() prints it: the problem is still reported
 	_, err = pgx.ForEachRow(rows, []any{&e.Row, &e.Rule, &e.Key, &args, &e.Message}, func() error {
 		e.Args = make([]any, len(args))
 		for i, a := range args {
-			e.Args[i] = a
+			e.Args[i] = a.String
 		}
 		sqlProbs = append(sqlProbs, e)
 		return nil
