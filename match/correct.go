@@ -3,7 +3,6 @@ package match
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,7 +35,7 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 	if err := access.Can(by, access.Correct, ""); err != nil {
 		return Correction{}, err
 	}
-	reason = strings.TrimSpace(reason)
+	reason = clean(reason)
 	if reason == "" {
 		return Correction{}, invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}
@@ -91,7 +90,7 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 	if err := access.Can(by, access.Correct, ""); err != nil {
 		return Correction{}, err
 	}
-	reason = strings.TrimSpace(reason)
+	reason = clean(reason)
 	if reason == "" {
 		return Correction{}, invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}

@@ -51,7 +51,7 @@ func (s *Service) ImportOfficers(ctx context.Context, by access.User, r io.Reade
 // RecordOfficer records an officer (if new) and a rate version, as by, by the same rules as an
 // import. Recording an identical version again changes nothing.
 func (s *Service) RecordOfficer(ctx context.Context, by access.User, in OfficerInput) (Officer, error) {
-	in.Authority, in.PayrollRef, in.Name = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Name)
+	in.Authority, in.PayrollRef, in.Name = clean(in.Authority), clean(in.PayrollRef), clean(in.Name)
 	if err := s.recordOne(ctx, by, in, &officersImport{base: base{s: s, by: by}}, access.ImportOfficers); err != nil {
 		return Officer{}, err
 	}
@@ -160,7 +160,7 @@ func (o *officersImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.officers", err)
 	}
-	const norm = `lower(regexp_replace(btrim(%s), '\s+', ' ', 'g'))`
+	const norm = `lower(regexp_replace(btrim(normalize(%s, NFC)), '\s+', ' ', 'g'))` // as normName
 	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 		SELECT s.row_no, 'V8', x.key, string_to_array(x.args, E'\x1f')
 		  FROM stage s JOIN unnest($1::text[], $2::text[], $3::text[]) AS x(authority, key, args) ON x.authority = s.authority

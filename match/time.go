@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
@@ -69,11 +70,11 @@ func (s *Service) RecordTime(ctx context.Context, by access.User, in TimeInput) 
 	return s.recordTimeOne(ctx, by, trimTime(in))
 }
 
-// trimTime trims every text field, as the CSV reader trims every field of a file: an entry sent
+// trimTime cleans every text field, as the CSV reader cleans every field of a file: an entry sent
 // with "TS-1 " and the same entry in a file are then one entry, a replay of each other (V5).
 func trimTime(in TimeInput) TimeInput {
-	in.Authority, in.PayrollRef, in.Activity = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Activity)
-	in.EvidenceRef, in.ApprovedBy = strings.TrimSpace(in.EvidenceRef), strings.TrimSpace(in.ApprovedBy)
+	in.Authority, in.PayrollRef, in.Activity = clean(in.Authority), clean(in.PayrollRef), clean(in.Activity)
+	in.EvidenceRef, in.ApprovedBy = clean(in.EvidenceRef), clean(in.ApprovedBy)
 	return in
 }
 
@@ -185,7 +186,9 @@ func (s *Service) checkDate(r *record, what apperr.Phrase, d time.Time) {
 }
 
 // normName is the form names are compared in for V7.
-func normName(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
+func normName(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(norm.NFC.String(s))), " ")
+}
 
 // check runs the rules that need other rows or what is recorded.
 func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
