@@ -92,7 +92,7 @@ type csvFile struct {
 	width int
 	row   int64 // spreadsheet row of the record last read
 	line  int   // the file's line on which the record last read ends
-	n     int64 // data records read
+	n     int64 // data records read, blank ones aside
 }
 
 // advance moves row and line past the record just read: fields, or the parse error pe. The rows
@@ -235,9 +235,9 @@ func (f *csvFile) next(rec *record) error {
 			return err
 		}
 		f.advance(fields, pe)
-		f.n++
 		*rec = record{row: f.row, f: f}
 		if pe != nil {
+			f.n++
 			rec.fail(RuleFormat, "not valid CSV: %v", pe.Err)
 			return nil
 		}
@@ -248,9 +248,10 @@ func (f *csvFile) next(rec *record) error {
 				break
 			}
 		}
-		if blank {
+		if blank { // numbered, but not a row read: the summary counts the rows that hold something
 			continue
 		}
+		f.n++
 		if len(fields) != f.width {
 			rec.fail(RuleFormat, "has %d fields, the header names %d columns", len(fields), f.width)
 			return nil

@@ -200,7 +200,7 @@ func TestImportFileShape(t *testing.T) {
 	}
 	// BOM, columns in another order, CRLF, a blank trailing row: accepted.
 	var phases []string
-	_, err = f.s.ImportTime(f.ctx, f.pm, strings.NewReader("\xEF\xBB\xBFapproved_by,evidence_ref,activity,hours,work_date,payroll_ref,authority\r\n"+
+	res, err := f.s.ImportTime(f.ctx, f.pm, strings.NewReader("\xEF\xBB\xBFapproved_by,evidence_ref,activity,hours,work_date,payroll_ref,authority\r\n"+
 		"Gareth Morgan,TS-1,lab,7.25,2021-05-04,NWP-1,GB-NWP\r\n,,,,,,\r\n"),
 		match.ImportOptions{Progress: func(p match.Progress) { phases = append(phases, p.Phase) }})
 	if err != nil {
@@ -209,8 +209,11 @@ func TestImportFileShape(t *testing.T) {
 	if strings.Join(phases, ",") != "checking,posting,writing,done" {
 		t.Fatalf("progress phases %v", phases)
 	}
+	if res.Rows != 1 || res.Written != 1 {
+		t.Fatalf("a row and a blank row: %+v; want 1 row read (the blank one is not a row of the summary), 1 written", res)
+	}
 	// Within a file: an identical repeated row is a replay, a different one a conflict.
-	res, err := f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan", "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan")
+	res, err = f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan", "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan")
 	if err != nil || res.Written != 1 || res.Replayed != 1 {
 		t.Fatalf("repeated row: %+v, %v", res, err)
 	}
