@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -33,6 +35,23 @@ func (e *env) matchService(ctx context.Context) (*match.Service, error) {
 	return match.New(l, p)
 }
 
+// openFile opens a file to read, refusing a directory (which Linux opens, to fail at the first
+// read) as the missing file is refused: before anything is done.
+func openFile(name string) (*os.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		f.Close()
+		if err == nil {
+			err = &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
 // cmdImport returns the command that imports one kind of CSV file.
 func cmdImport(kind string) func(ctx context.Context, e *env, args []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
@@ -43,7 +62,7 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		if err != nil {
 			return err
 		}
-		f, err := os.Open(file)
+		f, err := openFile(file)
 		if err != nil {
 			msg := "cannot read " + file
 			if _, why, ok := fileProblem(err); ok {

@@ -61,6 +61,7 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 	expect(exitUsage, "--role is required", "users", "add", "--email", "x@cardiff.gov.uk")
 	expect(exitOK, "rhian.evans@newport.gov.uk", "users", "list")
 	expect(exitFail, "M1: cannot read missing.csv: no such file or directory", "import", "time", "missing.csv")
+	expect(exitFail, "M1: cannot read "+os.TempDir()+": it is a directory", "import", "time", os.TempDir())
 
 	officers := c.file("officers.csv", "authority,payroll_ref,name,valid_from,annual_cost,fte\n"+
 		"GB-NWP,NWP-004417,Gwyn Thomas,2021-04-01,44750.00,0.8\nGB-CRF,CRF-1,Dai Jones,2021-04-01,39000.00,1\n")
