@@ -17,6 +17,7 @@ import (
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/ledger"
 )
 
 // How an import runs (architecture.md, "bulk paths are set-based"), in one transaction:
@@ -64,6 +65,7 @@ type ImportResult struct {
 	Written   int64  // lines (or rate versions) written
 	Replayed  int64  // rows already recorded, skipped (Withdrawn among them)
 	Withdrawn int64  // of Replayed, rows identical to lines reversed earlier: not recorded again
+	Closure   int64  // of Written, lines booked in the closure period, which no claim covers (the final claim is submitted)
 	Officers  int64  // officers created (officers files)
 	ImportID  int64  // the import_run row, 0 when nothing was written
 }
@@ -239,6 +241,11 @@ func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, o
 				s.p.OperationID, imp.spec().kind, opts.Name, sum, n, newLines, s.stamp(), by.Email).Scan(&res.ImportID)
 			return res.ImportID, db.Translate("match.import", err)
 		})
+		if _, lines := imp.(*officersImport); err == nil && !lines && res.Written > 0 {
+			// Every line posted is in t_posted with its booking period (domain.md §6).
+			err = tx.QueryRow(ctx, `SELECT count(*) FROM t_posted WHERE period = $1`, ledger.ClosurePeriod).Scan(&res.Closure)
+			err = db.Translate("match.import", err)
+		}
 		if progress := opts.Progress; progress != nil && err == nil {
 			progress(Progress{Phase: "done", Rows: n})
 		}

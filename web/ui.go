@@ -504,6 +504,9 @@ func (s *Server) importResultOf(p *page, data []byte, res importJSON, err error)
 		if res.Withdrawn > 0 {
 			out.Summary += " " + strings.ReplaceAll(p.T("import.withdrawn"), "{withdrawn}", strconv.FormatInt(res.Withdrawn, 10))
 		}
+		if res.Closure > 0 {
+			out.Summary += " " + strings.ReplaceAll(p.T("import.closure"), "{closure}", strconv.FormatInt(res.Closure, 10))
+		}
 		return out
 	}
 	out.Title = p.T("import.failed")

@@ -975,4 +975,21 @@ func TestLateItemsSayWhereTheyAreClaimed(t *testing.T) {
 	}
 	lock(periods[1:]...)
 	record("2021-07-01", ledger.ClosurePeriod, "2021Q3", "which no claim covers. Tell the programme manager.")
+
+	// An import says how many of its lines fell into the closure period, on the API and the page.
+	const header = "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"
+	imp := e.upload("/api/v1/imports/time", "fo", "late.csv", header+"GB-NWP,NWP-1,2021-07-02,2,lab,TS-L1,Gareth Morgan\n")
+	var res2 struct {
+		Written int64 `json:"written"`
+		Closure int64 `json:"closure"`
+	}
+	imp.json(t, &res2)
+	if imp.status != http.StatusOK || res2.Written != 1 || res2.Closure != 1 {
+		t.Fatalf("import into the closure period: %d %s; want 1 written, 1 in closure", imp.status, imp.body)
+	}
+	page = fo.upload("/time/import", "late2.csv", header+"GB-NWP,NWP-1,2021-07-03,2,lab,TS-L2,Gareth Morgan\n")
+	if want := "Lines booked in the closure period, which no claim covers because the final claim is submitted: 1."; page.status != 200 ||
+		!strings.Contains(html.UnescapeString(string(page.body)), want) {
+		t.Fatalf("import page: %d, want %q\n%s", page.status, want, page.body)
+	}
 }

@@ -111,6 +111,10 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 			fmt.Fprintf(e.stdout, "; %s lines reversed earlier; not recorded again", plural(res.Withdrawn, "row matches", "rows match"))
 		}
 		fmt.Fprintln(e.stdout)
+		if res.Closure > 0 {
+			fmt.Fprintf(e.stdout, "note: %s booked in the closure period: the final claim is submitted, so no claim covers them; tell the programme manager\n",
+				plural(res.Closure, "new "+what[0]+" is", "new "+what[1]+" are"))
+		}
 		return nil
 	}
 }
