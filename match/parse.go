@@ -26,12 +26,13 @@ type numberSpec struct {
 	maxInt    int           // most digits before the point (leading zeros aside)
 	maxPlaces int           // most digits after it
 	signed    bool          // a leading '-' is allowed
+	padded    bool          // zeros past maxPlaces are allowed (they change nothing): 1.00000 is 1
 }
 
 var (
 	moneySpec  = numberSpec{what: apperr.Phrase("amount"), maxInt: 10, maxPlaces: 2, signed: true}
 	hoursSpec  = numberSpec{what: apperr.Phrase("hours"), maxInt: 2, maxPlaces: 2}
-	fteSpec    = numberSpec{what: apperr.Phrase("FTE"), maxInt: 1, maxPlaces: 4}
+	fteSpec    = numberSpec{what: apperr.Phrase("FTE"), maxInt: 1, maxPlaces: 4, padded: true}
 	maxNumText = 40 // longer text is refused before it is looked at digit by digit
 )
 
@@ -82,6 +83,9 @@ func parseNumber(s string, spec numberSpec, rule string) (decimal.Decimal, error
 	if intPart == "" || (hasPoint && frac == "") {
 		return bad("%s %s is not a plain decimal number such as 1234.50")
 	}
+	for spec.padded && len(frac) > spec.maxPlaces && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
+	}
 	if len(frac) > spec.maxPlaces {
 		return bad("%s %s has %d decimal places; at most %d are allowed (values are never rounded)", len(frac), spec.maxPlaces)
 	}
@@ -113,7 +117,8 @@ func ParseHours(s string) (decimal.Decimal, error) {
 	return h, err
 }
 
-// ParseFTE parses a contracted fraction: 0 < FTE ≤ 1, at most 4 decimal places (R5.1).
+// ParseFTE parses a contracted fraction: 0 < FTE ≤ 1, at most 4 decimal places besides trailing
+// zeros (R5.1).
 func ParseFTE(s string) (decimal.Decimal, error) {
 	f, err := parseNumber(s, fteSpec, RuleR51)
 	if err == nil && (!f.IsPositive() || f.GreaterThan(decimal.NewFromInt(1))) {

@@ -65,12 +65,13 @@ func TestParseHoursAndFTE(t *testing.T) {
 			t.Errorf("ParseHours(%q) = %v; want a V3 error", in, err)
 		}
 	}
-	for in, want := range map[string]string{"0.8": "0.8", "1": "1", "0.74": "0.74", "0.0001": "0.0001", "1.0000": "1"} {
+	for in, want := range map[string]string{"0.8": "0.8", "1": "1", "0.74": "0.74", "0.0001": "0.0001", "1.0000": "1",
+		"1.00000": "1", "0.800000": "0.8"} { // trailing zeros, as HR systems export an FTE, change nothing
 		if got, err := match.ParseFTE(in); err != nil || !got.Equal(dec(want)) {
 			t.Errorf("ParseFTE(%q) = %s, %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"0", "1.01", "2", "-0.5", "0.12345", "80%", ""} {
+	for _, in := range []string{"0", "1.01", "2", "-0.5", "0.12345", "0.810811", "0.123450", "80%", ""} {
 		if _, err := match.ParseFTE(in); apperr.RuleOf(err) != "R5.1" {
 			t.Errorf("ParseFTE(%q) = %v; want an R5.1 error", in, err)
 		}
