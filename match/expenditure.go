@@ -213,6 +213,10 @@ func (x *expImport) check(ctx context.Context, tx pgx.Tx) error {
 			AND (e.defrayed_on, e.payee, e.amount, e.invoice_ref) = (t_rows.defrayed_on, t_rows.payee, t_rows.amount, t_rows.invoice_ref))`, op); err != nil {
 		return err
 	}
+	if err := x.countRepeated(ctx, tx, `SELECT count(*) FROM t_rows
+			WHERE live_id IS NULL AND NOT withdrawn AND row_no <> first_row AND same`); err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `CREATE TEMP TABLE t_new ON COMMIT DROP AS
 		SELECT nextval('expenditure_id_seq') AS id, row_no, heading, defrayed_on, payee, description, amount, evidence_ref,
 		       invoice_ref, generation, NULL::bigint AS credits

@@ -65,6 +65,7 @@ type ImportResult struct {
 	Written   int64  // lines (or rate versions) written
 	Replayed  int64  // rows already recorded, skipped (Withdrawn among them)
 	Withdrawn int64  // of Replayed, rows identical to lines reversed earlier: not recorded again
+	Repeated  int64  // of Replayed, rows identical to an earlier row of the file that is new: recorded once
 	Closure   int64  // of Written, lines booked in the closure period, which no claim covers (the final claim is submitted)
 	Officers  int64  // officers created (officers files)
 	ImportID  int64  // the import_run row, 0 when nothing was written
@@ -94,6 +95,8 @@ type importer interface {
 	write(ctx context.Context, tx pgx.Tx, importID func() (int64, error)) (written, replayed int64, err error)
 	// withdrawnRows is how many rows check found identical to reversed lines, and skipped.
 	withdrawnRows() int64
+	// repeatedRows is how many rows check found identical to an earlier new row of the file.
+	repeatedRows() int64
 }
 
 // base is what every importer holds.
@@ -104,9 +107,16 @@ type base struct {
 	progress  func(Progress)
 	written   int64
 	withdrawn int64 // rows identical to reversed lines, skipped (set by check)
+	repeated  int64 // rows identical to an earlier new row of the file, skipped (set by check)
 }
 
 func (b *base) withdrawnRows() int64 { return b.withdrawn }
+func (b *base) repeatedRows() int64  { return b.repeated }
+
+// countRepeated sets b.repeated to the count query gives.
+func (b *base) countRepeated(ctx context.Context, tx pgx.Tx, query string) error {
+	return db.Translate("match.check", tx.QueryRow(ctx, query).Scan(&b.repeated))
+}
 
 // countWithdrawn sets b.withdrawn to the number of t_rows' withdrawn rows that match where (the
 // rows skipped as withdrawn rather than as replays of a live line).
@@ -257,7 +267,7 @@ func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, o
 	if oi, ok := imp.(*officersImport); ok {
 		res.Officers = oi.officers
 	}
-	res.Withdrawn = imp.withdrawnRows()
+	res.Withdrawn, res.Repeated = imp.withdrawnRows(), imp.repeatedRows()
 	return res, nil
 }
 

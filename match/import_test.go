@@ -212,10 +212,23 @@ func TestImportFileShape(t *testing.T) {
 	if res.Rows != 1 || res.Written != 1 {
 		t.Fatalf("a row and a blank row: %+v; want 1 row read (the blank one is not a row of the summary), 1 written", res)
 	}
-	// Within a file: an identical repeated row is a replay, a different one a conflict.
-	res, err = f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan", "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan")
-	if err != nil || res.Written != 1 || res.Replayed != 1 {
+	// Within a file: an identical repeated row is a replay, counted as a repeat of the file's own
+	// row (not as recorded before); a different one a conflict.
+	twice := []string{"GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan", "GB-NWP,NWP-1,2021-05-05,7,lab,TS-2,Gareth Morgan"}
+	res, err = f.importTime(f.pm, twice...)
+	if err != nil || res.Written != 1 || res.Replayed != 1 || res.Repeated != 1 {
 		t.Fatalf("repeated row: %+v, %v", res, err)
+	}
+	if res, err = f.importTime(f.pm, twice...); err != nil || res.Written != 0 || res.Replayed != 2 || res.Repeated != 0 {
+		t.Fatalf("the file again: %+v, %v; want both rows recorded before, none a repeat of a new row", res, err)
+	}
+	const expHeader = "heading,defrayed_on,payee,description,amount,evidence_ref\n"
+	taxi := "other,2021-06-15,Travel Co,Taxi,45.50,REC-1\n"
+	for i, want := range []match.ImportResult{{Written: 1, Replayed: 1, Repeated: 1}, {Written: 0, Replayed: 2, Repeated: 0}} {
+		res, err := f.s.ImportExpenditure(f.ctx, f.pm, strings.NewReader(expHeader+taxi+taxi), match.ImportOptions{})
+		if err != nil || res.Written != want.Written || res.Replayed != want.Replayed || res.Repeated != want.Repeated {
+			t.Fatalf("expenditure file with a row twice, import %d: %+v, %v; want %+v", i+1, res, err, want)
+		}
 	}
 	_, err = f.importTime(f.pm, "GB-NWP,NWP-1,2021-05-06,7,lab,TS-3,Gareth Morgan", "GB-NWP,NWP-1,2021-05-06,6,lab,TS-3,Gareth Morgan")
 	if ie := match.AsImportError(err); ie == nil || len(ie.Rows) != 1 || ie.Rows[0].Row != 3 || ie.Rows[0].Rule != "V5" {

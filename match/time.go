@@ -330,6 +330,9 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return db.Translate("match.time", err)
 	}
+	if err := t.countRepeated(ctx, tx, `SELECT count(*) FROM t_dup WHERE same`); err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `INSERT INTO t_err (row_no, rule, key, args)
 		SELECT row_no, 'V5', 'officer %s of %s has %s on %s in row %s already, with different hours, evidence or approver',
 		       ARRAY[payroll_ref::text, authority::text, activity::text, work_date::text, first_row::text]

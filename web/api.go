@@ -645,6 +645,7 @@ type importJSON struct {
 	Written   int64  `json:"written"`
 	Replayed  int64  `json:"replayed"`
 	Withdrawn int64  `json:"withdrawn"`
+	Repeated  int64  `json:"repeated,omitempty"`
 	Closure   int64  `json:"closure,omitempty"`
 	Officers  int64  `json:"officers,omitempty"`
 	ImportID  int64  `json:"import_id,omitempty"`
@@ -689,13 +690,13 @@ func (s *Server) runImport(r *http.Request, kind string) (importJSON, []byte, er
 		res, err = s.cfg.Match.ImportExpenditure(r.Context(), by, bytes.NewReader(data), opts)
 	}
 	detail := map[string]any{"file": name, "rows": res.Rows, "written": res.Written, "replayed": res.Replayed, "withdrawn": res.Withdrawn,
-		"closure": res.Closure}
+		"repeated": res.Repeated, "closure": res.Closure}
 	if ie := match.AsImportError(err); ie != nil {
 		detail["rejected_rows"] = len(ie.BadRows())
 	}
 	s.audit(r, "import."+kind, name, detail, err)
 	return importJSON{Kind: kind, File: name, Rows: res.Rows, Written: res.Written, Replayed: res.Replayed,
-		Withdrawn: res.Withdrawn, Closure: res.Closure, Officers: res.Officers, ImportID: res.ImportID}, data, err
+		Withdrawn: res.Withdrawn, Repeated: res.Repeated, Closure: res.Closure, Officers: res.Officers, ImportID: res.ImportID}, data, err
 }
 
 func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) error {

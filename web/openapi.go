@@ -121,6 +121,7 @@ func schemas() map[string]any {
 		"ImportResult": obj([]string{"kind", "rows", "written", "replayed", "withdrawn"}, map[string]any{"kind": str(""), "file": str(""),
 			"rows": map[string]any{"type": "integer"}, "written": map[string]any{"type": "integer"}, "replayed": map[string]any{"type": "integer", "description": "rows recorded before, not recorded again (withdrawn included)"},
 			"withdrawn": map[string]any{"type": "integer", "description": "of replayed, rows identical to lines reversed since: not recorded again"},
+			"repeated":  map[string]any{"type": "integer", "description": "of replayed, rows identical to an earlier row of the same file that is new: recorded once"},
 			"closure":   map[string]any{"type": "integer", "description": "of written, lines booked in the closure period, which no claim covers: the final claim is submitted (tell the programme manager)"},
 			"officers":  map[string]any{"type": "integer"}, "import_id": map[string]any{"type": "integer"}}),
 		"CorrectionInput": obj([]string{"reason"}, map[string]any{"time_entry_id": map[string]any{"type": "integer"},

@@ -500,7 +500,10 @@ func (s *Server) importResultOf(p *page, data []byte, res importJSON, err error)
 	if err == nil {
 		out.Title = p.T("import.done")
 		out.Summary = strings.NewReplacer("{rows}", strconv.FormatInt(res.Rows, 10), "{written}", strconv.FormatInt(res.Written, 10),
-			"{replayed}", strconv.FormatInt(res.Replayed-res.Withdrawn, 10)).Replace(p.T("import.summary"))
+			"{replayed}", strconv.FormatInt(res.Replayed-res.Withdrawn-res.Repeated, 10)).Replace(p.T("import.summary"))
+		if res.Repeated > 0 {
+			out.Summary += " " + strings.ReplaceAll(p.T("import.repeated"), "{repeated}", strconv.FormatInt(res.Repeated, 10))
+		}
 		if res.Withdrawn > 0 {
 			out.Summary += " " + strings.ReplaceAll(p.T("import.withdrawn"), "{withdrawn}", strconv.FormatInt(res.Withdrawn, 10))
 		}

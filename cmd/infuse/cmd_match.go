@@ -106,7 +106,10 @@ func cmdImport(kind string) func(ctx context.Context, e *env, args []string) err
 		if kind == "officers" {
 			fmt.Fprintf(e.stdout, " (%s)", plural(res.Officers, "new officer", "new officers"))
 		}
-		fmt.Fprintf(e.stdout, "; %d already recorded", res.Replayed-res.Withdrawn)
+		fmt.Fprintf(e.stdout, "; %d already recorded", res.Replayed-res.Withdrawn-res.Repeated)
+		if res.Repeated > 0 {
+			fmt.Fprintf(e.stdout, "; %s an earlier row of the file, recorded once", plural(res.Repeated, "row repeats", "rows repeat"))
+		}
 		if res.Withdrawn > 0 {
 			fmt.Fprintf(e.stdout, "; %s lines reversed earlier; not recorded again", plural(res.Withdrawn, "row matches", "rows match"))
 		}

@@ -72,6 +72,10 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 		"GB-NWP,NWP-004417,2021-05-04,7.25,lab,TS-2021-05-NWP-0117,Gareth Morgan\n")
 	expect(exitOK, "time.csv: 1 row read; 1 new time entry; 0 already recorded", "import", "time", good, "--as", "rhian.evans@newport.gov.uk")
 	expect(exitOK, "0 new time entries; 1 already recorded", "import", "time", "--as", "rhian.evans@newport.gov.uk", good)
+	twice := c.file("twice.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
+		"GB-NWP,NWP-004417,2021-05-07,2,lab,TS-7,Gareth Morgan\nGB-NWP,NWP-004417,2021-05-07,2,lab,TS-7,Gareth Morgan\n")
+	expect(exitOK, "twice.csv: 2 rows read; 1 new time entry; 0 already recorded; 1 row repeats an earlier row of the file, recorded once",
+		"import", "time", twice)
 
 	// Every bad row on stderr as "row N: rule: message", exit status 1, nothing written.
 	bad := c.file("bad.csv", "authority,payroll_ref,work_date,hours,activity,evidence_ref,approved_by\n"+
