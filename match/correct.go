@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,7 @@ func (s *Service) ReverseTime(ctx context.Context, by access.User, id int64, rea
 	if err := access.Can(by, access.Correct, ""); err != nil {
 		return Correction{}, err
 	}
-	reason = clean(reason)
+	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return Correction{}, invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}
@@ -90,7 +91,7 @@ func (s *Service) ReverseExpenditure(ctx context.Context, by access.User, id int
 	if err := access.Can(by, access.Correct, ""); err != nil {
 		return Correction{}, err
 	}
-	reason = clean(reason)
+	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return Correction{}, invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}

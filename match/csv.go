@@ -193,7 +193,7 @@ func (r *record) get(col string) string {
 	if !ok || i >= len(r.fields) {
 		return ""
 	}
-	return clean(r.fields[i])
+	return strings.TrimSpace(r.fields[i])
 }
 
 // checkNoNUL refuses text fields holding a NUL character, which PostgreSQL text cannot store

@@ -67,8 +67,8 @@ func (s *Service) RecordExpenditure(ctx context.Context, by access.User, in Expe
 }
 
 func trimExp(in ExpenditureInput) ExpenditureInput {
-	in.Heading, in.Payee, in.Description = clean(in.Heading), clean(in.Payee), clean(in.Description)
-	in.EvidenceRef, in.InvoiceRef = clean(in.EvidenceRef), clean(in.InvoiceRef)
+	in.Heading, in.Payee, in.Description = strings.TrimSpace(in.Heading), strings.TrimSpace(in.Payee), strings.TrimSpace(in.Description)
+	in.EvidenceRef, in.InvoiceRef = strings.TrimSpace(in.EvidenceRef), strings.TrimSpace(in.InvoiceRef)
 	return in
 }
 

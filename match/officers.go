@@ -51,7 +51,7 @@ func (s *Service) ImportOfficers(ctx context.Context, by access.User, r io.Reade
 // RecordOfficer records an officer (if new) and a rate version, as by, by the same rules as an
 // import. Recording an identical version again changes nothing.
 func (s *Service) RecordOfficer(ctx context.Context, by access.User, in OfficerInput) (Officer, error) {
-	in.Authority, in.PayrollRef, in.Name = clean(in.Authority), clean(in.PayrollRef), clean(in.Name)
+	in.Authority, in.PayrollRef, in.Name = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Name)
 	if err := s.recordOne(ctx, by, in, &officersImport{base: base{s: s, by: by}}, access.ImportOfficers); err != nil {
 		return Officer{}, err
 	}

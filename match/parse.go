@@ -5,16 +5,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
-
-// clean is how every text field given is read, from a file or through the API: trimmed, and in
-// Unicode's composed form (NFC), so that a name or reference typed with â and the same one a
-// system exported as a + ◌̂ are the same text, to the rules that compare them (M3, M5, V5, V7)
-// and to the keys that keep a line from being counted twice.
-func clean(s string) string { return norm.NFC.String(strings.TrimSpace(s)) }
 
 // Number formats (interfaces.md "CSV files"): money has at most 2 decimal places, hours at most
 // 2, FTE at most 4; no thousands separators, currency symbols, exponents, NaN or infinities. A

@@ -70,11 +70,11 @@ func (s *Service) RecordTime(ctx context.Context, by access.User, in TimeInput) 
 	return s.recordTimeOne(ctx, by, trimTime(in))
 }
 
-// trimTime cleans every text field, as the CSV reader cleans every field of a file: an entry sent
+// trimTime trims every text field, as the CSV reader trims every field of a file: an entry sent
 // with "TS-1 " and the same entry in a file are then one entry, a replay of each other (V5).
 func trimTime(in TimeInput) TimeInput {
-	in.Authority, in.PayrollRef, in.Activity = clean(in.Authority), clean(in.PayrollRef), clean(in.Activity)
-	in.EvidenceRef, in.ApprovedBy = clean(in.EvidenceRef), clean(in.ApprovedBy)
+	in.Authority, in.PayrollRef, in.Activity = strings.TrimSpace(in.Authority), strings.TrimSpace(in.PayrollRef), strings.TrimSpace(in.Activity)
+	in.EvidenceRef, in.ApprovedBy = strings.TrimSpace(in.EvidenceRef), strings.TrimSpace(in.ApprovedBy)
 	return in
 }
 
@@ -185,7 +185,11 @@ func (s *Service) checkDate(r *record, what apperr.Phrase, d time.Time) {
 	}
 }
 
-// normName is the form names are compared in for V7.
+// normName is the form names are compared in for V7 (and, in SQL, for M3): case, spacing and
+// Unicode's composed or decomposed forms aside, so that a name exported as a + ◌̂ is the same as
+// one typed with â. Both sides of a comparison are normalised, so names recorded before read the
+// same. Keys and references are compared as given: normalising only the input would part it from
+// what is stored.
 func normName(s string) string {
 	return strings.Join(strings.Fields(strings.ToLower(norm.NFC.String(s))), " ")
 }
