@@ -3,11 +3,13 @@ package match
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
@@ -178,7 +180,8 @@ func (s *Service) recordTimeOne(ctx context.Context, by access.User, in TimeInpu
 
 // recordTimeGroup records a group of recordings of different officers in one transaction,
 // setting each one's outcome; it returns an error only when the transaction failed as a whole.
-// Unless told to wait, it defers the recordings of officers another transaction holds locked.
+// It defers the recording of an officer another transaction holds locked: at once unless told to
+// wait, else once it has waited laneLockTimeout for the lock (the lane's group of one).
 func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait bool) error {
 	op := s.p.OperationID
 	n := len(group)
@@ -187,17 +190,21 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 	for i, c := range group {
 		auths[i], refs[i], dates[i], acts[i] = c.In.in.Authority, c.In.in.PayrollRef, c.In.in.WorkDate, c.In.in.Activity
 	}
-	return db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+	var held []*timeCall // deferred, once the transaction (which may be tried again) has committed
+	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
+		held = held[:0]
 		// 2. The locks, then the reads, in one round trip: each statement of the batch takes its
 		// snapshot when it starts, so the reads see every recording committed before the locks.
 		states := make([]timeState, n)
 		found := make([]bool, n)
 		locked := make(map[int64]bool, n)
 		lockSQL := timeLockSQL
-		if !wait {
+		b := &pgx.Batch{}
+		if wait {
+			b.Queue(`SELECT set_config('lock_timeout', $1, true)`, laneLockTimeout)
+		} else {
 			lockSQL += " SKIP LOCKED"
 		}
-		b := &pgx.Batch{}
 		b.Queue(lockSQL, op, auths, refs).Query(func(rows pgx.Rows) error {
 			var id int64
 			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
@@ -222,6 +229,10 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 			return rows.Err()
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if pg := (*pgconn.PgError)(nil); wait && errors.As(err, &pg) && pg.Code == "55P03" {
+				held = group // waited laneLockTimeout: nothing done, the transaction ends
+				return errStillHeld
+			}
 			return db.Translate("match.time", err)
 		}
 
@@ -233,8 +244,8 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 			in, st := c.In.in, states[i]
 			hours := decimal.New(c.In.hoursC, -2)
 			c.Out, c.Err = TimeEntry{}, nil
-			if !wait && found[i] && !locked[st.officer] {
-				c.Defer() // another transaction holds the officer
+			if c.In.refusal == nil && found[i] && !locked[st.officer] {
+				held = append(held, c) // another transaction holds the officer (a V8 refusal needs no lock)
 				continue
 			}
 			if probs := s.checkRecorded(in, hours, st, found[i], c.In.refusal, c.In.self); len(probs) > 0 {
@@ -277,7 +288,24 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 			cols.hours, cols.evidence, cols.approver, cols.rateFrom, cols.amount, cols.entry, cols.period, cols.by)
 		return db.Translate("match.time", err)
 	})
+	if errors.Is(err, errStillHeld) {
+		err = nil
+	}
+	if err == nil {
+		for _, c := range held {
+			c.Out, c.Err = TimeEntry{}, nil
+			c.Defer()
+		}
+	}
+	return err
 }
+
+// laneLockTimeout is how long the lane's group of one waits for its officer's lock before it
+// defers the recording again, so that the lane serves the other officers waiting in turn.
+const laneLockTimeout = "2s"
+
+// errStillHeld ends the lane's transaction when its officer's lock did not come in time.
+var errStillHeld = errors.New("match: the officer is still held by another transaction")
 
 // postLines posts the ledger entries of new lines in tx: ledger.Post for one, PostBatch for more.
 // The lines are new, so the ledger holding an entry under a line's key already means a

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -550,12 +549,13 @@ func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
 	f := newFixture(t)
 	held := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1")
 	free := f.officer(t, "GB-CRF", "2021-01-01", "44750.00", "1")
+	other := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1") // held too, with nothing queued for it
 	tx, err := f.pool.Begin(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(f.ctx)
-	if _, err := tx.Exec(f.ctx, `SELECT id FROM officer WHERE payroll_ref = $1 FOR NO KEY UPDATE`, held); err != nil {
+	if _, err := tx.Exec(f.ctx, `SELECT id FROM officer WHERE payroll_ref IN ($1, $2) FOR NO KEY UPDATE`, held, other); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -570,7 +570,7 @@ func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
 	// The first recording of the held officer waits for the lock (a session of this database
 	// waiting on a lock); the second queues behind it.
 	go record("first", entry("GB-NWP", held, "2021-05-04", "5", "lab"))
-	for {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		var n int
 		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
@@ -579,7 +579,9 @@ func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
 		if n > 0 {
 			break
 		}
-		runtime.Gosched()
+		if time.Now().After(deadline) {
+			t.Fatal("the held officer's recording never waited for the lock")
+		}
 	}
 	go record("second", entry("GB-NWP", held, "2021-05-04", "5", "experiment"))
 
@@ -592,6 +594,11 @@ func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
 			t.Fatalf("%s of an officer nobody holds, while another is held: %v", act, err)
 		}
 	}
+	// A recording refused by V8 needs no lock: it is refused at once, held officer or not.
+	wantRule(t, func() error {
+		_, err := f.s.RecordTime(ctx, f.foCRF, entry("GB-NWP", other, "2021-05-05", "1", "lab"))
+		return err
+	}(), apperr.Forbidden, match.RuleV8)
 	select {
 	case r := <-waiting:
 		t.Fatalf("the %s recording of the held officer finished while it was held: %v", r.name, r.err)

@@ -14,8 +14,11 @@
 // A call whose key another transaction holds (an import locking its officers, say) must not
 // hold up the group, nor every call queued behind it: run may defer it (Call.Defer) instead of
 // waiting for the key. A deferred call is run again in the waiting lane, a group of its own whose
-// run waits for the key, while the worker goes on with the other keys; calls of a deferred key
-// wait in the queue until it is done, so that they keep their order.
+// run waits a while for the key, while the worker goes on with the other keys; calls of a
+// deferred key wait in the queue until it is done, so that they keep their order. A run in the
+// lane that has waited its while defers the call again, and the lane takes the other deferred
+// calls before it comes round again: one long-held key holds up only its own calls. A caller
+// that gives up while its call waits in the lane takes it out, as from the queue.
 //
 // Workers are started when calls wait and end when none do: nothing runs while the service is
 // idle, and an unloaded call is a group of one with no wait.
@@ -23,10 +26,7 @@ package group
 
 import (
 	"context"
-	"fmt"
 	"sync"
-
-	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
 // maxGroup bounds the calls of one transaction; maxWorkers the transactions at once. One worker
@@ -49,18 +49,20 @@ type Call[In, Out any] struct {
 
 	key      string
 	queued   bool          // in the queue, not yet taken by a worker (guarded by Grouper.mu)
+	inLane   bool          // deferred, waiting for the lane to take it (guarded by Grouper.mu)
+	gaveUp   error         // the caller's context ended while the call ran (guarded by Grouper.mu)
 	deferred bool          // handed back by run (Defer)
 	done     chan struct{} // closed when Out and Err are final
 }
 
 // Defer hands the call back, with nothing of it done, when its key is held by another
-// transaction: it is run again in the waiting lane, whose run waits for the key. Only a run
-// told it may defer (wait false) may call it.
+// transaction: it is run again in the waiting lane.
 func (c *Call[In, Out]) Defer() { c.deferred = true }
 
-// Run records a group, setting each call's Out or Err, or deferring it (Call.Defer) when wait is
-// false and its key is held elsewhere; it returns an error only when the group's shared
-// transaction failed as a whole.
+// Run records a group, setting each call's Out or Err, or deferring it (Call.Defer) when its key
+// is held elsewhere: at once when wait is false, after waiting a while for it when wait is true
+// (the lane's group of one). It returns an error only when the group's shared transaction
+// failed as a whole; the calls it deferred are then run again like the others.
 type Run[In, Out any] func(ctx context.Context, group []*Call[In, Out], wait bool) error
 
 // Grouper queues calls and runs them in groups with run.
@@ -99,14 +101,21 @@ func (g *Grouper[In, Out]) Do(ctx context.Context, key string, in In) (Out, erro
 	case <-c.done:
 	case <-ctx.Done():
 		g.mu.Lock()
-		if c.queued {
+		switch {
+		case c.queued:
 			g.queue = deleteCall(g.queue, c)
+		case c.inLane:
+			g.deferred = deleteCall(g.deferred, c)
+			g.releaseLocked(context.WithoutCancel(ctx), c.key)
+		default: // running: its outcome stands, unless it is deferred again
+			c.gaveUp = ctx.Err()
 			g.mu.Unlock()
-			var zero Out
-			return zero, ctx.Err()
+			<-c.done
+			return c.Out, c.Err
 		}
 		g.mu.Unlock()
-		<-c.done
+		var zero Out
+		return zero, ctx.Err()
 	}
 	return c.Out, c.Err
 }
@@ -126,23 +135,49 @@ func (g *Grouper[In, Out]) work(ctx context.Context) {
 		g.mu.Lock()
 		for _, c := range group {
 			if c.deferred {
-				g.deferred = append(g.deferred, c)
-				g.held[c.key] = true
+				g.deferLocked(ctx, c)
 			} else {
 				close(c.done)
 			}
-		}
-		if len(g.deferred) > 0 && !g.lane {
-			g.lane = true
-			go g.waitLane(ctx)
 		}
 		g.mu.Unlock()
 	}
 }
 
-// waitLane runs the deferred calls one at a time, each waiting for its key, until none is left.
-// Once a call is done, the queued calls of its key may be taken again: a worker is started for
-// them if none runs.
+// deferLocked puts c at the back of the lane, holding its key, and starts the lane if it is idle.
+// A call whose caller has given up is ended instead, with nothing of it done.
+func (g *Grouper[In, Out]) deferLocked(ctx context.Context, c *Call[In, Out]) {
+	c.deferred = false
+	if c.gaveUp != nil {
+		var zero Out
+		c.Out, c.Err = zero, c.gaveUp
+		close(c.done)
+		if g.held[c.key] {
+			g.releaseLocked(ctx, c.key)
+		}
+		return
+	}
+	c.inLane = true
+	g.deferred = append(g.deferred, c)
+	g.held[c.key] = true
+	if !g.lane {
+		g.lane = true
+		go g.waitLane(ctx)
+	}
+}
+
+// releaseLocked lets the queued calls of key be taken again, starting a worker for them if none
+// runs.
+func (g *Grouper[In, Out]) releaseLocked(ctx context.Context, key string) {
+	delete(g.held, key)
+	if len(g.queue) > 0 && g.workers < maxWorkers {
+		g.workers++
+		go g.work(ctx)
+	}
+}
+
+// waitLane runs the deferred calls one at a time, in turn, each in a group of its own that waits
+// a while for its key, until none is left.
 func (g *Grouper[In, Out]) waitLane(ctx context.Context) {
 	for {
 		g.mu.Lock()
@@ -153,19 +188,15 @@ func (g *Grouper[In, Out]) waitLane(ctx context.Context) {
 		}
 		c := g.deferred[0]
 		g.deferred = g.deferred[1:]
+		c.inLane = false
 		g.mu.Unlock()
-		c.deferred = false
 		g.record(ctx, []*Call[In, Out]{c}, true)
-		if c.deferred { // a bug in run: it was told to wait
-			var zero Out
-			c.Out, c.Err = zero, apperr.Wrap("group.waitLane", fmt.Errorf("a call was deferred in the waiting lane"))
-		}
-		close(c.done)
 		g.mu.Lock()
-		delete(g.held, c.key)
-		if len(g.queue) > 0 && g.workers < maxWorkers {
-			g.workers++
-			go g.work(ctx)
+		if c.deferred { // its key is held still: the others waiting go first
+			g.deferLocked(ctx, c)
+		} else {
+			close(c.done)
+			g.releaseLocked(ctx, c.key)
 		}
 		g.mu.Unlock()
 	}

@@ -244,3 +244,101 @@ func TestGrouperDeferredCallWaitsInTheLane(t *testing.T) {
 		t.Fatalf("runs %v: a2 ran before a1", runs)
 	}
 }
+
+// laneTest is a Grouper whose run defers the calls named in held (their keys held elsewhere)
+// and, in the lane, waits for each until its key is let go (release) or a moment has passed, and
+// then defers it again, as a lock timeout would.
+type laneTest struct {
+	g       *Grouper[string, string]
+	mu      sync.Mutex
+	held    map[string]chan struct{} // a call's key held until its channel is closed
+	waiting chan string              // a lane run that found its call's key held
+}
+
+func newLaneTest(held ...string) *laneTest {
+	lt := &laneTest{held: map[string]chan struct{}{}, waiting: make(chan string, 100)}
+	for _, in := range held {
+		lt.held[in] = make(chan struct{})
+	}
+	lt.g = New(func(ctx context.Context, group []*Call[string, string], wait bool) error {
+		for _, c := range group {
+			lt.mu.Lock()
+			release, isHeld := lt.held[c.In]
+			lt.mu.Unlock()
+			if isHeld {
+				if !wait {
+					c.Defer()
+					continue
+				}
+				select {
+				case <-release:
+				case <-time.After(time.Millisecond):
+					lt.waiting <- c.In
+					c.Defer()
+					continue
+				}
+			}
+			c.Out = "done " + c.In
+		}
+		return nil
+	})
+	return lt
+}
+
+func (lt *laneTest) call(ctx context.Context, key, in string, results chan<- string) {
+	out, err := lt.g.Do(ctx, key, in)
+	results <- fmt.Sprintf("%s: %s %v", in, out, err)
+}
+
+// TestGrouperLaneTakesTurns: a deferred call whose key stays held does not hold up another
+// deferred call behind it in the lane.
+func TestGrouperLaneTakesTurns(t *testing.T) {
+	lt := newLaneTest("a1", "b1")
+	results := make(chan string, 2)
+	go lt.call(context.Background(), "a", "a1", results)
+	if got := <-lt.waiting; got != "a1" {
+		t.Fatalf("first lane run: %s", got)
+	}
+	go lt.call(context.Background(), "b", "b1", results)
+	for got := <-lt.waiting; got != "b1"; got = <-lt.waiting {
+	} // b1 has been deferred and has had a turn in the lane
+	lt.mu.Lock()
+	close(lt.held["b1"]) // b's key let go: b1 is recorded on its next turn, a's key still held
+	lt.mu.Unlock()
+	if got := <-results; got != "b1: done b1 <nil>" {
+		t.Fatalf("first outcome %q, want b1's while a1 waits", got)
+	}
+	lt.mu.Lock()
+	close(lt.held["a1"])
+	lt.mu.Unlock()
+	if got := <-results; got != "a1: done a1 <nil>" {
+		t.Fatalf("outcome %q, want a1's", got)
+	}
+}
+
+// TestGrouperGivingUpInTheLane: a caller whose context ends while its call waits in the lane
+// gets the context's error, its call never runs, and the next call of its key is taken at once.
+func TestGrouperGivingUpInTheLane(t *testing.T) {
+	lt := newLaneTest("a1", "b1")
+	results := make(chan string, 3)
+	go lt.call(context.Background(), "a", "a1", results)
+	<-lt.waiting
+	ctx, cancel := context.WithCancel(context.Background())
+	go lt.call(ctx, "b", "b1", results)
+	for got := <-lt.waiting; got != "b1"; got = <-lt.waiting {
+	}
+	cancel()
+	if got := <-results; got != "b1:  context canceled" {
+		t.Fatalf("outcome %q, want b1 given up", got)
+	}
+	go lt.call(context.Background(), "b", "b2", results)
+	if got := <-results; got != "b2: done b2 <nil>" {
+		t.Fatalf("outcome %q, want b2 recorded while a1 waits", got)
+	}
+	lt.mu.Lock()
+	close(lt.held["a1"])
+	lt.mu.Unlock()
+	if got := <-results; got != "a1: done a1 <nil>" {
+		t.Fatalf("outcome %q, want a1's", got)
+	}
+}
