@@ -221,14 +221,26 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		case !within(d.Approved, c.Figures.ESFDue.Period):
 			return apperr.New(apperr.Invalid, RuleOutcome, "the approved amount %s is not between 0.00 and the ESF claimed for %s, %s",
 				d.Approved.StringFixed(2), period, c.Figures.ESFDue.Period.StringFixed(2)).On("approved")
-		case d.Disallowed.GreaterThan(c.Figures.TotalEligible.Cumulative):
+		}
+		// What is left of the claimed expenditure: the claim's cumulative figures, less what WEFO
+		// disallowed since on other claims, booked after this claim's period (its figures do not
+		// hold those adjustments). The adjustment is posted against the heading: more than is
+		// left of it would take it below nothing, and the Art 69 cap with it.
+		later, err := s.disallowedAfter(ctx, tx, c.Period.Code)
+		if err != nil {
+			return err
+		}
+		var laterTotal decimal.Decimal
+		for _, v := range later {
+			laterTotal = laterTotal.Add(v)
+		}
+		if left := c.Figures.TotalEligible.Cumulative.Sub(laterTotal); d.Disallowed.GreaterThan(left) {
 			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s, %s",
-				d.Disallowed.StringFixed(2), period, c.Figures.TotalEligible.Cumulative.StringFixed(2)).On("disallowed")
-		case d.Disallowed.GreaterThan(c.Figures.Heading(d.Heading).Cumulative):
-			// The adjustment is posted against the heading: more than it claimed would take it
-			// below nothing, and the Art 69 cap with it.
+				d.Disallowed.StringFixed(2), period, left.StringFixed(2)).On("disallowed")
+		}
+		if left := c.Figures.Heading(d.Heading).Cumulative.Sub(later[d.Heading]); d.Disallowed.GreaterThan(left) {
 			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the %s expenditure claimed up to %s, %s",
-				d.Disallowed.StringFixed(2), d.Heading, period, c.Figures.Heading(d.Heading).Cumulative.StringFixed(2)).On("disallowed")
+				d.Disallowed.StringFixed(2), d.Heading, period, left.StringFixed(2)).On("disallowed")
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
@@ -278,6 +290,28 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 	}
 	s.log.Info("claim decided", "period", period, "approved", d.Approved.StringFixed(2), "disallowed", d.Disallowed.StringFixed(2), "by", by.Email)
 	return out, nil
+}
+
+// disallowedAfter sums, by heading, the disallowances WEFO decided whose adjustments are booked
+// after period.
+func (s *Service) disallowedAfter(ctx context.Context, tx pgx.Tx, period string) (map[string]decimal.Decimal, error) {
+	rows, err := tx.Query(ctx, `SELECT c.disallowance_heading, sum(c.disallowed_amount) FROM claim c
+		JOIN entry e ON e.operation_id = c.operation_id AND e.id = c.disallowance_entry_id
+		JOIN period bp ON bp.operation_id = e.operation_id AND bp.code = e.period
+		JOIN period cp ON cp.operation_id = c.operation_id AND cp.code = $2
+		WHERE c.operation_id = $1 AND bp.seq > cp.seq
+		GROUP BY 1`, s.prog.OperationID, period)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]decimal.Decimal{}
+	var heading string
+	var sum decimal.Decimal
+	_, err = pgx.ForEachRow(rows, []any{&heading, &sum}, func() error {
+		out[heading] = sum
+		return nil
+	})
+	return out, err
 }
 
 // Pay records WEFO's payment of the approved claim of period: Dr cash / Cr ESF receivable with
