@@ -251,7 +251,7 @@ func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, o
 				s.p.OperationID, imp.spec().kind, opts.Name, sum, n, newLines, s.stamp(), by.Email).Scan(&res.ImportID)
 			return res.ImportID, db.Translate("match.import", err)
 		})
-		if _, lines := imp.(*officersImport); err == nil && !lines && res.Written > 0 {
+		if _, officers := imp.(*officersImport); err == nil && !officers && res.Written > 0 {
 			// Every line posted is in t_posted with its booking period (domain.md §6).
 			err = tx.QueryRow(ctx, `SELECT count(*) FROM t_posted WHERE period = $1`, ledger.ClosurePeriod).Scan(&res.Closure)
 			err = db.Translate("match.import", err)

@@ -76,11 +76,12 @@ func parseNumber(s string, spec numberSpec, rule string) (decimal.Decimal, error
 	if intPart == "" || (hasPoint && frac == "") {
 		return bad("%s %s is not a plain decimal number such as 1234.50")
 	}
+	places := len(frac)
 	for spec.padded && len(frac) > spec.maxPlaces && frac[len(frac)-1] == '0' {
 		frac = frac[:len(frac)-1]
 	}
 	if len(frac) > spec.maxPlaces {
-		return bad("%s %s has %d decimal places; at most %d are allowed (values are never rounded)", len(frac), spec.maxPlaces)
+		return bad("%s %s has %d decimal places; at most %d are allowed (values are never rounded)", places, spec.maxPlaces)
 	}
 	if len(strings.TrimLeft(intPart, "0")) > spec.maxInt {
 		return bad("%s %s is too large")

@@ -76,6 +76,9 @@ func TestParseHoursAndFTE(t *testing.T) {
 			t.Errorf("ParseFTE(%q) = %v; want an R5.1 error", in, err)
 		}
 	}
+	if _, err := match.ParseFTE("0.123450"); err == nil || !strings.Contains(err.Error(), "has 6 decimal places") {
+		t.Errorf("ParseFTE(0.123450): %v; want its 6 places counted as written", err)
+	}
 }
 
 // fuzzParser checks a parser on any input: it never panics, and what it accepts is a plain
