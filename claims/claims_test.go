@@ -747,6 +747,54 @@ func TestDisallowancesNeverTakeAHeadingBelowNothing(t *testing.T) {
 	eq(t, "delivery", f.balance(ledger.HeadingAccount("delivery")), "0.00")
 }
 
+// TestDecisionsWaitForEachOther: a decision waits while another claim's decision is in flight, so
+// that each sees the other's disallowance when it bounds its own (two decisions made at once
+// could otherwise disallow the same expenditure twice).
+func TestDecisionsWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-07-05")
+	f.spend("delivery", "2021-02-01", "10000.00")
+	f.submit("2021Q1")
+	other, err := f.pool.Begin(f.ctx) // another claim's decision, in flight
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(f.ctx)
+	if _, err := other.Exec(f.ctx, `SELECT pg_advisory_xact_lock($1)`, f.svc.lockKey("\x00decisions")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Decide(f.ctx, "2021Q1", Decision{DecidedOn: day("2021-07-05"), Approved: decimal.Zero,
+			Disallowed: decimal.RequireFromString("100.00"), Reason: "an invoice outside the window", Heading: "delivery"}, pmAlice)
+		done <- err
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		var n int
+		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event = 'advisory'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the decision did not wait for the one in flight: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the decision never waited")
+		}
+	}
+	if err := other.Rollback(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCompileSaysWhatItDoes: with WithProgress, compiling and rendering the pack say each part
 // as they start it, for a person at a terminal.
 func TestCompileSaysWhatItDoes(t *testing.T) {

@@ -226,6 +226,11 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		// disallowed since on other claims, booked after this claim's period (its figures do not
 		// hold those adjustments). The adjustment is posted against the heading: more than is
 		// left of it would take it below nothing, and the Art 69 cap with it.
+		// Decisions on different claims are serialised here, after the claim's own lock (so in
+		// one order, without deadlock): each must see the disallowances the other made.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey("\x00decisions")); err != nil {
+			return err
+		}
 		later, err := s.disallowedAfter(ctx, tx, c.Period.Code)
 		if err != nil {
 			return err

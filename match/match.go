@@ -73,7 +73,8 @@ type Service struct {
 	now  func() time.Time
 	cash []string // headings that take expenditure lines (R6.4)
 
-	times *group.Grouper[timeReq, TimeEntry] // single time entries, recorded in groups (single.go)
+	times           *group.Grouper[timeReq, TimeEntry] // single time entries, recorded in groups (single.go)
+	laneLockTimeout string                             // how long the lane waits for an officer's lock (single.go)
 }
 
 // Option configures a Service.
@@ -88,7 +89,7 @@ func New(l *ledger.Ledger, p *programme.Programme, opts ...Option) (*Service, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{l: l, p: p, loc: loc, now: time.Now}
+	s := &Service{l: l, p: p, loc: loc, now: time.Now, laneLockTimeout: laneLockTimeout}
 	s.times = group.New(s.recordTimeGroup)
 	for _, o := range opts {
 		o(s)

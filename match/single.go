@@ -201,7 +201,7 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 		lockSQL := timeLockSQL
 		b := &pgx.Batch{}
 		if wait {
-			b.Queue(`SELECT set_config('lock_timeout', $1, true)`, laneLockTimeout)
+			b.Queue(`SELECT set_config('lock_timeout', $1, true)`, s.laneLockTimeout)
 		} else {
 			lockSQL += " SKIP LOCKED"
 		}
@@ -213,6 +213,9 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 			})
 			return err
 		})
+		if wait { // the timeout is the officer's lock's alone: the writes wait as a group's do
+			b.Queue(`SET LOCAL lock_timeout TO DEFAULT`)
+		}
 		b.Queue(timeReadSQL, op, auths, refs, dates, acts).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var i int
@@ -301,7 +304,8 @@ func (s *Service) recordTimeGroup(ctx context.Context, group []*timeCall, wait b
 }
 
 // laneLockTimeout is how long the lane's group of one waits for its officer's lock before it
-// defers the recording again, so that the lane serves the other officers waiting in turn.
+// defers the recording again, so that the lane serves the other officers waiting in turn
+// (Service.laneLockTimeout; tests shorten it).
 const laneLockTimeout = "2s"
 
 // errStillHeld ends the lane's transaction when its officer's lock did not come in time.

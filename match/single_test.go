@@ -622,3 +622,62 @@ func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
 		t.Fatalf("the held officer's entries, in the order written: %v, want [lab experiment]", acts)
 	}
 }
+
+// TestLaneTimesOutOnlyTheOfficersLock: the waiting lane's short lock timeout is for the officer's
+// lock alone. Once it has the officer, its writes wait for other locks (a claim's submission
+// locking the ledger's entries, say) as any recording's do, rather than failing.
+func TestLaneTimesOutOnlyTheOfficersLock(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	match.SetLaneLockTimeout(f.s, "100ms")
+	ref := f.officer(t, "GB-NWP", "2021-01-01", "44750.00", "1")
+	officer, err := f.pool.Begin(f.ctx) // an import holding the officer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer officer.Rollback(f.ctx)
+	if _, err := officer.Exec(f.ctx, `SELECT id FROM officer WHERE payroll_ref = $1 FOR NO KEY UPDATE`, ref); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := f.pool.Begin(f.ctx) // a submission holding the ledger's entries
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer entries.Rollback(f.ctx)
+	if _, err := entries.Exec(f.ctx, `LOCK TABLE entry IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "5", "lab"))
+		done <- err
+	}()
+	waitingFor := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+			var n int
+			if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, what).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the recording never waited on %s", what)
+			}
+		}
+	}
+	waitingFor("%FROM officer%")
+	if err := officer.Commit(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitingFor("%INSERT INTO entry%")
+	time.Sleep(300 * time.Millisecond) // three times the lane's lock timeout
+	if err := entries.Commit(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the recording, once the officer and the entries were let go: %v", err)
+	}
+}
