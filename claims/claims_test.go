@@ -722,29 +722,57 @@ func TestDisallowanceAfterTheNextClaim(t *testing.T) {
 }
 
 // TestDisallowancesNeverTakeAHeadingBelowNothing: a disallowance on a claim is bounded by what is
-// left of its heading once the disallowances decided since on other claims, booked after its
-// period, are taken off: two decisions cannot together disallow the same expenditure twice.
+// left of its heading once the disallowances decided on it and on other claims since are taken
+// off, seen from the claim and from every later submitted claim: two decisions cannot together
+// disallow the same expenditure twice, and the order WEFO decides in does not change what is
+// allowed.
 func TestDisallowancesNeverTakeAHeadingBelowNothing(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, "2021-07-05")
-	f.spend("delivery", "2021-02-01", "10000.00")
-	f.spend("delivery", "2021-05-01", "2000.00")
-	f.submit("2021Q1")
-	f.submit("2021Q2")
-	decide := func(period, amount string) error {
-		_, err := f.svc.Decide(f.ctx, period, Decision{DecidedOn: day("2021-07-05"), Approved: decimal.Zero,
-			Disallowed: decimal.RequireFromString(amount), Reason: "no procurement evidence", Heading: "delivery"}, pmAlice)
-		return err
+	// 2021Q1 claims 10,000.00 of delivery, 2021Q2 another 2,000.00 (12,000.00 up to it).
+	setUp := func(t *testing.T) (*fixture, func(period, amount string) error) {
+		f := newFixture(t, "2021-07-05")
+		f.spend("delivery", "2021-02-01", "10000.00")
+		f.spend("delivery", "2021-05-01", "2000.00")
+		f.submit("2021Q1")
+		f.submit("2021Q2")
+		return f, func(period, amount string) error {
+			_, err := f.svc.Decide(f.ctx, period, Decision{DecidedOn: day("2021-07-05"), Approved: decimal.Zero,
+				Disallowed: decimal.RequireFromString(amount), Reason: "no procurement evidence", Heading: "delivery"}, pmAlice)
+			return err
+		}
 	}
-	if err := decide("2021Q1", "10000.00"); err != nil { // booked in 2021Q3, after 2021Q2's figures
-		t.Fatal(err)
-	}
-	// 2021Q2 claimed 12,000.00 of delivery up to its period; 10,000.00 of it is disallowed since.
-	wantErr(t, decide("2021Q2", "2000.01"), apperr.Invalid, RuleOutcome)
-	if err := decide("2021Q2", "2000.00"); err != nil {
-		t.Fatal(err)
-	}
-	eq(t, "delivery", f.balance(ledger.HeadingAccount("delivery")), "0.00")
+	t.Run("EarlierClaimFirst", func(t *testing.T) {
+		t.Parallel()
+		f, decide := setUp(t)
+		if err := decide("2021Q1", "10000.00"); err != nil { // booked in 2021Q3, after 2021Q2's figures
+			t.Fatal(err)
+		}
+		wantErr(t, decide("2021Q2", "2000.01"), apperr.Invalid, RuleOutcome)
+		if err := decide("2021Q2", "2000.00"); err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "delivery", f.balance(ledger.HeadingAccount("delivery")), "0.00")
+	})
+	t.Run("LaterClaimFirst", func(t *testing.T) {
+		t.Parallel()
+		f, decide := setUp(t)
+		if err := decide("2021Q2", "2000.00"); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, decide("2021Q1", "10000.01"), apperr.Invalid, RuleOutcome) // more than is left, from 2021Q1 or 2021Q2
+		if err := decide("2021Q1", "10000.00"); err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "delivery", f.balance(ledger.HeadingAccount("delivery")), "0.00")
+	})
+	t.Run("LaterClaimTookItAll", func(t *testing.T) {
+		t.Parallel()
+		_, decide := setUp(t)
+		if err := decide("2021Q2", "12000.00"); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, decide("2021Q1", "0.01"), apperr.Invalid, RuleOutcome)
+	})
 }
 
 // TestDecisionsWaitForEachOther: a decision waits while another claim's decision is in flight, so

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -222,30 +223,22 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 			return apperr.New(apperr.Invalid, RuleOutcome, "the approved amount %s is not between 0.00 and the ESF claimed for %s, %s",
 				d.Approved.StringFixed(2), period, c.Figures.ESFDue.Period.StringFixed(2)).On("approved")
 		}
-		// What is left of the claimed expenditure: the claim's cumulative figures, less what WEFO
-		// disallowed since on other claims, booked after this claim's period (its figures do not
-		// hold those adjustments). The adjustment is posted against the heading: more than is
-		// left of it would take it below nothing, and the Art 69 cap with it.
 		// Decisions on different claims are serialised here, after the claim's own lock (so in
 		// one order, without deadlock): each must see the disallowances the other made.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey("\x00decisions")); err != nil {
 			return err
 		}
-		later, err := s.disallowedAfter(ctx, tx, c.Period.Code)
+		total, head, err := s.disallowanceRoom(ctx, tx, c, d.Heading)
 		if err != nil {
 			return err
 		}
-		var laterTotal decimal.Decimal
-		for _, v := range later {
-			laterTotal = laterTotal.Add(v)
-		}
-		if left := c.Figures.TotalEligible.Cumulative.Sub(laterTotal); d.Disallowed.GreaterThan(left) {
+		if d.Disallowed.GreaterThan(total) {
 			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s, %s",
-				d.Disallowed.StringFixed(2), period, left.StringFixed(2)).On("disallowed")
+				d.Disallowed.StringFixed(2), period, total.StringFixed(2)).On("disallowed")
 		}
-		if left := c.Figures.Heading(d.Heading).Cumulative.Sub(later[d.Heading]); d.Disallowed.GreaterThan(left) {
+		if d.Disallowed.GreaterThan(head) {
 			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the %s expenditure claimed up to %s, %s",
-				d.Disallowed.StringFixed(2), d.Heading, period, left.StringFixed(2)).On("disallowed")
+				d.Disallowed.StringFixed(2), d.Heading, period, head.StringFixed(2)).On("disallowed")
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
@@ -297,26 +290,64 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 	return out, nil
 }
 
-// disallowedAfter sums, by heading, the disallowances WEFO decided whose adjustments are booked
-// after period.
-func (s *Service) disallowedAfter(ctx context.Context, tx pgx.Tx, period string) (map[string]decimal.Decimal, error) {
-	rows, err := tx.Query(ctx, `SELECT c.disallowance_heading, sum(c.disallowed_amount) FROM claim c
+// disallowanceRoom is how much a disallowance on claim c may take, in all and under heading: what
+// is left of the expenditure claimed up to c (its cumulative figures, less the disallowances on
+// claims up to c booked after its period, which its figures do not hold), and no more than what
+// is left of each later submitted claim's (its cumulative figures less every disallowance booked
+// after its period). The adjustment is posted against the heading, so more would take a claim's
+// figures below nothing, and the Art 69 cap with them, whatever order WEFO decides in.
+func (s *Service) disallowanceRoom(ctx context.Context, tx pgx.Tx, c *Claim, heading string) (total, head decimal.Decimal, err error) {
+	type disallowance struct {
+		claim, booked int // the periods (seq) of the claim and of the adjustment
+		heading       string
+		amount        decimal.Decimal
+	}
+	rows, err := tx.Query(ctx, `SELECT cp.seq, bp.seq, c.disallowance_heading, c.disallowed_amount FROM claim c
 		JOIN entry e ON e.operation_id = c.operation_id AND e.id = c.disallowance_entry_id
 		JOIN period bp ON bp.operation_id = e.operation_id AND bp.code = e.period
-		JOIN period cp ON cp.operation_id = c.operation_id AND cp.code = $2
-		WHERE c.operation_id = $1 AND bp.seq > cp.seq
-		GROUP BY 1`, s.prog.OperationID, period)
+		JOIN period cp ON cp.operation_id = c.operation_id AND cp.code = c.period
+		WHERE c.operation_id = $1`, s.prog.OperationID)
 	if err != nil {
-		return nil, err
+		return total, head, err
 	}
-	out := map[string]decimal.Decimal{}
-	var heading string
-	var sum decimal.Decimal
-	_, err = pgx.ForEachRow(rows, []any{&heading, &sum}, func() error {
-		out[heading] = sum
+	var ds []disallowance
+	var x disallowance
+	if _, err = pgx.ForEachRow(rows, []any{&x.claim, &x.booked, &x.heading, &x.amount}, func() error {
+		ds = append(ds, x)
 		return nil
-	})
-	return out, err
+	}); err != nil {
+		return total, head, err
+	}
+	left := func(f *Figures, seq int, upTo int) (t, h decimal.Decimal) {
+		t, h = f.TotalEligible.Cumulative, f.Heading(heading).Cumulative
+		for _, d := range ds {
+			if d.booked > seq && d.claim <= upTo {
+				t = t.Sub(d.amount)
+				if d.heading == heading {
+					h = h.Sub(d.amount)
+				}
+			}
+		}
+		return t, h
+	}
+	total, head = left(&c.Figures, c.Period.Seq, c.Period.Seq)
+	rows, err = tx.Query(ctx, `SELECT `+claimColumns+` FROM claim
+		WHERE operation_id = $1 AND status IN ('submitted', 'approved', 'paid')`, s.prog.OperationID)
+	if err != nil {
+		return total, head, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, err := s.scanClaim(rows)
+		if err != nil {
+			return total, head, err
+		}
+		if k.Period.Seq > c.Period.Seq {
+			t, h := left(&k.Figures, k.Period.Seq, math.MaxInt)
+			total, head = decimal.Min(total, t), decimal.Min(head, h)
+		}
+	}
+	return total, head, rows.Err()
 }
 
 // Pay records WEFO's payment of the approved claim of period: Dr cash / Cr ESF receivable with
