@@ -12,6 +12,7 @@ import (
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
+	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
 	"github.com/ccr-infuse/infuse/reports"
@@ -797,24 +798,9 @@ func TestDecisionsWaitForEachOther(t *testing.T) {
 			Disallowed: decimal.RequireFromString("100.00"), Reason: "an invoice outside the window", Heading: "delivery"}, pmAlice)
 		done <- err
 	}()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-		var n int
-		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event = 'advisory'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the decision did not wait for the one in flight: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the decision never waited")
-		}
-	}
+	// The decision waits for the one in flight (a session of this database on an advisory lock).
+	dbtest.WaitFor(t, f.pool, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event = 'advisory')`)
 	if err := other.Rollback(f.ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -233,11 +233,11 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 			return err
 		}
 		if d.Disallowed.GreaterThan(total) {
-			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s, %s",
+			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the eligible expenditure claimed up to %s that WEFO has not disallowed already, %s",
 				d.Disallowed.StringFixed(2), period, total.StringFixed(2)).On("disallowed")
 		}
 		if d.Disallowed.GreaterThan(head) {
-			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the %s expenditure claimed up to %s, %s",
+			return apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is more than the %s expenditure claimed up to %s that WEFO has not disallowed already, %s",
 				d.Disallowed.StringFixed(2), d.Heading, period, head.StringFixed(2)).On("disallowed")
 		}
 		var entryID any

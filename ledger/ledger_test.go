@@ -722,7 +722,7 @@ func TestPostBatch(t *testing.T) {
 			second <- out
 		}()
 		// Let the second reach the key's index entry and wait there.
-		waitFor(t, pool, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database())`)
+		dbtest.WaitFor(t, pool, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database())`)
 		if err := first.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -887,21 +887,6 @@ func TestPostBatch(t *testing.T) {
 			t.Fatalf("a refused batch moved GB-BGE in-kind to %s", bal)
 		}
 	})
-}
-
-// waitFor polls query (a boolean) until it is true, for at most ten seconds.
-func waitFor(t *testing.T, pool *pgxpool.Pool, query string) {
-	t.Helper()
-	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
-		var ok bool
-		if err := pool.QueryRow(context.Background(), query).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			return
-		}
-	}
-	t.Fatalf("still false after ten seconds: %s", query)
 }
 
 // postBatch posts ins with PostBatch in a transaction of its own.

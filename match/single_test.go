@@ -12,6 +12,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/match"
 )
@@ -570,19 +571,7 @@ func TestRecordTimeGoesOnWhileAnOfficerIsLocked(t *testing.T) {
 	// The first recording of the held officer waits for the lock (a session of this database
 	// waiting on a lock); the second queues behind it.
 	go record("first", entry("GB-NWP", held, "2021-05-04", "5", "lab"))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		var n int
-		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the held officer's recording never waited for the lock")
-		}
-	}
+	waitingFor(t, f, "%")
 	go record("second", entry("GB-NWP", held, "2021-05-04", "5", "experiment"))
 
 	// Another officer's recordings go on meanwhile. Before, they queued behind the held officer's
@@ -652,27 +641,11 @@ func TestLaneTimesOutOnlyTheOfficersLock(t *testing.T) {
 		_, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "5", "lab"))
 		done <- err
 	}()
-	waitingFor := func(what string) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-			var n int
-			if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, what).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n > 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the recording never waited on %s", what)
-			}
-		}
-	}
-	waitingFor("%FROM officer%")
+	waitingFor(t, f, "%FROM officer%")
 	if err := officer.Commit(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitingFor("%INSERT INTO entry%")
+	waitingFor(t, f, "%INSERT INTO entry%")
 	time.Sleep(300 * time.Millisecond) // three times the lane's lock timeout
 	if err := entries.Commit(f.ctx); err != nil {
 		t.Fatal(err)
@@ -680,4 +653,12 @@ func TestLaneTimesOutOnlyTheOfficersLock(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the recording, once the officer and the entries were let go: %v", err)
 	}
+}
+
+// waitingFor waits until a session of f's database waits on a lock in a statement like query (a
+// LIKE pattern).
+func waitingFor(t *testing.T, f *fixture, query string) {
+	t.Helper()
+	dbtest.WaitFor(t, f.pool, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1)`, query)
 }

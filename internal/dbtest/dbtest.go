@@ -388,3 +388,19 @@ func withDatabase(dsn, db string) string {
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// WaitFor polls query, a boolean one, until it is true, failing tb after 20 s: for a test that
+// must see another session reach a point (waiting on a lock, say) before it goes on.
+func WaitFor(tb testing.TB, pool *pgxpool.Pool, query string, args ...any) {
+	tb.Helper()
+	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(2 * time.Millisecond) {
+		var ok bool
+		if err := pool.QueryRow(context.Background(), query, args...).Scan(&ok); err != nil {
+			tb.Fatal(err)
+		}
+		if ok {
+			return
+		}
+	}
+	tb.Fatalf("still false after 20 seconds: %s", query)
+}

@@ -290,27 +290,37 @@ func (lt *laneTest) call(ctx context.Context, key, in string, results chan<- str
 	results <- fmt.Sprintf("%s: %s %v", in, out, err)
 }
 
+// twoInTheLane calls a1 (key a) and then b1 (key b, with ctx), both held, and returns once b1
+// has had a turn in the lane behind a1.
+func (lt *laneTest) twoInTheLane(t *testing.T, ctx context.Context, results chan<- string) {
+	t.Helper()
+	go lt.call(context.Background(), "a", "a1", results)
+	if got := <-lt.waiting; got != "a1" {
+		t.Fatalf("first lane run: %s", got)
+	}
+	go lt.call(ctx, "b", "b1", results)
+	for got := <-lt.waiting; got != "b1"; got = <-lt.waiting {
+	}
+}
+
+// release lets the key of the held call in go.
+func (lt *laneTest) release(in string) {
+	lt.mu.Lock()
+	close(lt.held[in])
+	lt.mu.Unlock()
+}
+
 // TestGrouperLaneTakesTurns: a deferred call whose key stays held does not hold up another
 // deferred call behind it in the lane.
 func TestGrouperLaneTakesTurns(t *testing.T) {
 	lt := newLaneTest("a1", "b1")
 	results := make(chan string, 2)
-	go lt.call(context.Background(), "a", "a1", results)
-	if got := <-lt.waiting; got != "a1" {
-		t.Fatalf("first lane run: %s", got)
-	}
-	go lt.call(context.Background(), "b", "b1", results)
-	for got := <-lt.waiting; got != "b1"; got = <-lt.waiting {
-	} // b1 has been deferred and has had a turn in the lane
-	lt.mu.Lock()
-	close(lt.held["b1"]) // b's key let go: b1 is recorded on its next turn, a's key still held
-	lt.mu.Unlock()
+	lt.twoInTheLane(t, context.Background(), results)
+	lt.release("b1") // b1 is recorded on its next turn, a's key still held
 	if got := <-results; got != "b1: done b1 <nil>" {
 		t.Fatalf("first outcome %q, want b1's while a1 waits", got)
 	}
-	lt.mu.Lock()
-	close(lt.held["a1"])
-	lt.mu.Unlock()
+	lt.release("a1")
 	if got := <-results; got != "a1: done a1 <nil>" {
 		t.Fatalf("outcome %q, want a1's", got)
 	}
@@ -321,12 +331,8 @@ func TestGrouperLaneTakesTurns(t *testing.T) {
 func TestGrouperGivingUpInTheLane(t *testing.T) {
 	lt := newLaneTest("a1", "b1")
 	results := make(chan string, 3)
-	go lt.call(context.Background(), "a", "a1", results)
-	<-lt.waiting
 	ctx, cancel := context.WithCancel(context.Background())
-	go lt.call(ctx, "b", "b1", results)
-	for got := <-lt.waiting; got != "b1"; got = <-lt.waiting {
-	}
+	lt.twoInTheLane(t, ctx, results)
 	cancel()
 	if got := <-results; got != "b1:  context canceled" {
 		t.Fatalf("outcome %q, want b1 given up", got)
@@ -335,9 +341,7 @@ func TestGrouperGivingUpInTheLane(t *testing.T) {
 	if got := <-results; got != "b2: done b2 <nil>" {
 		t.Fatalf("outcome %q, want b2 recorded while a1 waits", got)
 	}
-	lt.mu.Lock()
-	close(lt.held["a1"])
-	lt.mu.Unlock()
+	lt.release("a1")
 	if got := <-results; got != "a1: done a1 <nil>" {
 		t.Fatalf("outcome %q, want a1's", got)
 	}
