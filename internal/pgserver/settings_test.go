@@ -17,8 +17,8 @@ func TestDurableClusterIsSizedForTheMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "shared_buffers=" + sharedBuffers(totalMemory())
-	if !slices.Contains(durable, want) || !slices.Contains(durable, "wal_buffers=64MB") {
-		t.Errorf("durable settings %v; want %s and wal_buffers=64MB", durable, want)
+	if !slices.Contains(durable, want) || !slices.Contains(durable, "wal_buffers=16MB") {
+		t.Errorf("durable settings %v; want %s and wal_buffers=16MB", durable, want)
 	}
 	// A setting given by the caller still wins.
 	mine, err := serverSettings(Options{Durable: true, Settings: map[string]string{"shared_buffers": "256MB"}})
