@@ -251,6 +251,15 @@ var (
 // NormalizeEmail returns the form an email is stored and compared in: trimmed, lower case.
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
+// MaxEmail is the longest email address a user may have, in bytes (RFC 5321: a local part of 64
+// and a domain of 255).
+const MaxEmail = 320
+
+// SignInEmail is what a sign-in looks up and records of the email typed at it: normalised, and
+// cut to MaxEmail bytes at a character. No user's is longer, and a sign-in must not store
+// whatever a stranger sends.
+func SignInEmail(s string) string { return db.Clip(NormalizeEmail(s), MaxEmail) }
+
 func init() {
 	for _, c := range []string{"app_user_email_ck", "app_user_name_ck", "app_user_role_ck", "app_user_authority_ck",
 		"app_user_authority_format_ck"} {
@@ -268,6 +277,8 @@ func (u *User) Validate(known func(string) bool) error {
 	u.Name = strings.TrimSpace(u.Name)
 	u.Authority = strings.TrimSpace(u.Authority)
 	switch {
+	case len(u.Email) > MaxEmail:
+		return apperr.New(apperr.Invalid, RuleUser, "an email address has at most %d characters", MaxEmail).On("email")
 	case !emailPattern.MatchString(u.Email):
 		return apperr.New(apperr.Invalid, RuleUser, "%q is not an email address", u.Email).On("email")
 	case u.Name == "":

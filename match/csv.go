@@ -196,18 +196,22 @@ func (r *record) get(col string) string {
 	return strings.TrimSpace(r.fields[i])
 }
 
-// checkNoNUL refuses text fields holding a NUL character, which PostgreSQL text cannot store
-// (M1). A CSV field is caught as it is read; this catches the same in a line sent through the API.
-func checkNoNUL(r *record, fields map[string]string) {
+// checkText refuses text fields holding a NUL character, which PostgreSQL text cannot store, or
+// longer than maxField (M1). A CSV field is caught as it is read; this catches the same in a
+// line sent through the API or a form.
+func checkText(r *record, fields map[string]string) {
 	names := make([]string, 0, len(fields))
-	for name, v := range fields {
-		if strings.IndexByte(v, 0) >= 0 {
-			names = append(names, name)
-		}
+	for name := range fields {
+		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		r.fail(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
+		switch v := fields[name]; {
+		case strings.IndexByte(v, 0) >= 0:
+			r.fail(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
+		case len(v) > maxField:
+			r.fail(RuleFormat, "%s is longer than %d characters", name, maxField)
+		}
 	}
 }
 

@@ -119,7 +119,7 @@ func (x *expImport) parse(r *record) []any {
 	if dateOK {
 		s.checkDate(r, apperr.Phrase("defrayal date"), in.DefrayedOn)
 	}
-	checkNoNUL(r, map[string]string{"heading": in.Heading, "payee": in.Payee, "description": in.Description,
+	checkText(r, map[string]string{"heading": in.Heading, "payee": in.Payee, "description": in.Description,
 		"evidence_ref": in.EvidenceRef, "invoice_ref": in.InvoiceRef})
 	if in.Payee == "" {
 		r.fail(RuleFormat, "the payee is missing")

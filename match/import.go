@@ -42,9 +42,13 @@ import (
 // only the rows that would be written (V3's daily total, V4, V7's approver who is the recorder,
 // M4) pass over the skipped rows.
 
+// MaxFileName bounds a file's name as an import records it: most file systems allow 255 bytes.
+const MaxFileName = 255
+
 // ImportOptions are the optional settings of an import.
 type ImportOptions struct {
-	// Name is the file's name for the audit trail (import_run.file_name).
+	// Name is the file's name for the audit trail (import_run.file_name), recorded as db.Clip
+	// makes it, at most MaxFileName bytes.
 	Name string
 	// Progress, when set, is called as the import moves on: after every chunk of rows read
 	// or posted, and at each phase.
@@ -219,6 +223,7 @@ func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, o
 		return ImportResult{}, err
 	}
 	res := ImportResult{Kind: imp.spec().kind}
+	opts.Name = db.Clip(opts.Name, MaxFileName)
 	attempts := 0
 	hr := &hashingReader{r: r, h: sha256.New()}
 	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {

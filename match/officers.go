@@ -109,6 +109,7 @@ func (o *officersImport) parse(r *record) []any {
 	if in.Name == "" {
 		r.fail(RuleFormat, "the officer's name is missing")
 	}
+	checkText(r, map[string]string{"authority": in.Authority, "payroll_ref": in.PayrollRef, "name": in.Name})
 	if costOK {
 		switch {
 		case !in.AnnualCost.IsPositive():

@@ -152,7 +152,7 @@ func (s *Service) checkTime(r *record, in TimeInput, dateOK, hoursOK bool) {
 			r.fail(RuleV3, "hours %s has more than 2 decimal places", in.Hours)
 		}
 	}
-	checkNoNUL(r, map[string]string{"authority": in.Authority, "payroll_ref": in.PayrollRef, "activity": in.Activity,
+	checkText(r, map[string]string{"authority": in.Authority, "payroll_ref": in.PayrollRef, "activity": in.Activity,
 		"evidence_ref": in.EvidenceRef, "approved_by": in.ApprovedBy})
 	if !slices.Contains(Activities, in.Activity) {
 		r.fail(RuleRef, "activity %s is not one of %s", quote(in.Activity), strings.Join(Activities, ", "))

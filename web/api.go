@@ -17,6 +17,7 @@ import (
 	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
@@ -677,7 +678,7 @@ func (s *Server) runImport(r *http.Request, kind string) (importJSON, []byte, er
 	if err != nil {
 		return importJSON{}, nil, err
 	}
-	name := hdr.Filename
+	name := db.Clip(hdr.Filename, match.MaxFileName) // the browser's label: recorded, never refused
 	opts := match.ImportOptions{Name: name}
 	var res match.ImportResult
 	by := user(r)

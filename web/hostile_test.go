@@ -15,6 +15,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/reliability"
 	"github.com/ccr-infuse/infuse/match"
@@ -175,6 +176,17 @@ func TestHostileInputIsRefusedAndWritesNothing(t *testing.T) {
 	add("api time 1 MB evidence_ref", 413, apperr.Invalid, RuleSize, api("/api/v1/time-entries", timeWith("evidence_ref", mb)))
 	add("api expenditure 1 MB description", 413, apperr.Invalid, RuleSize, api("/api/v1/expenditure", expWith("description", mb)))
 	add("csv time 1 MB evidence_ref", 422, apperr.Invalid, match.RuleFormat, upload("time", "time.csv", timeRow("evidence_ref", mb)))
+	// Fields past the CSV's 1,000 characters but within the body limit: refused as in a file,
+	// whether or not an index would take them (one past ~2,700 bytes made PostgreSQL fail).
+	long := strings.Repeat("x", 3000)
+	add("api time long evidence_ref", 422, apperr.Invalid, match.RuleFormat, api("/api/v1/time-entries", timeWith("evidence_ref", long)))
+	add("api expenditure long invoice_ref", 422, apperr.Invalid, match.RuleFormat, api("/api/v1/expenditure", expWith("invoice_ref", long)))
+	add("api expenditure long description", 422, apperr.Invalid, match.RuleFormat, api("/api/v1/expenditure", expWith("description", long)))
+	add("api officer long payroll_ref", 422, apperr.Invalid, match.RuleFormat, api("/api/v1/officers",
+		map[string]any{"authority": "GB-NWP", "payroll_ref": long, "name": "Rhian Evans", "valid_from": "2021-04-01", "annual_cost": "30000.00", "fte": "1"}))
+	add("api user long email", 422, apperr.Invalid, access.RuleUser, func() response {
+		return e.do("POST", "/api/v1/users", "admin", map[string]any{"email": long + "@x.example", "name": "Long", "role": "auditor"})
+	})
 	// CSV encodings and shapes.
 	add("csv invalid UTF-8", 422, apperr.Invalid, match.RuleFormat, upload("time", "time.csv", timeRow("approved_by", "Si\xf4n Morgan")))
 	add("csv mixed Latin-1 and UTF-8", 422, apperr.Invalid, match.RuleFormat, upload("time", "time.csv", timeRow("approved_by", "Siân \xe9vans")))
@@ -193,6 +205,8 @@ func TestHostileInputIsRefusedAndWritesNothing(t *testing.T) {
 	for _, name := range []string{"../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/shadow", strings.Repeat("a", 5000) + ".csv"} {
 		add(fmt.Sprintf("csv file name %q", name[:min(len(name), 20)]), 422, apperr.Invalid, match.RuleV3, upload("time", name, timeRow("hours", "NaN")))
 	}
+	// A file name that is not UTF-8 is recorded as near as can be, and never refused for.
+	add("csv file name not UTF-8", 422, apperr.Invalid, match.RuleV3, upload("time", "t\xff.csv", timeRow("hours", "NaN")))
 	// A NUL in the part's file name makes the multipart header unreadable: no file arrives.
 	add("csv file name with NUL", 422, apperr.Invalid, RuleBody, upload("time", "a\x00b.csv", timeRow("hours", "7.25")))
 

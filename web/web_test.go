@@ -478,11 +478,17 @@ func TestImportRowErrors(t *testing.T) {
 		t.Error("row 2 shows an error")
 	}
 	good := strings.Replace(csv, ",13,", ",6,", 1)
-	res = e.upload("/api/v1/imports/time", "fo", "time.csv", good)
+	// A file name that is not UTF-8 (as a browser may send it) is recorded as near as can be.
+	res = e.upload("/api/v1/imports/time", "fo", "time\xff.csv", good)
 	var ir importJSON
 	res.json(t, &ir)
-	if res.status != 200 || ir.Written != 2 {
+	if res.status != 200 || ir.Written != 2 || ir.File != "time\uFFFD.csv" {
 		t.Fatalf("good file: %d %s", res.status, res.body)
+	}
+	var recorded, audited string
+	if err := e.pool.QueryRow(context.Background(), `SELECT r.file_name, a.target FROM import_run r, audit_event a
+		WHERE a.action = 'import.time' AND a.outcome = 'ok'`).Scan(&recorded, &audited); err != nil || recorded != ir.File || audited != ir.File {
+		t.Errorf("file name recorded %q, audited %q (%v); want %q", recorded, audited, err, ir.File)
 	}
 	// The file again, after one of its lines was reversed: nothing is recorded, and the
 	// reversed line is counted apart from the lines recorded already, as the command line does.

@@ -43,6 +43,21 @@ func AfterConnect(_ context.Context, c *pgx.Conn) error {
 // is not is refused by the server with an error people should not see; callers check first.
 func Storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
+// Clip makes s text PostgreSQL can store, of at most max bytes: bytes that are not UTF-8 become
+// U+FFFD, NUL characters go, and what is longer is cut at a character boundary. It is for labels
+// taken as they come (a file's name, an email typed at sign-in), which no one should be refused
+// for.
+func Clip(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
 // Configure gives a pool's configuration the project's connection settings: shopspring decimals
 // for numeric columns (AfterConnect), and READ COMMITTED as the default isolation. The ledger
 // writes in READ COMMITTED transactions only (its token is refused in any other, IL008), so a
@@ -148,7 +163,7 @@ var ledgerCodes = map[string]Constraint{
 func Refusal(err error) (string, bool) {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		if _, ok := ledgerCodes[pg.Code]; ok || tokenConstraints[pg.ConstraintName] {
+		if _, ok := ledgerCodes[pg.Code]; ok || violation(pg) && tokenConstraints[pg.ConstraintName] {
 			return pg.Code + ": " + pg.Message, true
 		}
 	}
@@ -175,6 +190,11 @@ var constraints = map[string]Constraint{
 	"posting_token_ck":     ledgerCodes["IL004"],
 }
 
+// violation reports whether pg reports its constraint violated: a constraint of the schema
+// (class 23) or one its triggers guard (their own codes). A limit exceeded (class 54) names a
+// constraint too, an index whose row would be too large, which nothing violated.
+func violation(pg *pgconn.PgError) bool { return !strings.HasPrefix(pg.Code, "54") }
+
 // RegisterConstraint names how a violation of constraint reads to people. Call it from init.
 func RegisterConstraint(name string, c Constraint) { constraints[name] = c }
 
@@ -196,10 +216,14 @@ func Translate(op string, err error) error {
 		if c, ok := ledgerCodes[pg.Code]; ok {
 			return &apperr.Error{Code: c.Code, Rule: c.Rule, Message: c.Message, Op: op, Err: err}
 		}
-		if c, ok := constraints[pg.ConstraintName]; ok {
+		if c, ok := constraints[pg.ConstraintName]; ok && violation(pg) {
 			return &apperr.Error{Code: c.Code, Rule: c.Rule, Message: c.Message, Op: op, Err: err}
 		}
 		switch pg.Code {
+		case "54000":
+			// A value too long for its index (some 2,700 bytes): PostgreSQL names the index as
+			// the constraint, but nothing was violated.
+			return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleFormat, Message: "a text is too long to be stored", Op: op, Err: err}
 		case "23505":
 			return &apperr.Error{Code: apperr.Conflict, Message: "this record exists already", Op: op, Err: err}
 		case "23503", "23514", "23502", "22001", "22003", "22007", "22008", "22P02":
