@@ -214,53 +214,19 @@ func errSignIn() error {
 // previous, the session id the caller presented (if any), is revoked: a sign-in always starts a
 // fresh session (no session fixation).
 func (s *Service) SignIn(ctx context.Context, email, password, client, previous string) (Session, error) {
-	email = access.NormalizeEmail(email)
+	email = access.SignInEmail(email)
 	now := s.stamp()
-	if len(email) > 320 {
-		email = email[:320]
-	}
-	since := now.Add(-s.cfg.FailureWindow)
-	var accountFails, clientFails int
-	err := s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM signin_attempt a WHERE a.operation_id = $1 AND a.email = $2 AND a.at > $3 AND NOT a.ok
-			AND a.at > coalesce((SELECT max(b.at) FROM signin_attempt b
-				WHERE b.operation_id = $1 AND b.email = $2 AND b.ok), '-infinity')),
-		(SELECT count(*) FROM signin_attempt WHERE operation_id = $1 AND client = $4 AND at > $3 AND NOT ok)`,
-		s.op, email, since, client).Scan(&accountFails, &clientFails)
+	var u access.User
+	var refusal error
+	err := db.WithTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		u, refusal, err = s.check(ctx, tx, email, password, client, now)
+		return err
+	})
 	if err != nil {
 		return Session{}, db.Translate("auth.SignIn", err)
 	}
-	if accountFails >= s.cfg.MaxAccountFailures || clientFails >= s.cfg.MaxClientFailures {
-		if err := s.attempt(ctx, email, client, false, now); err != nil {
-			return Session{}, err
-		}
-		return Session{}, apperr.New(apperr.Locked, RuleThrottle,
-			"too many failed sign-ins: try again in %d minutes", int(s.cfg.FailureWindow.Minutes()))
-	}
-
-	var hash *string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, p.hash FROM app_user u
-		LEFT JOIN user_password p ON p.operation_id = u.operation_id AND p.user_id = u.id
-		WHERE u.operation_id = $1 AND u.email = $2`, s.op, email), &hash)
-	known := err == nil && hash != nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, db.Translate("auth.SignIn", err)
-	}
-	ok := false
-	if known {
-		ok, err = VerifyPassword(*hash, password)
-		if err != nil {
-			s.cfg.Logger.Error("stored password hash unreadable", "email", email, "err", err)
-			ok = false
-		}
-	} else {
-		_, _ = VerifyPassword(s.dummy, password) // spend the same time as for a known user
-	}
-	if err := s.attempt(ctx, email, client, ok, now); err != nil {
-		return Session{}, err
-	}
-	if !ok {
-		return Session{}, errSignIn()
+	if refusal != nil {
+		return Session{}, refusal
 	}
 	if previous != "" {
 		if err := s.SignOut(ctx, previous); err != nil {
@@ -280,10 +246,63 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 	return sess, nil
 }
 
-func (s *Service) attempt(ctx context.Context, email, client string, ok bool, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO signin_attempt (operation_id, at, email, client, ok) VALUES ($1, $2, $3, $4, $5)`,
+// check counts the recent failures of a sign-in's account and client, checks its password unless
+// there are too many, and records the attempt, in tx. It returns the user, or the refusal.
+//
+// Attempts on one account, and from one client, are checked one at a time: counted apart, a
+// burst of attempts sent at once would each find the failures before the burst, and all be
+// tried. The locks are taken account first, then client, in every attempt, so two never wait
+// for each other.
+func (s *Service) check(ctx context.Context, tx pgx.Tx, email, password, client string, now time.Time) (u access.User, refusal, err error) {
+	for _, key := range []string{"account " + email, "client " + client} {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "signin "+s.op+" "+key); err != nil {
+			return access.User{}, nil, err
+		}
+	}
+	since := now.Add(-s.cfg.FailureWindow)
+	var accountFails, clientFails int
+	err = tx.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM signin_attempt a WHERE a.operation_id = $1 AND a.email = $2 AND a.at > $3 AND NOT a.ok
+			AND a.at > coalesce((SELECT max(b.at) FROM signin_attempt b
+				WHERE b.operation_id = $1 AND b.email = $2 AND b.ok), '-infinity')),
+		(SELECT count(*) FROM signin_attempt WHERE operation_id = $1 AND client = $4 AND at > $3 AND NOT ok)`,
+		s.op, email, since, client).Scan(&accountFails, &clientFails)
+	if err != nil {
+		return access.User{}, nil, err
+	}
+	if accountFails >= s.cfg.MaxAccountFailures || clientFails >= s.cfg.MaxClientFailures {
+		return access.User{}, apperr.New(apperr.Locked, RuleThrottle,
+			"too many failed sign-ins: try again in %d minutes", int(s.cfg.FailureWindow.Minutes())), s.attempt(ctx, tx, email, client, false, now)
+	}
+
+	var hash *string
+	u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+`, p.hash FROM app_user u
+		LEFT JOIN user_password p ON p.operation_id = u.operation_id AND p.user_id = u.id
+		WHERE u.operation_id = $1 AND u.email = $2`, s.op, email), &hash)
+	known := err == nil && hash != nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return access.User{}, nil, err
+	}
+	ok := false
+	if known {
+		ok, err = VerifyPassword(*hash, password)
+		if err != nil {
+			s.cfg.Logger.Error("stored password hash unreadable", "email", email, "err", err)
+			ok = false
+		}
+	} else {
+		_, _ = VerifyPassword(s.dummy, password) // spend the same time as for a known user
+	}
+	if err := s.attempt(ctx, tx, email, client, ok, now); err != nil || !ok {
+		return access.User{}, errSignIn(), err
+	}
+	return u, nil, nil
+}
+
+func (s *Service) attempt(ctx context.Context, q db.Querier, email, client string, ok bool, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO signin_attempt (operation_id, at, email, client, ok) VALUES ($1, $2, $3, $4, $5)`,
 		s.op, at, email, client, ok)
-	return db.Translate("auth.attempt", err)
+	return err
 }
 
 func errSession() error {

@@ -2,9 +2,12 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -259,5 +262,54 @@ func TestAccountEvents(t *testing.T) {
 	}
 	if _, err := f.svc.AccountEvents(ctx, f.user, auth.AuditFilter{}); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("a programme manager read the account events: %v", err)
+	}
+}
+
+// A burst of sign-ins sent at once is throttled as the same attempts sent one after another: each
+// counts the failures of those before it.
+func TestThrottleHoldsForABurst(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	const burst = 12
+	errs := make([]error, burst)
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Go(func() {
+			_, errs[i] = f.svc.SignIn(ctx, "pm@x.example", "whatever password", fmt.Sprintf("10.0.1.%d", i), "")
+		})
+	}
+	wg.Wait()
+	tried := 0
+	for _, err := range errs {
+		switch apperr.RuleOf(err) {
+		case auth.RuleSignIn:
+			tried++
+		case auth.RuleThrottle:
+		default:
+			t.Errorf("sign-in in a burst: %v", err)
+		}
+	}
+	if tried != 5 {
+		t.Errorf("%d of a burst of %d wrong passwords were tried; want 5, the limit", tried, burst)
+	}
+}
+
+// A sign-in with an email longer than any user's is refused as a wrong one, and what it records
+// is cut to the longest an email can be, at a character.
+func TestSignInWithAnOverlongEmail(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	long := "p@x.example" + strings.Repeat("ŵ", 100_000) // 11 bytes, then two a character: 320 falls inside one
+	if _, err := f.svc.SignIn(ctx, long, "the right password", "10.0.0.9", ""); apperr.RuleOf(err) != auth.RuleSignIn {
+		t.Fatalf("sign-in with a long email: %v", err)
+	}
+	var stored string
+	if err := f.pool.QueryRow(ctx, `SELECT email FROM signin_attempt WHERE client = '10.0.0.9'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != access.SignInEmail(long) || len(stored) > access.MaxEmail || !utf8.ValidString(stored) {
+		t.Errorf("recorded email of %d bytes, valid UTF-8 %v", len(stored), utf8.ValidString(stored))
 	}
 }
