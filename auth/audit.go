@@ -101,11 +101,13 @@ func (s *Service) AccountEvents(ctx context.Context, by access.User, f AuditFilt
 
 // events reads the audit log through f, only account events when accounts.
 func (s *Service) events(ctx context.Context, f AuditFilter, accounts bool) ([]Event, error) {
-	if f.Limit <= 0 {
+	switch {
+	case f.Limit < 0 || f.Limit > 1000:
+		return nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "limit %d is not a page size from 1 to %d", f.Limit, 1000)
+	case f.Before < 0:
+		return nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "before %d is not an event id", f.Before)
+	case f.Limit == 0:
 		f.Limit = 100
-	}
-	if f.Limit > 1000 {
-		f.Limit = 1000
 	}
 	actionPrefix := ""
 	action := f.Action

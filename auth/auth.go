@@ -44,7 +44,7 @@ const (
 func init() {
 	db.RegisterConstraint("user_password_hash_ck", db.Constraint{Code: apperr.Invalid, Rule: RulePassword,
 		Message: "a password must be stored as an argon2id hash"})
-	db.RegisterConstraint("api_token_name_ck", db.Constraint{Code: apperr.Invalid, Rule: "",
+	db.RegisterConstraint("api_token_name_ck", db.Constraint{Code: apperr.Invalid, Rule: apperr.RuleFormat,
 		Message: "a token needs a name of at most 200 characters"})
 }
 

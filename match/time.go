@@ -523,6 +523,19 @@ func (s *Service) TimeEntry(ctx context.Context, id int64) (TimeEntry, error) {
 	return e, db.Translate("match.TimeEntry", err)
 }
 
+// ReadTimeEntry returns time entry id as by may read it: one of an authority by may not read is
+// not there for by (M2), so that the answer tells no one whether another authority's exists.
+func (s *Service) ReadTimeEntry(ctx context.Context, by access.User, id int64) (TimeEntry, error) {
+	if err := access.Can(by, access.ReadRecords, ""); err != nil {
+		return TimeEntry{}, err
+	}
+	e, err := s.TimeEntry(ctx, id)
+	if err == nil && access.Can(by, access.ReadRecords, e.Authority) != nil {
+		return TimeEntry{}, apperr.New(apperr.NotFound, RuleRef, "there is no time entry %d", id)
+	}
+	return e, err
+}
+
 func (s *Service) liveTimeEntry(ctx context.Context, q db.Querier, in TimeInput) (TimeEntry, error) {
 	e, err := scanTimeEntry(q.QueryRow(ctx, `SELECT `+timeEntryColumns+timeEntryFrom+`
 		WHERE t.operation_id = $1 AND o.authority = $2 AND o.payroll_ref = $3 AND t.work_date = $4 AND t.activity = $5

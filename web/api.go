@@ -538,11 +538,8 @@ func (s *Server) apiTimeEntry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.cfg.Match.TimeEntry(r.Context(), id)
+	e, err := s.cfg.Match.ReadTimeEntry(r.Context(), user(r), id)
 	if err != nil {
-		return err
-	}
-	if err := authorize(r, access.ReadRecords, e.Authority); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.timeOut(e))
@@ -657,7 +654,7 @@ type importJSON struct {
 func (s *Server) runImport(r *http.Request, kind string) (importJSON, []byte, error) {
 	act, ok := importKinds[kind]
 	if !ok {
-		return importJSON{}, nil, apperr.New(apperr.NotFound, "", "there is no import of %q: officers, time or expenditure", kind)
+		return importJSON{}, nil, apperr.New(apperr.NotFound, apperr.RuleRef, "there is no import of %q: officers, time or expenditure", kind)
 	}
 	// The role must allow the import at all; the authorities of the rows are checked by match,
 	// row by row, through access.Can (V8).
@@ -1266,8 +1263,9 @@ type auditLog func(ctx context.Context, by access.User, f auth.AuditFilter) ([]a
 func (s *Server) auditEvents(r *http.Request, read auditLog) ([]auth.Event, error) {
 	q := r.URL.Query()
 	f := auth.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
-	f.Before, _ = strconv.ParseInt(q.Get("before"), 10, 64)
-	f.Limit, _ = strconv.Atoi(q.Get("limit"))
+	if err := keysetPage(q, &f.Before, &f.Limit); err != nil {
+		return nil, err
+	}
 	return read(r.Context(), user(r), f)
 }
 

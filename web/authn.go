@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/match"
 )
@@ -19,6 +20,7 @@ const (
 	RuleSize   = "W2" // request bodies and uploads have size limits
 	RuleBody   = "W3" // a request body is well-formed JSON or form data of the documented shape
 	RuleMethod = "W4" // a route answers only its own methods (405, with Allow naming them)
+	RulePath   = "W5" // a request names a path of the service
 )
 
 // Cookie names.
@@ -47,12 +49,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) 
 		if rt.public {
 			return nil
 		}
-		return apperr.New(apperr.Unauthenticated, "", "sign-in is not configured")
+		return apperr.New(apperr.Unauthenticated, auth.RuleSession, "sign-in is not configured")
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, secret, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
-			return apperr.New(apperr.Unauthenticated, "", "the Authorization header must be: Bearer <token>")
+			return apperr.New(apperr.Unauthenticated, auth.RuleSession, "the Authorization header must be: Bearer <token>")
 		}
 		u, id, err := s.cfg.Auth.TokenUser(r.Context(), strings.TrimSpace(secret))
 		if err != nil {
@@ -76,7 +78,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) 
 		if rt.public {
 			return nil
 		}
-		return apperr.New(apperr.Unauthenticated, "", "sign in first")
+		return apperr.New(apperr.Unauthenticated, auth.RuleSession, "sign in first")
 	}
 	if unsafe(r.Method) && st.session != nil {
 		got := r.Header.Get(csrfHeader)

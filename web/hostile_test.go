@@ -200,10 +200,15 @@ func TestHostileInputIsRefusedAndWritesNothing(t *testing.T) {
 	add("csv upload past the size limit", 413, apperr.Invalid, RuleSize,
 		upload("time", "time.csv", timeHeader+strings.Repeat(strings.SplitN(timeRow("hours", "7.25"), "\n", 2)[1], DefaultMaxUpload/40)))
 	add("csv upload without a file field", 422, apperr.Invalid, RuleBody, raw("/api/v1/imports/time", "multipart/form-data; boundary=x", []byte("--x--\r\n")))
-	add("import of an unknown kind", 404, apperr.NotFound, "", upload("../../etc/passwd", "time.csv", timeRow("hours", "7.25")))
+	add("import out of the API", 404, apperr.NotFound, RulePath, upload("../../etc/passwd", "time.csv", timeRow("hours", "7.25")))
+	add("import of an unknown kind", 404, apperr.NotFound, match.RuleRef, upload("payroll", "time.csv", timeRow("hours", "7.25")))
 	// Path tricks in the file name of a refused file: refused for its content, name or not.
 	for _, name := range []string{"../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/shadow", strings.Repeat("a", 5000) + ".csv"} {
 		add(fmt.Sprintf("csv file name %q", name[:min(len(name), 20)]), 422, apperr.Invalid, match.RuleV3, upload("time", name, timeRow("hours", "NaN")))
+	}
+	// The audit log's page, as the lists' (GET: it writes nothing either).
+	for _, q := range []string{"limit=abc", "limit=-5", "limit=5000", "before=99999999999999999999", "before=-1"} {
+		add("audit "+q, 422, apperr.Invalid, match.RuleFormat, func() response { return e.do("GET", "/api/v1/audit?"+q, "pm", nil) })
 	}
 	// A file name that is not UTF-8 is recorded as near as can be, and never refused for.
 	add("csv file name not UTF-8", 422, apperr.Invalid, match.RuleV3, upload("time", "t\xff.csv", timeRow("hours", "NaN")))

@@ -22,21 +22,27 @@ func listFilter(q url.Values) (match.ListFilter, error) {
 	f := match.ListFilter{Authority: strings.TrimSpace(q.Get("authority")), PayrollRef: strings.TrimSpace(q.Get("payroll_ref")),
 		Heading: strings.TrimSpace(q.Get("heading")), Period: strings.TrimSpace(q.Get("period")),
 		Status: match.Status(strings.TrimSpace(q.Get("status")))}
+	return f, keysetPage(q, &f.Before, &f.Limit)
+}
+
+// keysetPage reads a keyset page from the query string q: before, the id to page back from, and
+// limit, the rows a page. Either may be left out (0); the reader checks their range.
+func keysetPage(q url.Values, before *int64, limit *int) error {
 	for _, p := range []struct {
 		name string
 		set  func(int64)
-	}{{"before", func(n int64) { f.Before = n }}, {"limit", func(n int64) { f.Limit = int(n) }}} {
+	}{{"before", func(n int64) { *before = n }}, {"limit", func(n int64) { *limit = int(n) }}} {
 		v := strings.TrimSpace(q.Get(p.name))
 		if v == "" {
 			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
-			return f, apperr.New(apperr.Invalid, match.RuleFormat, "%s %q is not a whole number", p.name, v)
+			return apperr.New(apperr.Invalid, match.RuleFormat, "%s %q is not a whole number", p.name, v)
 		}
 		p.set(n)
 	}
-	return f, nil
+	return nil
 }
 
 // listQuery is the query string of f's page before (0 for the newest page), without the page

@@ -33,6 +33,9 @@ func (s *Server) uiRoutes() []route {
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
 	return []route{
 		{method: "GET", pattern: "/static/", public: true, handler: func(w http.ResponseWriter, r *http.Request) error {
+			if strings.HasSuffix(r.URL.Path, "/") { // a directory: its files are the pages' to name
+				return noPage(r.URL.Path)
+			}
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 			files.ServeHTTP(w, r)
 			return nil

@@ -105,7 +105,12 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		return apperr.New(apperr.Invalid, RuleMethod, "%s is not a method of %s: use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))
 	}
-	return apperr.New(apperr.NotFound, "", "there is no page at %s", r.URL.Path)
+	return noPage(r.URL.Path)
+}
+
+// noPage is the answer to a path the service does not serve (W5).
+func noPage(path string) error {
+	return apperr.New(apperr.NotFound, RulePath, "there is no page at %s", path)
 }
 
 // ServeHTTP runs the middleware every request passes through, then the route.

@@ -50,6 +50,19 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
+// The static files are served by name; their directory is not listed.
+func TestStaticFilesAreNotListed(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	if res := e.do("GET", "/static/style.css", "", nil); res.status != 200 {
+		t.Errorf("style.css: %d", res.status)
+	}
+	res := e.do("GET", "/static/", "", nil)
+	if res.status != 404 || strings.Contains(string(res.body), `href="app.js"`) {
+		t.Errorf("/static/: %d %.200s", res.status, res.body)
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)

@@ -209,7 +209,7 @@ func Translate(op string, err error) error {
 		return err
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return &apperr.Error{Code: apperr.NotFound, Message: "not found", Op: op, Err: err}
+		return &apperr.Error{Code: apperr.NotFound, Rule: apperr.RuleRef, Message: "not found", Op: op, Err: err}
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
@@ -227,7 +227,7 @@ func Translate(op string, err error) error {
 		case "23505":
 			return &apperr.Error{Code: apperr.Conflict, Message: "this record exists already", Op: op, Err: err}
 		case "23503", "23514", "23502", "22001", "22003", "22007", "22008", "22P02":
-			return &apperr.Error{Code: apperr.Invalid, Message: "the record breaks a rule of the schema", Op: op, Err: err}
+			return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleFormat, Message: "the record breaks a rule of the schema", Op: op, Err: err}
 		case "57014":
 			return &apperr.Error{Code: apperr.Internal, Message: "internal error", Op: op, Err: err}
 		}
