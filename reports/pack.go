@@ -66,7 +66,7 @@ type Pack struct {
 	StaffCosts   []RateVersion      // every officer rate version that prices a line of the period
 	FlatRate     FlatRateWorking    // the flat-rate amount of the period, R9.3b
 	Findings     []Finding          // C1–C8
-	TrialBalance []TrialBalanceLine // the ledger's trial balance at Position
+	TrialBalance []TrialBalanceLine // the trial balance of the entries booked in periods up to Period's, at Position
 
 	Declaration      string    // the declaration the signatory signs
 	Signatory        Signatory // who signs the certificate

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/jung-kurt/gofpdf"
 	"github.com/shopspring/decimal"
@@ -355,20 +354,31 @@ func (d *doc) wrap(s string, w float64) []string {
 			if line != "" {
 				lines = append(lines, line)
 			}
-			for d.f.GetStringWidth(word) > avail && utf8.RuneCountInString(word) > 1 {
-				r := []rune(word)
-				k := len(r) - 1
-				for k > 1 && d.f.GetStringWidth(string(r[:k])) > avail {
-					k--
-				}
-				lines = append(lines, string(r[:k]))
-				word = string(r[k:])
-			}
-			line = word
+			pieces := d.breakWord(word, avail)
+			lines = append(lines, pieces[:len(pieces)-1]...)
+			line = pieces[len(pieces)-1]
 		}
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// breakWord splits word into pieces that fit avail, the last what is left, measuring each
+// character once: a piece is as many characters as fit, and at least one. (Measuring ever
+// shorter prefixes took time in the square of the word's length: a 1,000-character reference
+// took half a second.)
+func (d *doc) breakWord(word string, avail float64) []string {
+	var pieces []string
+	start, width := 0, 0.0
+	for i, r := range word {
+		w := d.f.GetStringWidth(string(r))
+		if i > start && width+w > avail {
+			pieces = append(pieces, word[start:i])
+			start, width = i, 0
+		}
+		width += w
+	}
+	return append(pieces, word[start:])
 }
 
 // certificate is the first page: what is claimed, by whom, from which ledger position, and the
@@ -832,11 +842,13 @@ func (d *doc) lateOfficerTime(order []int32) {
 		{"Relates to", 18, "L"}, {"Hours", 20, "R"}, {"Amount", 40, "R"}}, rows)
 }
 
-// trialBalance prints the ledger's trial balance at the claim's position (C2).
+// trialBalance prints the trial balance of the entries booked in periods up to the claim's, at
+// the claim's ledger position (C2).
 func (d *doc) trialBalance() {
 	tb := sortedTrialBalance(d.p.TrialBalance)
 	d.section("Ledger trial balance", 50)
-	d.para("", 8.5, colMuted, d.positionText()+". Debits are positive, credits negative; the balances sum to zero (C2).")
+	d.para("", 8.5, colMuted, fmt.Sprintf("The entries booked in periods up to %s (entries of later periods at this position are left out). ",
+		d.p.Period.Code)+d.positionText()+". Debits are positive, credits negative; the balances sum to zero (C2).")
 	d.f.Ln(1)
 	rows := make([]trow, 0, len(tb)+1)
 	var total decimal.Decimal

@@ -22,8 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jung-kurt/gofpdf"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/image/font/gofont/goregular"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
@@ -912,6 +914,31 @@ func TestLongAndOddText(t *testing.T) {
 	text := pdfText(t, files[NamePDF].Data)
 	if !strings.Contains(text, "Gŵyl Dewi ? Gŵyl") {
 		t.Error("PDF does not show the long finding with the emoji replaced")
+	}
+}
+
+// A word wider than its cell is broken into pieces that each fit, in time linear in its length:
+// references of 1,000 characters without a space are accepted by the imports.
+func TestLongWordsAreBrokenToFit(t *testing.T) {
+	t.Parallel()
+	f := gofpdf.New("P", "mm", "A4", "")
+	f.AddUTF8FontFromBytes(font, "", bytes.Clone(goregular.TTF))
+	f.SetFont(font, "", 8)
+	d := &doc{f: f}
+	word := strings.Repeat("PAY-2023-ŵ1-", 84) // 1,008 characters, no space
+	const w = 24.0
+	lines := d.wrap("Ref "+word+" end", w)
+	if len(lines) < 10 || lines[0] != "Ref" || lines[len(lines)-1] == "" {
+		t.Fatalf("%d lines: %q", len(lines), lines)
+	}
+	joined := strings.Join(lines[1:], "")
+	if !strings.HasPrefix(joined, word) {
+		t.Errorf("the pieces do not make up the word: %q", joined)
+	}
+	for _, l := range lines {
+		if got := f.GetStringWidth(l); got > w-2+1e-9 {
+			t.Errorf("line %q is %.2f mm wide, more than %.2f", l, got, w-2)
+		}
 	}
 }
 

@@ -633,7 +633,7 @@ func (b *book) summary() error {
 	g.add(b.text("Award cap (C5)"), cell{}, b.money(p.AwardCap))
 	g.add(b.text("Art 69 cap: cumulative cash and flat-rate costs (C4)"), cell{}, b.money(p.Art69Cap))
 	g.add(b.text("Art 69 cap enforced on this claim"), cell{}, b.styled(b.st.textRight, yesNo(p.Art69Enforced)))
-	g.add(b.styled(b.st.totalLabel, "Cumulative ESF due: least of floored share and caps"), b.styled(b.st.totalLabel, ""),
+	g.add(b.styled(b.st.totalLabel, "Cumulative ESF due: least of floored share and the caps that apply"), b.styled(b.st.totalLabel, ""),
 		b.moneyStyle(b.st.moneyTotal, p.ESFDue.Cumulative))
 	g.blank()
 
@@ -970,7 +970,8 @@ func (b *book) findings() error {
 	return b.writeGrid(sheetSetup{name: sheetFindings, widths: widths, frozen: 1, filter: fmt.Sprintf("A1:E%d", last), landscape: true}, g)
 }
 
-// trialBalance writes the ledger's trial balance at the claim's position (C2).
+// trialBalance writes the trial balance of the entries booked in periods up to the claim's, at
+// the claim's ledger position (C2).
 func (b *book) trialBalance() error {
 	g := &grid{}
 	g.add(b.header("Account", "Name", "Kind", "Debit>", "Credit>", "Balance>")...)
@@ -992,8 +993,9 @@ func (b *book) trialBalance() error {
 	g.add(b.styled(b.st.totalLabel, "Total"), b.styled(b.st.totalLabel, ""), b.styled(b.st.totalLabel, ""),
 		sumCol("D", dr), sumCol("E", cr), sumCol("F", bal))
 	g.blank()
-	g.add(b.note(fmt.Sprintf("At ledger position: %s entries sealed, last entry %d. Debits are positive, credits negative; "+
-		"the balances sum to zero (C2).", intText(b.p.Position.EntriesSealed), b.p.Position.LastEntryID)))
+	g.add(b.note(fmt.Sprintf("The entries booked in periods up to %s, at ledger position: %s entries sealed, last entry %d "+
+		"(entries of later periods at that position are left out). Debits are positive, credits negative; "+
+		"the balances sum to zero (C2).", b.p.Period.Code, intText(b.p.Position.EntriesSealed), b.p.Position.LastEntryID)))
 	return b.writeGrid(sheetSetup{name: sheetTB, frozen: 1, filter: fmt.Sprintf("A1:F%d", max(last, 1))}, g)
 }
 
