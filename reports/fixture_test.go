@@ -45,7 +45,7 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 		Award:            prog.Award,
 		Rate:             prog.Rate,
 		RateText:         prog.Rate.String(),
-		Declaration:      "I declare that the expenditure in this claim was defrayed in the period by the lead beneficiary and its partners, is eligible under the ESF regulations and the funding agreement, is supported by evidence held for audit, and has not been claimed from any other European or public source. Match funding in kind is the documented time of officers whose salaries their authorities paid.",
+		Declaration:      "I declare that the expenditure in this claim was defrayed by the lead beneficiary and its partners in the period or, where shown as a late item, in the earlier period it relates to, is eligible under the ESF regulations and the funding agreement, is supported by evidence held for audit, and has not been claimed from any other European or public source. Match funding in kind is the documented time of officers whose salaries their authorities paid.",
 		Signatory:        Signatory{Name: "Rhian Evans", Role: "Programme manager, Monmouthshire County Council"},
 		GeneratorVersion: "infuse test",
 	}
