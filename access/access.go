@@ -278,7 +278,7 @@ func (u *User) Validate(known func(string) bool) error {
 	u.Authority = strings.TrimSpace(u.Authority)
 	switch {
 	case len(u.Email) > MaxEmail:
-		return apperr.New(apperr.Invalid, RuleUser, "an email address has at most %d characters", MaxEmail).On("email")
+		return apperr.New(apperr.Invalid, RuleUser, "an email address may be at most %d bytes long", MaxEmail).On("email")
 	case !emailPattern.MatchString(u.Email):
 		return apperr.New(apperr.Invalid, RuleUser, "%q is not an email address", u.Email).On("email")
 	case u.Name == "":

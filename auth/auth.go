@@ -215,11 +215,11 @@ func errSignIn() error {
 // fresh session (no session fixation).
 func (s *Service) SignIn(ctx context.Context, email, password, client, previous string) (Session, error) {
 	email = access.SignInEmail(email)
-	now := s.stamp()
-	var u access.User
+	var attempt int64
+	var now time.Time
 	var refusal error
 	err := db.WithTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		u, refusal, err = s.check(ctx, tx, email, password, client, now)
+		attempt, now, refusal, err = s.count(ctx, tx, email, client)
 		return err
 	})
 	if err != nil {
@@ -227,6 +227,32 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 	}
 	if refusal != nil {
 		return Session{}, refusal
+	}
+
+	// The password is checked with no connection held: it takes an argon2id verification.
+	var hash *string
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, p.hash FROM app_user u
+		LEFT JOIN user_password p ON p.operation_id = u.operation_id AND p.user_id = u.id
+		WHERE u.operation_id = $1 AND u.email = $2`, s.op, email), &hash)
+	known := err == nil && hash != nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, db.Translate("auth.SignIn", err)
+	}
+	ok := false
+	if known {
+		ok, err = VerifyPassword(*hash, password)
+		if err != nil {
+			s.cfg.Logger.Error("stored password hash unreadable", "email", email, "err", err)
+			ok = false
+		}
+	} else {
+		_, _ = VerifyPassword(s.dummy, password) // spend the same time as for a known user
+	}
+	if !ok {
+		return Session{}, errSignIn()
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE signin_attempt SET ok = true WHERE operation_id = $1 AND id = $2`, s.op, attempt); err != nil {
+		return Session{}, db.Translate("auth.SignIn", err)
 	}
 	if previous != "" {
 		if err := s.SignOut(ctx, previous); err != nil {
@@ -246,19 +272,22 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 	return sess, nil
 }
 
-// check counts the recent failures of a sign-in's account and client, checks its password unless
-// there are too many, and records the attempt, in tx. It returns the user, or the refusal.
+// count counts the recent failures of a sign-in's account and client, in tx, and records the
+// attempt as failed (at now, its time) until its password proves right. It returns the attempt's
+// id, or the refusal when there were too many failures (AU3).
 //
-// Attempts on one account, and from one client, are checked one at a time: counted apart, a
+// Attempts on one account, and from one client, are counted one at a time: counted apart, a
 // burst of attempts sent at once would each find the failures before the burst, and all be
-// tried. The locks are taken account first, then client, in every attempt, so two never wait
-// for each other.
-func (s *Service) check(ctx context.Context, tx pgx.Tx, email, password, client string, now time.Time) (u access.User, refusal, err error) {
+// tried. Each is recorded before the next is counted, so it counts as a failure until shown
+// otherwise. The locks are taken account first, then client, in every attempt, so that two
+// attempts never deadlock.
+func (s *Service) count(ctx context.Context, tx pgx.Tx, email, client string) (attempt int64, now time.Time, refusal, err error) {
 	for _, key := range []string{"account " + email, "client " + client} {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "signin "+s.op+" "+key); err != nil {
-			return access.User{}, nil, err
+			return 0, now, nil, err
 		}
 	}
+	now = s.stamp()
 	since := now.Add(-s.cfg.FailureWindow)
 	var accountFails, clientFails int
 	err = tx.QueryRow(ctx, `SELECT
@@ -268,41 +297,16 @@ func (s *Service) check(ctx context.Context, tx pgx.Tx, email, password, client 
 		(SELECT count(*) FROM signin_attempt WHERE operation_id = $1 AND client = $4 AND at > $3 AND NOT ok)`,
 		s.op, email, since, client).Scan(&accountFails, &clientFails)
 	if err != nil {
-		return access.User{}, nil, err
+		return 0, now, nil, err
+	}
+	if err := tx.QueryRow(ctx, `INSERT INTO signin_attempt (operation_id, at, email, client, ok) VALUES ($1, $2, $3, $4, false)
+		RETURNING id`, s.op, now, email, client).Scan(&attempt); err != nil {
+		return 0, now, nil, err
 	}
 	if accountFails >= s.cfg.MaxAccountFailures || clientFails >= s.cfg.MaxClientFailures {
-		return access.User{}, apperr.New(apperr.Locked, RuleThrottle,
-			"too many failed sign-ins: try again in %d minutes", int(s.cfg.FailureWindow.Minutes())), s.attempt(ctx, tx, email, client, false, now)
+		refusal = apperr.New(apperr.Locked, RuleThrottle, "too many failed sign-ins: try again in %d minutes", int(s.cfg.FailureWindow.Minutes()))
 	}
-
-	var hash *string
-	u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+`, p.hash FROM app_user u
-		LEFT JOIN user_password p ON p.operation_id = u.operation_id AND p.user_id = u.id
-		WHERE u.operation_id = $1 AND u.email = $2`, s.op, email), &hash)
-	known := err == nil && hash != nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return access.User{}, nil, err
-	}
-	ok := false
-	if known {
-		ok, err = VerifyPassword(*hash, password)
-		if err != nil {
-			s.cfg.Logger.Error("stored password hash unreadable", "email", email, "err", err)
-			ok = false
-		}
-	} else {
-		_, _ = VerifyPassword(s.dummy, password) // spend the same time as for a known user
-	}
-	if err := s.attempt(ctx, tx, email, client, ok, now); err != nil || !ok {
-		return access.User{}, errSignIn(), err
-	}
-	return u, nil, nil
-}
-
-func (s *Service) attempt(ctx context.Context, q db.Querier, email, client string, ok bool, at time.Time) error {
-	_, err := q.Exec(ctx, `INSERT INTO signin_attempt (operation_id, at, email, client, ok) VALUES ($1, $2, $3, $4, $5)`,
-		s.op, at, email, client, ok)
-	return err
+	return attempt, now, refusal, nil
 }
 
 func errSession() error {

@@ -266,32 +266,44 @@ func TestAccountEvents(t *testing.T) {
 }
 
 // A burst of sign-ins sent at once is throttled as the same attempts sent one after another: each
-// counts the failures of those before it.
+// counts the failures of those before it, on one account from many clients and from one client
+// on many accounts.
 func TestThrottleHoldsForABurst(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	const burst = 12
-	errs := make([]error, burst)
-	var wg sync.WaitGroup
-	for i := range burst {
-		wg.Go(func() {
-			_, errs[i] = f.svc.SignIn(ctx, "pm@x.example", "whatever password", fmt.Sprintf("10.0.1.%d", i), "")
-		})
-	}
-	wg.Wait()
-	tried := 0
-	for _, err := range errs {
-		switch apperr.RuleOf(err) {
-		case auth.RuleSignIn:
-			tried++
-		case auth.RuleThrottle:
-		default:
-			t.Errorf("sign-in in a burst: %v", err)
+	burst := func(n int, email, client func(i int) string) (tried int) {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { _, errs[i] = f.svc.SignIn(ctx, email(i), "whatever password", client(i), "") })
 		}
+		wg.Wait()
+		for _, err := range errs {
+			switch apperr.RuleOf(err) {
+			case auth.RuleSignIn:
+				tried++
+			case auth.RuleThrottle:
+			default:
+				t.Errorf("sign-in in a burst: %v", err)
+			}
+		}
+		return tried
 	}
-	if tried != 5 {
-		t.Errorf("%d of a burst of %d wrong passwords were tried; want 5, the limit", tried, burst)
+	if tried := burst(12, func(int) string { return "pm@x.example" }, func(i int) string { return fmt.Sprintf("10.0.1.%d", i) }); tried != 5 {
+		t.Errorf("%d of a burst of 12 wrong passwords for one account were tried; want 5, the limit", tried)
+	}
+	if tried := burst(60, func(i int) string { return fmt.Sprintf("u%d@x.example", i) }, func(int) string { return "10.0.2.1" }); tried != 50 {
+		t.Errorf("%d of a burst of 60 sign-ins from one client were tried; want 50, the limit", tried)
+	}
+	// The account's right password, once the window has passed, signs in and clears its failures.
+	*f.now = f.now.Add(16 * time.Minute)
+	if _, err := f.svc.SignIn(ctx, "pm@x.example", "the right password", "10.0.3.1", ""); err != nil {
+		t.Fatalf("right password after the window: %v", err)
+	}
+	var ok int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM signin_attempt WHERE client = '10.0.3.1' AND ok`).Scan(&ok); err != nil || ok != 1 {
+		t.Errorf("the successful attempt is recorded ok %d times (%v); want once", ok, err)
 	}
 }
 

@@ -82,7 +82,8 @@ var (
 		optional: []string{"invoice_ref"}}
 )
 
-// maxField bounds one field: longer text is a mistake (a broken quote swallowing the file).
+// maxField bounds one field, in characters: longer text is a mistake (a broken quote swallowing
+// the file).
 const maxField = 1000
 
 // csvFile reads a CSV file a record at a time, by column name.
@@ -209,7 +210,7 @@ func checkText(r *record, fields map[string]string) {
 		switch v := fields[name]; {
 		case strings.IndexByte(v, 0) >= 0:
 			r.fail(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
-		case len(v) > maxField:
+		case len(v) > maxField && utf8.RuneCountInString(v) > maxField:
 			r.fail(RuleFormat, "%s is longer than %d characters", name, maxField)
 		}
 	}
@@ -269,7 +270,7 @@ func (f *csvFile) next(rec *record) error {
 				rec.fail(RuleFormat, "field %d contains a NUL character, which text cannot hold", i+1)
 				return nil
 			}
-			if len(x) > maxField {
+			if len(x) > maxField && utf8.RuneCountInString(x) > maxField {
 				rec.fail(RuleFormat, "field %d is longer than %d characters", i+1, maxField)
 				return nil
 			}

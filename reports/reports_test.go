@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jung-kurt/gofpdf"
 	"github.com/shopspring/decimal"
@@ -935,9 +936,16 @@ func TestLongWordsAreBrokenToFit(t *testing.T) {
 	if !strings.HasPrefix(joined, word) {
 		t.Errorf("the pieces do not make up the word: %q", joined)
 	}
-	for _, l := range lines {
+	for i, l := range lines {
 		if got := f.GetStringWidth(l); got > w-2+1e-9 {
 			t.Errorf("line %q is %.2f mm wide, more than %.2f", l, got, w-2)
+		}
+		// Each piece of the word holds as many characters as fit: one more would not.
+		if i > 0 && i < len(lines)-1 {
+			next, _ := utf8.DecodeRuneInString(lines[i+1])
+			if f.GetStringWidth(l+string(next)) <= w-2 {
+				t.Errorf("line %q has room for %q, the start of the next", l, next)
+			}
 		}
 	}
 }

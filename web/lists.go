@@ -30,13 +30,14 @@ func listFilter(q url.Values) (match.ListFilter, error) {
 func keysetPage(q url.Values, before *int64, limit *int) error {
 	for _, p := range []struct {
 		name string
+		bits int
 		set  func(int64)
-	}{{"before", func(n int64) { *before = n }}, {"limit", func(n int64) { *limit = int(n) }}} {
+	}{{"before", 64, func(n int64) { *before = n }}, {"limit", 32, func(n int64) { *limit = int(n) }}} {
 		v := strings.TrimSpace(q.Get(p.name))
 		if v == "" {
 			continue
 		}
-		n, err := strconv.ParseInt(v, 10, 32)
+		n, err := strconv.ParseInt(v, 10, p.bits)
 		if err != nil {
 			return apperr.New(apperr.Invalid, match.RuleFormat, "%s %q is not a whole number", p.name, v)
 		}

@@ -159,7 +159,8 @@ func (s *Server) uiSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	sess, err := s.cfg.Auth.SignIn(r.Context(), email, r.FormValue("password"), stateOf(r).client, previous)
 	st := stateOf(r)
-	ev := auth.Event{Actor: access.SignInEmail(email), Action: "signin", Target: access.SignInEmail(email), RequestID: st.id, Client: st.client}
+	who := access.SignInEmail(email)
+	ev := auth.Event{Actor: who, Action: "signin", Target: who, RequestID: st.id, Client: st.client}
 	if err == nil {
 		ev.ActorRole = string(sess.User.Role)
 	}

@@ -499,8 +499,9 @@ func TestImportRowErrors(t *testing.T) {
 		t.Fatalf("good file: %d %s", res.status, res.body)
 	}
 	var recorded, audited string
-	if err := e.pool.QueryRow(context.Background(), `SELECT r.file_name, a.target FROM import_run r, audit_event a
-		WHERE a.action = 'import.time' AND a.outcome = 'ok'`).Scan(&recorded, &audited); err != nil || recorded != ir.File || audited != ir.File {
+	if err := e.pool.QueryRow(context.Background(), `SELECT (SELECT file_name FROM import_run WHERE id = $1),
+		(SELECT target FROM audit_event WHERE action = 'import.time' AND outcome = 'ok' AND (detail->>'written')::int = 2)`,
+		ir.ImportID).Scan(&recorded, &audited); err != nil || recorded != ir.File || audited != ir.File {
 		t.Errorf("file name recorded %q, audited %q (%v); want %q", recorded, audited, err, ir.File)
 	}
 	// The file again, after one of its lines was reversed: nothing is recorded, and the

@@ -163,7 +163,7 @@ var ledgerCodes = map[string]Constraint{
 func Refusal(err error) (string, bool) {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		if _, ok := ledgerCodes[pg.Code]; ok || violation(pg) && tokenConstraints[pg.ConstraintName] {
+		if _, ok := ledgerCodes[pg.Code]; ok || (violation(pg) && tokenConstraints[pg.ConstraintName]) {
 			return pg.Code + ": " + pg.Message, true
 		}
 	}
@@ -222,8 +222,10 @@ func Translate(op string, err error) error {
 		switch pg.Code {
 		case "54000":
 			// A value too long for its index (some 2,700 bytes): PostgreSQL names the index as
-			// the constraint, but nothing was violated.
-			return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleFormat, Message: "a text is too long to be stored", Op: op, Err: err}
+			// the constraint, but nothing was violated. Other limits exceeded are faults.
+			if pg.ConstraintName != "" {
+				return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleFormat, Message: "a text is too long to be stored", Op: op, Err: err}
+			}
 		case "23505":
 			return &apperr.Error{Code: apperr.Conflict, Message: "this record exists already", Op: op, Err: err}
 		case "23503", "23514", "23502", "22001", "22003", "22007", "22008", "22P02":
