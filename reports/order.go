@@ -76,6 +76,16 @@ func sortedMatch(in []AuthorityMatch) []AuthorityMatch {
 	return out
 }
 
+// matchByName returns the authorities by English name (then code), for lists that show names
+// without codes: by code, Bridgend (GB-BGE) came before Blaenau Gwent (GB-BGW).
+func matchByName(in []AuthorityMatch) []AuthorityMatch {
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(x, y AuthorityMatch) int {
+		return cmp.Or(strings.Compare(x.NameEN, y.NameEN), strings.Compare(x.Code, y.Code))
+	})
+	return out
+}
+
 // sortedFindings returns the findings by check id (C1 before C8), then severity (block first),
 // then message, each with its entries in ascending order.
 func sortedFindings(in []Finding) []Finding {

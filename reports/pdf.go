@@ -541,7 +541,7 @@ func (d *doc) summary() {
 	d.subhead("Match by authority", 40)
 	var rowsM []trow
 	var per, cum, tgt, pro decimal.Decimal
-	for _, m := range sortedMatch(p.Match) {
+	for _, m := range matchByName(p.Match) {
 		per, cum, tgt, pro = per.Add(m.Period), cum.Add(m.Cumulative), tgt.Add(m.Target), pro.Add(m.ProRataTarget)
 		r := trow{cells: []string{m.NameEN, m.NameCY, moneyText(m.Period), moneyText(m.Cumulative), moneyText(m.Target),
 			moneyText(m.ProRataTarget), numberText(m.VariancePct, 2) + "%"}}
@@ -585,7 +585,7 @@ func shortMoney(v float64) string {
 // match delivered, the whole target, and a tick at the target profiled to the period end.
 func (d *doc) chart() {
 	p, f := d.p, d.f
-	ms := sortedMatch(p.Match)
+	ms := matchByName(p.Match)
 	const labelW, valueW = 52.0, 24.0
 	// Twelve millimetres an authority, less when there are too many for one page.
 	rowH := min(12.0, (pageH-marginTop-marginBot-45)/float64(max(len(ms), 1)))

@@ -571,6 +571,10 @@ func TestWritePDF(t *testing.T) {
 	if strings.Contains(text, "{nb}") {
 		t.Error("page count placeholder left in the PDF")
 	}
+	// The match table names authorities without their codes, so it is in the order of the names.
+	if table := text[strings.Index(text, "Match by authority"):]; strings.Index(table, "Blaenau Gwent") > strings.Index(table, "Bridgend") {
+		t.Error("the match table lists Bridgend before Blaenau Gwent")
+	}
 	if !regexp.MustCompile(`£\d{1,3}(,\d{3})*\.\d{2}`).MatchString(text) {
 		t.Error("no £1,234.56-style figure")
 	}
