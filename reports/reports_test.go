@@ -664,6 +664,76 @@ func TestBuildIsReproducible(t *testing.T) {
 	}
 }
 
+// Writers of packs into one directory at once take turns: the directory ends with one whole
+// pack, and none of them fails.
+func TestWritersIntoOneDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "pack")
+	var packs [4][]File
+	for i := range packs {
+		p := testPack(t, 20)
+		p.ClaimNumber = i + 1
+		files, _, err := Build(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packs[i] = files
+	}
+	errs := make([]error, 3*len(packs))
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = WriteFiles(dir, packs[i%len(packs)]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("a writer failed: %v", err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Fatalf("the directory holds %d files", len(entries))
+	}
+	var whole bool
+	for _, files := range packs {
+		same := true
+		for _, f := range files {
+			got, err := os.ReadFile(filepath.Join(dir, f.Name))
+			same = same && err == nil && bytes.Equal(got, f.Data)
+		}
+		whole = whole || same
+	}
+	if !whole {
+		t.Error("the directory holds files of different packs")
+	}
+}
+
+// A pack that cannot replace an earlier one whole leaves no manifest: none describes files of
+// two packs side by side.
+func TestAFailedWriteLeavesNoManifest(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "pack")
+	if _, err := WriteDir(dir, testPack(t, 20)); err != nil {
+		t.Fatal(err)
+	}
+	// The PDF's name taken by a directory with something in it: its rename fails.
+	pdf := filepath.Join(dir, NamePDF)
+	if err := os.Remove(pdf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(pdf, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := testPack(t, 20)
+	p.ClaimNumber = 9
+	if _, err := WriteDir(dir, p); apperr.CodeOf(err) != apperr.Invalid {
+		t.Fatalf("writing over a directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, NameManifest)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a manifest is left beside a pack written in part: %v", err)
+	}
+}
+
 func TestWriteDir(t *testing.T) {
 	t.Parallel()
 	p := testPack(t, testLines)
