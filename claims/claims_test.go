@@ -2,6 +2,7 @@ package claims
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -684,6 +685,28 @@ func TestSubmittedPackIsReproducible(t *testing.T) {
 	f.spend("other", "2021-05-01", "1.00")
 	_, err = f.svc.Pack(f.ctx, "2021Q2")
 	wantErr(t, err, apperr.Conflict, RuleStale)
+}
+
+// A credit note in the transaction list names the line it credits, by its ledger entry.
+func TestPackNamesTheLineACreditNoteCredits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-07-05")
+	recordThreeQuarters(f)
+	f.submit("2021Q1")
+	f.compile("2021Q2")
+	p, err := f.svc.Pack(f.ctx, "2021Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var credited int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT entry_id FROM expenditure WHERE id = (SELECT credits FROM expenditure WHERE amount < 0)`).
+		Scan(&credited); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(p.Transactions, func(l reports.CashLine) bool { return l.Amount.IsNegative() })
+	if want := fmt.Sprintf("Credit note for entry %d: ", credited); i < 0 || !strings.HasPrefix(p.Transactions[i].Description, want) {
+		t.Errorf("2021Q2's transaction list %+v; want the credit note described %q…", p.Transactions, want)
+	}
 }
 
 // TestDisallowanceAfterTheNextClaim: WEFO decides on a claim after the next one was submitted.
