@@ -141,24 +141,13 @@ func WriteDir(dir string, p *Pack) (Manifest, error) {
 // dir, created if missing. Each file is written to a temporary name in dir, synced and then
 // renamed, manifest.json last, and the directory synced, so a reader never sees a half-written
 // file and an error leaves no temporary file behind; files of an earlier pack are replaced
-// whole. The manifest of an earlier pack goes before the first file is replaced: should a
-// rename fail, no manifest describes the files of two packs left side by side. Writers into
-// one directory take turns (an flock on it), so that two at once end with one whole pack.
+// whole.
 func WriteFiles(dir string, files []File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return dirError(dir, err)
 	}
-	lock, err := os.Open(dir)
-	if err != nil {
-		return dirError(dir, err)
-	}
-	defer lock.Close() // and with it the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return dirError(dir, err)
-	}
 	// A writer killed between writing its temporary files and renaming them (kill -9, power
-	// loss) leaves them behind; clear them so that the directory ends with only the pack. No
-	// other writer's are live: it would hold the lock.
+	// loss) leaves them behind; clear them so that the directory ends with only the pack.
 	if ents, err := os.ReadDir(dir); err == nil {
 		for _, e := range ents {
 			for _, f := range files {
@@ -182,9 +171,6 @@ func WriteFiles(dir string, files []File) error {
 		if err != nil {
 			return dirError(dir, err)
 		}
-	}
-	if err := os.Remove(filepath.Join(dir, NameManifest)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return dirError(dir, err)
 	}
 	for i, f := range files {
 		if err := os.Rename(temps[i], filepath.Join(dir, f.Name)); err != nil {
