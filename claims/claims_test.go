@@ -698,13 +698,14 @@ func TestPackNamesTheLineACreditNoteCredits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var credited int64
-	if err := f.pool.QueryRow(f.ctx, `SELECT entry_id FROM expenditure WHERE id = (SELECT credits FROM expenditure WHERE amount < 0)`).
-		Scan(&credited); err != nil {
+	var note, credited int64
+	if err := f.pool.QueryRow(f.ctx, `SELECT n.entry_id, c.entry_id FROM expenditure n
+		JOIN expenditure c ON c.operation_id = n.operation_id AND c.id = n.credits
+		WHERE n.operation_id = 'infuse' AND n.period = '2021Q2'`).Scan(&note, &credited); err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(p.Transactions, func(l reports.CashLine) bool { return l.Amount.IsNegative() })
-	if want := fmt.Sprintf("Credit note for entry %d: ", credited); i < 0 || !strings.HasPrefix(p.Transactions[i].Description, want) {
+	i := slices.IndexFunc(p.Transactions, func(l reports.CashLine) bool { return l.EntryID == note })
+	if want := fmt.Sprintf("Credit note against entry %d: ", credited); i < 0 || !strings.HasPrefix(p.Transactions[i].Description, want) {
 		t.Errorf("2021Q2's transaction list %+v; want the credit note described %q…", p.Transactions, want)
 	}
 }

@@ -275,7 +275,7 @@ func (s *Service) lineDetail(ctx context.Context, tx pgx.Tx, c *Claim, p *report
 		case l.CreditNote:
 			// domain §5: a credit note references the line it corrects; the pack names it by the
 			// entry that posted it, as it names every line.
-			desc = fmt.Sprintf("Credit note for entry %d: %s", l.CreditsEntryID, l.Description)
+			desc = fmt.Sprintf("Credit note against entry %d: %s", l.CreditsEntryID, l.Description)
 		}
 		p.Transactions = append(p.Transactions, reports.CashLine{EntryID: l.EntryID, Heading: l.Heading,
 			DefrayedOn: l.DefrayedOn, Payee: l.Payee, Description: desc, Amount: l.Amount, EvidenceRef: l.EvidenceRef,

@@ -71,17 +71,20 @@ func sortedRates(in []RateVersion) []RateVersion {
 
 // sortedMatch returns the authorities by code.
 func sortedMatch(in []AuthorityMatch) []AuthorityMatch {
-	out := slices.Clone(in)
-	slices.SortStableFunc(out, func(x, y AuthorityMatch) int { return strings.Compare(x.Code, y.Code) })
-	return out
+	return matchBy(in, func(m AuthorityMatch) string { return m.Code })
 }
 
 // matchByName returns the authorities by English name (then code), for lists that show names
 // without codes: by code, Bridgend (GB-BGE) came before Blaenau Gwent (GB-BGW).
 func matchByName(in []AuthorityMatch) []AuthorityMatch {
+	return matchBy(in, func(m AuthorityMatch) string { return m.NameEN })
+}
+
+// matchBy returns the authorities ordered by key, then code.
+func matchBy(in []AuthorityMatch, key func(AuthorityMatch) string) []AuthorityMatch {
 	out := slices.Clone(in)
 	slices.SortStableFunc(out, func(x, y AuthorityMatch) int {
-		return cmp.Or(strings.Compare(x.NameEN, y.NameEN), strings.Compare(x.Code, y.Code))
+		return cmp.Or(strings.Compare(key(x), key(y)), strings.Compare(x.Code, y.Code))
 	})
 	return out
 }

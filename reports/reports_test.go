@@ -571,9 +571,18 @@ func TestWritePDF(t *testing.T) {
 	if strings.Contains(text, "{nb}") {
 		t.Error("page count placeholder left in the PDF")
 	}
-	// The match table names authorities without their codes, so it is in the order of the names.
-	if table := text[strings.Index(text, "Match by authority"):]; strings.Index(table, "Blaenau Gwent") > strings.Index(table, "Bridgend") {
-		t.Error("the match table lists Bridgend before Blaenau Gwent")
+	// The match table and the chart name authorities without their codes, so they are in the
+	// order of the names.
+	for _, section := range []string{"Match delivered against target", "Match by authority"} {
+		at := strings.Index(text, section)
+		if at < 0 {
+			t.Errorf("PDF lacks %q", section)
+			continue
+		}
+		blaenau, bridgend := strings.Index(text[at:], "Blaenau Gwent"), strings.Index(text[at:], "Bridgend")
+		if blaenau < 0 || bridgend < 0 || blaenau > bridgend {
+			t.Errorf("%s: Blaenau Gwent at %d, Bridgend at %d; want Blaenau Gwent first", section, blaenau, bridgend)
+		}
 	}
 	if !regexp.MustCompile(`£\d{1,3}(,\d{3})*\.\d{2}`).MatchString(text) {
 		t.Error("no £1,234.56-style figure")
