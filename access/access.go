@@ -261,7 +261,7 @@ const MaxEmail = 320
 func SignInEmail(s string) string { return db.Clip(NormalizeEmail(s), MaxEmail) }
 
 func init() {
-	for _, c := range []string{"app_user_email_ck", "app_user_name_ck", "app_user_role_ck", "app_user_authority_ck",
+	for _, c := range []string{"app_user_email_ck", "app_user_email_length_ck", "app_user_name_ck", "app_user_role_ck", "app_user_authority_ck",
 		"app_user_authority_format_ck"} {
 		db.RegisterConstraint(c, db.Constraint{Code: apperr.Invalid, Rule: RuleUser,
 			Message: "a user needs a valid email, a name, a role, and an authority exactly when a finance officer"})

@@ -2,11 +2,13 @@ package access_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
@@ -163,6 +165,11 @@ func TestUsersAreStored(t *testing.T) {
 		VALUES ('infuse', 'fo@x.org', 'FO', 'finance_officer', now(), 'test')`)
 	if err == nil {
 		t.Fatal("the schema accepted a finance officer without an authority")
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO app_user (operation_id, email, name, role, created_at, created_by)
+		VALUES ('infuse', $1, 'Long', 'auditor', now(), 'test')`, strings.Repeat("a", access.MaxEmail-len("@x.org")+1)+"@x.org")
+	if err = db.Translate("test", err); apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != access.RuleUser {
+		t.Fatalf("an email of %d bytes, by a raw session: %v", access.MaxEmail+1, err)
 	}
 	us, err := access.Users(ctx, pool, p.OperationID)
 	if err != nil || len(us) != 1 {

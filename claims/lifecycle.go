@@ -332,7 +332,8 @@ func (s *Service) disallowanceRoom(ctx context.Context, tx pgx.Tx, c *Claim, hea
 	}
 	total, head = left(&c.Figures, c.Period.Seq, c.Period.Seq)
 	rows, err = tx.Query(ctx, `SELECT `+claimColumns+` FROM claim
-		WHERE operation_id = $1 AND status IN ('submitted', 'approved', 'paid')`, s.prog.OperationID)
+		WHERE operation_id = $1 AND status IN ('submitted', 'approved', 'paid')
+		  AND period IN (SELECT code FROM period WHERE operation_id = $1 AND seq > $2)`, s.prog.OperationID, c.Period.Seq)
 	if err != nil {
 		return total, head, err
 	}
@@ -342,10 +343,8 @@ func (s *Service) disallowanceRoom(ctx context.Context, tx pgx.Tx, c *Claim, hea
 		if err != nil {
 			return total, head, err
 		}
-		if k.Period.Seq > c.Period.Seq {
-			t, h := left(&k.Figures, k.Period.Seq, math.MaxInt)
-			total, head = decimal.Min(total, t), decimal.Min(head, h)
-		}
+		t, h := left(&k.Figures, k.Period.Seq, math.MaxInt)
+		total, head = decimal.Min(total, t), decimal.Min(head, h)
 	}
 	return total, head, rows.Err()
 }

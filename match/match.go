@@ -131,6 +131,8 @@ func init() {
 	reg(apperr.Invalid, RuleV6, "the rate version pricing a time entry must be in force on its work date",
 		"time_entry_rate_fk", "time_entry_rate_in_force_ck")
 	reg(apperr.Invalid, RuleV3, "hours must be more than 0 and within the daily maximum", "time_entry_hours_ck")
+	reg(apperr.Invalid, RuleFormat, "a text field holds at most 1,000 characters",
+		"officer_text_length_ck", "time_entry_text_length_ck", "expenditure_text_length_ck")
 	reg(apperr.Invalid, RuleV7, "a line needs an evidence reference, and a time entry an approver",
 		"time_entry_evidence_ck", "time_entry_approver_ck", "expenditure_evidence_ck")
 	reg(apperr.Conflict, RuleV5, "the officer already has a live entry for this date and activity",

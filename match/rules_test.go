@@ -9,6 +9,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
@@ -348,4 +349,31 @@ func TestNamesCompareComposed(t *testing.T) {
 	self := entry("GB-NWP", "NWP-NFC-1", "2021-05-05", "2", "lab")
 	self.ApprovedBy = "Sia\u0302n Morgan" // the programme manager, Siân Morgan, recording
 	wantRule(t, f.record(f.pm, self), apperr.Invalid, match.RuleV7)
+}
+
+// The schema bounds text as the parsers do (M1, migrations/0023): a row written past them, by
+// raw SQL, is refused with the same rule.
+func TestTheSchemaBoundsText(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-01-01", "40000.00", "1")
+	if err := f.record(f.pm, entry("GB-NWP", ref, "2021-05-04", "2", "lab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.spend(f.pm, "delivery", "2021-05-04", "Y Lab", "Facilitation", "100.00", "INV-1", "1"); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("ŵ", 1001)
+	for table, field := range map[string]string{"officer": "name", "time_entry": "evidence_ref", "expenditure": "description"} {
+		// A copy of the table's row with the one field too long: the checks come before the keys.
+		_, err := f.pool.Exec(f.ctx, fmt.Sprintf(`INSERT INTO %[1]s OVERRIDING SYSTEM VALUE
+			SELECT (jsonb_populate_record(NULL::%[1]s, to_jsonb(x) || jsonb_build_object('%[2]s', $1::text))).* FROM %[1]s x LIMIT 1`,
+			table, field), long)
+		wantRule(t, db.Translate("test", err), apperr.Invalid, match.RuleFormat)
+	}
+	// 1,000 characters, the limit, are allowed: as many bytes again past it in ŵ.
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO officer (operation_id, authority, payroll_ref, name, recorded_at, recorded_by)
+		VALUES ($1, 'GB-NWP', 'NWP-LONG', $2, now(), 'test')`, f.p.OperationID, long[len("ŵ"):]); err != nil {
+		t.Errorf("an officer named with 1,000 characters: %v", err)
+	}
 }
