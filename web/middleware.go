@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -88,21 +89,54 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// clientAddr is the caller's address as the server saw it. X-Forwarded-For is not trusted:
-// throttling by a header the caller writes would be no throttling.
-func clientAddr(r *http.Request) string {
+// clientAddr is the caller's address. X-Forwarded-For is read only when the connection comes
+// from a proxy of cfg.TrustedProxies (throttling by a header any caller writes would be no
+// throttling): the address is then the right-most one of the header that is not such a proxy,
+// the one the outermost trusted proxy saw. What lies to its left, the caller wrote.
+func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(hop)
+		if err != nil {
+			// A trusted proxy writes addresses: this is not one, so the hops to its right
+			// are all that can be believed, and the last of them is a proxy.
+			return host
+		}
+		if !s.trusted(hop) {
+			return a.Unmap().String()
+		}
+		host = hop
 	}
 	return host
+}
+
+// trusted reports whether addr is the address of a proxy of cfg.TrustedProxies.
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) || p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // serve is the outermost layer: request id, security headers, panic recovery, access log and
 // metrics.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	st := &state{id: newRequestID(), client: clientAddr(r), lang: langOf(r)}
+	st := &state{id: newRequestID(), client: s.clientAddr(r), lang: langOf(r)}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	sw := &statusWriter{ResponseWriter: w}
 	h := w.Header()

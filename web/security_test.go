@@ -1,7 +1,11 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -9,6 +13,7 @@ import (
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
 	ierr "github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/dbtest"
 )
 
 // publicRoutes are the routes an anonymous caller may use: sign-in (with its assets and the
@@ -280,6 +285,84 @@ func TestSignIn(t *testing.T) {
 	}
 	if refused < 6 {
 		t.Errorf("audit has %d refused sign-ins", refused)
+	}
+}
+
+// TestClientAddress reads X-Forwarded-For only from a trusted proxy, and then only as far as
+// the hops that trusted proxies wrote.
+func TestClientAddress(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}
+	for _, c := range []struct {
+		name, remote string
+		xff          []string
+		trusted      []netip.Prefix
+		want         string
+	}{
+		{"no proxy configured", "10.1.1.1:4000", []string{"198.51.100.7"}, nil, "10.1.1.1"},
+		{"not from a proxy", "198.51.100.9:4000", []string{"198.51.100.7"}, proxies, "198.51.100.9"},
+		{"one proxy", "10.1.1.1:4000", []string{"198.51.100.7"}, proxies, "198.51.100.7"},
+		{"a forged hop to the left", "10.1.1.1:4000", []string{"203.0.113.5, 198.51.100.7"}, proxies, "198.51.100.7"},
+		{"two proxies", "10.1.1.1:4000", []string{"203.0.113.5, 198.51.100.7, 192.0.2.1"}, proxies, "198.51.100.7"},
+		{"headers joined", "10.1.1.1:4000", []string{"203.0.113.5", "198.51.100.7,10.2.2.2"}, proxies, "198.51.100.7"},
+		{"no header", "10.1.1.1:4000", nil, proxies, "10.1.1.1"},
+		{"garbage where a proxy wrote", "10.1.1.1:4000", []string{"198.51.100.7, unknown"}, proxies, "10.1.1.1"},
+		{"only proxies", "10.1.1.1:4000", []string{"10.3.3.3"}, proxies, "10.3.3.3"},
+		{"IPv4 in IPv6", "[::ffff:10.1.1.1]:4000", []string{"::ffff:198.51.100.7"}, proxies, "198.51.100.7"},
+		{"IPv6 caller", "10.1.1.1:4000", []string{"2001:db8::7"}, proxies, "2001:db8::7"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &Server{cfg: Config{TrustedProxies: c.trusted}}
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.remote
+			for _, v := range c.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := s.clientAddr(r); got != c.want {
+				t.Errorf("client %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestThrottleBehindAProxy: behind a trusted proxy, failures from one caller throttle that
+// caller (AU3), not every user the proxy serves, and the audit log names each caller.
+func TestThrottleBehindAProxy(t *testing.T) {
+	t.Parallel()
+	e := newTestEnvWith(t, dbtest.New(t), func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	signIn := func(email, password, xff string) int {
+		t.Helper()
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		get, _ := http.NewRequest("GET", e.ts.URL+"/signin", nil)
+		get.Header.Set("X-Forwarded-For", xff)
+		form := e.send(c, get)
+		post, _ := http.NewRequest("POST", e.ts.URL+"/signin", strings.NewReader(url.Values{
+			"_pre": {string(preInput.FindSubmatch(form.body)[1])}, "email": {email}, "password": {password}}.Encode()))
+		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		post.Header.Set("X-Forwarded-For", xff)
+		return e.send(c, post).status
+	}
+	// The attacker forges a different first hop each time; the proxy appends what it saw.
+	for i := range 50 {
+		if st := signIn(fmt.Sprintf("nobody%d@nowhere.example", i), "wrong password!", fmt.Sprintf("203.0.113.%d, 198.51.100.7", i)); st != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, st)
+		}
+	}
+	if st := signIn("nobody@nowhere.example", "wrong password!", "198.51.100.7"); st != http.StatusTooManyRequests {
+		t.Errorf("the 51st failure from one caller: %d, want 429", st)
+	}
+	if st := signIn(testUsers["pm"].Email, testPassword, "198.51.100.8"); st != http.StatusSeeOther {
+		t.Errorf("another caller behind the same proxy: %d, want 303", st)
+	}
+	var audit struct{ Events []auth.Event }
+	e.do("GET", "/api/v1/audit?action=signin", "auditor", nil).json(t, &audit)
+	clients := map[string]int{}
+	for _, ev := range audit.Events {
+		clients[ev.Client]++
+	}
+	if clients["198.51.100.7"] != 51 || clients["198.51.100.8"] != 1 || len(clients) != 2 {
+		t.Errorf("sign-ins by client in the audit log: %v", clients)
 	}
 }
 

@@ -9,6 +9,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -40,9 +41,13 @@ type Config struct {
 	Scheduler *claims.Metrics // the claim scheduler's counters, for /metrics; may be nil
 	// Secure marks cookies Secure and sends HSTS. Set it when the service is reached over TLS
 	// (directly or behind a proxy); requests that arrive over TLS get both anyway.
-	Secure    bool
-	MaxBody   int64 // default DefaultMaxBody
-	MaxUpload int64 // default DefaultMaxUpload
+	Secure bool
+	// TrustedProxies are the proxies whose X-Forwarded-For gives the caller's address, for
+	// sign-in throttling, the audit log and the access log. Without them, the address is the
+	// connection's, and behind a proxy every user would share one.
+	TrustedProxies []netip.Prefix
+	MaxBody        int64 // default DefaultMaxBody
+	MaxUpload      int64 // default DefaultMaxUpload
 	// AccessLog logs every request at Info (default true through cmd); false logs only errors.
 	AccessLog bool
 }

@@ -43,7 +43,7 @@ func (e *env) webHandler(ctx context.Context, l *ledger.Ledger, svc *claims.Serv
 		return nil, err
 	}
 	cfg := web.Config{Pool: l.Pool(), Logger: e.log, Programme: p, Ledger: l, Claims: svc, Auth: a, Match: m,
-		Secure: secureCookies(), AccessLog: true}
+		Secure: e.cfg.Secure, TrustedProxies: e.cfg.TrustedProxies, AccessLog: true}
 	if sched != nil {
 		cfg.Scheduler = sched.Metrics()
 	}
@@ -53,13 +53,6 @@ func (e *env) webHandler(ctx context.Context, l *ledger.Ledger, svc *claims.Serv
 	}
 	e.printDemoSignIns(ctx, a)
 	return h, nil
-}
-
-// secureCookies reports whether the service is reached over TLS (INFUSE_SECURE=1: behind a TLS
-// proxy), so that cookies are marked Secure and HSTS is sent.
-func secureCookies() bool {
-	v := os.Getenv("INFUSE_SECURE")
-	return v == "1" || v == "true"
 }
 
 // printDemoSignIns prints, for each role, the first user whose password is the demo password.

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,6 +28,12 @@ type config struct {
 	ProgrammeFile string     // INFUSE_PROGRAMME: a programme definition replacing the embedded InFuSe one
 	LogLevel      slog.Level // INFUSE_LOG_LEVEL: debug, info, warn, error
 	ClaimSchedule string     // INFUSE_CLAIM_SCHEDULE: cron spec of the claim scheduler (Europe/London); empty: 06:00 on the first day of each quarter
+	// Secure (INFUSE_SECURE=1 or true): users reach the service over TLS through a proxy, so
+	// cookies are marked Secure and HSTS is sent.
+	Secure bool
+	// TrustedProxies (INFUSE_TRUSTED_PROXIES: addresses or CIDR prefixes, separated by commas
+	// or spaces): the proxies whose X-Forwarded-For names the caller.
+	TrustedProxies []netip.Prefix
 }
 
 // databaseName is the database the embedded cluster holds the ledger in.
@@ -47,7 +56,28 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, apperr.New(apperr.Invalid, "", "INFUSE_LOG_LEVEL %q is not one of debug, info, warn, error", v)
 		}
 	}
-	return c, nil
+	v := getenv("INFUSE_SECURE")
+	c.Secure = v == "1" || v == "true"
+	c.TrustedProxies, err = parseProxies(getenv("INFUSE_TRUSTED_PROXIES"))
+	return c, err
+}
+
+// parseProxies reads INFUSE_TRUSTED_PROXIES: addresses (a proxy each) and CIDR prefixes (a
+// network of them), separated by commas or spaces.
+func parseProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, apperr.New(apperr.Invalid, "", "INFUSE_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // env is one command's wiring: configuration, output, and what it opened.
