@@ -1,10 +1,21 @@
 package reports
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+
+	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
 // TestWriteDirClearsTempFilesOfAKilledWriter: a writer killed with kill -9 between writing its
@@ -33,5 +44,151 @@ func TestWriteDirClearsTempFilesOfAKilledWriter(t *testing.T) {
 	want := []string{".other.tmp-1", "claim.pdf", "claim.xlsx", "manifest.json", "notes.txt"}
 	if !slices.Equal(names, want) {
 		t.Errorf("the directory holds %v, want %v", names, want)
+	}
+}
+
+// packDir returns the names in dir and whether its manifest vouches for its files: each listed
+// file holds the bytes and hash the manifest gives.
+func packDir(t *testing.T, dir string) (names []string, manifest *Manifest) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, NameManifest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return names, nil
+	}
+	var m Manifest
+	if err != nil || json.Unmarshal(raw, &m) != nil {
+		t.Fatalf("manifest.json unreadable: %v", err)
+	}
+	for _, mf := range m.Files {
+		data, err := os.ReadFile(filepath.Join(dir, mf.Name))
+		sum := sha256.Sum256(data)
+		if err != nil || hex.EncodeToString(sum[:]) != mf.SHA256 {
+			t.Errorf("manifest.json vouches for a %s that is not there: %v", mf.Name, err)
+		}
+	}
+	return names, &m
+}
+
+// TestConcurrentWritersIntoOneDirectory: writers into one directory take turns, so none clears
+// the temporary files of another (which failed its rename) and the directory ends with one
+// whole pack.
+func TestConcurrentWritersIntoOneDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	packs := make([][]File, 4)
+	for i := range packs {
+		files, _, err := Build(testPack(t, 3+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		packs[i] = files
+	}
+	var wg sync.WaitGroup
+	for round := range 5 {
+		for i := range packs {
+			wg.Go(func() {
+				if err := WriteFiles(dir, packs[i]); err != nil {
+					t.Errorf("round %d, writer %d: %v", round, i, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	names, m := packDir(t, dir)
+	if !slices.Equal(names, []string{NamePDF, NameXLSX, NameManifest}) || m == nil {
+		t.Errorf("the directory holds %v", names)
+	}
+}
+
+// TestAFailedReplacementLeavesNoFalseManifest: a pack that cannot be written whole leaves the
+// earlier pack as it was when nothing of it was replaced, and no manifest when something was,
+// never a manifest vouching for files it does not describe.
+func TestAFailedReplacementLeavesNoFalseManifest(t *testing.T) {
+	// Not parallel: it replaces renameFile, which the parallel tests start only after it.
+	older, _, err := Build(testPack(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, _, err := Build(testPack(t, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failOn := func(name string) {
+		renameFile = func(from, to string) error {
+			if filepath.Base(to) == name {
+				return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EIO}
+			}
+			return os.Rename(from, to)
+		}
+	}
+	defer func() { renameFile = os.Rename }()
+	for _, c := range []struct {
+		failing  string
+		manifest bool // the old manifest is still there, with its files
+	}{{NameXLSX, true}, {NamePDF, false}, {NameManifest, false}} {
+		dir := t.TempDir()
+		if err := WriteFiles(dir, older); err != nil {
+			t.Fatal(err)
+		}
+		failOn(c.failing)
+		if err := WriteFiles(dir, newer); err == nil {
+			t.Fatalf("renaming %s failed, and WriteFiles did not say so", c.failing)
+		}
+		renameFile = os.Rename
+		names, m := packDir(t, dir)
+		if got := m != nil; got != c.manifest {
+			t.Errorf("%s failed: a manifest %v, want %v; the directory holds %v", c.failing, got, c.manifest, names)
+		}
+		if m != nil && m.Files[0].SHA256 != older[0].SHA256 {
+			t.Errorf("%s failed: the manifest is not the older pack's", c.failing)
+		}
+		for _, n := range names {
+			if strings.Contains(n, tempInfix) {
+				t.Errorf("%s failed: %s left behind", c.failing, n)
+			}
+		}
+	}
+}
+
+// TestADirectoryNamedAsAPackFileWritesNothing: a pack file's name taken by a directory is
+// refused before any file of the earlier pack is replaced.
+func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	older, _, err := Build(testPack(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFiles(dir, older); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, NamePDF)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, NamePDF), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	newer, _, err := Build(testPack(t, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFiles(dir, newer); apperr.CodeOf(err) != apperr.Invalid {
+		t.Fatalf("err = %v, want invalid", err)
+	}
+	for _, f := range older {
+		if f.Name == NamePDF {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if err != nil || !bytes.Equal(data, f.Data) {
+			t.Errorf("%s of the earlier pack was replaced (%v)", f.Name, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -138,48 +139,111 @@ func WriteDir(dir string, p *Pack) (Manifest, error) {
 }
 
 // WriteFiles writes the files of a pack (as Build returns them, or as they were stored) into
-// dir, created if missing. Each file is written to a temporary name in dir, synced and then
-// renamed, manifest.json last, and the directory synced, so a reader never sees a half-written
-// file and an error leaves no temporary file behind; files of an earlier pack are replaced
-// whole.
+// dir, created if missing, replacing the files of an earlier pack whole. A reader never sees a
+// half-written file, and manifest.json never vouches for files other than its own:
+//   - writers into one directory take turns (an flock on it, released also when a writer dies),
+//     so that the temporary files a writer finds are those of a writer killed before it
+//     renamed them (kill -9, power loss), and it clears them;
+//   - a pack file's name taken by a directory is refused before anything is written;
+//   - each file is written to a temporary name, synced, and renamed into place, with the old
+//     manifest moved aside first and the new one renamed in last, and the directory is synced.
+//
+// An error leaves no temporary file behind; if it comes after a data file was replaced, the
+// directory is left without a manifest rather than with one that does not match.
 func WriteFiles(dir string, files []File) error {
+	files = slices.Clone(files)
+	slices.SortStableFunc(files, func(a, b File) int { return lastIfManifest(a) - lastIfManifest(b) })
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return dirError(dir, err)
 	}
-	// A writer killed between writing its temporary files and renaming them (kill -9, power
-	// loss) leaves them behind; clear them so that the directory ends with only the pack.
-	if ents, err := os.ReadDir(dir); err == nil {
-		for _, e := range ents {
-			for _, f := range files {
-				if strings.HasPrefix(e.Name(), "."+f.Name+".tmp-") {
-					_ = os.Remove(filepath.Join(dir, e.Name()))
-				}
-			}
+	d, err := os.Open(dir)
+	if err != nil {
+		return dirError(dir, err)
+	}
+	defer d.Close() // releases the lock
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		return dirError(dir, err)
+	}
+	if err := clearTemps(dir, files); err != nil {
+		return dirError(dir, err)
+	}
+	for _, f := range files {
+		if fi, err := os.Lstat(filepath.Join(dir, f.Name)); err == nil && fi.IsDir() {
+			return dirError(dir, &fs.PathError{Op: "write", Path: filepath.Join(dir, f.Name), Err: syscall.EISDIR})
 		}
 	}
-	var temps []string
+	var leftovers []string // removed on return: after a successful rename, nothing is there
 	defer func() {
-		for _, t := range temps {
-			_ = os.Remove(t) // after a successful rename there is nothing to remove
+		for _, t := range leftovers {
+			_ = os.Remove(t)
 		}
 	}()
-	for _, f := range files {
+	temps := make([]string, len(files))
+	for i, f := range files {
 		t, err := writeTemp(dir, f)
 		if t != "" {
-			temps = append(temps, t)
+			temps[i] = t
+			leftovers = append(leftovers, t)
 		}
 		if err != nil {
 			return dirError(dir, err)
 		}
 	}
+	// The old manifest goes aside, to a temporary name (removed on return, or by the next
+	// writer if this one dies), and comes back only if no data file was replaced.
+	manifest := filepath.Join(dir, NameManifest)
+	aside := filepath.Join(dir, "."+NameManifest+tempInfix+"old")
+	movedAside := false
+	switch err := os.Rename(manifest, aside); {
+	case err == nil:
+		movedAside = true
+		leftovers = append(leftovers, aside)
+	case !errors.Is(err, fs.ErrNotExist):
+		return dirError(dir, err)
+	}
 	for i, f := range files {
-		if err := os.Rename(temps[i], filepath.Join(dir, f.Name)); err != nil {
+		if err := renameFile(temps[i], filepath.Join(dir, f.Name)); err != nil {
+			if i == 0 && movedAside {
+				_ = os.Rename(aside, manifest)
+			}
 			return dirError(dir, err)
 		}
 	}
-	temps = nil
 	if err := durable.SyncDir(dir); err != nil {
 		return dirError(dir, err)
+	}
+	return nil
+}
+
+// renameFile is os.Rename; the tests make it fail part-way through a pack.
+var renameFile = os.Rename
+
+// tempInfix marks the temporary files of WriteFiles: .NAME.tmp-…
+const tempInfix = ".tmp-"
+
+// lastIfManifest orders the manifest after the files it vouches for.
+func lastIfManifest(f File) int {
+	if f.Name == NameManifest {
+		return 1
+	}
+	return 0
+}
+
+// clearTemps removes the temporary files that a writer killed mid-write left in dir. Only
+// WriteFiles's names are touched: .NAME.tmp-… of a pack file's NAME.
+func clearTemps(dir string, files []File) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		for _, f := range files {
+			if strings.HasPrefix(e.Name(), "."+f.Name+tempInfix) {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -213,7 +277,7 @@ func dirError(dir string, err error) error {
 // writeTemp writes f to a new temporary file in dir, syncs and closes it, and returns its name
 // (also on error, once the file exists, so that the caller removes it).
 func writeTemp(dir string, f File) (string, error) {
-	t, err := os.CreateTemp(dir, "."+f.Name+".tmp-*")
+	t, err := os.CreateTemp(dir, "."+f.Name+tempInfix+"*")
 	if err != nil {
 		return "", err
 	}
