@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
@@ -30,7 +32,7 @@ func TestWriteDirClearsTempFilesOfAKilledWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := WriteDir(dir, testPack(t, 3)); err != nil {
+	if _, err := WriteDir(t.Context(), dir, testPack(t, 3)); err != nil {
 		t.Fatal(err)
 	}
 	ents, err := os.ReadDir(dir)
@@ -94,7 +96,7 @@ func TestConcurrentWritersIntoOneDirectory(t *testing.T) {
 	for round := range 5 {
 		for i := range packs {
 			wg.Go(func() {
-				if err := WriteFiles(dir, packs[i]); err != nil {
+				if err := WriteFiles(t.Context(), dir, packs[i]); err != nil {
 					t.Errorf("round %d, writer %d: %v", round, i, err)
 				}
 			})
@@ -134,11 +136,11 @@ func TestAFailedReplacementLeavesNoFalseManifest(t *testing.T) {
 		manifest bool // the old manifest is still there, with its files
 	}{{NameXLSX, true}, {NamePDF, false}, {NameManifest, false}} {
 		dir := t.TempDir()
-		if err := WriteFiles(dir, older); err != nil {
+		if err := WriteFiles(t.Context(), dir, older); err != nil {
 			t.Fatal(err)
 		}
 		failOn(c.failing)
-		if err := WriteFiles(dir, newer); err == nil {
+		if err := WriteFiles(t.Context(), dir, newer); err == nil {
 			t.Fatalf("renaming %s failed, and WriteFiles did not say so", c.failing)
 		}
 		renameFile = os.Rename
@@ -166,7 +168,7 @@ func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFiles(dir, older); err != nil {
+	if err := WriteFiles(t.Context(), dir, older); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, NamePDF)); err != nil {
@@ -179,7 +181,7 @@ func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFiles(dir, newer); apperr.CodeOf(err) != apperr.Invalid {
+	if err := WriteFiles(t.Context(), dir, newer); apperr.CodeOf(err) != apperr.Invalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
 	for _, f := range older {
@@ -190,5 +192,81 @@ func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
 		if err != nil || !bytes.Equal(data, f.Data) {
 			t.Errorf("%s of the earlier pack was replaced (%v)", f.Name, err)
 		}
+	}
+}
+
+// TestAWriterWaitsForTheDirectoryUntilItsContextEnds: a writer waits while another holds the
+// directory, gives up with its context (Ctrl-C, a deadline) leaving the directory as it was, and
+// writes once the other lets go.
+func TestAWriterWaitsForTheDirectoryUntilItsContextEnds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files, _, err := Build(testPack(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*lockPoll)
+	defer cancel()
+	if err := WriteFiles(ctx, dir, files); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("writing into a held directory: %v, want the context's deadline", err)
+	}
+	if names, _ := packDir(t, dir); len(names) != 0 {
+		t.Errorf("a writer that gave up left %v", names)
+	}
+	done := make(chan error, 1)
+	go func() { done <- WriteFiles(t.Context(), dir, files) }()
+	time.Sleep(3 * lockPoll)
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("writing once the directory is free: %v", err)
+	}
+	if _, m := packDir(t, dir); m == nil {
+		t.Error("no manifest after the wait")
+	}
+}
+
+// TestUnlockedWritersClearOnlyStaleTemps: where writers cannot take turns (a file system that
+// cannot lock a directory), a temporary file may be a live writer's, so only old ones are
+// cleared.
+func TestUnlockedWritersClearOnlyStaleTemps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files, _, err := Build(testPack(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-staleTemp - time.Minute)
+	for _, n := range []string{".claim.pdf.tmp-1", ".claim.pdf.tmp-2"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(filepath.Join(dir, ".claim.pdf.tmp-1"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := clearTemps(dir, files, staleTemp); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := packDir(t, dir); !slices.Equal(names, []string{".claim.pdf.tmp-2"}) {
+		t.Errorf("after clearing stale temporary files the directory holds %v", names)
+	}
+	// A directory that cannot be locked is written unlocked, not refused.
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close() // flock of a closed descriptor fails, as NFS's of a directory does
+	if locked, err := lockDir(t.Context(), d); locked || err != nil {
+		t.Errorf("lockDir of an unlockable directory: %v, %v; want false, nil", locked, err)
 	}
 }

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -127,12 +128,12 @@ func Build(p *Pack) ([]File, Manifest, error) {
 
 // WriteDir writes the pack of p into dir (created if missing) as claim.xlsx, claim.pdf and
 // manifest.json, and returns the manifest, as WriteFiles writes them.
-func WriteDir(dir string, p *Pack) (Manifest, error) {
+func WriteDir(ctx context.Context, dir string, p *Pack) (Manifest, error) {
 	files, m, err := Build(p)
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := WriteFiles(dir, files); err != nil {
+	if err := WriteFiles(ctx, dir, files); err != nil {
 		return Manifest{}, err
 	}
 	return m, nil
@@ -141,16 +142,21 @@ func WriteDir(dir string, p *Pack) (Manifest, error) {
 // WriteFiles writes the files of a pack (as Build returns them, or as they were stored) into
 // dir, created if missing, replacing the files of an earlier pack whole. A reader never sees a
 // half-written file, and manifest.json never vouches for files other than its own:
-//   - writers into one directory take turns (an flock on it, released also when a writer dies),
-//     so that the temporary files a writer finds are those of a writer killed before it
-//     renamed them (kill -9, power loss), and it clears them;
+//   - writers into one directory take turns (an flock on it, released also when a writer dies;
+//     the wait ends with ctx), so that the temporary files a writer finds are those of a writer
+//     killed before it renamed them (kill -9, power loss), and it clears them. Where the file
+//     system cannot lock a directory (NFS), a writer goes on unlocked and clears only
+//     temporary files older than staleTemp;
 //   - a pack file's name taken by a directory is refused before anything is written;
 //   - each file is written to a temporary name, synced, and renamed into place, with the old
 //     manifest moved aside first and the new one renamed in last, and the directory is synced.
 //
 // An error leaves no temporary file behind; if it comes after a data file was replaced, the
 // directory is left without a manifest rather than with one that does not match.
-func WriteFiles(dir string, files []File) error {
+func WriteFiles(ctx context.Context, dir string, files []File) error {
+	if len(files) == 0 {
+		return apperr.Wrap("reports.WriteFiles", errors.New("a pack of no files"))
+	}
 	files = slices.Clone(files)
 	slices.SortStableFunc(files, func(a, b File) int { return lastIfManifest(a) - lastIfManifest(b) })
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -161,10 +167,15 @@ func WriteFiles(dir string, files []File) error {
 		return dirError(dir, err)
 	}
 	defer d.Close() // releases the lock
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
-		return dirError(dir, err)
+	locked, err := lockDir(ctx, d)
+	if err != nil {
+		return apperr.Wrap("reports.WriteFiles", err)
 	}
-	if err := clearTemps(dir, files); err != nil {
+	age := staleTemp
+	if locked {
+		age = 0 // every temporary file found is a dead writer's
+	}
+	if err := clearTemps(dir, files, age); err != nil {
 		return dirError(dir, err)
 	}
 	for _, f := range files {
@@ -189,10 +200,10 @@ func WriteFiles(dir string, files []File) error {
 			return dirError(dir, err)
 		}
 	}
-	// The old manifest goes aside, to a temporary name (removed on return, or by the next
-	// writer if this one dies), and comes back only if no data file was replaced.
+	// The old manifest goes aside, to a temporary name of this writer's (removed on return, or
+	// by a later writer if this one dies), and comes back only if no data file was replaced.
 	manifest := filepath.Join(dir, NameManifest)
-	aside := filepath.Join(dir, "."+NameManifest+tempInfix+"old")
+	aside := temps[len(temps)-1] + "-old"
 	movedAside := false
 	switch err := os.Rename(manifest, aside); {
 	case err == nil:
@@ -229,16 +240,49 @@ func lastIfManifest(f File) int {
 	return 0
 }
 
-// clearTemps removes the temporary files that a writer killed mid-write left in dir. Only
-// WriteFiles's names are touched: .NAME.tmp-… of a pack file's NAME.
-func clearTemps(dir string, files []File) error {
+// staleTemp is the age from which a temporary file of WriteFiles is taken for a dead writer's
+// where writers cannot take turns: no live writer takes that long.
+const staleTemp = time.Hour
+
+// lockPoll is how often lockDir tries again for a directory another writer holds.
+const lockPoll = 20 * time.Millisecond
+
+// lockDir takes an exclusive flock on the directory d, trying every lockPoll until it is free or
+// ctx ends. It reports false, with no error, where the file system cannot lock a directory: NFS
+// refuses an exclusive lock on a file opened for reading, as a directory is.
+func lockDir(ctx context.Context, d *os.File) (bool, error) {
+	for {
+		err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, syscall.EINTR):
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(lockPoll):
+			}
+		default:
+			return false, nil
+		}
+	}
+}
+
+// clearTemps removes the temporary files that a writer killed mid-write left in dir, those last
+// modified at least age ago. Only WriteFiles's names are touched: .NAME.tmp-… of a pack file's
+// NAME.
+func clearTemps(dir string, files []File, age time.Duration) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
 		for _, f := range files {
-			if strings.HasPrefix(e.Name(), "."+f.Name+tempInfix) {
+			if !strings.HasPrefix(e.Name(), "."+f.Name+tempInfix) {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) >= age {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}

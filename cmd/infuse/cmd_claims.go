@@ -267,7 +267,7 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	files, status, err := svc.StoredPackOf(ctx, c)
 	switch {
 	case err == nil && storedFor(files, c):
-		if err := reports.WriteFiles(*out, files); err != nil {
+		if err := reports.WriteFiles(ctx, *out, files); err != nil {
 			return err
 		}
 		switch {
@@ -287,7 +287,7 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := reports.WriteDir(*out, p)
+	m, err := reports.WriteDir(ctx, *out, p)
 	if err != nil {
 		return err
 	}
