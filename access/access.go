@@ -149,7 +149,14 @@ type User struct {
 	Authority string // the finance officer's authority; "" for the other roles
 	CreatedAt time.Time
 	CreatedBy string
+	// DisabledAt, when set, is when the user was disabled (by DisabledBy): they can no longer
+	// sign in or act, and their sessions and tokens ended then.
+	DisabledAt *time.Time
+	DisabledBy string
 }
+
+// Disabled reports whether the user is disabled.
+func (u User) Disabled() bool { return u.DisabledAt != nil }
 
 // System is the service acting on its own, and the command-line operator without --as.
 var System = User{Email: "system", Name: "system", Role: SystemRole}
@@ -268,6 +275,8 @@ func init() {
 	}
 	db.RegisterConstraint("app_user_email_uq", db.Constraint{Code: apperr.Conflict, Rule: RuleUser,
 		Message: "a user with this email exists already"})
+	db.RegisterConstraint("app_user_disabled_ck", db.Constraint{Code: apperr.Invalid, Rule: RuleUser,
+		Message: "a disabled user records both when and by whom"})
 }
 
 // Validate checks a user before it is stored (A2). known reports whether an authority code is
@@ -315,19 +324,21 @@ func AddUser(ctx context.Context, q db.Querier, operationID string, by User, u U
 	return u, nil
 }
 
-const userColumns = `id, email, name, role, coalesce(authority, ''), created_at, created_by`
+// UserColumns are the columns ScanUser reads, of app_user aliased u.
+const UserColumns = `u.id, u.email, u.name, u.role, coalesce(u.authority, ''), u.created_at, u.created_by, u.disabled_at, coalesce(u.disabled_by, '')`
 
-func scanUser(r pgx.Row) (User, error) {
+// ScanUser scans UserColumns, and then extra, from row.
+func ScanUser(row pgx.Row, extra ...any) (User, error) {
 	var u User
 	var role string
-	err := r.Scan(&u.ID, &u.Email, &u.Name, &role, &u.Authority, &u.CreatedAt, &u.CreatedBy)
+	err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &role, &u.Authority, &u.CreatedAt, &u.CreatedBy, &u.DisabledAt, &u.DisabledBy}, extra...)...)
 	u.Role = Role(role)
 	return u, err
 }
 
 // UserByEmail returns the user with email; an unknown email is not found (M2).
 func UserByEmail(ctx context.Context, q db.Querier, operationID, email string) (User, error) {
-	u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM app_user WHERE operation_id = $1 AND email = $2`,
+	u, err := ScanUser(q.QueryRow(ctx, `SELECT `+UserColumns+` FROM app_user u WHERE u.operation_id = $1 AND u.email = $2`,
 		operationID, NormalizeEmail(email)))
 	if err == pgx.ErrNoRows {
 		return User{}, apperr.New(apperr.NotFound, apperr.RuleRef, "there is no user %q", email)
@@ -340,11 +351,11 @@ func UserByEmail(ctx context.Context, q db.Querier, operationID, email string) (
 
 // Users returns the operation's users in email order.
 func Users(ctx context.Context, q db.Querier, operationID string) ([]User, error) {
-	rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM app_user WHERE operation_id = $1 ORDER BY email`, operationID)
+	rows, err := q.Query(ctx, `SELECT `+UserColumns+` FROM app_user u WHERE u.operation_id = $1 ORDER BY u.email`, operationID)
 	if err != nil {
 		return nil, db.Translate("access.Users", err)
 	}
-	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return ScanUser(r) })
 	return us, db.Translate("access.Users", err)
 }
 

@@ -11,6 +11,8 @@
 //	AU4  a session or token must be current: not expired, idle too long or revoked
 //	AU5  a token is created for the account of the person creating it; only the operator at the
 //	     server's console (access.System: `infuse tokens create --email`) creates one for another
+//	AU6  a disabled user cannot sign in or act; their sessions and tokens end when they are
+//	     disabled, and nobody disables their own account
 package auth
 
 import (
@@ -39,6 +41,7 @@ const (
 	RuleThrottle = "AU3"
 	RuleSession  = "AU4"
 	RuleOwnToken = "AU5"
+	RuleDisabled = "AU6"
 )
 
 func init() {
@@ -139,18 +142,6 @@ func digest(secret string) []byte {
 	return h[:]
 }
 
-// userColumns reads access's app_user (aliased u) as access.User does.
-const userColumns = `u.id, u.email, u.name, u.role, coalesce(u.authority, ''), u.created_at, u.created_by`
-
-// scanUser scans userColumns and then extra from row.
-func scanUser(row pgx.Row, extra ...any) (access.User, error) {
-	var u access.User
-	var role string
-	err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &role, &u.Authority, &u.CreatedAt, &u.CreatedBy}, extra...)...)
-	u.Role = access.Role(role)
-	return u, err
-}
-
 // SetPassword sets the password of the user with email, as by (who must be allowed to
 // manage_users, or be that user).
 func (s *Service) SetPassword(ctx context.Context, by access.User, email, password string) error {
@@ -184,6 +175,59 @@ func (s *Service) SetPassword(ctx context.Context, by access.User, email, passwo
 			WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, at)
 		return err
 	}))
+}
+
+// ErrDisabled is the refusal of anything a disabled user would do (AU6).
+func ErrDisabled(u access.User) error {
+	return apperr.New(apperr.Forbidden, RuleDisabled, "the account %s was disabled on %s by %s: ask an administrator to enable it",
+		u.Email, u.DisabledAt.Format("2006-01-02"), u.DisabledBy)
+}
+
+// SetDisabled disables the user with email (disabled true) or enables them again, as by (who
+// must be allowed to manage_users), and returns the user as they now are. Disabling ends the
+// user's sessions and revokes their tokens in the same transaction: a leaver's open browser or
+// script stops at once. Enabling brings neither back; the user signs in again, and makes new
+// tokens. Disabling a disabled user, or enabling an enabled one, changes nothing. Nobody
+// disables their own account: an administrator who did would lock themselves out (AU6).
+func (s *Service) SetDisabled(ctx context.Context, by access.User, email string, disabled bool) (access.User, error) {
+	if err := access.Can(by, access.ManageUsers, ""); err != nil {
+		return access.User{}, err
+	}
+	u, err := access.UserByEmail(ctx, s.pool, s.op, email)
+	if err != nil {
+		return access.User{}, err
+	}
+	if disabled && u.Email == by.Email {
+		return access.User{}, apperr.New(apperr.Forbidden, RuleDisabled, "%s cannot disable their own account: another administrator must", by.Email)
+	}
+	at := s.stamp()
+	err = db.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if !disabled {
+			u, err = access.ScanUser(tx.QueryRow(ctx, `UPDATE app_user u SET disabled_at = NULL, disabled_by = NULL
+				WHERE u.operation_id = $1 AND u.id = $2 RETURNING `+access.UserColumns, s.op, u.ID))
+			return err
+		}
+		u, err = access.ScanUser(tx.QueryRow(ctx, `UPDATE app_user u SET disabled_at = coalesce(u.disabled_at, $3),
+			disabled_by = coalesce(u.disabled_by, $4) WHERE u.operation_id = $1 AND u.id = $2 RETURNING `+access.UserColumns,
+			s.op, u.ID, at, by.Email))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE web_session SET revoked_at = $3
+			WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, at); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE api_token SET revoked_at = $3, revoked_by = $4
+			WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, at, by.Email)
+		return err
+	})
+	if err != nil {
+		return access.User{}, db.Translate("auth.SetDisabled", err)
+	}
+	s.mu.Lock()
+	clear(s.tokens)
+	s.mu.Unlock()
+	return u, nil
 }
 
 // Session is a signed-in person's session. ID is the secret of the cookie; it is known only
@@ -231,7 +275,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 
 	// The password is checked with no connection held: it takes an argon2id verification.
 	var hash *string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, p.hash FROM app_user u
+	u, err := access.ScanUser(s.pool.QueryRow(ctx, `SELECT `+access.UserColumns+`, p.hash FROM app_user u
 		LEFT JOIN user_password p ON p.operation_id = u.operation_id AND p.user_id = u.id
 		WHERE u.operation_id = $1 AND u.email = $2`, s.op, email), &hash)
 	known := err == nil && hash != nil
@@ -250,6 +294,9 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 	}
 	if !ok {
 		return Session{}, errSignIn()
+	}
+	if u.Disabled() { // told only to whoever knows the password; the attempt stays a failure
+		return Session{}, ErrDisabled(u)
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE signin_attempt SET ok = true WHERE operation_id = $1 AND id = $2`, s.op, attempt); err != nil {
 		return Session{}, db.Translate("auth.SignIn", err)
@@ -322,9 +369,10 @@ func (s *Service) SessionByID(ctx context.Context, id string) (Session, error) {
 	now := s.stamp()
 	var lastSeen time.Time
 	sess := Session{ID: id}
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, s.created_at, s.expires_at, s.last_seen_at
+	u, err := access.ScanUser(s.pool.QueryRow(ctx, `SELECT `+access.UserColumns+`, s.created_at, s.expires_at, s.last_seen_at
 		FROM web_session s JOIN app_user u ON u.operation_id = s.operation_id AND u.id = s.user_id
-		WHERE s.operation_id = $1 AND s.id_hash = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 AND s.last_seen_at > $4`,
+		WHERE s.operation_id = $1 AND s.id_hash = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 AND s.last_seen_at > $4
+		  AND u.disabled_at IS NULL`,
 		s.op, digest(id), now, now.Add(-s.cfg.IdleTimeout)), &sess.CreatedAt, &sess.ExpiresAt, &lastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, errSession()
@@ -397,6 +445,9 @@ func (s *Service) CreateToken(ctx context.Context, by access.User, email, name s
 	if err != nil {
 		return "", Token{}, err
 	}
+	if u.Disabled() {
+		return "", Token{}, ErrDisabled(u)
+	}
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = "token for " + u.Email
@@ -432,9 +483,9 @@ func (s *Service) TokenUser(ctx context.Context, secret string) (access.User, in
 	var id int64
 	var lastUsed *time.Time
 	var createdBy string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, t.id, t.last_used_at, t.created_by
+	u, err := access.ScanUser(s.pool.QueryRow(ctx, `SELECT `+access.UserColumns+`, t.id, t.last_used_at, t.created_by
 		FROM api_token t JOIN app_user u ON u.operation_id = t.operation_id AND u.id = t.user_id
-		WHERE t.operation_id = $1 AND t.hash = $2 AND t.revoked_at IS NULL`, s.op, digest(secret)), &id, &lastUsed, &createdBy)
+		WHERE t.operation_id = $1 AND t.hash = $2 AND t.revoked_at IS NULL AND u.disabled_at IS NULL`, s.op, digest(secret)), &id, &lastUsed, &createdBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.User{}, 0, apperr.New(apperr.Unauthenticated, RuleSession, "the token is not valid or has been revoked")
 	}

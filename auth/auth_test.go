@@ -325,3 +325,78 @@ func TestSignInWithAnOverlongEmail(t *testing.T) {
 		t.Errorf("recorded email of %d bytes, valid UTF-8 %v", len(stored), utf8.ValidString(stored))
 	}
 }
+
+// TestDisablingAUser: a disabled user (a leaver) is signed out everywhere at once, their tokens
+// stop, and they cannot sign in (AU6, told only to whoever knows the password) or be given a
+// token; enabling them lets them sign in anew, but revoked tokens stay revoked. Nobody disables
+// their own account, and only those who manage users disable anyone.
+func TestDisablingAUser(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	admin, err := access.AddUser(ctx, f.pool, f.svc.OperationID(), access.System,
+		access.User{Email: "admin@x.example", Name: "A D", Role: access.Admin}, nil, *f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := f.svc.SignIn(ctx, f.user.Email, "the right password", "192.0.2.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := f.svc.CreateToken(ctx, access.System, f.user.Email, "nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.TokenUser(ctx, secret); err != nil { // cached now
+		t.Fatal(err)
+	}
+
+	if _, err := f.svc.SetDisabled(ctx, f.user, admin.Email, true); apperr.RuleOf(err) != access.RuleRole {
+		t.Errorf("a programme manager disabled an admin: %v", err)
+	}
+	if _, err := f.svc.SetDisabled(ctx, admin, admin.Email, true); apperr.RuleOf(err) != auth.RuleDisabled {
+		t.Errorf("an admin disabled their own account: %v", err)
+	}
+	if _, err := f.svc.SetDisabled(ctx, admin, "nobody@x.example", true); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("disabling an unknown user: %v", err)
+	}
+	u, err := f.svc.SetDisabled(ctx, admin, f.user.Email, true)
+	if err != nil || !u.Disabled() || !u.DisabledAt.Equal(*f.now) || u.DisabledBy != admin.Email {
+		t.Fatalf("disabled: %+v, %v", u, err)
+	}
+	*f.now = f.now.Add(time.Hour)
+	if again, err := f.svc.SetDisabled(ctx, admin, f.user.Email, true); err != nil || !again.DisabledAt.Equal(*u.DisabledAt) {
+		t.Errorf("disabling again moved the date: %+v, %v", again, err)
+	}
+
+	if _, err := f.svc.SessionByID(ctx, sess.ID); apperr.RuleOf(err) != auth.RuleSession {
+		t.Errorf("the disabled user's session still works: %v", err)
+	}
+	if _, _, err := f.svc.TokenUser(ctx, secret); apperr.RuleOf(err) != auth.RuleSession {
+		t.Errorf("the disabled user's token still works: %v", err)
+	}
+	if _, err := f.svc.SignIn(ctx, f.user.Email, "the right password", "192.0.2.1", ""); apperr.RuleOf(err) != auth.RuleDisabled ||
+		!strings.Contains(apperr.Public(err), "disabled on 2022-03-01 by admin@x.example") {
+		t.Errorf("a disabled user with the right password: %v", err)
+	}
+	if _, err := f.svc.SignIn(ctx, f.user.Email, "a wrong password", "192.0.2.1", ""); apperr.RuleOf(err) != auth.RuleSignIn {
+		t.Errorf("a disabled user with a wrong password must get the one answer of AU1: %v", err)
+	}
+	if _, _, err := f.svc.CreateToken(ctx, access.System, f.user.Email, "another"); apperr.RuleOf(err) != auth.RuleDisabled {
+		t.Errorf("a token for a disabled user: %v", err)
+	}
+	users, err := access.Users(ctx, f.pool, f.svc.OperationID())
+	if err != nil || len(users) != 2 || !users[1].Disabled() || users[0].Disabled() {
+		t.Errorf("users listed %+v, %v", users, err)
+	}
+
+	if u, err := f.svc.SetDisabled(ctx, admin, f.user.Email, false); err != nil || u.Disabled() || u.DisabledBy != "" {
+		t.Fatalf("enabled: %+v, %v", u, err)
+	}
+	if _, err := f.svc.SignIn(ctx, f.user.Email, "the right password", "192.0.2.1", ""); err != nil {
+		t.Errorf("an enabled user cannot sign in: %v", err)
+	}
+	if _, _, err := f.svc.TokenUser(ctx, secret); err == nil {
+		t.Error("enabling a user brought back a token revoked when they were disabled")
+	}
+}

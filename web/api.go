@@ -96,6 +96,10 @@ func (s *Server) apiRoutes() []route {
 			doc: &opDoc{Tag: "people", Summary: "Add a user", Request: "UserInput", Response: "User", Created: true}},
 		{method: "PUT", pattern: "/api/v1/users/{email}/password", action: access.ManageUsers, handler: s.apiSetPassword,
 			doc: &opDoc{Tag: "people", Summary: "Set a user's password (ends their sessions)", Request: "PasswordInput", NoContent: true}},
+		{method: "POST", pattern: "/api/v1/users/{email}/disable", action: access.ManageUsers, handler: s.apiSetDisabled(true),
+			doc: &opDoc{Tag: "people", Summary: "Disable a user (a leaver): they can no longer sign in, and their sessions and tokens end (AU6)", Response: "User"}},
+		{method: "POST", pattern: "/api/v1/users/{email}/enable", action: access.ManageUsers, handler: s.apiSetDisabled(false),
+			doc: &opDoc{Tag: "people", Summary: "Enable a disabled user again (they sign in anew; revoked tokens stay revoked)", Response: "User"}},
 		{method: "GET", pattern: "/api/v1/tokens", action: access.ManageUsers, handler: s.apiTokens,
 			doc: &opDoc{Tag: "people", Summary: "Every bearer token (never its secret)", Response: "TokenList"}},
 		{method: "POST", pattern: "/api/v1/tokens", action: access.ManageUsers, handler: s.apiCreateToken,
@@ -171,8 +175,16 @@ type userJSON struct {
 	Authority string `json:"authority,omitempty"`
 }
 
-func userOut(u access.User) userJSON {
-	return userJSON{Email: u.Email, Name: u.Name, Role: string(u.Role), Authority: u.Authority}
+// userOutJSON is a user as the API gives one.
+type userOutJSON struct {
+	userJSON
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	DisabledBy string     `json:"disabled_by,omitempty"`
+}
+
+func userOut(u access.User) userOutJSON {
+	return userOutJSON{userJSON: userJSON{Email: u.Email, Name: u.Name, Role: string(u.Role), Authority: u.Authority},
+		DisabledAt: u.DisabledAt, DisabledBy: u.DisabledBy}
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
@@ -188,7 +200,7 @@ func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]userJSON, len(us))
+	out := make([]userOutJSON, len(us))
 	for i, u := range us {
 		out[i] = userOut(u)
 	}
@@ -252,6 +264,31 @@ func (s *Server) apiSetPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// setDisabled disables the user with email (disable true) or enables them, as the caller.
+func (s *Server) setDisabled(r *http.Request, email string, disable bool) (access.User, error) {
+	if err := authorize(r, access.ManageUsers, ""); err != nil {
+		return access.User{}, err
+	}
+	u, err := s.cfg.Auth.SetDisabled(r.Context(), user(r), email, disable)
+	action := "users.enable"
+	if disable {
+		action = "users.disable"
+	}
+	s.audit(r, action, access.NormalizeEmail(email), nil, err)
+	return u, err
+}
+
+func (s *Server) apiSetDisabled(disable bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		u, err := s.setDisabled(r, r.PathValue("email"), disable)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, userOut(u))
+		return nil
+	}
 }
 
 type tokenJSON struct {

@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
@@ -25,6 +27,11 @@ var publicRoutes = map[string]bool{
 
 // concrete fills a route pattern with values that name existing things where that matters.
 func concrete(pattern string) string {
+	if strings.HasSuffix(pattern, "/disable") || strings.HasSuffix(pattern, "/enable") {
+		// Disabling a test user would end the sessions and tokens the other routes are tried
+		// with: these are tried on nobody's account (404 for those allowed).
+		pattern = strings.Replace(pattern, "{email}", "nobody@nowhere.example", 1)
+	}
 	return strings.NewReplacer("{authority}", "GB-NWP", "{payroll_ref}", "NWP-1", "{id}", "999999", "{period}", "2021Q1",
 		"{file}", "claim.pdf", "{kind}", "time", "{email}", testUsers["fo"].Email, "{lang}", "cy", "{$}", "").Replace(pattern)
 }
@@ -688,5 +695,80 @@ func TestAdminSeesNoClaimFigures(t *testing.T) {
 		if res := e.do("GET", "/api/v1/audit/accounts", who, nil); res.status != 403 {
 			t.Errorf("%s GET /api/v1/audit/accounts: %d", who, res.status)
 		}
+	}
+}
+
+// TestDisablingALeaver: an admin disables a user from the users page; the user's open session
+// and token stop at once, sign-in tells them (AU6) rather than taking their password as wrong,
+// and the audit log records who did it. Enabling them through the API lets them sign in again.
+func TestDisablingALeaver(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	fo, admin := e.signIn("fo"), e.signIn("admin")
+	foEmail, adminEmail := testUsers["fo"].Email, testUsers["admin"].Email
+
+	page := string(admin.get("/admin/users").body)
+	for email, want := range map[string]bool{foEmail: true, adminEmail: false} {
+		button := `action="/admin/users/disable" class="inline"><input type="hidden" name="_csrf" value="` + admin.csrf +
+			`"><input type="hidden" name="email" value="` + email + `">`
+		if got := strings.Contains(page, button); got != want {
+			t.Errorf("a disable button for %s: %v, want %v", email, got, want)
+		}
+	}
+	res := admin.post("/admin/users/disable", url.Values{"email": {foEmail}})
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/admin/users?done=disabled" {
+		t.Fatalf("disable: %d %s", res.status, res.header.Get("Location"))
+	}
+	page = string(admin.get("/admin/users?done=disabled").body)
+	if !strings.Contains(page, "User disabled: their sessions and tokens have ended.") ||
+		!strings.Contains(page, `action="/admin/users/enable"`) || !strings.Contains(page, "disabled ") {
+		t.Errorf("the users page after disabling:\n%s", page)
+	}
+
+	if res := fo.get("/"); res.status != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), "/signin") {
+		t.Errorf("the leaver's session: %d %s", res.status, res.header.Get("Location"))
+	}
+	if res := e.do("GET", "/api/v1/me", "fo", nil); res.status != http.StatusUnauthorized {
+		t.Errorf("the leaver's token: %d", res.status)
+	}
+	signIn := func(password string) response {
+		jar, _ := cookiejar.New(nil)
+		b := &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		form := b.get("/signin")
+		return b.postForm("/signin", url.Values{"_pre": {string(preInput.FindSubmatch(form.body)[1])}, "email": {foEmail}, "password": {password}})
+	}
+	if res := signIn(testPassword); res.status != http.StatusForbidden || !strings.Contains(string(res.body), "This account has been disabled.") {
+		t.Errorf("the leaver signing in: %d\n%s", res.status, res.body)
+	}
+	if res := signIn("not the password"); res.status != http.StatusUnauthorized || strings.Contains(string(res.body), "disabled") {
+		t.Errorf("a wrong password for a disabled account must say no more than for any other: %d", res.status)
+	}
+	if res := e.do("POST", "/api/v1/users/"+adminEmail+"/disable", "admin", nil); res.status != http.StatusForbidden || res.errorBody(t).Rule != "AU6" {
+		t.Errorf("an admin disabling their own account: %d %s", res.status, res.body)
+	}
+
+	var u struct {
+		Email      string     `json:"email"`
+		DisabledAt *time.Time `json:"disabled_at"`
+	}
+	if res := e.do("POST", "/api/v1/users/"+foEmail+"/enable", "admin", nil); res.status != http.StatusOK {
+		t.Fatalf("enable: %d %s", res.status, res.body)
+	} else if res.json(t, &u); u.Email != foEmail || u.DisabledAt != nil {
+		t.Errorf("enabled user %+v", u)
+	}
+	if res := signIn(testPassword); res.status != http.StatusSeeOther {
+		t.Errorf("the enabled user signing in: %d", res.status)
+	}
+
+	var audit struct{ Events []auth.Event }
+	e.do("GET", "/api/v1/audit/accounts?target="+url.QueryEscape(foEmail), "admin", nil).json(t, &audit)
+	var actions []string
+	for _, ev := range audit.Events {
+		if ev.Action != "signin" {
+			actions = append(actions, ev.Action+" by "+ev.Actor+": "+ev.Outcome)
+		}
+	}
+	if want := []string{"users.enable by " + adminEmail + ": ok", "users.disable by " + adminEmail + ": ok"}; !slices.Equal(actions, want) {
+		t.Errorf("audit of the leaver's account: %q, want %q", actions, want)
 	}
 }

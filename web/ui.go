@@ -73,6 +73,8 @@ func (s *Server) uiRoutes() []route {
 		{method: "GET", pattern: "/admin/users", action: access.ManageUsers, ui: true, handler: s.uiUsers},
 		{method: "POST", pattern: "/admin/users", action: access.ManageUsers, ui: true, handler: s.uiAddUser},
 		{method: "POST", pattern: "/admin/users/password", action: access.ManageUsers, ui: true, handler: s.uiSetPassword},
+		{method: "POST", pattern: "/admin/users/disable", action: access.ManageUsers, ui: true, handler: s.uiSetDisabled(true)},
+		{method: "POST", pattern: "/admin/users/enable", action: access.ManageUsers, ui: true, handler: s.uiSetDisabled(false)},
 		{method: "GET", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiTokens},
 		{method: "POST", pattern: "/admin/tokens", action: access.ManageUsers, ui: true, handler: s.uiCreateToken},
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", action: access.ManageUsers, ui: true, handler: s.uiRevokeToken},
@@ -168,15 +170,18 @@ func (s *Server) uiSignIn(w http.ResponseWriter, r *http.Request) error {
 		s.log.Error("audit log write failed", "request_id", st.id, "err", xerr)
 	}
 	if err != nil {
-		code := apperr.CodeOf(err)
-		if code != apperr.Unauthenticated && code != apperr.Locked {
+		code, disabled := apperr.CodeOf(err), apperr.RuleOf(err) == auth.RuleDisabled
+		if code != apperr.Unauthenticated && code != apperr.Locked && !disabled {
 			return err
 		}
 		_, _, _, status := classify(err)
 		msgs := s.pages.catalogs[st.lang]
 		msg := msgs["signin.failed"]
-		if code == apperr.Locked {
+		switch {
+		case code == apperr.Locked:
 			msg = msgs["signin.throttled"]
+		case disabled:
+			msg = msgs["signin.disabled"]
 		}
 		return s.signInPage(w, r, status, email, []problem{{Field: "email", Message: msg}})
 	}
@@ -1219,6 +1224,23 @@ func (s *Server) uiSetPassword(w http.ResponseWriter, r *http.Request) error {
 		return s.usersPage(w, r, status, nil, pf)
 	}
 	return redirect(w, r, "/admin/users?done=password")
+}
+
+// uiSetDisabled disables (disable true) or enables the user the form names, from a button of
+// the users page.
+func (s *Server) uiSetDisabled(disable bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		if _, err := s.setDisabled(r, r.PostForm.Get("email"), disable); err != nil {
+			return err
+		}
+		if disable {
+			return redirect(w, r, "/admin/users?done=disabled")
+		}
+		return redirect(w, r, "/admin/users?done=enabled")
+	}
 }
 
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, status int, f *form, secret string) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/ledger"
@@ -50,14 +51,17 @@ const generatorVersion = "infuse " + version
 
 // actor looks up the user named by --as; without one the command acts as the system (the
 // operator at the server's command line, who holds the database anyway). An unknown email is
-// refused as A1, not M2: nobody may act under that name.
+// refused as A1, not M2: nobody may act under that name; a disabled user as AU6.
 func actor(ctx context.Context, l *ledger.Ledger, email string) (access.User, error) {
 	if email == "" {
 		return access.System, nil
 	}
 	u, err := access.UserByEmail(ctx, l.Pool(), l.OperationID(), email)
-	if apperr.CodeOf(err) == apperr.NotFound {
+	switch {
+	case apperr.CodeOf(err) == apperr.NotFound:
 		return u, apperr.New(apperr.Forbidden, access.RuleRole, "there is no user %q (add one with infuse users add)", email)
+	case err == nil && u.Disabled():
+		return u, auth.ErrDisabled(u)
 	}
 	return u, err
 }

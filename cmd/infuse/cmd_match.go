@@ -261,11 +261,19 @@ func cmdUsersList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "EMAIL\tNAME\tROLE\tAUTHORITY")
+	fmt.Fprintln(w, "EMAIL\tNAME\tROLE\tAUTHORITY\tSTATUS")
 	for _, u := range us {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Email, u.Name, u.Role, u.Authority)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Email, u.Name, u.Role, u.Authority, userStatus(u))
 	}
 	return w.Flush()
+}
+
+// userStatus is a user's status for people: "active", or when and by whom they were disabled.
+func userStatus(u access.User) string {
+	if !u.Disabled() {
+		return "active"
+	}
+	return fmt.Sprintf("disabled %s by %s", u.DisabledAt.Format("2006-01-02"), u.DisabledBy)
 }
 
 // cmdReverse returns the command that reverses a time entry or an expenditure line.

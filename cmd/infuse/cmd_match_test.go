@@ -5,8 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ccr-infuse/infuse/internal/dbtest"
 )
@@ -109,4 +113,46 @@ func TestCLIImportsAndCorrections(t *testing.T) {
 
 	// Officers are there, so the demo leaves the database alone.
 	expect(exitOK, "no demo data loaded", "demo", "--if-empty")
+}
+
+// TestUsersDisableAndEnable: the operator disables a leaver and enables them again; a disabled
+// user cannot act with --as (AU6), the list shows who is disabled, and both steps are audited.
+func TestUsersDisableAndEnable(t *testing.T) {
+	t.Parallel()
+	c := newMatchCLI(t)
+	if _, errOut, code := c.run("users", "add", "--email", "Leaver@X.example", "--role", "programme_manager"); code != exitOK {
+		t.Fatalf("users add: %d %s", code, errOut)
+	}
+	out, errOut, code := c.run("users", "disable", "--email", "leaver@x.example")
+	if code != exitOK || !strings.HasPrefix(out, "leaver@x.example: disabled ") || !strings.HasSuffix(out, " by system\n") {
+		t.Fatalf("users disable: %d %q %s", code, out, errOut)
+	}
+	if out, _, _ := c.run("users", "list"); !strings.Contains(out, "STATUS") || !strings.Contains(out, "disabled ") {
+		t.Errorf("users list:\n%s", out)
+	}
+	_, errOut, code = c.run("claims", "compile", "--period", "2021Q1", "--as", "leaver@x.example")
+	if code == exitOK || !strings.Contains(errOut, "AU6") || !strings.Contains(errOut, "was disabled on") {
+		t.Errorf("acting as a disabled user: %d %s", code, errOut)
+	}
+	if _, errOut, code := c.run("users", "disable", "--email", "nobody@x.example"); code == exitOK || !strings.Contains(errOut, `there is no user "nobody@x.example"`) {
+		t.Errorf("disabling an unknown user: %d %s", code, errOut)
+	}
+	if out, errOut, code := c.run("users", "enable", "--email", "leaver@x.example"); code != exitOK || out != "leaver@x.example: active\n" {
+		t.Errorf("users enable: %d %q %s", code, out, errOut)
+	}
+	if _, errOut, code := c.run("claims", "compile", "--period", "2021Q1", "--as", "leaver@x.example"); strings.Contains(errOut, "AU6") {
+		t.Errorf("acting as an enabled user: %d %s", code, errOut)
+	}
+	pool, err := pgxpool.New(t.Context(), c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rows, _ := pool.Query(t.Context(), `SELECT action || ' ' || target || ' ' || outcome FROM audit_event
+		WHERE action IN ('users.disable', 'users.enable') ORDER BY id`)
+	audited, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	want := []string{"users.disable leaver@x.example ok", "users.disable nobody@x.example failed", "users.enable leaver@x.example ok"}
+	if err != nil || !slices.Equal(audited, want) {
+		t.Errorf("audited %q, %v; want %q", audited, err, want)
+	}
 }

@@ -100,8 +100,7 @@ func cmdTokensCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Record(ctx, auth.Event{Actor: "system", ActorRole: string(access.SystemRole), Action: "tokens.create",
-		Target: t.User, Detail: map[string]any{"name": t.Name, "id": t.ID}, RequestID: "cli", Client: "console"}, nil); err != nil {
+	if err := recordConsole(ctx, a, "tokens.create", t.User, map[string]any{"name": t.Name, "id": t.ID}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, secret)
@@ -130,16 +129,52 @@ func cmdUsersPasswd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	err = a.SetPassword(ctx, access.System, *email, pw)
-	if xerr := a.Record(ctx, auth.Event{Actor: "system", ActorRole: string(access.SystemRole), Action: "users.password",
-		Target: access.NormalizeEmail(*email), RequestID: "cli", Client: "console"}, err); xerr != nil && err == nil {
-		err = xerr
-	}
-	if err != nil {
+	if err := recordConsole(ctx, a, "users.password", access.NormalizeEmail(*email), nil,
+		a.SetPassword(ctx, access.System, *email, pw)); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "password set for %s\n", access.NormalizeEmail(*email))
 	return nil
+}
+
+// cmdUsersDisable returns the command that disables a user (disable true) or enables one, as
+// the operator at the console, recorded in the audit log.
+func cmdUsersDisable(disable bool) func(ctx context.Context, e *env, args []string) error {
+	verb, action := "enable", "users.enable"
+	if disable {
+		verb, action = "disable", "users.disable"
+	}
+	return func(ctx context.Context, e *env, args []string) error {
+		fs := e.flags("users " + verb)
+		email := fs.String("email", "", "email of the user")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if err := required(fs, "email"); err != nil {
+			return err
+		}
+		a, err := e.auth(ctx)
+		if err != nil {
+			return err
+		}
+		u, err := a.SetDisabled(ctx, access.System, *email, disable)
+		if err := recordConsole(ctx, a, action, access.NormalizeEmail(*email), nil, err); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: %s\n", u.Email, userStatus(u))
+		return nil
+	}
+}
+
+// recordConsole records in the audit log what the operator at the console did (action on
+// target, with its outcome err), and returns err, or the failure to record it.
+func recordConsole(ctx context.Context, a *auth.Service, action, target string, detail map[string]any, err error) error {
+	xerr := a.Record(ctx, auth.Event{Actor: "system", ActorRole: string(access.SystemRole), Action: action,
+		Target: target, Detail: detail, RequestID: "cli", Client: "console"}, err)
+	if err != nil {
+		return err
+	}
+	return xerr
 }
 
 func readLine(r io.Reader) (string, error) {

@@ -55,6 +55,8 @@ func commands() []command {
 		{"expenditure reverse", "--id N --reason R [--as EMAIL]", "reverse an expenditure line (a corrected line can then be recorded)", cmdReverse("expenditure")},
 		{"users add", "--email E --role R [--authority GB-XXX] [--name N]", "add a user (finance_officer, programme_manager, auditor, admin)", cmdUsersAdd},
 		{"users list", "", "list the users", cmdUsersList},
+		{"users disable", "--email E", "disable a user (a leaver): ends their sessions and tokens", cmdUsersDisable(true)},
+		{"users enable", "--email E", "enable a disabled user again", cmdUsersDisable(false)},
 		{"backup", "FILE [--force]", "copy the whole database to a new FILE (pg_dump custom format; --force replaces one)", cmdBackup},
 		{"restore", "FILE [--replace]", "replace the database with a backup, then verify the chain", cmdRestore},
 		{"claims compile", "--period P [--json] [--as EMAIL]", "compile (or recompile) the draft claim", cmdClaimsCompile},
