@@ -17,6 +17,7 @@ import (
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/ledger"
 	"github.com/ccr-infuse/infuse/programme"
+	"github.com/ccr-infuse/infuse/reports"
 )
 
 // The lifecycle of domain.md §7: draft → reviewed → submitted → approved → paid. Each step runs
@@ -33,9 +34,27 @@ func (s *Service) Review(ctx context.Context, period string, by access.User) (*C
 // ReviewCompilation is Review of the compilation the reviewer read, the one compiled at
 // compiledAt: if the claim has been recompiled since, the review is refused (CL4), since it
 // would cover figures the reviewer never saw. A zero compiledAt reviews the current one.
+//
+// The pack stored with the claim is rendered anew, saying "reviewed", and replaced in the
+// review's transaction: the pack people download says what the claim is.
 func (s *Service) ReviewCompilation(ctx context.Context, period string, compiledAt time.Time, by access.User) (*Claim, error) {
 	if err := authorize(by, access.ReviewClaim); err != nil {
 		return nil, err
+	}
+	read, err := s.Claim(ctx, period)
+	if err != nil {
+		return nil, err
+	}
+	if compiledAt.IsZero() {
+		compiledAt = read.CompiledAt
+	}
+	// The pack is rendered before the transaction, as Submit renders it, for a draft of the
+	// compilation being reviewed; the transaction refuses the review if that has changed.
+	var pack []reports.File
+	if read.Status == Draft && compiledAt.Equal(read.CompiledAt) {
+		if pack, err = s.render(ctx, read, Reviewed, ""); err != nil {
+			return nil, err
+		}
 	}
 	return s.step(ctx, period, func(tx pgx.Tx, c *Claim, now time.Time) error {
 		switch {
@@ -43,7 +62,7 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 			return frozenError(c)
 		case c.Status == Reviewed:
 			return apperr.New(apperr.Conflict, RuleReview, "the claim for %s was reviewed already by %s", c.Period.Code, c.ReviewedBy)
-		case !compiledAt.IsZero() && !compiledAt.Equal(c.CompiledAt):
+		case !compiledAt.Equal(c.CompiledAt):
 			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s was recompiled after the figures you read; read them again before reviewing it", c.Period.Code)
 		}
 		// Figures the ledger has moved on from could not be submitted (CL4): a review of them
@@ -58,8 +77,11 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 			WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, c.Period.Code, now, by.Email); err != nil {
 			return err
 		}
+		if err := s.storePack(ctx, tx, c, pack, Reviewed, now); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, c.Period.Code, "reviewed", by, now, map[string]any{
-			"compiled_at": c.CompiledAt, "position": c.Position.Seq, "blocking": len(c.Figures.Blocking())})
+			"compiled_at": c.CompiledAt, "position": c.Position.Seq, "blocking": len(c.Figures.Blocking()), "files": packDigests(pack)})
 	})
 }
 

@@ -34,6 +34,9 @@ type Manifest struct {
 	GeneratorVersion string         `json:"generator_version"`
 	CompiledAt       time.Time      `json:"compiled_at"`
 	Files            []ManifestFile `json:"files"`
+	// ClaimStatus is the claim's status the pack was rendered for (draft, reviewed or
+	// submitted), as its documents show it. Added after the fields above, so it comes last.
+	ClaimStatus string `json:"claim_status"`
 }
 
 // ManifestLedger is the ledger position in the manifest.
@@ -66,6 +69,7 @@ func NewManifest(p *Pack, files ...ManifestFile) Manifest {
 		GeneratorVersion: p.generator(),
 		CompiledAt:       p.CompiledAt.UTC(),
 		Files:            append([]ManifestFile(nil), files...),
+		ClaimStatus:      p.Status,
 	}
 }
 

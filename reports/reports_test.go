@@ -703,7 +703,7 @@ func TestWriteDir(t *testing.T) {
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Period != "2021Q3" || got.ClaimNumber != 3 || got.Position.ChainLink != p.Position.ChainLink ||
+	if got.Period != "2021Q3" || got.ClaimStatus != "draft" || got.ClaimNumber != 3 || got.Position.ChainLink != p.Position.ChainLink ||
 		got.Position.LastEntryID != p.Position.LastEntryID || got.GeneratorVersion != "infuse test" ||
 		!got.CompiledAt.Equal(p.CompiledAt) || got.PeriodStart != "2021-07-01" || got.PeriodEnd != "2021-09-30" {
 		t.Errorf("manifest %+v", got)
@@ -727,7 +727,7 @@ func TestWriteDir(t *testing.T) {
 	for _, k := range keys {
 		order = append(order, k[1])
 	}
-	want := []string{"operation", "period", "period_start", "period_end", "claim_number", "ledger_position", "generator_version", "compiled_at", "files"}
+	want := []string{"operation", "period", "period_start", "period_end", "claim_number", "ledger_position", "generator_version", "compiled_at", "files", "claim_status"}
 	if !slices.Equal(order, want) {
 		t.Errorf("manifest fields %v, want %v", order, want)
 	}

@@ -269,10 +269,11 @@ func TestClaimsCLI(t *testing.T) {
 	}
 }
 
-// TestClaimsPackWritesTheStoredPack: a draft's pack stored as the service stores it (compiled,
-// then reviewed) is what `claims pack` writes, byte for byte, so the files and hashes an auditor
-// gets from the CLI are the ones the web serves; once recompiled, with no pack stored for the
-// new compilation, the pack is rendered from the ledger.
+// TestClaimsPackWritesTheStoredPack: a claim's pack stored as the service stores it (at
+// compiling, and again at review, so that it says "reviewed") is what `claims pack` writes,
+// byte for byte, so the files and hashes an auditor gets from the CLI are the ones the web
+// serves; once recompiled, with no pack stored for the new compilation, the pack is rendered
+// from the ledger.
 func TestClaimsPackWritesTheStoredPack(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -299,21 +300,27 @@ func TestClaimsPackWritesTheStoredPack(t *testing.T) {
 	c.must("claims", "review", "--period", "2021Q1", "--as", "alice@monmouthshire.gov.uk")
 	dir := t.TempDir()
 	out := c.must("claims", "pack", "--period", "2021Q1", "--out", dir)
-	if !strings.Contains(out, "the one stored when it was draft (it is reviewed now") {
+	if !strings.Contains(out, "wrote the pack of claim 1 for 2021Q1 (reviewed)") {
 		t.Errorf("pack: %s", out)
 	}
-	served, _, err := svc.StoredPack(ctx, "2021Q1") // what the web serves
-	if err != nil {
-		t.Fatal(err)
+	served, status, err := svc.StoredPack(ctx, "2021Q1") // what the web serves
+	if err != nil || status != claims.Reviewed {
+		t.Fatalf("stored pack of the reviewed claim: %s, %v", status, err)
 	}
 	for i, f := range served {
 		data, err := os.ReadFile(filepath.Join(dir, f.Name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(data, f.Data) || !bytes.Equal(data, stored[i].Data) {
+		if !bytes.Equal(data, f.Data) {
 			t.Errorf("%s written by claims pack differs from the stored one the web serves", f.Name)
 		}
+		if bytes.Equal(data, stored[i].Data) {
+			t.Errorf("%s is still the draft's, after the review", f.Name)
+		}
+	}
+	if m, _ := os.ReadFile(filepath.Join(dir, reports.NameManifest)); !bytes.Contains(m, []byte(`"claim_status": "reviewed"`)) {
+		t.Errorf("manifest of the reviewed pack:\n%s", m)
 	}
 
 	// Recompiled without storing a pack (as the service alone does): the stored pack is of an
