@@ -80,6 +80,17 @@ func setup(t *testing.T) fixture {
 	return fixture{svc: svc, pool: pool, now: &now, user: u}
 }
 
+// addAdmin adds an administrator, admin@x.example.
+func (f fixture) addAdmin(t *testing.T) access.User {
+	t.Helper()
+	admin, err := access.AddUser(context.Background(), f.pool, f.svc.OperationID(), access.System,
+		access.User{Email: "admin@x.example", Name: "A D", Role: access.Admin}, nil, *f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin
+}
+
 func TestSessions(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -188,11 +199,7 @@ func TestTokensActForTheirCreator(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	admin, err := access.AddUser(ctx, f.pool, f.svc.OperationID(), access.System,
-		access.User{Email: "admin@x.example", Name: "A D", Role: access.Admin}, nil, *f.now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := f.addAdmin(t)
 	if _, _, err := f.svc.CreateToken(ctx, admin, f.user.Email, "act as the manager"); apperr.CodeOf(err) != apperr.Forbidden ||
 		apperr.RuleOf(err) != auth.RuleOwnToken {
 		t.Errorf("an admin created a token for a programme manager: %v", err)
@@ -334,11 +341,7 @@ func TestDisablingAUser(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	admin, err := access.AddUser(ctx, f.pool, f.svc.OperationID(), access.System,
-		access.User{Email: "admin@x.example", Name: "A D", Role: access.Admin}, nil, *f.now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := f.addAdmin(t)
 	sess, err := f.svc.SignIn(ctx, f.user.Email, "the right password", "192.0.2.1", "")
 	if err != nil {
 		t.Fatal(err)
