@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestWriteDirClearsTempFilesOfAKilledWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := WriteDir(t.Context(), dir, testPack(t, 3)); err != nil {
+	if _, err := WriteDir(t.Context(), dir, testPack(t, 3), nil); err != nil {
 		t.Fatal(err)
 	}
 	ents, err := os.ReadDir(dir)
@@ -96,7 +97,7 @@ func TestConcurrentWritersIntoOneDirectory(t *testing.T) {
 	for round := range 5 {
 		for i := range packs {
 			wg.Go(func() {
-				if err := WriteFiles(t.Context(), dir, packs[i]); err != nil {
+				if err := WriteFiles(t.Context(), dir, packs[i], nil); err != nil {
 					t.Errorf("round %d, writer %d: %v", round, i, err)
 				}
 			})
@@ -136,11 +137,11 @@ func TestAFailedReplacementLeavesNoFalseManifest(t *testing.T) {
 		manifest bool // the old manifest is still there, with its files
 	}{{NameXLSX, true}, {NamePDF, false}, {NameManifest, false}} {
 		dir := t.TempDir()
-		if err := WriteFiles(t.Context(), dir, older); err != nil {
+		if err := WriteFiles(t.Context(), dir, older, nil); err != nil {
 			t.Fatal(err)
 		}
 		failOn(c.failing)
-		if err := WriteFiles(t.Context(), dir, newer); err == nil {
+		if err := WriteFiles(t.Context(), dir, newer, nil); err == nil {
 			t.Fatalf("renaming %s failed, and WriteFiles did not say so", c.failing)
 		}
 		renameFile = os.Rename
@@ -168,7 +169,7 @@ func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFiles(t.Context(), dir, older); err != nil {
+	if err := WriteFiles(t.Context(), dir, older, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, NamePDF)); err != nil {
@@ -181,7 +182,7 @@ func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFiles(t.Context(), dir, newer); apperr.CodeOf(err) != apperr.Invalid {
+	if err := WriteFiles(t.Context(), dir, newer, nil); apperr.CodeOf(err) != apperr.Invalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
 	for _, f := range older {
@@ -196,8 +197,8 @@ func TestADirectoryNamedAsAPackFileWritesNothing(t *testing.T) {
 }
 
 // TestAWriterWaitsForTheDirectoryUntilItsContextEnds: a writer waits while another holds the
-// directory, gives up with its context (Ctrl-C, a deadline) leaving the directory as it was, and
-// writes once the other lets go.
+// directory's lock, says so once, gives up with its context (Ctrl-C, a deadline) leaving the
+// directory as it was, and writes once the other lets go.
 func TestAWriterWaitsForTheDirectoryUntilItsContextEnds(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -205,26 +206,31 @@ func TestAWriterWaitsForTheDirectoryUntilItsContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := os.Open(dir)
+	other, err := os.OpenFile(filepath.Join(dir, NameLock), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+	defer other.Close()
+	if err := syscall.Flock(int(other.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
+	var told atomic.Int32
+	waiting := func() { told.Add(1) }
 	ctx, cancel := context.WithTimeout(t.Context(), 5*lockPoll)
 	defer cancel()
-	if err := WriteFiles(ctx, dir, files); !errors.Is(err, context.DeadlineExceeded) {
+	if err := WriteFiles(ctx, dir, files, waiting); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("writing into a held directory: %v, want the context's deadline", err)
 	}
-	if names, _ := packDir(t, dir); len(names) != 0 {
-		t.Errorf("a writer that gave up left %v", names)
+	if names, _ := packDir(t, dir); !slices.Equal(names, []string{NameLock}) {
+		t.Errorf("a writer that gave up left %v (the other writer's lock file only, want)", names)
+	}
+	if told.Load() != 1 {
+		t.Errorf("the writer said it was waiting %d times, want once", told.Load())
 	}
 	done := make(chan error, 1)
-	go func() { done <- WriteFiles(t.Context(), dir, files) }()
+	go func() { done <- WriteFiles(t.Context(), dir, files, nil) }()
 	time.Sleep(3 * lockPoll)
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_UN); err != nil {
+	if err := syscall.Flock(int(other.Fd()), syscall.LOCK_UN); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -235,38 +241,23 @@ func TestAWriterWaitsForTheDirectoryUntilItsContextEnds(t *testing.T) {
 	}
 }
 
-// TestUnlockedWritersClearOnlyStaleTemps: where writers cannot take turns (a file system that
-// cannot lock a directory), a temporary file may be a live writer's, so only old ones are
-// cleared.
-func TestUnlockedWritersClearOnlyStaleTemps(t *testing.T) {
-	t.Parallel()
+// TestALockThatFailsRefusesTheWrite: where the lock cannot be taken (a file system without
+// locks: ENOLCK), writers could not take turns, so the pack is refused with a reason rather than
+// written unguarded.
+func TestALockThatFailsRefusesTheWrite(t *testing.T) {
+	// Not parallel: it replaces flock, which the parallel tests start only after it.
+	flock = func(int, int) error { return syscall.ENOLCK }
+	defer func() { flock = syscall.Flock }()
 	dir := t.TempDir()
 	files, _, err := Build(testPack(t, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-staleTemp - time.Minute)
-	for _, n := range []string{".claim.pdf.tmp-1", ".claim.pdf.tmp-2"} {
-		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	err = WriteFiles(t.Context(), dir, files, nil)
+	if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(apperr.Public(err), "its file system cannot lock "+NameLock) {
+		t.Errorf("writing where nothing can be locked: %v", err)
 	}
-	if err := os.Chtimes(filepath.Join(dir, ".claim.pdf.tmp-1"), old, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := clearTemps(dir, files, staleTemp); err != nil {
-		t.Fatal(err)
-	}
-	if names, _ := packDir(t, dir); !slices.Equal(names, []string{".claim.pdf.tmp-2"}) {
-		t.Errorf("after clearing stale temporary files the directory holds %v", names)
-	}
-	// A directory that cannot be locked is written unlocked, not refused.
-	d, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Close() // flock of a closed descriptor fails, as NFS's of a directory does
-	if locked, err := lockDir(t.Context(), d); locked || err != nil {
-		t.Errorf("lockDir of an unlockable directory: %v, %v; want false, nil", locked, err)
+	if names, _ := packDir(t, dir); len(names) != 0 {
+		t.Errorf("the refused writer left %v", names)
 	}
 }

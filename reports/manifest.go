@@ -132,32 +132,36 @@ func Build(p *Pack) ([]File, Manifest, error) {
 
 // WriteDir writes the pack of p into dir (created if missing) as claim.xlsx, claim.pdf and
 // manifest.json, and returns the manifest, as WriteFiles writes them.
-func WriteDir(ctx context.Context, dir string, p *Pack) (Manifest, error) {
+func WriteDir(ctx context.Context, dir string, p *Pack, waiting func()) (Manifest, error) {
 	files, m, err := Build(p)
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := WriteFiles(ctx, dir, files); err != nil {
+	if err := WriteFiles(ctx, dir, files, waiting); err != nil {
 		return Manifest{}, err
 	}
 	return m, nil
 }
 
+// NameLock is the lock file by which writers of a pack into one directory take turns. It is
+// there only while one writes (or after a writer was killed, until the next one).
+const NameLock = ".claim-pack.lock"
+
 // WriteFiles writes the files of a pack (as Build returns them, or as they were stored) into
 // dir, created if missing, replacing the files of an earlier pack whole. A reader never sees a
 // half-written file, and manifest.json never vouches for files other than its own:
-//   - writers into one directory take turns (an flock on it, released also when a writer dies;
-//     the wait ends with ctx), so that the temporary files a writer finds are those of a writer
-//     killed before it renamed them (kill -9, power loss), and it clears them. Where the file
-//     system cannot lock a directory (NFS), a writer goes on unlocked and clears only
-//     temporary files older than staleTemp;
+//   - writers into one directory take turns, by an exclusive flock on its lock file (NameLock,
+//     opened for writing, so that NFS locks it too), released also when a writer dies. The
+//     wait ends with ctx; waiting, if not nil, is called once if it has to wait. So a temporary
+//     file a writer finds is that of a writer killed before it renamed it (kill -9, power
+//     loss), and it clears it. The lock file is removed when the writer is done;
 //   - a pack file's name taken by a directory is refused before anything is written;
 //   - each file is written to a temporary name, synced, and renamed into place, with the old
 //     manifest moved aside first and the new one renamed in last, and the directory is synced.
 //
 // An error leaves no temporary file behind; if it comes after a data file was replaced, the
 // directory is left without a manifest rather than with one that does not match.
-func WriteFiles(ctx context.Context, dir string, files []File) error {
+func WriteFiles(ctx context.Context, dir string, files []File, waiting func()) error {
 	if len(files) == 0 {
 		return apperr.Wrap("reports.WriteFiles", errors.New("a pack of no files"))
 	}
@@ -166,20 +170,12 @@ func WriteFiles(ctx context.Context, dir string, files []File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return dirError(dir, err)
 	}
-	d, err := os.Open(dir)
+	unlock, err := lockDir(ctx, dir, waiting)
 	if err != nil {
-		return dirError(dir, err)
+		return err
 	}
-	defer d.Close() // releases the lock
-	locked, err := lockDir(ctx, d)
-	if err != nil {
-		return apperr.Wrap("reports.WriteFiles", err)
-	}
-	age := staleTemp
-	if locked {
-		age = 0 // every temporary file found is a dead writer's
-	}
-	if err := clearTemps(dir, files, age); err != nil {
+	defer unlock()
+	if err := clearTemps(dir, files); err != nil {
 		return dirError(dir, err)
 	}
 	for _, f := range files {
@@ -204,8 +200,8 @@ func WriteFiles(ctx context.Context, dir string, files []File) error {
 			return dirError(dir, err)
 		}
 	}
-	// The old manifest goes aside, to a temporary name of this writer's (removed on return, or
-	// by a later writer if this one dies), and comes back only if no data file was replaced.
+	// The old manifest goes aside, to a temporary name (removed on return, or by the next writer
+	// if this one dies), and comes back only if no data file was replaced.
 	manifest := filepath.Join(dir, NameManifest)
 	aside := temps[len(temps)-1] + "-old"
 	movedAside := false
@@ -219,7 +215,9 @@ func WriteFiles(ctx context.Context, dir string, files []File) error {
 	for i, f := range files {
 		if err := renameFile(temps[i], filepath.Join(dir, f.Name)); err != nil {
 			if i == 0 && movedAside {
-				_ = os.Rename(aside, manifest)
+				if rerr := os.Rename(aside, manifest); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
 			}
 			return dirError(dir, err)
 		}
@@ -230,8 +228,11 @@ func WriteFiles(ctx context.Context, dir string, files []File) error {
 	return nil
 }
 
-// renameFile is os.Rename; the tests make it fail part-way through a pack.
-var renameFile = os.Rename
+// renameFile and flock are os.Rename and syscall.Flock; the tests make them fail.
+var (
+	renameFile = os.Rename
+	flock      = syscall.Flock
+)
 
 // tempInfix marks the temporary files of WriteFiles: .NAME.tmp-…
 const tempInfix = ".tmp-"
@@ -244,49 +245,62 @@ func lastIfManifest(f File) int {
 	return 0
 }
 
-// staleTemp is the age from which a temporary file of WriteFiles is taken for a dead writer's
-// where writers cannot take turns: no live writer takes that long.
-const staleTemp = time.Hour
-
-// lockPoll is how often lockDir tries again for a directory another writer holds.
+// lockPoll is how often lockDir tries again for a lock another writer holds.
 const lockPoll = 20 * time.Millisecond
 
-// lockDir takes an exclusive flock on the directory d, trying every lockPoll until it is free or
-// ctx ends. It reports false, with no error, where the file system cannot lock a directory: NFS
-// refuses an exclusive lock on a file opened for reading, as a directory is.
-func lockDir(ctx context.Context, d *os.File) (bool, error) {
-	for {
-		err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+// lockDir takes the lock of dir, an exclusive flock on its lock file, trying every lockPoll until
+// it is free or ctx ends, and calls waiting (if not nil) the first time it finds it held. unlock
+// removes the lock file and then lets it go: a writer that opened it before then finds, once it
+// holds it, that it is no longer the file of that name, and tries again.
+func lockDir(ctx context.Context, dir string, waiting func()) (unlock func(), err error) {
+	path := filepath.Join(dir, NameLock)
+	for told := false; ; {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, dirError(dir, err)
+		}
+		err = flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			held, herr := f.Stat()
+			named, nerr := os.Stat(path)
+			if herr == nil && nerr == nil && os.SameFile(held, named) {
+				return func() {
+					_ = os.Remove(path)
+					_ = f.Close()
+				}, nil
+			}
+		}
+		_ = f.Close()
 		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, syscall.EINTR):
+		case err == nil, errors.Is(err, syscall.EINTR): // the file was replaced: try the new one
 		case errors.Is(err, syscall.EWOULDBLOCK):
+			if !told && waiting != nil {
+				waiting()
+			}
+			told = true
 			select {
 			case <-ctx.Done():
-				return false, ctx.Err()
+				return nil, ctx.Err()
 			case <-time.After(lockPoll):
 			}
-		default:
-			return false, nil
+		default: // nobody can hold a lock here, so the file is nobody's
+			_ = os.Remove(path)
+			return nil, &apperr.Error{Code: apperr.Invalid, Op: "reports.WriteFiles", Err: err,
+				Message: fmt.Sprintf("cannot write the claim pack into %s: its file system cannot lock %s, which keeps two writers apart", dir, NameLock)}
 		}
 	}
 }
 
-// clearTemps removes the temporary files that a writer killed mid-write left in dir, those last
-// modified at least age ago. Only WriteFiles's names are touched: .NAME.tmp-… of a pack file's
-// NAME.
-func clearTemps(dir string, files []File, age time.Duration) error {
+// clearTemps removes the temporary files that a writer killed mid-write left in dir. Only
+// WriteFiles's names are touched: .NAME.tmp-… of a pack file's NAME.
+func clearTemps(dir string, files []File) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
 		for _, f := range files {
-			if !strings.HasPrefix(e.Name(), "."+f.Name+tempInfix) {
-				continue
-			}
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) >= age {
+			if strings.HasPrefix(e.Name(), "."+f.Name+tempInfix) {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}

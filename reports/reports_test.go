@@ -677,7 +677,7 @@ func TestWriteDir(t *testing.T) {
 	t.Parallel()
 	p := testPack(t, testLines)
 	dir := filepath.Join(t.TempDir(), "pack")
-	m, err := WriteDir(t.Context(), dir, p)
+	m, err := WriteDir(t.Context(), dir, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,7 +733,7 @@ func TestWriteDir(t *testing.T) {
 	}
 
 	t.Run("RewriteReplacesWhole", func(t *testing.T) {
-		if _, err := WriteDir(t.Context(), dir, p); err != nil {
+		if _, err := WriteDir(t.Context(), dir, p, nil); err != nil {
 			t.Fatal(err)
 		}
 		again, _ := os.ReadFile(filepath.Join(dir, NameManifest))
@@ -749,7 +749,7 @@ func TestWriteDir(t *testing.T) {
 		empty := filepath.Join(t.TempDir(), "out")
 		bad := testPack(t, 10)
 		bad.TotalEligible.Period = bad.TotalEligible.Period.Add(decimal.New(1, -2))
-		_, err := WriteDir(t.Context(), empty, bad)
+		_, err := WriteDir(t.Context(), empty, bad, nil)
 		if apperr.CodeOf(err) != apperr.Invalid {
 			t.Fatalf("err = %v, want invalid", err)
 		}
@@ -774,16 +774,16 @@ func TestWriteDir(t *testing.T) {
 				t.Errorf("%s: %s %q, want invalid saying %q", what, apperr.CodeOf(err), apperr.Public(err), want)
 			}
 		}
-		_, err := WriteDir(t.Context(), blocker, testPack(t, 10))
+		_, err := WriteDir(t.Context(), blocker, testPack(t, 10), nil)
 		userFacing("a file as the directory", err, "cannot write the claim pack into "+blocker+": it, or a directory above it, is a file")
-		_, err = WriteDir(t.Context(), filepath.Join(blocker, "pack"), testPack(t, 10))
+		_, err = WriteDir(t.Context(), filepath.Join(blocker, "pack"), testPack(t, 10), nil)
 		userFacing("a directory under a file", err, "is a file")
 		// A target name that is a directory makes the rename fail after every temp is written.
 		target := filepath.Join(parent, "pack")
 		if err := os.MkdirAll(filepath.Join(target, NameManifest, "x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		_, err = WriteDir(t.Context(), target, testPack(t, 10))
+		_, err = WriteDir(t.Context(), target, testPack(t, 10), nil)
 		userFacing("a pack file's name taken by a directory", err, "a directory there has the name of a pack file")
 		// Root writes anywhere, so a permission problem is made rather than met.
 		userFacing("permission", dirError("/srv/pack", &fs.PathError{Op: "open", Path: "/srv/pack/x", Err: syscall.EACCES}),
@@ -895,7 +895,7 @@ func TestLook(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("REPORTS_LOOK_LINES")); err == nil {
 		lines = n
 	}
-	if _, err := WriteDir(t.Context(), dir, testPack(t, lines)); err != nil {
+	if _, err := WriteDir(t.Context(), dir, testPack(t, lines), nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -66,6 +66,18 @@ func actor(ctx context.Context, l *ledger.Ledger, email string) (access.User, er
 	return u, err
 }
 
+// waitingFor returns the callback that tells the person at the console that the pack waits for
+// another writer of dir to finish.
+func (e *env) waitingFor(dir string) func() {
+	return func() {
+		if e.line != nil {
+			e.line.say("waiting for another writer of " + dir + " to finish")
+			return
+		}
+		fmt.Fprintf(e.stderr, "waiting for another writer of %s to finish\n", dir)
+	}
+}
+
 // required reports a missing flag as a usage error.
 func required(fs *flag.FlagSet, names ...string) error {
 	set := map[string]bool{}
@@ -246,10 +258,10 @@ func cmdClaimsPay(ctx context.Context, e *env, args []string) error {
 }
 
 // cmdClaimsPack writes a claim's pack: the one stored with the claim, byte for byte, when one
-// is stored for its current compilation (a submitted claim's, stored at submission; a draft's,
-// stored by the service, its scheduler or the demo as it compiled it), so that the files are the
-// ones the web serves and the same hashes; else the pack rendered from the ledger at the claim's
-// position.
+// is stored for its current compilation (a submitted claim's, stored at submission; a reviewed
+// one's, stored at review; a draft's, stored by the service, its scheduler or the demo as it
+// compiled it), so that the files are the ones the web serves and the same hashes; else the
+// pack rendered from the ledger at the claim's position.
 func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("claims pack")
 	period := fs.String("period", "", "claim period, such as 2021Q3")
@@ -271,7 +283,7 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	files, status, err := svc.StoredPackOf(ctx, c)
 	switch {
 	case err == nil && storedFor(files, c):
-		if err := reports.WriteFiles(ctx, *out, files); err != nil {
+		if err := reports.WriteFiles(ctx, *out, files, e.waitingFor(*out)); err != nil {
 			return err
 		}
 		switch {
@@ -291,7 +303,7 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := reports.WriteDir(ctx, *out, p)
+	m, err := reports.WriteDir(ctx, *out, p, e.waitingFor(*out))
 	if err != nil {
 		return err
 	}
