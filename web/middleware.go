@@ -104,26 +104,45 @@ func (s *Server) clientAddr(r *http.Request) string {
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		hop := strings.TrimSpace(hops[i])
-		a, err := netip.ParseAddr(hop)
-		if err != nil {
+		a, ok := hopAddr(hop)
+		if !ok {
 			// A trusted proxy writes addresses: this is not one, so the hops to its right
 			// are all that can be believed, and the last of them is a proxy.
+			s.unreadableHop.Do(func() {
+				if s.log != nil {
+					s.log.Warn("a trusted proxy sent an X-Forwarded-For hop that is not an address: the callers behind it share its address for sign-in throttling and the audit log",
+						"proxy", host, "hop", db.Clip(hop, 100))
+				}
+			})
 			return host
 		}
-		if !s.trusted(hop) {
+		if !s.trustedAddr(a) {
 			return a.Unmap().String()
 		}
-		host = hop
+		host = a.Unmap().String()
 	}
 	return host
+}
+
+// hopAddr reads a hop of X-Forwarded-For: an address, or an address with a port (1.2.3.4:5678,
+// [2001:db8::1]:5678), as some proxies write them.
+func hopAddr(hop string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr(), true
+	}
+	return netip.Addr{}, false
 }
 
 // trusted reports whether addr is the address of a proxy of cfg.TrustedProxies.
 func (s *Server) trusted(addr string) bool {
 	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
+	return err == nil && s.trustedAddr(a)
+}
+
+func (s *Server) trustedAddr(a netip.Addr) bool {
 	for _, p := range s.cfg.TrustedProxies {
 		if p.Contains(a) || p.Contains(a.Unmap()) {
 			return true

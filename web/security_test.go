@@ -317,6 +317,8 @@ func TestClientAddress(t *testing.T) {
 		{"only proxies", "10.1.1.1:4000", []string{"10.3.3.3"}, proxies, "10.3.3.3"},
 		{"IPv4 in IPv6", "[::ffff:10.1.1.1]:4000", []string{"::ffff:198.51.100.7"}, proxies, "198.51.100.7"},
 		{"IPv6 caller", "10.1.1.1:4000", []string{"2001:db8::7"}, proxies, "2001:db8::7"},
+		{"hops with ports", "10.1.1.1:4000", []string{"203.0.113.5:1, 198.51.100.7:5678, 10.2.2.2:443"}, proxies, "198.51.100.7"},
+		{"IPv6 hop with a port", "10.1.1.1:4000", []string{"[2001:db8::7]:5678"}, proxies, "2001:db8::7"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := &Server{cfg: Config{TrustedProxies: c.trusted}}

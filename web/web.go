@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,6 +62,9 @@ type Server struct {
 	metrics *metrics
 	pages   *pages
 	now     func() time.Time
+	// unreadableHop logs, once, a trusted proxy that writes X-Forwarded-For hops that are not
+	// addresses: callers behind it then all have the proxy's address.
+	unreadableHop sync.Once
 }
 
 // New returns the service's HTTP handler. Pool and Logger are required; a server given only

@@ -56,8 +56,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, apperr.New(apperr.Invalid, "", "INFUSE_LOG_LEVEL %q is not one of debug, info, warn, error", v)
 		}
 	}
-	v := getenv("INFUSE_SECURE")
-	c.Secure = v == "1" || v == "true"
+	switch v := strings.ToLower(strings.TrimSpace(getenv("INFUSE_SECURE"))); v {
+	case "1", "true", "yes", "on":
+		c.Secure = true
+	case "", "0", "false", "no", "off":
+	default:
+		return c, apperr.New(apperr.Invalid, "", "INFUSE_SECURE %q is not one of 1, true, 0, false", v)
+	}
 	c.TrustedProxies, err = parseProxies(getenv("INFUSE_TRUSTED_PROXIES"))
 	return c, err
 }
@@ -74,6 +79,10 @@ func parseProxies(v string) ([]netip.Prefix, error) {
 				return nil, apperr.New(apperr.Invalid, "", "INFUSE_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			// Every caller could then name any address, and escape the throttle (AU3).
+			return nil, apperr.New(apperr.Invalid, "", "INFUSE_TRUSTED_PROXIES: %q would trust every caller to say who it is; list the proxies", f)
 		}
 		out = append(out, p.Masked())
 	}

@@ -8,9 +8,10 @@ import (
 	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
-// TestLoadConfigTrustedProxies reads INFUSE_TRUSTED_PROXIES as addresses and prefixes, and
-// refuses anything else by name rather than starting with fewer proxies than were meant.
-func TestLoadConfigTrustedProxies(t *testing.T) {
+// TestLoadConfigProxiesAndSecure reads INFUSE_TRUSTED_PROXIES as addresses and prefixes, and
+// refuses anything else by name rather than starting with fewer proxies than were meant, or a
+// prefix that would trust every caller; INFUSE_SECURE mistyped is refused too.
+func TestLoadConfigProxiesAndSecure(t *testing.T) {
 	t.Parallel()
 	env := func(vars map[string]string) func(string) string {
 		return func(k string) string { return vars[k] }
@@ -37,14 +38,20 @@ func TestLoadConfigTrustedProxies(t *testing.T) {
 			t.Errorf("%q: %v, want %v", c.value, got, c.want)
 		}
 	}
-	for _, bad := range []string{"proxy.example", "10.0.0.0/33", "10.0.0.1:8080", "10.0.0.0/8;10.1.1.1"} {
+	for _, bad := range []string{"proxy.example", "10.0.0.0/33", "10.0.0.1:8080", "10.0.0.0/8;10.1.1.1", "0.0.0.0/0", "::/0"} {
 		_, err := loadConfig(env(map[string]string{"INFUSE_TRUSTED_PROXIES": "192.0.2.1, " + bad}))
 		if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(err.Error(), "INFUSE_TRUSTED_PROXIES") {
 			t.Errorf("%q: %v, want an Invalid error naming the variable", bad, err)
 		}
 	}
-	cfg, err := loadConfig(env(map[string]string{"INFUSE_SECURE": "true"}))
-	if err != nil || !cfg.Secure {
-		t.Errorf("INFUSE_SECURE=true: secure %v, %v", cfg.Secure, err)
+	for v, want := range map[string]bool{"true": true, "1": true, "TRUE": true, "": false, "0": false, "false": false} {
+		cfg, err := loadConfig(env(map[string]string{"INFUSE_SECURE": v}))
+		if err != nil || cfg.Secure != want {
+			t.Errorf("INFUSE_SECURE=%q: secure %v, %v", v, cfg.Secure, err)
+		}
+	}
+	// A security setting mistyped is refused, not read as off.
+	if _, err := loadConfig(env(map[string]string{"INFUSE_SECURE": "ture"})); apperr.CodeOf(err) != apperr.Invalid {
+		t.Errorf("INFUSE_SECURE=ture: %v", err)
 	}
 }
