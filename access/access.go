@@ -63,6 +63,9 @@ const (
 	RuleRole = "A1"
 	RuleUser = "A2"
 	RuleV8   = "V8"
+	// RuleDisabled is package auth's AU6 (a disabled user neither signs in nor acts), which Can
+	// also keeps: a disabled user loaded by any path may do nothing.
+	RuleDisabled = "AU6"
 )
 
 // Role is what a user is allowed to do, by the matrix.
@@ -158,14 +161,27 @@ type User struct {
 // Disabled reports whether the user is disabled.
 func (u User) Disabled() bool { return u.DisabledAt != nil }
 
+// ErrDisabled is the refusal of anything the disabled user u would do (AU6): when and by whom
+// they were disabled, if u says.
+func ErrDisabled(u User) error {
+	if u.DisabledAt == nil {
+		return apperr.New(apperr.Forbidden, RuleDisabled, "the account %s has been disabled: ask an administrator to enable it", u.Email)
+	}
+	return apperr.New(apperr.Forbidden, RuleDisabled, "the account %s was disabled on %s by %s: ask an administrator to enable it",
+		u.Email, u.DisabledAt.Format("2006-01-02"), u.DisabledBy)
+}
+
 // System is the service acting on its own, and the command-line operator without --as.
 var System = User{Email: "system", Name: "system", Role: SystemRole}
 
 // Can decides whether u may do a, for authority (an ISO code such as GB-NWP; "" when the action
 // concerns no particular authority, which checks the role alone). It returns nil or a forbidden
 // error naming the rule: A1 when the role may not do the action at all, V8 when a finance
-// officer acts for another authority.
+// officer acts for another authority; AU6 for a disabled user, whatever the action.
 func Can(u User, a Action, authority string) error {
+	if u.Disabled() {
+		return ErrDisabled(u)
+	}
 	g := matrix[u.Role][a]
 	if u.Email == "" {
 		g = no

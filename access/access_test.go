@@ -94,6 +94,20 @@ func TestCanRefusesUnknownRolesAndUnnamedUsers(t *testing.T) {
 	}
 }
 
+// TestCanRefusesADisabledUser: whatever path loaded a disabled user, Can refuses every action
+// (AU6), saying since when and by whom.
+func TestCanRefusesADisabledUser(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2023, 5, 2, 10, 0, 0, 0, time.UTC)
+	u := access.User{Email: "pm@example.org", Role: access.ProgrammeManager, DisabledAt: &at, DisabledBy: "admin@example.org"}
+	for _, a := range access.Actions() {
+		err := access.Can(u, a, "")
+		if apperr.RuleOf(err) != access.RuleDisabled || !strings.Contains(err.Error(), "disabled on 2023-05-02 by admin@example.org") {
+			t.Errorf("%s: got %v, want AU6", a, err)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	known := func(a string) bool { return a == "GB-NWP" }

@@ -41,7 +41,7 @@ const (
 	RuleThrottle = "AU3"
 	RuleSession  = "AU4"
 	RuleOwnToken = "AU5"
-	RuleDisabled = "AU6"
+	RuleDisabled = access.RuleDisabled
 )
 
 func init() {
@@ -177,12 +177,6 @@ func (s *Service) SetPassword(ctx context.Context, by access.User, email, passwo
 	}))
 }
 
-// ErrDisabled is the refusal of anything a disabled user would do (AU6).
-func ErrDisabled(u access.User) error {
-	return apperr.New(apperr.Forbidden, RuleDisabled, "the account %s was disabled on %s by %s: ask an administrator to enable it",
-		u.Email, u.DisabledAt.Format("2006-01-02"), u.DisabledBy)
-}
-
 // SetDisabled disables the user with email (disabled true) or enables them again, as by (who
 // must be allowed to manage_users), and returns the user as they now are. Disabling ends the
 // user's sessions and revokes their tokens in the same transaction: a leaver's open browser or
@@ -202,6 +196,25 @@ func (s *Service) SetDisabled(ctx context.Context, by access.User, email string,
 	}
 	at := s.stamp()
 	err = db.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		// The target's and the actor's rows are locked (in id order, as every such step takes
+		// them), and the actor must still be enabled: two administrators disabling each other at
+		// once would otherwise both succeed. Sessions and tokens are made under a share lock of
+		// their user's row (SignIn, CreateToken), so none is made past this step unrevoked.
+		rows, err := tx.Query(ctx, `SELECT id, disabled_at IS NOT NULL FROM app_user
+			WHERE operation_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, s.op, []int64{u.ID, by.ID})
+		if err != nil {
+			return err
+		}
+		var id int64
+		var off bool
+		if _, err := pgx.ForEachRow(rows, []any{&id, &off}, func() error {
+			if id == by.ID && off {
+				return access.ErrDisabled(access.User{Email: by.Email})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		if !disabled {
 			u, err = access.ScanUser(tx.QueryRow(ctx, `UPDATE app_user u SET disabled_at = NULL, disabled_by = NULL
 				WHERE u.operation_id = $1 AND u.id = $2 RETURNING `+access.UserColumns, s.op, u.ID))
@@ -217,7 +230,7 @@ func (s *Service) SetDisabled(ctx context.Context, by access.User, email string,
 			WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, at); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE api_token SET revoked_at = $3, revoked_by = $4
+		_, err = tx.Exec(ctx, `UPDATE api_token SET revoked_at = $3, revoked_by = $4
 			WHERE operation_id = $1 AND user_id = $2 AND revoked_at IS NULL`, s.op, u.ID, at, by.Email)
 		return err
 	})
@@ -296,7 +309,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 		return Session{}, errSignIn()
 	}
 	if u.Disabled() { // told only to whoever knows the password; the attempt stays a failure
-		return Session{}, ErrDisabled(u)
+		return Session{}, access.ErrDisabled(u)
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE signin_attempt SET ok = true WHERE operation_id = $1 AND id = $2`, s.op, attempt); err != nil {
 		return Session{}, db.Translate("auth.SignIn", err)
@@ -311,10 +324,16 @@ func (s *Service) SignIn(ctx context.Context, email, password, client, previous 
 		return Session{}, err
 	}
 	sess := Session{ID: id, User: u, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	_, err = s.pool.Exec(ctx, `INSERT INTO web_session (operation_id, id_hash, user_id, created_at, last_seen_at, expires_at, client)
-		VALUES ($1, $2, $3, $4, $4, $5, $6)`, s.op, digest(id), u.ID, now, sess.ExpiresAt, client)
+	// Only for a user still enabled, under a share lock of their row: a disable that commits
+	// while the password was checked would otherwise miss this session (SetDisabled).
+	tag, err := s.pool.Exec(ctx, `INSERT INTO web_session (operation_id, id_hash, user_id, created_at, last_seen_at, expires_at, client)
+		SELECT u.operation_id, $2, u.id, $4, $4, $5, $6 FROM app_user u
+		 WHERE u.operation_id = $1 AND u.id = $3 AND u.disabled_at IS NULL FOR SHARE OF u`, s.op, digest(id), u.ID, now, sess.ExpiresAt, client)
 	if err != nil {
 		return Session{}, db.Translate("auth.SignIn", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return Session{}, access.ErrDisabled(access.User{Email: u.Email})
 	}
 	return sess, nil
 }
@@ -446,7 +465,7 @@ func (s *Service) CreateToken(ctx context.Context, by access.User, email, name s
 		return "", Token{}, err
 	}
 	if u.Disabled() {
-		return "", Token{}, ErrDisabled(u)
+		return "", Token{}, access.ErrDisabled(u)
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -457,8 +476,14 @@ func (s *Service) CreateToken(ctx context.Context, by access.User, email, name s
 		return "", Token{}, err
 	}
 	t := Token{Name: name, User: u.Email, Role: u.Role, CreatedAt: s.stamp(), CreatedBy: by.Email}
+	// Only for a user still enabled, under a share lock of their row, as SignIn makes sessions.
 	err = s.pool.QueryRow(ctx, `INSERT INTO api_token (operation_id, user_id, name, hash, created_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, s.op, u.ID, name, digest(secret), t.CreatedAt, t.CreatedBy).Scan(&t.ID)
+		SELECT u.operation_id, u.id, $3, $4, $5, $6 FROM app_user u
+		 WHERE u.operation_id = $1 AND u.id = $2 AND u.disabled_at IS NULL FOR SHARE OF u
+		RETURNING id`, s.op, u.ID, name, digest(secret), t.CreatedAt, t.CreatedBy).Scan(&t.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", Token{}, access.ErrDisabled(access.User{Email: u.Email})
+	}
 	if err != nil {
 		return "", Token{}, db.Translate("auth.CreateToken", err)
 	}

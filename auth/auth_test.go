@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -401,5 +402,59 @@ func TestDisablingAUser(t *testing.T) {
 	}
 	if _, _, err := f.svc.TokenUser(ctx, secret); err == nil {
 		t.Error("enabling a user brought back a token revoked when they were disabled")
+	}
+}
+
+// TestDisablingRacesNothingPastIt: what is made for a user while they are being disabled is
+// made under a lock of their row, so a token whose user was disabled after it was checked is
+// refused, not left live to come back on enabling; and an administrator disabled meanwhile
+// cannot go on to disable another (two disabling each other would leave none).
+func TestDisablingRacesNothingPastIt(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	admin := f.addAdmin(t)
+	// A second service on the same database whose clock, once armed, disables the manager
+	// through the first: CreateToken reads its clock after checking the user, before writing.
+	var armed atomic.Bool
+	racing, err := auth.New(f.pool, auth.Config{OperationID: f.svc.OperationID(), Params: cheap, Now: func() time.Time {
+		if armed.CompareAndSwap(true, false) {
+			if _, err := f.svc.SetDisabled(ctx, admin, f.user.Email, true); err != nil {
+				t.Error(err)
+			}
+		}
+		return *f.now
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	if _, _, err := racing.CreateToken(ctx, access.System, f.user.Email, "made while disabled"); apperr.RuleOf(err) != auth.RuleDisabled {
+		t.Errorf("a token made while its user was disabled: %v", err)
+	}
+	if _, err := f.svc.SetDisabled(ctx, admin, f.user.Email, false); err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := f.svc.Tokens(ctx); err != nil || len(ts) != 0 {
+		t.Errorf("tokens after enabling: %+v, %v", ts, err)
+	}
+
+	other, err := access.AddUser(ctx, f.pool, f.svc.OperationID(), access.System,
+		access.User{Email: "admin2@x.example", Name: "A T", Role: access.Admin}, nil, *f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetDisabled(ctx, other, admin.Email, true); err != nil {
+		t.Fatal(err)
+	}
+	// admin still holds the user it was loaded as (enabled): the step reads it afresh.
+	if _, err := f.svc.SetDisabled(ctx, admin, other.Email, true); apperr.RuleOf(err) != auth.RuleDisabled {
+		t.Errorf("a disabled administrator disabled another: %v", err)
+	}
+	users, _ := access.Users(ctx, f.pool, f.svc.OperationID())
+	for _, u := range users {
+		if u.Email == other.Email && u.Disabled() {
+			t.Errorf("%s was disabled by a disabled administrator", u.Email)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package claims
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -532,21 +533,31 @@ func TestSubmissionRules(t *testing.T) {
 	})
 	t.Run("ReviewOfFiguresRecompiledSinceIsRefused", func(t *testing.T) {
 		// The reviewer read one compilation; a colleague recompiled before the review was
-		// recorded: the review would cover figures the reviewer never saw (R3.13).
+		// recorded: the review would cover figures the reviewer never saw (R3.13). A review
+		// stores the claim's pack anew, saying "reviewed"; a refused one leaves the draft's.
 		t.Parallel()
 		f := newFixture(t, "2021-04-05")
 		read := f.compile("2021Q1")
 		f.clock.Set(at("2021-04-05").Add(time.Minute))
 		f.spend("other", "2021-02-01", "10.00")
-		f.compile("2021Q1")
+		if _, err := f.svc.CompileWithPack(f.ctx, "2021Q1", pmAlice); err != nil {
+			t.Fatal(err)
+		}
 		_, err := f.svc.ReviewCompilation(f.ctx, "2021Q1", read.CompiledAt, foCerys)
 		wantErr(t, err, apperr.Conflict, RuleStale)
+		if _, status, err := f.svc.StoredPack(f.ctx, "2021Q1"); err != nil || status != Draft {
+			t.Errorf("stored pack after a refused review: %s, %v", status, err)
+		}
 		now, err := f.svc.Claim(f.ctx, "2021Q1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c, err := f.svc.ReviewCompilation(f.ctx, "2021Q1", now.CompiledAt, foCerys); err != nil || c.Status != Reviewed {
 			t.Fatalf("review of the compilation read: %+v, %v", c, err)
+		}
+		files, status, err := f.svc.StoredPack(f.ctx, "2021Q1")
+		if err != nil || status != Reviewed || len(files) != 3 || !bytes.Contains(files[2].Data, []byte(`"claim_status": "reviewed"`)) {
+			t.Errorf("stored pack after the review: %d files, %s, %v", len(files), status, err)
 		}
 	})
 	t.Run("BeforeThePeriodEndsIsRefused", func(t *testing.T) {

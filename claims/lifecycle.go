@@ -3,6 +3,7 @@ package claims
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -64,6 +65,8 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 			return apperr.New(apperr.Conflict, RuleReview, "the claim for %s was reviewed already by %s", c.Period.Code, c.ReviewedBy)
 		case !compiledAt.Equal(c.CompiledAt):
 			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s was recompiled after the figures you read; read them again before reviewing it", c.Period.Code)
+		case pack == nil: // rendered for every draft of this compilation: it cannot be missing here
+			return apperr.Wrap("claims.Review", errors.New("no pack was rendered for the compilation reviewed"))
 		}
 		// Figures the ledger has moved on from could not be submitted (CL4): a review of them
 		// would only be cleared by the compilation they need.

@@ -1012,6 +1012,7 @@ func (b *book) manifest(pdf ManifestFile) error {
 	kv("Period start", b.date(p.Period.Start))
 	kv("Period end", b.date(p.Period.End))
 	kv("Claim number", b.integer(int64(p.ClaimNumber)))
+	kv("Claim status", b.wide(b.st.text, p.Status))
 	kv("Compiled at (UTC)", cell{x: excelize.Cell{StyleID: b.st.stamp, Value: p.CompiledAt.UTC()}, width: 19})
 	kv("Ledger entries sealed", b.count(b.st.count, p.Position.EntriesSealed))
 	kv("Last ledger entry", b.integer(p.Position.LastEntryID))

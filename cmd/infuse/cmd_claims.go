@@ -12,7 +12,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
-	"github.com/ccr-infuse/infuse/auth"
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/ledger"
@@ -61,7 +60,7 @@ func actor(ctx context.Context, l *ledger.Ledger, email string) (access.User, er
 	case apperr.CodeOf(err) == apperr.NotFound:
 		return u, apperr.New(apperr.Forbidden, access.RuleRole, "there is no user %q (add one with infuse users add)", email)
 	case err == nil && u.Disabled():
-		return u, auth.ErrDisabled(u)
+		return u, access.ErrDisabled(u)
 	}
 	return u, err
 }

@@ -63,7 +63,7 @@ func (e *env) printDemoSignIns(ctx context.Context, a *auth.Service) {
 	}
 	seen := map[access.Role]bool{}
 	for _, u := range us {
-		if seen[u.Role] {
+		if seen[u.Role] || u.Disabled() {
 			continue
 		}
 		if ok, err := a.PasswordIs(ctx, u.Email, auth.DemoPassword); err != nil || !ok {
