@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/migrate"
 )
 
@@ -35,6 +36,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		err = s.cfg.Pool.Ping(ctx)
 	}
 	switch {
+	case apperr.RuleOf(err) == migrate.RuleNewer:
+		s.log.Error("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "schema of a newer release"})
 	case err != nil:
 		s.log.Warn("not ready", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})

@@ -156,3 +156,23 @@ func TestUsersDisableAndEnable(t *testing.T) {
 		t.Errorf("audited %q, %v; want %q", audited, err, want)
 	}
 }
+
+// TestANewerSchemaIsRefused: a database a newer release migrated (or a backup of one restored
+// here) is refused by this one (B6), not run with a schema it would misread.
+func TestANewerSchemaIsRefused(t *testing.T) {
+	t.Parallel()
+	c := newMatchCLI(t)
+	pool, err := pgxpool.New(t.Context(), c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(t.Context(), `INSERT INTO schema_migration (version, name) VALUES (9999, 'from_the_future')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"migrate"}, {"users", "list"}} {
+		if _, errOut, code := c.run(args...); code != exitFail || !strings.Contains(errOut, "B6: the database was migrated by a newer release of infuse (it holds migration 9999") {
+			t.Errorf("%v on a newer schema: %d %s", args, code, errOut)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/migrations"
 )
 
@@ -86,6 +87,9 @@ func Up(ctx context.Context, conn *pgx.Conn) (int, error) {
 	for _, v := range versions {
 		applied[int(v)] = true
 	}
+	if err := newer(versions, all); err != nil {
+		return 0, err
+	}
 	n := 0
 	for _, m := range all {
 		if applied[m.Version] {
@@ -106,16 +110,39 @@ func Up(ctx context.Context, conn *pgx.Conn) (int, error) {
 	return n, nil
 }
 
-// Pending reports how many embedded migrations conn's database has not had yet.
+// RuleNewer is the rule an older build breaks on a database a newer one migrated.
+const RuleNewer = "B6"
+
+// newer refuses a database holding a migration this build does not know: a newer release
+// migrated it (or restored a backup of it here), and this build's code would misread its schema.
+func newer(applied []int32, all []Migration) error {
+	known := map[int]bool{}
+	for _, m := range all {
+		known[m.Version] = true
+	}
+	for _, v := range applied {
+		if !known[int(v)] {
+			return apperr.New(apperr.Invalid, RuleNewer, "the database was migrated by a newer release of infuse (it holds migration %04d, which this one, at %04d, does not know): run that release or a later one",
+				v, all[len(all)-1].Version)
+		}
+	}
+	return nil
+}
+
+// Pending reports how many embedded migrations conn's database has not had yet; a database a
+// newer release migrated is an error (B6).
 func Pending(ctx context.Context, conn interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
+	Query(context.Context, string, ...any) (pgx.Rows, error)
 }) (int, error) {
 	all, err := All()
 	if err != nil {
 		return 0, err
 	}
-	var have int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM schema_migration`).Scan(&have)
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migration`)
+	var versions []int32
+	if err == nil {
+		versions, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && pg.Code == "42P01" { // undefined_table: nothing applied yet
 		return len(all), nil
@@ -123,5 +150,8 @@ func Pending(ctx context.Context, conn interface {
 	if err != nil {
 		return 0, fmt.Errorf("migrate: read applied: %w", err)
 	}
-	return len(all) - have, nil
+	if err := newer(versions, all); err != nil {
+		return 0, err
+	}
+	return len(all) - len(versions), nil
 }
