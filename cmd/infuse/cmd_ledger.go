@@ -77,6 +77,20 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if _, port, err := net.SplitHostPort(*addr); err != nil || port == "" {
+		fmt.Fprintf(fs.Output(), "serve: --addr %q is not host:port (such as :8080 or 127.0.0.1:8080)\n", *addr)
+		return errUsage
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		fmt.Fprintf(fs.Output(), "serve: --addr %q: %q is not a port\n", *addr, port)
+		return errUsage
+	}
+	// The address is taken first: a service that cannot listen starts nothing (no sealer, no
+	// scheduler run to record as interrupted).
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return apperr.New(apperr.Invalid, "", "cannot listen on %s: %v", *addr, err)
+	}
+	defer ln.Close()
 	l, err := e.ledger(ctx)
 	if err != nil {
 		return err
@@ -96,10 +110,6 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	scheduler.Start(ctx)
 	defer scheduler.Stop()
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return apperr.New(apperr.Invalid, "", "cannot listen on %s: %v", *addr, err)
-	}
 	handler, err := e.webHandler(ctx, l, svc, scheduler)
 	if err != nil {
 		return err

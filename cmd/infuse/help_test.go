@@ -45,3 +45,13 @@ func TestHelpShowsOptionalFlagsAsOptional(t *testing.T) {
 		t.Errorf("help: exit %d, want the line %q:\n%s", code, want, out)
 	}
 }
+
+// TestServeRefusesAMalformedAddress as a usage error (2), before it starts anything.
+func TestServeRefusesAMalformedAddress(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"nonsense", ":99999", "127.0.0.1:", "127.0.0.1:abc"} {
+		if out, code := runNoDB("serve", "--addr", addr); code != exitUsage || !strings.Contains(out, "serve: --addr") {
+			t.Errorf("serve --addr %q: exit %d\n%s", addr, code, out)
+		}
+	}
+}
