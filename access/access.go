@@ -51,6 +51,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 
@@ -284,7 +285,7 @@ const MaxEmail = 320
 func SignInEmail(s string) string { return db.Clip(NormalizeEmail(s), MaxEmail) }
 
 func init() {
-	for _, c := range []string{"app_user_email_ck", "app_user_email_length_ck", "app_user_name_ck", "app_user_role_ck", "app_user_authority_ck",
+	for _, c := range []string{"app_user_email_ck", "app_user_email_length_ck", "app_user_name_ck", "app_user_no_controls_ck", "app_user_role_ck", "app_user_authority_ck",
 		"app_user_authority_format_ck"} {
 		db.RegisterConstraint(c, db.Constraint{Code: apperr.Invalid, Rule: RuleUser,
 			Message: "a user needs a valid email, a name, a role, and an authority exactly when a finance officer"})
@@ -306,8 +307,13 @@ func (u *User) Validate(known func(string) bool) error {
 		return apperr.New(apperr.Invalid, RuleUser, "an email address may be at most %d bytes long", MaxEmail).On("email")
 	case !emailPattern.MatchString(u.Email):
 		return apperr.New(apperr.Invalid, RuleUser, "%q is not an email address", u.Email).On("email")
+	case strings.IndexFunc(u.Email, unicode.IsControl) >= 0:
+		return apperr.New(apperr.Invalid, RuleUser, "an email address holds no control characters").On("email")
 	case u.Name == "":
 		return apperr.New(apperr.Invalid, RuleUser, "user %s needs a name", u.Email).On("name")
+	case strings.IndexFunc(u.Name, unicode.IsControl) >= 0:
+		// A name is shown in lists on terminals too, where control characters would act.
+		return apperr.New(apperr.Invalid, RuleUser, "a user's name holds no control characters (such as a line break or an escape)").On("name")
 	case matrix[u.Role] == nil || u.Role == SystemRole:
 		return apperr.New(apperr.Invalid, RuleUser, "role %q is not one of finance_officer, programme_manager, auditor, admin", u.Role).On("role")
 	case u.Role == FinanceOfficer && u.Authority == "":

@@ -125,6 +125,9 @@ func TestValidate(t *testing.T) {
 		{"FinanceOfficerWithoutAuthority", access.User{Email: "a@b.c", Name: "X", Role: access.FinanceOfficer}, false},
 		{"ManagerWithAuthority", access.User{Email: "a@b.c", Name: "X", Role: access.ProgrammeManager, Authority: "GB-NWP"}, false},
 		{"UnknownAuthority", access.User{Email: "a@b.c", Name: "X", Role: access.FinanceOfficer, Authority: "GB-XXX"}, false},
+		{"EscapeInName", access.User{Email: "a@b.c", Name: "Evil\x1b[2JName", Role: access.Auditor}, false},
+		{"LineBreakInName", access.User{Email: "a@b.c", Name: "Evil\nfake@row auditor", Role: access.Auditor}, false},
+		{"EscapeInEmail", access.User{Email: "a\x1b[31m@b.c", Name: "X", Role: access.Auditor}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,6 +187,11 @@ func TestUsersAreStored(t *testing.T) {
 		VALUES ('infuse', $1, 'Long', 'auditor', now(), 'test')`, strings.Repeat("a", access.MaxEmail-len("@x.org")+1)+"@x.org")
 	if err = db.Translate("test", err); apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != access.RuleUser {
 		t.Fatalf("an email of %d bytes, by a raw session: %v", access.MaxEmail+1, err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO app_user (operation_id, email, name, role, created_at, created_by)
+		VALUES ('infuse', 'esc@x.org', $1, 'auditor', now(), 'test')`, "Evil\x1b[2JName")
+	if err = db.Translate("test", err); apperr.CodeOf(err) != apperr.Invalid || apperr.RuleOf(err) != access.RuleUser {
+		t.Fatalf("a name with an escape, by a raw session: %v", err)
 	}
 	us, err := access.Users(ctx, pool, p.OperationID)
 	if err != nil || len(us) != 1 {
