@@ -103,6 +103,7 @@ type Ledger struct {
 	pool *pgxpool.Pool
 	op   string
 	now  func() time.Time
+	log  *slog.Logger
 
 	group committer // single entries posted through pool
 
@@ -118,6 +119,10 @@ type Option func(*Ledger)
 // WithClock sets the clock that stamps entries (tests use a fixed one).
 func WithClock(now func() time.Time) Option { return func(l *Ledger) { l.now = now } }
 
+// WithLogger sets the logger of the ledger's start-up work (catchUp's progress); the default is
+// slog.Default().
+func WithLogger(log *slog.Logger) Option { return func(l *Ledger) { l.log = log } }
+
 // Setup creates the operation, its periods, its chart of accounts and the allocation entries
 // (the ESF award and each authority's match target), so that allocated against delivered is a
 // ledger balance. It is idempotent: running it on a set-up operation changes nothing, and it
@@ -132,10 +137,10 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, p *programme.Programme, opts
 	if err != nil {
 		return nil, apperr.Wrap("ledger.Setup", err)
 	}
-	if err := catchUp(ctx, pool, slog.Default()); err != nil {
+	l := newLedger(pool, p.OperationID, opts)
+	if err := catchUp(ctx, pool, l.log); err != nil {
 		return nil, err
 	}
-	l := newLedger(pool, p.OperationID, opts)
 	now := l.now().UTC().Truncate(time.Microsecond)
 	err = db.WithTx(ctx, pool, func(tx pgx.Tx) error {
 		var fp string
@@ -213,10 +218,10 @@ func allocationEntries(p *programme.Programme) []EntryInput {
 // Open returns the ledger of an operation that has been set up, once the cluster's transaction
 // ids are past every one the ledger's rows carry (catchUp).
 func Open(ctx context.Context, pool *pgxpool.Pool, operationID string, opts ...Option) (*Ledger, error) {
-	if err := catchUp(ctx, pool, slog.Default()); err != nil {
+	l := newLedger(pool, operationID, opts)
+	if err := catchUp(ctx, pool, l.log); err != nil {
 		return nil, err
 	}
-	l := newLedger(pool, operationID, opts)
 	if err := l.load(ctx); err != nil {
 		return nil, err
 	}
@@ -224,7 +229,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, operationID string, opts ...O
 }
 
 func newLedger(pool *pgxpool.Pool, op string, opts []Option) *Ledger {
-	l := &Ledger{pool: pool, op: op, now: time.Now}
+	l := &Ledger{pool: pool, op: op, now: time.Now, log: slog.Default()}
 	for _, o := range opts {
 		o(l)
 	}

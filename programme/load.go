@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -72,15 +73,26 @@ func LoadFile(path string) (*Programme, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		// A path an admin mistyped is theirs to fix, not an internal error.
+		reason := err
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			reason = pe.Err // "no such file or directory", without the path again
+		}
 		return nil, &apperr.Error{
 			Code:    apperr.Invalid,
-			Message: fmt.Sprintf("cannot read programme file %q", path),
+			Rule:    RuleDefinition,
+			Message: fmt.Sprintf("cannot read programme file %q: %v", path, reason),
 			Op:      "programme.LoadFile",
 			Err:     err,
 		}
 	}
 	defer f.Close()
 	p, err := Load(f)
+	if e := apperr.As(err); e != nil {
+		// Whatever is wrong is wrong in this file: say which.
+		c := *e
+		c.Message = fmt.Sprintf("programme file %s: %s", path, e.Message)
+		return nil, &c
+	}
 	if err != nil {
 		return nil, fmt.Errorf("programme file %s: %w", path, err)
 	}

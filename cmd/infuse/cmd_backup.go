@@ -109,7 +109,7 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 	if _, err := e.open(ctx); err != nil { // migrates a backup made by an older version
 		return err
 	}
-	l, err := ledger.Open(ctx, e.pool, p.OperationID)
+	l, err := ledger.Open(ctx, e.pool, p.OperationID, ledger.WithLogger(e.log))
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/internal/migrate"
@@ -54,6 +55,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("INFUSE_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return c, apperr.New(apperr.Invalid, "", "INFUSE_LOG_LEVEL %q is not one of debug, info, warn, error", v)
+		}
+	}
+	if c.ClaimSchedule != "" {
+		// Checked here, with the rest of the configuration, rather than by serve once the
+		// database is up.
+		if _, err := claims.ParseSchedule(c.ClaimSchedule); err != nil {
+			return c, err
 		}
 	}
 	switch v := strings.ToLower(strings.TrimSpace(getenv("INFUSE_SECURE"))); v {
@@ -202,7 +210,7 @@ func (e *env) ledger(ctx context.Context) (*ledger.Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ledger.Setup(ctx, pool, p)
+	return ledger.Setup(ctx, pool, p, ledger.WithLogger(e.log))
 }
 
 // close releases what the command opened, stopping the embedded cluster if this process
