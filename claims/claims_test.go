@@ -386,8 +386,10 @@ func TestLifecycle(t *testing.T) {
 		for _, e := range evs {
 			kinds = append(kinds, e.Event+":"+e.Actor)
 		}
-		want := []string{"compiled:" + pmAlice.Email, "reviewed:" + pmAlice.Email, "compiled:" + pmAlice.Email,
-			"reviewed:" + foCerys.Email, "submitted:" + pmBryn.Email, "decided:" + pmAlice.Email, "paid:" + pmAlice.Email}
+		// Every pack stored is in the history, with its hashes: after a review and at submission.
+		want := []string{"compiled:" + pmAlice.Email, "pack_stored:system", "reviewed:" + pmAlice.Email, "compiled:" + pmAlice.Email,
+			"pack_stored:system", "reviewed:" + foCerys.Email, "pack_stored:system", "submitted:" + pmBryn.Email,
+			"decided:" + pmAlice.Email, "paid:" + pmAlice.Email}
 		if !slices.Equal(kinds, want) {
 			t.Fatalf("events %v, want %v", kinds, want)
 		}

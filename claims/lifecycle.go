@@ -84,7 +84,7 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 			return err
 		}
 		return s.event(ctx, tx, c.Period.Code, "reviewed", by, now, map[string]any{
-			"compiled_at": c.CompiledAt, "position": c.Position.Seq, "blocking": len(c.Figures.Blocking()), "files": packDigests(pack)})
+			"compiled_at": c.CompiledAt, "position": c.Position.Seq, "blocking": len(c.Figures.Blocking())})
 	})
 }
 
