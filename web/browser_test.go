@@ -290,12 +290,20 @@ func TestBrowser(t *testing.T) {
 		b.shot("en-claim-lines")
 		b.open("/expenditure")
 		b.shot("en-expenditure")
-		// Reverse a time entry from the list: the link fills the correction form.
+		// Reverse a time entry from the list: the link fills the correction form, and the line
+		// is shown for confirmation before it is reversed.
 		b.open("/time")
 		b.run(chromedp.Click(`a[href^="/time?correct="]`, chromedp.ByQuery), chromedp.WaitVisible(`#corr-reason`, chromedp.ByQuery),
 			chromedp.SendKeys("#corr-reason", "recorded against the wrong officer", chromedp.ByQuery),
 			chromedp.Click(`form[action="/corrections"] button[type=submit]`, chromedp.ByQuery),
-			chromedp.WaitVisible(`.notice`, chromedp.ByQuery))
+			chromedp.WaitReady(`input[name="confirm"]`, chromedp.ByQuery))
+		if got := b.text("main dl"); !strings.Contains(got, "recorded against the wrong officer") {
+			t.Errorf("the confirmation does not show the line and reason: %q", got)
+		}
+		b.checkA11y("the confirmation of a reversal")
+		b.shot("en-correction-confirm")
+		b.run(chromedp.Click(`form[action="/corrections"] button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`#corr-reason`, chromedp.ByQuery), chromedp.WaitVisible(`.notice`, chromedp.ByQuery))
 		b.checkA11y("/time after a reversal")
 		b.open("/time?status=reversed")
 		if got := b.text("main table tbody"); !strings.Contains(got, "Reversed") {

@@ -195,7 +195,18 @@ func TestListsOnPages(t *testing.T) {
 	if form := string(pm.get("/expenditure?correct=" + id).body); !strings.Contains(form, `id="corr-line-id" name="line_id" type="text" value="`+id+`"`) {
 		t.Fatalf("the reverse link does not fill the form:\n%s", form)
 	}
+	// The line is shown for confirmation first, with where its reversal is booked; nothing is
+	// reversed until it is confirmed.
 	res := pm.post("/corrections", url.Values{"kind": {"expenditure"}, "line_id": {id}, "reason": {"duplicate invoice"}})
+	for _, want := range []string{"Reverse this line?", "Nesta", "duplicate invoice", `name="confirm" value="1"`, "booked into the line&#39;s own period"} {
+		if res.status != http.StatusOK || !strings.Contains(string(res.body), want) {
+			t.Fatalf("confirmation of the correction lacks %q: %d\n%s", want, res.status, res.body)
+		}
+	}
+	if page := string(pm.get("/expenditure?status=reversed").body); strings.Contains(page, "Nesta") {
+		t.Fatal("the line was reversed before the reversal was confirmed")
+	}
+	res = pm.post("/corrections", url.Values{"kind": {"expenditure"}, "line_id": {id}, "reason": {"duplicate invoice"}, "confirm": {"1"}})
 	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/expenditure?done=correction" {
 		t.Fatalf("correction: %d %q %s", res.status, res.header.Get("Location"), res.body)
 	}

@@ -751,6 +751,19 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		in.TimeEntryID = id
 	}
+	if r.PostForm.Get("confirm") == "" {
+		// A reversal cannot be undone, and line numbers are easily taken from the wrong
+		// column: the person first sees the line they named, and where its reversal is booked.
+		err := s.confirmCorrection(w, r, in, path)
+		if err == nil {
+			return nil
+		}
+		if !userFacing(err) && apperr.RuleOf(err) != match.RuleV8 {
+			return err
+		}
+		cf.failErr(err, map[string]string{"M2": "line_id", "M6": "line_id", "V8": "line_id", "": "line_id"})
+		return again(s.failedStatus(err), cf)
+	}
 	if _, err := s.correct(r, in); err != nil {
 		// V8 refuses a finance officer a line that is not their authority's, there or not:
 		// a mistyped number, shown beside the field like any other.
@@ -761,6 +774,68 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 		return again(s.failedStatus(err), cf)
 	}
 	return redirect(w, r, path+"?done=correction")
+}
+
+// correctionConfirm is the page that shows the line a correction would reverse, before it does.
+type correctionConfirm struct {
+	Kind, Reason, Back string
+	ID                 int64
+	Rows               [][2]string // the line, label and value
+	Period, BookedInto string      // the line's period, and the period its reversal is booked into
+}
+
+// confirmCorrection renders the confirmation of the correction in: the line, as the person may
+// read it, and the period its reversal would be booked into (the line's own if still open, else
+// the earliest open one, whose claim it reduces: L5). Errors are those the correction would meet.
+func (s *Server) confirmCorrection(w http.ResponseWriter, r *http.Request, in correctionInputJSON, back string) error {
+	ctx, u := r.Context(), user(r)
+	if strings.TrimSpace(in.Reason) == "" {
+		return apperr.New(apperr.Invalid, match.RuleCorr, "a correction needs a reason").On("reason")
+	}
+	p := s.newPage(r, "corr.confirm.title", nil)
+	c := &correctionConfirm{Reason: strings.TrimSpace(in.Reason), Back: back}
+	var date time.Time
+	if in.TimeEntryID != 0 {
+		e, err := s.cfg.Match.ReadTimeEntry(ctx, u, in.TimeEntryID)
+		if err != nil {
+			return err
+		}
+		if err := access.Can(u, access.Correct, e.Authority); err != nil {
+			return err
+		}
+		if e.ReversedBy != 0 {
+			return apperr.New(apperr.Conflict, match.RuleCorr, "time entry %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
+		}
+		c.Kind, c.ID, c.Period, date = "time_entry", e.ID, e.Period, e.WorkDate
+		c.Rows = [][2]string{{p.T("corr.kind.time"), strconv.FormatInt(e.ID, 10)},
+			{p.T("off.name"), e.OfficerName + " (" + e.PayrollRef + ")"}, {p.T("common.authority"), p.AuthName(e.Authority)},
+			{p.T("time.date"), p.Date(e.WorkDate)}, {p.T("time.hours"), e.Hours.StringFixed(2)},
+			{p.T("time.activity"), p.T("activity." + e.Activity)}, {p.T("corr.confirm.amount"), p.Money(e.Amount)},
+			{p.T("common.evidence"), e.EvidenceRef}}
+	} else {
+		if err := access.Can(u, access.RecordExpenditure, ""); err != nil {
+			return err
+		}
+		e, err := s.cfg.Match.Expenditure(ctx, in.ExpenditureID)
+		if err != nil {
+			return err
+		}
+		if e.ReversedBy != 0 {
+			return apperr.New(apperr.Conflict, match.RuleCorr, "expenditure line %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
+		}
+		c.Kind, c.ID, c.Period, date = "expenditure", e.ID, e.Period, e.DefrayedOn
+		c.Rows = [][2]string{{p.T("corr.kind.expenditure"), strconv.FormatInt(e.ID, 10)},
+			{p.T("exp.heading"), p.T("heading." + e.Heading)}, {p.T("exp.defrayed"), p.Date(e.DefrayedOn)},
+			{p.T("exp.payee"), e.Payee}, {p.T("exp.description"), e.Description}, {p.T("corr.confirm.amount"), p.Money(e.Amount)},
+			{p.T("common.evidence"), e.EvidenceRef}}
+	}
+	periods, err := s.cfg.Ledger.Periods(ctx, s.cfg.Pool)
+	if err != nil {
+		return err
+	}
+	c.BookedInto, _ = ledger.BookingPeriod(periods, date)
+	p.Data = c
+	return s.render(w, http.StatusOK, "correct_confirm", p)
 }
 
 // ---- expenditure ----
