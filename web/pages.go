@@ -217,7 +217,9 @@ func (p *page) DateTime(t any) string {
 			loc = l
 		}
 	}
-	return tt.In(loc).Format("2006-01-02 15:04")
+	// The zone is named (GMT or BST): packs and manifests give UTC, and an hour's difference
+	// unexplained would read as a discrepancy.
+	return tt.In(loc).Format("2006-01-02 15:04 MST")
 }
 
 // Can reports whether the signed-in user may do action (any authority), to decide which
