@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ccr-infuse/infuse/claims"
@@ -169,6 +172,61 @@ func (e *env) open(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// waitForOtherClients waits, before this process stops the embedded cluster it started, until no
+// other client uses it: another infuse command that attached to it would otherwise fail part way
+// (B5). The last one out stops it. A command told to stop (Ctrl-C, SIGTERM: ctx ends) stops it
+// at once, and so does a failure to ask who is connected.
+func (e *env) waitForOtherClients(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	conn, err := pgx.Connect(ctx, e.pg.ConnString("postgres"))
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	told := false
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&n); err != nil || n == 0 {
+			return
+		}
+		if !told {
+			fmt.Fprintf(e.stderr, "infuse: waiting for %d other client(s) of the embedded PostgreSQL (another infuse command, or psql) to finish before stopping it; Ctrl-C stops it now\n", n)
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// lostAttachedCluster reports whether err, a command's failure, is the embedded cluster another
+// infuse process started being stopped under it (B5): a query refused as the server shut down,
+// or a connection it no longer accepts, before Gone's poll noticed. It waits a little for the
+// postmaster to be seen gone, only for such failures.
+func (e *env) lostAttachedCluster(err error) bool {
+	if e.pg == nil || e.pg.Owned() {
+		return false
+	}
+	var pg *pgconn.PgError
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &pg) && strings.HasPrefix(pg.Code, "57P"), errors.As(err, &ce), apperr.CodeOf(err) == apperr.Internal:
+	default:
+		return false
+	}
+	select {
+	case <-e.pg.Gone():
+		return true
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
 // databaseURL returns how to reach the database: DATABASE_URL, or the embedded cluster, which it
 // starts (or attaches to) and in which it creates the database on first use.
 func (e *env) databaseURL(ctx context.Context) (string, error) {
@@ -215,12 +273,15 @@ func (e *env) ledger(ctx context.Context) (*ledger.Ledger, error) {
 
 // close releases what the command opened, stopping the embedded cluster if this process
 // started it.
-func (e *env) close() {
+func (e *env) close(ctx context.Context) {
 	if e.closing != nil {
 		close(e.closing)
 	}
 	if e.pool != nil {
 		e.pool.Close()
+	}
+	if e.pg != nil && e.pg.Owned() {
+		e.waitForOtherClients(ctx)
 	}
 	if e.pg != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/pgserver"
 )
 
 // errInterrupted is what a command stopped by Ctrl-C or SIGTERM reports; it exits with
@@ -57,6 +58,10 @@ func forPeople(err error) error {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return &apperr.Error{Code: apperr.Invalid, Op: "connect", Err: err, Message: connectMessage(ce)}
+	}
+	var se *pgserver.SetupError
+	if errors.As(err, &se) {
+		return &apperr.Error{Code: apperr.Invalid, Op: "start embedded PostgreSQL", Err: err, Message: "embedded PostgreSQL: " + se.Msg}
 	}
 	if code, msg, ok := fileProblem(err); ok {
 		return &apperr.Error{Code: code, Op: "file", Err: err, Message: msg}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/pgserver"
 )
 
 // TestProblemsToFixAreNotInternal: a file or directory a person named that cannot be used, and
@@ -85,6 +86,7 @@ func TestForPeople(t *testing.T) {
 		{apperr.Wrap("x", &fs.PathError{Op: "mkdir", Path: "/srv/d", Err: syscall.ENOSPC}), apperr.Invalid, "cannot create the directory /srv/d: no space left"},
 		{apperr.Wrap("x", &fs.PathError{Op: "read", Path: "/srv/d", Err: syscall.EIO}), apperr.Internal, "internal error"},
 		{apperr.New(apperr.Invalid, "M1", "kept"), apperr.Invalid, "M1: kept"},
+		{apperr.Wrap("x", &pgserver.SetupError{Msg: "choose a shorter data directory"}), apperr.Invalid, "embedded PostgreSQL: choose a shorter data directory"},
 	} {
 		got := forPeople(tc.err)
 		if apperr.CodeOf(got) != tc.code || !strings.Contains(apperr.Public(got), tc.want) {

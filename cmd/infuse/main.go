@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
 	e := &env{cfg: cfg, stdout: stdout, stderr: stderr, log: newLogger(stderr, cfg.LogLevel), end: end}
-	defer e.close()
+	defer e.close(ctx)
 
 	cmds := commands()
 	var cmd *command
@@ -110,7 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	e.serving = cmd.name == "serve"
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
-	if errors.Is(context.Cause(ctx), errClusterGone) && (err != nil || e.serving) {
+	if err != nil && e.lostAttachedCluster(err) {
+		err = errClusterGone
+	} else if errors.Is(context.Cause(ctx), errClusterGone) && (err != nil || e.serving) {
 		// Whatever the command failed with (a refused query), or the service's clean stop, the
 		// cause is the cluster it lost. A command that finished before it lost it succeeded.
 		err = errClusterGone

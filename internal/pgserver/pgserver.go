@@ -138,8 +138,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		sockDir: filepath.Join(dataDir, "run"),
 	}
 	if p := socketPath(s.sockDir, 65535); len(p) > maxSocketPath {
-		return nil, fmt.Errorf("pgserver: data directory %s is too long: its socket path %s would be %d bytes, "+
-			"the limit is %d; choose a shorter data directory", dataDir, p, len(p), maxSocketPath)
+		return nil, &SetupError{Msg: fmt.Sprintf("data directory %s is too long: its socket path %s would be %d bytes, "+
+			"the limit is %d; choose a shorter data directory", dataDir, p, len(p), maxSocketPath)}
 	}
 	settings, err := serverSettings(opts)
 	if err != nil {
@@ -259,6 +259,12 @@ func (s *Server) stop(ctx context.Context) error {
 	}
 	return fmt.Errorf("pgserver: stop postgres (pid %d): still running after SIGKILL", s.pid)
 }
+
+// SetupError is a problem with the data directory the operator chose, theirs to fix; Msg says
+// what to do.
+type SetupError struct{ Msg string }
+
+func (e *SetupError) Error() string { return "pgserver: " + e.Msg }
 
 // Gone returns a channel closed once the postmaster has exited. For a server this process
 // attached to, that is whenever the process that started it stops it (or dies): the process
@@ -710,9 +716,9 @@ func prepareDataDir(dataDir string, owner *osUser) error {
 			return fmt.Errorf("pgserver: %w", err)
 		}
 		if !owner.canTraverse(fi) {
-			return fmt.Errorf("pgserver: directory %s (mode %04o) is not traversable by user %s, which runs the "+
+			return &SetupError{Msg: fmt.Sprintf("directory %s (mode %04o) is not traversable by user %s, which runs the "+
 				"cluster because this process is root; make it traversable (chmod o+x %s) or choose another data directory",
-				dir, fi.Mode().Perm(), owner.name, dir)
+				dir, fi.Mode().Perm(), owner.name, dir)}
 		}
 		if dir == "/" || dir == filepath.Dir(dir) {
 			return nil

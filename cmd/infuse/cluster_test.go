@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestTheLastClientOutStopsTheCluster: a command that started the embedded cluster waits, once
+// done, while another client (another infuse command attached to it) still uses it, saying so,
+// and stops it once that one has gone: the other is not cut off part way (B5).
+func TestTheLastClientOutStopsTheCluster(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // the cluster runs as an unprivileged user under root
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{cfg: config{DataDir: dir}, stdout: &bytes.Buffer{}, stderr: &stderr, log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	url, err := e.databaseURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.pg.Owned() {
+		t.Fatal("a fresh data directory's cluster was not started by this env")
+	}
+	other, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { e.close(ctx); close(closed) }()
+	time.Sleep(time.Second)
+	if err := other.Ping(ctx); err != nil {
+		t.Fatalf("the cluster was stopped under its other client: %v", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("close returned while another client used the cluster")
+	default:
+	}
+	if !strings.Contains(stderr.String(), "waiting for 1 other client(s) of the embedded PostgreSQL") {
+		t.Errorf("the wait was not said: %q", stderr.String())
+	}
+	other.Close(ctx)
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("close did not stop the cluster once its other client had gone")
+	}
+	select {
+	case <-e.pg.Gone():
+	default:
+		t.Error("the cluster still runs after close")
+	}
+}
