@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,5 +64,36 @@ func TestTheLastClientOutStopsTheCluster(t *testing.T) {
 	case <-e.pg.Gone():
 	default:
 		t.Error("the cluster still runs after close")
+	}
+}
+
+// TestACommandEndsWhenItsOwnClusterDies: the postmaster this process started dying (killed,
+// out of memory) ends the command with B5, so that a service exits for its supervisor to
+// restart rather than run on without a database.
+func TestACommandEndsWhenItsOwnClusterDies(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, end := context.WithCancelCause(context.Background())
+	defer end(nil)
+	e := &env{cfg: config{DataDir: dir}, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), end: end}
+	defer e.close(ctx)
+	if _, err := e.databaseURL(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(e.pg.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command did not end when its cluster died")
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, errClusterGone) {
+		t.Errorf("ended by %v, want B5", cause)
 	}
 }

@@ -239,9 +239,10 @@ func (e *env) databaseURL(ctx context.Context) (string, error) {
 			return "", apperr.Wrap("start embedded PostgreSQL", err)
 		}
 		e.pg = srv
-		if !srv.Owned() && e.end != nil {
-			// The process that started the cluster stops it when it exits, whoever else uses
-			// it: this command then ends, saying so, rather than fail query after query.
+		if e.end != nil {
+			// A cluster that stops under the command (its starter stopped it, or it died,
+			// this process's own included) ends the command, saying so, rather than leave it
+			// failing query after query: a service then exits, for its supervisor to restart.
 			e.closing = make(chan struct{})
 			go func() {
 				select {

@@ -20,10 +20,10 @@ import (
 // exitInterrupted rather than as a failure to fix.
 var errInterrupted = errors.New("interrupted")
 
-// errClusterGone ends a command whose embedded PostgreSQL, started by another infuse process,
-// was stopped by it (B5).
+// errClusterGone ends a command whose embedded PostgreSQL stopped under it: the infuse process
+// that started it stopped it, or it died (B5).
 var errClusterGone = apperr.New(apperr.Conflict, RuleClusterGone,
-	"the embedded PostgreSQL this command used was stopped by the infuse process that started it; run the command again, which starts it afresh")
+	"the embedded PostgreSQL this command used has stopped (the infuse process that started it stopped it, or it exited: its log is postgres.log in the data directory); run the command again, which starts it afresh")
 
 // RuleClusterGone: a command whose embedded cluster stops under it ends and says so.
 const RuleClusterGone = "B5"
