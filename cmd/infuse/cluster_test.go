@@ -27,7 +27,7 @@ func TestTheLastClientOutStopsTheCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := &env{cfg: config{DataDir: dir}, stdout: &bytes.Buffer{}, stderr: &stderr, log: slog.New(slog.DiscardHandler)}
+	e := &env{cfg: config{DataDir: dir}, stdout: &bytes.Buffer{}, stderr: &stderr, log: slog.New(slog.DiscardHandler), mayCreate: true}
 	ctx := context.Background()
 	url, err := e.databaseURL(ctx)
 	if err != nil {
@@ -80,7 +80,7 @@ func TestACommandEndsWhenItsOwnClusterDies(t *testing.T) {
 	}
 	ctx, end := context.WithCancelCause(context.Background())
 	defer end(nil)
-	e := &env{cfg: config{DataDir: dir}, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), end: end}
+	e := &env{cfg: config{DataDir: dir}, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), end: end, mayCreate: true}
 	defer e.close(ctx)
 	if _, err := e.databaseURL(ctx); err != nil {
 		t.Fatal(err)
@@ -95,5 +95,29 @@ func TestACommandEndsWhenItsOwnClusterDies(t *testing.T) {
 	}
 	if cause := context.Cause(ctx); !errors.Is(cause, errClusterGone) {
 		t.Errorf("ended by %v, want B5", cause)
+	}
+}
+
+// TestOnlyCreatorsMakeAnEmbeddedCluster: a command run where the data directory holds no
+// database (the wrong working directory, INFUSE_DATA unset) says so, rather than make a new,
+// empty cluster and, say, back that up.
+func TestOnlyCreatorsMakeAnEmbeddedCluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	getenv := func(k string) string {
+		if k == "INFUSE_DATA" {
+			return dir
+		}
+		return ""
+	}
+	for _, args := range [][]string{{"users", "list"}, {"backup", filepath.Join(dir, "b.dump")}, {"ledger", "verify"}} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut, getenv)
+		if code != exitFail || !strings.Contains(errOut.String(), "M2: there is no database in "+dir) {
+			t.Errorf("%v where there is no database: %d %s", args, code, errOut.String())
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the refused commands left %d entries in the data directory", len(ents))
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -72,7 +74,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.Secure = true
 	case "", "0", "false", "no", "off":
 	default:
-		return c, apperr.New(apperr.Invalid, "", "INFUSE_SECURE %q is not one of 1, true, 0, false", v)
+		return c, apperr.New(apperr.Invalid, "", "INFUSE_SECURE %q is not one of 1, true, yes, on, 0, false, no, off", v)
 	}
 	c.TrustedProxies, err = parseProxies(getenv("INFUSE_TRUSTED_PROXIES"))
 	return c, err
@@ -123,6 +125,8 @@ type env struct {
 	serving bool
 	// closing is closed by close, ending the watch of an attached cluster.
 	closing chan struct{}
+	// mayCreate: the command may create the embedded cluster where there is none (creators).
+	mayCreate bool
 }
 
 // programme returns the programme definition: the file named by INFUSE_PROGRAMME, or the
@@ -234,6 +238,10 @@ func (e *env) databaseURL(ctx context.Context) (string, error) {
 		return e.cfg.DatabaseURL, nil
 	}
 	if e.pg == nil {
+		if _, err := os.Stat(filepath.Join(e.cfg.DataDir, "postgres", "PG_VERSION")); errors.Is(err, fs.ErrNotExist) && !e.mayCreate {
+			abs, _ := filepath.Abs(e.cfg.DataDir)
+			return "", apperr.New(apperr.NotFound, apperr.RuleRef, "there is no database in %s (INFUSE_DATA, default ./var): set INFUSE_DATA to the service's data directory, or create one there with infuse migrate", abs)
+		}
 		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: e.cfg.DataDir, Durable: true, Logger: e.log})
 		if err != nil {
 			return "", apperr.Wrap("start embedded PostgreSQL", err)

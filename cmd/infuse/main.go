@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -29,6 +30,10 @@ const (
 	exitUsage       = 2
 	exitInterrupted = 130
 )
+
+// creators are the commands that may create the embedded cluster in a data directory that has
+// none; any other, run from the wrong directory, would quietly work on a new, empty database.
+var creators = []string{"serve", "migrate", "demo", "restore"}
 
 // errUsage marks a usage error; its message has been printed with the command's usage.
 var errUsage = errors.New("usage")
@@ -109,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	e.serving = cmd.name == "serve"
+	e.mayCreate = slices.Contains(creators, cmd.name)
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
 	if err != nil && e.lostAttachedCluster(err) {
 		err = errClusterGone
