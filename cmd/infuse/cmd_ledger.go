@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/demo"
 	"github.com/ccr-infuse/infuse/ledger"
 )
 
@@ -95,6 +96,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := e.refuseHalfLoadedDemo(ctx); err != nil {
+		return err
+	}
 	log := e.log
 	sealer := ledger.NewSealer(l, time.Second, log)
 	sealer.Start(ctx)
@@ -136,6 +140,25 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return apperr.Wrap("shutdown", err)
 	}
 	return nil
+}
+
+// refuseHalfLoadedDemo refuses to serve a database holding part of the demo (D1): a load that is
+// running now, whose claims the scheduler would race, or one stopped part way.
+func (e *env) refuseHalfLoadedDemo(ctx context.Context) error {
+	m, err := e.matchService(ctx)
+	if err != nil {
+		return err
+	}
+	a, err := e.auth(ctx)
+	if err != nil {
+		return err
+	}
+	state, err := demo.Inspect(ctx, m, a)
+	if err != nil || state != demo.StatePartial {
+		return err
+	}
+	return apperr.New(apperr.Conflict, demo.RuleDemo,
+		"the database holds part of the demo: a load is running (serve once it has finished) or stopped part way (%s, then load the demo again)", e.afresh())
 }
 
 // displayAddr turns a wildcard listen address into one a person can open.

@@ -89,8 +89,10 @@ func TestDemoCLI(t *testing.T) {
 		if n := count(c.url, `SELECT count(*) FROM officer`); n == 0 {
 			t.Fatal("the demo was stopped before it wrote anything: the test proves nothing")
 		}
-		// make run's demo --if-empty must not serve the part-loaded demo, nor demo build on it.
+		// make run's demo --if-empty must not serve the part-loaded demo, nor demo build on it,
+		// nor serve started by itself.
 		expect(c, exitFail, "D1: an earlier demo load stopped part way", "demo", "--if-empty")
 		expect(c, exitFail, "D1: an earlier demo load stopped part way", "demo")
+		expect(c, exitFail, "D1: the database holds part of the demo: a load is running (serve once it has finished) or stopped part way", "serve", "--addr", "127.0.0.1:0")
 	})
 }
