@@ -264,7 +264,8 @@ func TestBrowser(t *testing.T) {
 		b.shot("en-claims")
 		b.open("/claims/2021Q1")
 		b.shot("en-claim-reviewed")
-		b.run(chromedp.Click(`form[action="/claims/2021Q1/submit"] button`, chromedp.ByQuery), chromedp.WaitVisible(`.notice`, chromedp.ByQuery))
+		b.run(chromedp.Click(`#submit-confirm`, chromedp.ByQuery),
+			chromedp.Click(`form[action="/claims/2021Q1/submit"] button`, chromedp.ByQuery), chromedp.WaitVisible(`.notice`, chromedp.ByQuery))
 		b.checkA11y("/claims/2021Q1 submitted")
 		if got := b.text("h1"); !strings.Contains(got, "submitted") {
 			t.Errorf("claim heading after submission: %q", got)

@@ -1102,6 +1102,13 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 			pay: paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))},
 			rev: reviewInputJSON{CompiledAt: r.PostForm.Get("figures_of")}, // the compilation shown
 		}
+		if step == "submit" && r.PostForm.Get("confirm") != "1" {
+			// Submission locks the period for ever: the person ticks that they mean it.
+			p := s.newPage(r, "claim.title", nil)
+			df := s.newForm(p, "dec", nil)
+			df.fail("", p.T("claim.submit.unconfirmed"))
+			return s.claimPage(w, r, http.StatusUnprocessableEntity, df, s.newForm(p, "pay", nil))
+		}
 		if step == "review" && in.rev.CompiledAt == "" {
 			// The page always says which figures it showed; a review must cover figures read.
 			return apperr.New(apperr.Conflict, claims.RuleStale, "the review does not say which figures of the claim for %s were read; open the claim and review it there", period)

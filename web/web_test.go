@@ -558,10 +558,20 @@ func TestUIFlows(t *testing.T) {
 			}
 			form = url.Values{"figures_of": {html.UnescapeString(m[1])}}
 		}
+		if strings.HasSuffix(step.path, "/submit") {
+			// Unconfirmed, a submission is refused, and nothing is submitted.
+			if res := step.b.post(step.path, nil); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "Tick the box to confirm the submission") {
+				t.Fatalf("an unconfirmed submission: %d %s", res.status, res.body)
+			}
+			if page := string(pm.get("/claims/2021Q1").body); !strings.Contains(page, `name="confirm" value="1"`) {
+				t.Fatal("the claim was submitted without its confirmation")
+			}
+			form = url.Values{"confirm": {"1"}}
+		}
 		if res := step.b.post(step.path, form); res.status != http.StatusSeeOther {
 			t.Fatalf("%s: %d %s", step.path, res.status, res.body)
 		}
-		if form != nil && !strings.Contains(string(pm2.get("/claims/2021Q1").body), "another programme manager must submit it (R3.13)") {
+		if strings.HasSuffix(step.path, "/review") && !strings.Contains(string(pm2.get("/claims/2021Q1").body), "another programme manager must submit it (R3.13)") {
 			t.Error("the reviewer is not told that another programme manager must submit")
 		}
 	}
