@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -270,6 +271,10 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	}
 	if err := required(fs, "period", "out"); err != nil {
 		return err
+	}
+	if strings.TrimSpace(*out) == "" {
+		fmt.Fprintln(fs.Output(), "claims pack: --out names the directory to write the pack into")
+		return errUsage
 	}
 	svc, err := e.claims(ctx)
 	if err != nil {
