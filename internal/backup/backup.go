@@ -15,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,7 +104,10 @@ func Dump(ctx context.Context, conn, file string, opts DumpOptions) error {
 		return err
 	}
 	dir := filepath.Dir(file)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*.tmp")
+	clearDeadTemps(dir, filepath.Base(file))
+	// The temporary name carries this process's id, so that a later backup to the same file
+	// can tell the leftovers of a killed one (kill -9, power loss) from a live one's.
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+"."+strconv.Itoa(os.Getpid())+".*.tmp")
 	if err != nil {
 		reason := err
 		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
@@ -126,6 +131,29 @@ func Dump(ctx context.Context, conn, file string, opts DumpOptions) error {
 		return apperr.Wrap("backup", err)
 	}
 	return nil
+}
+
+// clearDeadTemps removes the temporary files that backups to base in dir left when they were
+// killed: .BASE.PID.*.tmp of a process that no longer runs. A live backup's is left alone.
+func clearDeadTemps(dir, base string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "."+base+".")
+		if !ok || !strings.HasSuffix(rest, ".tmp") {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, ".")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // place puts the finished backup tmp in place as file. Without force it links rather than

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,28 @@ func TestDumpRefusesExistingFile(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("the directory holds %d files, want only the backup", len(entries))
+	}
+}
+
+// TestDeadBackupsTempsAreCleared: a backup killed mid-write leaves its temporary file; the next
+// backup to the same file removes it, and leaves alone a live backup's and other files.
+func TestDeadBackupsTempsAreCleared(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dead := ".k.dump.2147483646.123.tmp"                        // no such process
+	live := ".k.dump." + strconv.Itoa(os.Getpid()) + ".456.tmp" // this one runs
+	for _, n := range []string{dead, live, ".other.dump.2147483646.1.tmp", "k.dump.notes"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backup.ClearDeadTemps(dir, "k.dump")
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{".k.dump." + strconv.Itoa(os.Getpid()) + ".456.tmp", ".other.dump.2147483646.1.tmp", "k.dump.notes"}; !slices.Equal(names, want) {
+		t.Errorf("after clearing: %v, want %v", names, want)
 	}
 }

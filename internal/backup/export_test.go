@@ -1,0 +1,4 @@
+package backup
+
+// ClearDeadTemps is clearDeadTemps, for the tests.
+var ClearDeadTemps = clearDeadTemps
