@@ -1113,6 +1113,20 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 			// The page always says which figures it showed; a review must cover figures read.
 			return apperr.New(apperr.Conflict, claims.RuleStale, "the review does not say which figures of the claim for %s were read; open the claim and review it there", period)
 		}
+		// A date the form was given is checked here, so that the person reads the form's words
+		// ("Enter a date as …"), not the API's field name.
+		if (step == "decide" && !isDate(in.dec.DecidedOn)) || (step == "pay" && !isDate(in.pay.PaidOn)) {
+			p := s.newPage(r, "claim.title", nil)
+			df, pf := s.newForm(p, "dec", nil), s.newForm(p, "pay", nil)
+			if step == "decide" {
+				df = s.newForm(p, "dec", r.PostForm)
+				df.fail("decided_on", p.T("form.date"))
+			} else {
+				pf = s.newForm(p, "pay", r.PostForm)
+				pf.fail("paid_on", p.T("form.date"))
+			}
+			return s.claimPage(w, r, http.StatusUnprocessableEntity, df, pf)
+		}
 		_, err := s.claimStep(r, step, period, &in)
 		if err != nil {
 			if !userFacing(err) {
@@ -1372,6 +1386,12 @@ func (s *Server) uiRevokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return redirect(w, r, "/admin/tokens?done=revoked")
+}
+
+// isDate reports whether a form's date reads as one (YYYY-MM-DD).
+func isDate(s string) bool {
+	_, err := parseDate("", s)
+	return err == nil
 }
 
 // lateOnly reports whether a lines query asks for late items only (late=1, true, on …; not 0 or false).

@@ -417,6 +417,15 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	if !strings.Contains(shown, `id="dec-decided-on-error"`) || strings.Contains(shown, `id="dec-approved-error"`) {
 		t.Errorf("the decision's date error is not beside its date:\n%s", shown)
 	}
+	// A missing or malformed date is told in the form's words, not the API's field name.
+	for path, field := range map[string]string{"/claims/2021Q1/decision": "dec-decided-on", "/claims/2021Q1/payment": "pay-paid-on"} {
+		res := pm.post(path, url.Values{"approved": {"1.00"}, "amount": {"1.00"}})
+		page := string(res.body)
+		if res.status != http.StatusUnprocessableEntity || !strings.Contains(page, `href="#`+field+`"`) ||
+			!strings.Contains(page, "Enter a date as year-month-day") || strings.Contains(page, "_on &#34;") || strings.Contains(page, `_on "`) {
+			t.Errorf("%s without a date: %d\n%s", path, res.status, page)
+		}
+	}
 	res = e.do("POST", "/api/v1/claims/2021Q1/decision", "pm", map[string]any{"decided_on": "2021-07-15", "approved": claimESF(t, e), "disallowed": "0"})
 	if res.status != 200 {
 		t.Fatalf("decision: %d %s", res.status, res.body)
