@@ -263,9 +263,20 @@ func cmdUsersList(ctx context.Context, e *env, args []string) error {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "EMAIL\tNAME\tROLE\tAUTHORITY\tSTATUS")
 	for _, u := range us {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Email, u.Name, u.Role, u.Authority, userStatus(u))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(u.Email), printable(u.Name), u.Role, u.Authority, printable(userStatus(u)))
 	}
 	return w.Flush()
+}
+
+// printable shows text on a terminal as text: a control character (an escape sequence, a line
+// break) becomes "?", so that no stored value can act on the terminal or forge a row.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // userStatus is a user's status for people: "active", or when and by whom they were disabled.

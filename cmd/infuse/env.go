@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -113,8 +114,8 @@ type env struct {
 	pool *pgxpool.Pool
 	prog *programme.Programme
 
-	// end ends the command's context with a cause: the embedded cluster it attached to has
-	// stopped (errClusterGone). Nil when the command has no such context (tests of env alone).
+	// end ends the command's context with a cause: the embedded cluster it uses has stopped
+	// under it (errClusterGone). Nil when the command has no such context (tests of env alone).
 	end context.CancelCauseFunc
 
 	// line is the progress line of a claims command on a terminal, cleared before the
@@ -123,8 +124,10 @@ type env struct {
 	// serving: the command is infuse serve, whose claims service reports no progress (its
 	// requests and scheduler run at once) and whose clean stop on losing the cluster is B5.
 	serving bool
-	// closing is closed by close, ending the watch of an attached cluster.
+	// closing is closed by close, ending the watch of the embedded cluster.
 	closing chan struct{}
+	// hold is the connection an attached command holds to the embedded cluster (startCluster).
+	hold *pgx.Conn
 	// mayCreate: the command may create the embedded cluster where there is none (creators).
 	mayCreate bool
 }
@@ -208,18 +211,20 @@ func (e *env) waitForOtherClients(ctx context.Context) {
 	}
 }
 
-// lostAttachedCluster reports whether err, a command's failure, is the embedded cluster another
-// infuse process started being stopped under it (B5): a query refused as the server shut down,
-// or a connection it no longer accepts, before Gone's poll noticed. It waits a little for the
-// postmaster to be seen gone, only for such failures.
-func (e *env) lostAttachedCluster(err error) bool {
-	if e.pg == nil || e.pg.Owned() {
+// lostCluster reports whether err, a command's failure, is its embedded cluster stopping under
+// it (B5): a query refused as the server shut down, a connection closed or refused, before the
+// watch of the cluster noticed. It waits a little for the postmaster to be seen gone, only for
+// such failures.
+func (e *env) lostCluster(err error) bool {
+	if e.pg == nil {
 		return false
 	}
 	var pg *pgconn.PgError
 	var ce *pgconn.ConnectError
+	var ne net.Error
 	switch {
-	case errors.As(err, &pg) && strings.HasPrefix(pg.Code, "57P"), errors.As(err, &ce), apperr.CodeOf(err) == apperr.Internal:
+	case errors.As(err, &pg) && strings.HasPrefix(pg.Code, "57P"), errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 	default:
 		return false
 	}
@@ -228,6 +233,35 @@ func (e *env) lostAttachedCluster(err error) bool {
 		return true
 	case <-time.After(2 * time.Second):
 		return false
+	}
+}
+
+// startCluster starts the embedded cluster, or attaches to the one another infuse process
+// started. Attached, it holds a connection from then on, so that the starter, which stops the
+// cluster only once no other client uses it, counts this command; if the starter stopped it
+// between the attach and that connection, it waits for it to be gone and starts it afresh.
+func (e *env) startCluster(ctx context.Context) (*pgserver.Server, error) {
+	for attempt := 0; ; attempt++ {
+		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: e.cfg.DataDir, Durable: true, Logger: e.log})
+		if err != nil {
+			return nil, apperr.Wrap("start embedded PostgreSQL", err)
+		}
+		if srv.Owned() {
+			return srv, nil
+		}
+		hold, err := pgx.Connect(ctx, srv.ConnString("postgres"))
+		if err == nil {
+			e.hold = hold
+			return srv, nil
+		}
+		select {
+		case <-srv.Gone():
+		case <-time.After(30 * time.Second):
+		}
+		_ = srv.Stop(ctx)
+		if attempt > 0 || ctx.Err() != nil {
+			return nil, apperr.Wrap("attach to embedded PostgreSQL", err)
+		}
 	}
 }
 
@@ -242,9 +276,9 @@ func (e *env) databaseURL(ctx context.Context) (string, error) {
 			abs, _ := filepath.Abs(e.cfg.DataDir)
 			return "", apperr.New(apperr.NotFound, apperr.RuleRef, "there is no database in %s (INFUSE_DATA, default ./var): set INFUSE_DATA to the service's data directory, or create one there with infuse migrate", abs)
 		}
-		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: e.cfg.DataDir, Durable: true, Logger: e.log})
+		srv, err := e.startCluster(ctx)
 		if err != nil {
-			return "", apperr.Wrap("start embedded PostgreSQL", err)
+			return "", err
 		}
 		e.pg = srv
 		if e.end != nil {
@@ -288,6 +322,9 @@ func (e *env) close(ctx context.Context) {
 	}
 	if e.pool != nil {
 		e.pool.Close()
+	}
+	if e.hold != nil {
+		_ = e.hold.Close(context.WithoutCancel(ctx))
 	}
 	if e.pg != nil && e.pg.Owned() {
 		e.waitForOtherClients(ctx)

@@ -116,7 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	e.serving = cmd.name == "serve"
 	e.mayCreate = slices.Contains(creators, cmd.name)
 	err = cmd.run(ctx, e, args[len(strings.Fields(cmd.name)):])
-	if err != nil && e.lostAttachedCluster(err) {
+	if err != nil && ctx.Err() == nil && e.lostCluster(err) {
+		// The cluster stopped under the command before its watch ended the command's context.
 		err = errClusterGone
 	} else if errors.Is(context.Cause(ctx), errClusterGone) && (err != nil || e.serving) {
 		// Whatever the command failed with (a refused query), or the service's clean stop, the
