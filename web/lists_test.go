@@ -206,7 +206,17 @@ func TestListsOnPages(t *testing.T) {
 	if page := string(pm.get("/expenditure?status=reversed").body); strings.Contains(page, "Nesta") {
 		t.Fatal("the line was reversed before the reversal was confirmed")
 	}
-	res = pm.post("/corrections", url.Values{"kind": {"expenditure"}, "line_id": {id}, "reason": {"duplicate invoice"}, "confirm": {"1"}})
+	booked := regexp.MustCompile(`name="booked_into" value="([^"]+)"`).FindStringSubmatch(string(res.body))
+	if booked == nil {
+		t.Fatal("the confirmation does not carry the period it showed")
+	}
+	// A confirmation of another period than the one now to be booked into (a claim submitted
+	// meanwhile) is shown again, saying so, and reverses nothing.
+	res = pm.post("/corrections", url.Values{"kind": {"expenditure"}, "line_id": {id}, "reason": {"duplicate invoice"}, "confirm": {"1"}, "booked_into": {"2020Q1"}})
+	if res.status != http.StatusConflict || !strings.Contains(string(res.body), "the period this reversal is booked into has changed") {
+		t.Fatalf("a confirmation of another period: %d\n%s", res.status, res.body)
+	}
+	res = pm.post("/corrections", url.Values{"kind": {"expenditure"}, "line_id": {id}, "reason": {"duplicate invoice"}, "confirm": {"1"}, "booked_into": {booked[1]}})
 	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/expenditure?done=correction" {
 		t.Fatalf("correction: %d %q %s", res.status, res.header.Get("Location"), res.body)
 	}

@@ -751,20 +751,25 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		in.TimeEntryID = id
 	}
-	if r.PostForm.Get("confirm") == "" {
-		// A reversal cannot be undone, and line numbers are easily taken from the wrong
-		// column: the person first sees the line they named, and where its reversal is booked.
-		err := s.confirmCorrection(w, r, in, path)
-		if err == nil {
-			return nil
+	// A reversal cannot be undone, and line numbers are easily taken from the wrong column: the
+	// person first sees the line they named, and the period its reversal is booked into. Only a
+	// confirmation of that same period reverses it; if the period has changed since (a claim
+	// submitted meanwhile locked the line's), the confirmation is shown again, saying so.
+	c, err := s.correctionPreview(r, p, in, path)
+	if err == nil && (r.PostForm.Get("confirm") == "" || r.PostForm.Get("booked_into") != c.BookedInto) {
+		c.Changed = r.PostForm.Get("confirm") != ""
+		p.Title = p.T("corr.confirm.title")
+		p.Data = c
+		status := http.StatusOK
+		if c.Changed {
+			status = http.StatusConflict
 		}
-		if !userFacing(err) && apperr.RuleOf(err) != match.RuleV8 {
-			return err
-		}
-		cf.failErr(err, map[string]string{"M2": "line_id", "M6": "line_id", "V8": "line_id", "": "line_id"})
-		return again(s.failedStatus(err), cf)
+		return s.render(w, status, "correct_confirm", p)
 	}
-	if _, err := s.correct(r, in); err != nil {
+	if err == nil {
+		_, err = s.correct(r, in)
+	}
+	if err != nil {
 		// V8 refuses a finance officer a line that is not their authority's, there or not:
 		// a mistyped number, shown beside the field like any other.
 		if !userFacing(err) && apperr.RuleOf(err) != match.RuleV8 {
@@ -782,29 +787,30 @@ type correctionConfirm struct {
 	ID                 int64
 	Rows               [][2]string // the line, label and value
 	Period, BookedInto string      // the line's period, and the period its reversal is booked into
+	Changed            bool        // the period to book into changed after the person saw it
 }
 
-// confirmCorrection renders the confirmation of the correction in: the line, as the person may
-// read it, and the period its reversal would be booked into (the line's own if still open, else
-// the earliest open one, whose claim it reduces: L5). Errors are those the correction would meet.
-func (s *Server) confirmCorrection(w http.ResponseWriter, r *http.Request, in correctionInputJSON, back string) error {
+// correctionPreview is what the confirmation of the correction in shows: the line, as the person
+// may read it, and the period its reversal would be booked into (the line's own if still open,
+// else the earliest open one, whose claim it reduces: L5). It refuses what the correction would
+// refuse for the line: one the person may not read or correct, or one reversed already.
+func (s *Server) correctionPreview(r *http.Request, p *page, in correctionInputJSON, back string) (*correctionConfirm, error) {
 	ctx, u := r.Context(), user(r)
 	if strings.TrimSpace(in.Reason) == "" {
-		return apperr.New(apperr.Invalid, match.RuleCorr, "a correction needs a reason").On("reason")
+		return nil, apperr.New(apperr.Invalid, match.RuleCorr, "a correction needs a reason").On("reason")
 	}
-	p := s.newPage(r, "corr.confirm.title", nil)
 	c := &correctionConfirm{Reason: strings.TrimSpace(in.Reason), Back: back}
 	var date time.Time
 	if in.TimeEntryID != 0 {
 		e, err := s.cfg.Match.ReadTimeEntry(ctx, u, in.TimeEntryID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := access.Can(u, access.Correct, e.Authority); err != nil {
-			return err
+			return nil, err
 		}
 		if e.ReversedBy != 0 {
-			return apperr.New(apperr.Conflict, match.RuleCorr, "time entry %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
+			return nil, apperr.New(apperr.Conflict, match.RuleCorr, "time entry %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
 		}
 		c.Kind, c.ID, c.Period, date = "time_entry", e.ID, e.Period, e.WorkDate
 		c.Rows = [][2]string{{p.T("corr.kind.time"), strconv.FormatInt(e.ID, 10)},
@@ -814,14 +820,14 @@ func (s *Server) confirmCorrection(w http.ResponseWriter, r *http.Request, in co
 			{p.T("common.evidence"), e.EvidenceRef}}
 	} else {
 		if err := access.Can(u, access.RecordExpenditure, ""); err != nil {
-			return err
+			return nil, err
 		}
 		e, err := s.cfg.Match.Expenditure(ctx, in.ExpenditureID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if e.ReversedBy != 0 {
-			return apperr.New(apperr.Conflict, match.RuleCorr, "expenditure line %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
+			return nil, apperr.New(apperr.Conflict, match.RuleCorr, "expenditure line %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
 		}
 		c.Kind, c.ID, c.Period, date = "expenditure", e.ID, e.Period, e.DefrayedOn
 		c.Rows = [][2]string{{p.T("corr.kind.expenditure"), strconv.FormatInt(e.ID, 10)},
@@ -831,11 +837,14 @@ func (s *Server) confirmCorrection(w http.ResponseWriter, r *http.Request, in co
 	}
 	periods, err := s.cfg.Ledger.Periods(ctx, s.cfg.Pool)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.BookedInto, _ = ledger.BookingPeriod(periods, date)
-	p.Data = c
-	return s.render(w, http.StatusOK, "correct_confirm", p)
+	booked, ok := ledger.BookingPeriod(periods, date)
+	if !ok {
+		return nil, apperr.New(apperr.Conflict, "L5", "no period is open to book the reversal into")
+	}
+	c.BookedInto = booked
+	return c, nil
 }
 
 // ---- expenditure ----

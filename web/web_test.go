@@ -877,9 +877,9 @@ func TestStaleDraft(t *testing.T) {
 	}
 }
 
-// TestCorrectionFormKeepsInput: a correction refused (a line number that is not the finance
-// officer's, V8; none, M6; no reason) shows the form again with what was typed and the message
-// beside the field it is about.
+// TestCorrectionFormKeepsInput: a correction refused (a line number that is not there, or not
+// the finance officer's to read, M2, told alike; no reason, M6) shows the form again with what
+// was typed and the message beside the field it is about.
 func TestCorrectionFormKeepsInput(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -894,6 +894,7 @@ func TestCorrectionFormKeepsInput(t *testing.T) {
 		user, line, reason, field string
 	}{
 		{"fo", "99999999", "typo in the hours", "corr-line-id"},
+		{"fo2", itoa(id), "an entry of another authority", "corr-line-id"},
 		{"pm", "99999999", "typo in the hours", "corr-line-id"},
 		{"fo", itoa(id), "", "corr-reason"},
 	} {
