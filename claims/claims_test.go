@@ -387,8 +387,8 @@ func TestLifecycle(t *testing.T) {
 			kinds = append(kinds, e.Event+":"+e.Actor)
 		}
 		// Every pack stored is in the history, with its hashes: after a review and at submission.
-		want := []string{"compiled:" + pmAlice.Email, "pack_stored:system", "reviewed:" + pmAlice.Email, "compiled:" + pmAlice.Email,
-			"pack_stored:system", "reviewed:" + foCerys.Email, "pack_stored:system", "submitted:" + pmBryn.Email,
+		want := []string{"compiled:" + pmAlice.Email, "pack_stored:" + pmAlice.Email, "reviewed:" + pmAlice.Email, "compiled:" + pmAlice.Email,
+			"pack_stored:" + foCerys.Email, "reviewed:" + foCerys.Email, "pack_stored:" + pmBryn.Email, "submitted:" + pmBryn.Email,
 			"decided:" + pmAlice.Email, "paid:" + pmAlice.Email}
 		if !slices.Equal(kinds, want) {
 			t.Fatalf("events %v, want %v", kinds, want)

@@ -80,7 +80,7 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 			WHERE operation_id = $1 AND period = $2`, s.prog.OperationID, c.Period.Code, now, by.Email); err != nil {
 			return err
 		}
-		if err := s.storePack(ctx, tx, c, pack, Reviewed, now); err != nil {
+		if err := s.storePack(ctx, tx, c, pack, Reviewed, by, now); err != nil {
 			return err
 		}
 		return s.event(ctx, tx, c.Period.Code, "reviewed", by, now, map[string]any{
@@ -132,7 +132,7 @@ func (s *Service) Submit(ctx context.Context, period string, by access.User) (*C
 		if !bytes.Equal(basis, cur.Basis) {
 			return staleError(period)
 		}
-		if err := s.storePack(ctx, tx, cur, pack, Submitted, now); err != nil {
+		if err := s.storePack(ctx, tx, cur, pack, Submitted, by, now); err != nil {
 			return err
 		}
 		// The claim is recognised on the day it is submitted, so the receivable is dated then

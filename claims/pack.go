@@ -177,7 +177,7 @@ func (s *Service) StorePack(ctx context.Context, period string) ([]reports.File,
 		if !cur.CompiledAt.Equal(c.CompiledAt) || cur.Status != c.Status {
 			return apperr.New(apperr.Conflict, RuleStale, "the claim for %s changed while its pack was rendered; try again", period)
 		}
-		return s.storePack(ctx, tx, cur, files, cur.Status, now)
+		return s.storePack(ctx, tx, cur, files, cur.Status, System, now)
 	})
 	if err != nil {
 		return nil, err
@@ -186,9 +186,10 @@ func (s *Service) StorePack(ctx context.Context, period string) ([]reports.File,
 }
 
 // storePack replaces the stored pack of c with files, in tx, and records it in the claim's
-// history with the files' hashes: an auditor comparing the hashes of packs downloaded at
-// different times finds each pack there.
-func (s *Service) storePack(ctx context.Context, tx pgx.Tx, c *Claim, files []reports.File, status Status, now time.Time) error {
+// history as stored by by (the reviewer or submitter whose step stored it, else the service),
+// with the files' hashes: an auditor comparing the hashes of packs downloaded at different
+// times finds each pack there.
+func (s *Service) storePack(ctx context.Context, tx pgx.Tx, c *Claim, files []reports.File, status Status, by access.User, now time.Time) error {
 	if files == nil {
 		return nil
 	}
@@ -204,7 +205,7 @@ func (s *Service) storePack(ctx context.Context, tx pgx.Tx, c *Claim, files []re
 			return err
 		}
 	}
-	return s.event(ctx, tx, c.Period.Code, "pack_stored", System, now, map[string]any{"status": string(status), "files": packDigests(files)})
+	return s.event(ctx, tx, c.Period.Code, "pack_stored", by, now, map[string]any{"status": string(status), "files": packDigests(files)})
 }
 
 // StoredPack returns the files stored with the claim of period, in pack order, and the claim

@@ -91,6 +91,7 @@ func LoadFile(path string) (*Programme, error) {
 		// Whatever is wrong is wrong in this file: say which.
 		c := *e
 		c.Message = fmt.Sprintf("programme file %s: %s", path, e.Message)
+		c.Key, c.Args = "", nil // the catalogue's message would drop the file's name
 		return nil, &c
 	}
 	if err != nil {

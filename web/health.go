@@ -37,7 +37,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch {
 	case apperr.RuleOf(err) == migrate.RuleNewer:
-		s.log.Error("not ready", "err", err)
+		s.log.Warn("not ready", "err", err) // every probe: a warning, not an error each time
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "schema of a newer release"})
 	case err != nil:
 		s.log.Warn("not ready", "err", err)

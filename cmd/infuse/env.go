@@ -67,7 +67,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		// Checked here, with the rest of the configuration, rather than by serve once the
 		// database is up.
 		if _, err := claims.ParseSchedule(c.ClaimSchedule); err != nil {
-			return c, err
+			return c, apperr.New(apperr.Invalid, "", "INFUSE_CLAIM_SCHEDULE: %s", apperr.Public(err))
 		}
 	}
 	switch v := strings.ToLower(strings.TrimSpace(getenv("INFUSE_SECURE"))); v {

@@ -54,4 +54,10 @@ func TestLoadConfigProxiesAndSecure(t *testing.T) {
 	if _, err := loadConfig(env(map[string]string{"INFUSE_SECURE": "ture"})); apperr.CodeOf(err) != apperr.Invalid {
 		t.Errorf("INFUSE_SECURE=ture: %v", err)
 	}
+	// A claim schedule that is no cron schedule is refused with the rest of the configuration,
+	// naming the variable.
+	if _, err := loadConfig(env(map[string]string{"INFUSE_CLAIM_SCHEDULE": "every quarter"})); apperr.CodeOf(err) != apperr.Invalid ||
+		!strings.HasPrefix(apperr.Public(err), "INFUSE_CLAIM_SCHEDULE: ") {
+		t.Errorf("INFUSE_CLAIM_SCHEDULE=every quarter: %v", err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,13 +141,15 @@ func clearDeadTemps(dir, base string) {
 	if err != nil {
 		return
 	}
+	// Exactly .BASE.PID.RANDOM.tmp: a backup to BASE.more writes .BASE.more.PID.RANDOM.tmp,
+	// which must not be read as one of BASE's.
+	name := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.(\d+)\.\d+\.tmp$`)
 	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), "."+base+".")
-		if !ok || !strings.HasSuffix(rest, ".tmp") {
+		m := name.FindStringSubmatch(e.Name())
+		if m == nil {
 			continue
 		}
-		pidText, _, _ := strings.Cut(rest, ".")
-		pid, err := strconv.Atoi(pidText)
+		pid, err := strconv.Atoi(m[1])
 		if err != nil || pid <= 0 {
 			continue
 		}

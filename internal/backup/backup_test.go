@@ -342,7 +342,8 @@ func TestDeadBackupsTempsAreCleared(t *testing.T) {
 	dir := t.TempDir()
 	dead := ".k.dump.2147483646.123.tmp"                        // no such process
 	live := ".k.dump." + strconv.Itoa(os.Getpid()) + ".456.tmp" // this one runs
-	for _, n := range []string{dead, live, ".other.dump.2147483646.1.tmp", "k.dump.notes"} {
+	other := ".k.dump.20240601.2147483646.1.tmp"                // a live backup to k.dump.20240601, whose name starts alike
+	for _, n := range []string{dead, live, other, ".other.dump.2147483646.1.tmp", "k.dump.notes"} {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +354,8 @@ func TestDeadBackupsTempsAreCleared(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if want := []string{".k.dump." + strconv.Itoa(os.Getpid()) + ".456.tmp", ".other.dump.2147483646.1.tmp", "k.dump.notes"}; !slices.Equal(names, want) {
+	want := []string{live, other, ".other.dump.2147483646.1.tmp", "k.dump.notes"}
+	if slices.Sort(want); !slices.Equal(names, want) {
 		t.Errorf("after clearing: %v, want %v", names, want)
 	}
 }
