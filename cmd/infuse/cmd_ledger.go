@@ -145,15 +145,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 // refuseHalfLoadedDemo refuses to serve a database holding part of the demo (D1): a load that is
 // running now, whose claims the scheduler would race, or one stopped part way.
 func (e *env) refuseHalfLoadedDemo(ctx context.Context) error {
-	m, err := e.matchService(ctx)
-	if err != nil {
-		return err
-	}
-	a, err := e.auth(ctx)
-	if err != nil {
-		return err
-	}
-	state, err := demo.Inspect(ctx, m, a)
+	state, _, _, err := e.demoState(ctx)
 	if err != nil || state != demo.StatePartial {
 		return err
 	}

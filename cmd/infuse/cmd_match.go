@@ -333,19 +333,11 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	m, err := e.matchService(ctx)
-	if err != nil {
-		return err
-	}
-	a, err := e.auth(ctx)
+	state, m, a, err := e.demoState(ctx)
 	if err != nil {
 		return err
 	}
 	if *ifEmpty {
-		state, err := demo.Inspect(ctx, m, a)
-		if err != nil {
-			return err
-		}
 		switch state {
 		case demo.StateLoaded:
 			fmt.Fprintln(e.stdout, "the demo is loaded already: no demo data loaded")
@@ -369,6 +361,20 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "demo loaded (seed %d): %d users, %d officers, %d rate versions, %d time entries (£%s), %d expenditure lines (£%s)\n",
 		*seed, sum.Users, sum.Officers, sum.RateVersions, sum.TimeEntries, sum.Match.StringFixed(2), sum.ExpenditureLines, sum.Cash.StringFixed(2))
 	return nil
+}
+
+// demoState is what the database holds of the demo (demo.Inspect), with the services that read it.
+func (e *env) demoState(ctx context.Context) (demo.State, *match.Service, *auth.Service, error) {
+	m, err := e.matchService(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	a, err := e.auth(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	state, err := demo.Inspect(ctx, m, a)
+	return state, m, a, err
 }
 
 // afresh tells a person how to start again from an empty database.
