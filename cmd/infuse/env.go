@@ -113,6 +113,7 @@ type env struct {
 	pg   *pgserver.Server
 	pool *pgxpool.Pool
 	prog *programme.Programme
+	led  *ledger.Ledger // set up once, by ledger
 
 	// end ends the command's context with a cause: the embedded cluster it uses has stopped
 	// under it (errClusterGone). Nil when the command has no such context (tests of env alone).
@@ -301,8 +302,12 @@ func (e *env) databaseURL(ctx context.Context) (string, error) {
 	return e.pg.ConnString(databaseName), nil
 }
 
-// ledger opens the database and the operation's ledger, setting the operation up on first use.
+// ledger opens the database and the operation's ledger, setting the operation up on first use,
+// once a command: the services a command builds (claims, match, auth) share it.
 func (e *env) ledger(ctx context.Context) (*ledger.Ledger, error) {
+	if e.led != nil {
+		return e.led, nil
+	}
 	pool, err := e.open(ctx)
 	if err != nil {
 		return nil, err
@@ -311,7 +316,12 @@ func (e *env) ledger(ctx context.Context) (*ledger.Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ledger.Setup(ctx, pool, p, ledger.WithLogger(e.log))
+	l, err := ledger.Setup(ctx, pool, p, ledger.WithLogger(e.log))
+	if err != nil {
+		return nil, err
+	}
+	e.led = l
+	return l, nil
 }
 
 // close releases what the command opened, stopping the embedded cluster if this process
