@@ -82,7 +82,7 @@ func (s *Service) computeSealed(ctx context.Context, per Period) (Figures, *snap
 			continue // entries arrived after sealing; seal them too so the position covers them
 		}
 		if snap.unsealed {
-			e := apperr.New(apperr.Conflict, "",
+			e := apperr.New(apperr.Conflict, apperr.RuleRetry,
 				"entries keep arriving in the periods up to %s faster than they are sealed; try again", per.Code)
 			e.Err = errSealRace
 			return Figures{}, nil, e

@@ -59,7 +59,7 @@ var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cr
 func ParseSchedule(spec string) (cron.Schedule, error) {
 	s, err := parser.Parse(spec)
 	if err != nil {
-		return nil, apperr.New(apperr.Invalid, "", "the claim schedule %q is not a cron schedule (minute hour day-of-month month day-of-week): %v", spec, err)
+		return nil, apperr.New(apperr.Invalid, apperr.RuleConfig, "the claim schedule %q is not a cron schedule (minute hour day-of-month month day-of-week): %v", spec, err)
 	}
 	return s, nil
 }

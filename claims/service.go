@@ -96,7 +96,7 @@ func (s *Service) doing(what string) {
 // New returns the claims service of the operation kept by l, defined by p.
 func New(l *ledger.Ledger, p *programme.Programme, opts ...Option) (*Service, error) {
 	if l.OperationID() != p.OperationID {
-		return nil, apperr.New(apperr.Invalid, "", "the ledger keeps operation %s, the programme defines %s", l.OperationID(), p.OperationID)
+		return nil, apperr.New(apperr.Invalid, apperr.RuleConfig, "the ledger keeps operation %s, the programme defines %s", l.OperationID(), p.OperationID)
 	}
 	loc, err := p.Location()
 	if err != nil {

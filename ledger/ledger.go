@@ -252,7 +252,7 @@ func (l *Ledger) load(ctx context.Context) error {
 		return db.Translate("ledger.load", err)
 	}
 	if len(accts) == 0 {
-		return apperr.New(apperr.NotFound, "", "operation %s has not been set up (run infuse migrate)", l.op)
+		return apperr.New(apperr.NotFound, apperr.RuleConfig, "operation %s has not been set up (run infuse migrate)", l.op)
 	}
 	var first time.Time
 	if err := l.pool.QueryRow(ctx, `SELECT min(starts_on) FROM period WHERE operation_id = $1`, l.op).Scan(&first); err != nil {

@@ -229,7 +229,7 @@ func (s *Service) importFile(ctx context.Context, by access.User, r io.Reader, o
 	err := db.WithTx(ctx, s.l.Pool(), func(tx pgx.Tx) error {
 		if attempts++; attempts > 1 {
 			// The file has been read: it cannot be read again for a retry.
-			return apperr.New(apperr.Conflict, "", "the import met a concurrent change and was rolled back; run it again")
+			return apperr.New(apperr.Conflict, apperr.RuleRetry, "the import met a concurrent change and was rolled back; run it again")
 		}
 		f, headerProbs, err := openCSV(hr, imp.spec())
 		if err != nil {

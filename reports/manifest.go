@@ -285,7 +285,7 @@ func lockDir(ctx context.Context, dir string, waiting func()) (unlock func(), er
 			}
 		default: // nobody can hold a lock here, so the file is nobody's
 			_ = os.Remove(path)
-			return nil, &apperr.Error{Code: apperr.Invalid, Op: "reports.WriteFiles", Err: err,
+			return nil, &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleResources, Op: "reports.WriteFiles", Err: err,
 				Message: fmt.Sprintf("cannot write the claim pack into %s: its file system cannot lock %s, which keeps two writers apart", dir, NameLock)}
 		}
 	}
@@ -332,7 +332,7 @@ func dirError(dir string, err error) error {
 	default:
 		return apperr.Wrap("reports.WriteFiles", err)
 	}
-	return &apperr.Error{Code: apperr.Invalid, Op: "reports.WriteFiles", Err: err,
+	return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleResources, Op: "reports.WriteFiles", Err: err,
 		Message: fmt.Sprintf("cannot write the claim pack into %s: %s", dir, reason)}
 }
 

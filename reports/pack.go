@@ -273,8 +273,10 @@ func (p *Pack) Validate() error {
 	return nil
 }
 
+// invalid refuses a pack that is incomplete or does not reconcile: C2, since a pack is what
+// shows the claim's totals reconciling, and one that cannot is never written.
 func invalid(format string, args ...any) error {
-	return &apperr.Error{Code: apperr.Invalid, Message: fmt.Sprintf(format, args...), Op: "reports.Validate"}
+	return &apperr.Error{Code: apperr.Invalid, Rule: "C2", Message: fmt.Sprintf(format, args...), Op: "reports.Validate"}
 }
 
 // generator returns the generator version to print.

@@ -89,7 +89,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	// scheduler run to record as interrupted).
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return apperr.New(apperr.Invalid, "", "cannot listen on %s: %v", *addr, err)
+		return apperr.New(apperr.Invalid, apperr.RuleConfig, "cannot listen on %s: %v", *addr, err)
 	}
 	defer ln.Close()
 	l, err := e.ledger(ctx)

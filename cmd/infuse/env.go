@@ -54,20 +54,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {
-		return c, apperr.New(apperr.Invalid, "", "INFUSE_DATA %q is not a usable path", c.DataDir)
+		return c, apperr.New(apperr.Invalid, apperr.RuleConfig, "INFUSE_DATA %q is not a usable path", c.DataDir)
 	}
 	c.DataDir = abs
 	c.LogLevel = slog.LevelWarn
 	if v := getenv("INFUSE_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, apperr.New(apperr.Invalid, "", "INFUSE_LOG_LEVEL %q is not one of debug, info, warn, error", v)
+			return c, apperr.New(apperr.Invalid, apperr.RuleConfig, "INFUSE_LOG_LEVEL %q is not one of debug, info, warn, error", v)
 		}
 	}
 	if c.ClaimSchedule != "" {
 		// Checked here, with the rest of the configuration, rather than by serve once the
 		// database is up.
 		if _, err := claims.ParseSchedule(c.ClaimSchedule); err != nil {
-			return c, apperr.New(apperr.Invalid, "", "INFUSE_CLAIM_SCHEDULE: %s", apperr.Public(err))
+			return c, apperr.New(apperr.Invalid, apperr.RuleConfig, "INFUSE_CLAIM_SCHEDULE: %s", apperr.TextOf(err))
 		}
 	}
 	switch v := strings.ToLower(strings.TrimSpace(getenv("INFUSE_SECURE"))); v {
@@ -75,7 +75,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.Secure = true
 	case "", "0", "false", "no", "off":
 	default:
-		return c, apperr.New(apperr.Invalid, "", "INFUSE_SECURE %q is not one of 1, true, yes, on, 0, false, no, off", v)
+		return c, apperr.New(apperr.Invalid, apperr.RuleConfig, "INFUSE_SECURE %q is not one of 1, true, yes, on, 0, false, no, off", v)
 	}
 	c.TrustedProxies, err = parseProxies(getenv("INFUSE_TRUSTED_PROXIES"))
 	return c, err
@@ -90,13 +90,13 @@ func parseProxies(v string) ([]netip.Prefix, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(f)
 			if aerr != nil {
-				return nil, apperr.New(apperr.Invalid, "", "INFUSE_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
+				return nil, apperr.New(apperr.Invalid, apperr.RuleConfig, "INFUSE_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if p.Bits() == 0 {
 			// Every caller could then name any address, and escape the throttle (AU3).
-			return nil, apperr.New(apperr.Invalid, "", "INFUSE_TRUSTED_PROXIES: %q would trust every caller to say who it is; list the proxies", f)
+			return nil, apperr.New(apperr.Invalid, apperr.RuleConfig, "INFUSE_TRUSTED_PROXIES: %q would trust every caller to say who it is; list the proxies", f)
 		}
 		out = append(out, p.Masked())
 	}

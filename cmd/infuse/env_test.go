@@ -57,7 +57,7 @@ func TestLoadConfigProxiesAndSecure(t *testing.T) {
 	// A claim schedule that is no cron schedule is refused with the rest of the configuration,
 	// naming the variable.
 	if _, err := loadConfig(env(map[string]string{"INFUSE_CLAIM_SCHEDULE": "every quarter"})); apperr.CodeOf(err) != apperr.Invalid ||
-		!strings.HasPrefix(apperr.Public(err), "INFUSE_CLAIM_SCHEDULE: ") {
+		apperr.RuleOf(err) != apperr.RuleConfig || !strings.HasPrefix(apperr.As(err).Message, "INFUSE_CLAIM_SCHEDULE: ") {
 		t.Errorf("INFUSE_CLAIM_SCHEDULE=every quarter: %v", err)
 	}
 }

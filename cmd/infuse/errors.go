@@ -57,20 +57,20 @@ func forPeople(err error) error {
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
-		return &apperr.Error{Code: apperr.Invalid, Op: "connect", Err: err, Message: connectMessage(ce)}
+		return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleConfig, Op: "connect", Err: err, Message: connectMessage(ce)}
 	}
 	var se *pgserver.SetupError
 	if errors.As(err, &se) {
-		return &apperr.Error{Code: apperr.Invalid, Op: "start embedded PostgreSQL", Err: err, Message: "embedded PostgreSQL: " + se.Msg}
+		return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleConfig, Op: "start embedded PostgreSQL", Err: err, Message: "embedded PostgreSQL: " + se.Msg}
 	}
 	if code, msg, ok := fileProblem(err); ok {
-		return &apperr.Error{Code: code, Op: "file", Err: err, Message: msg}
+		return &apperr.Error{Code: code, Rule: apperr.RuleResources, Op: "file", Err: err, Message: msg}
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && strings.HasPrefix(pg.Code, "53") {
 		// Insufficient resources: a full disk, memory, too many connections. Nothing was
 		// kept (the transaction failed); the operator must make room.
-		return &apperr.Error{Code: apperr.Invalid, Op: "database", Err: err,
+		return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleResources, Op: "database", Err: err,
 			Message: fmt.Sprintf("the database server ran out of resources (%s, SQLSTATE %s); the step that failed was not kept: make room and run the command again", pg.Message, pg.Code)}
 	}
 	return err

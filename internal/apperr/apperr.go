@@ -29,11 +29,16 @@ const (
 	Internal        Code = "internal"
 )
 
-// The rules every package shares (README, "Rules"): input is well formed (M1), and a reference
-// names something that exists (M2).
+// The rules every package shares (README, "Rule ids"): input is well formed (M1), a reference
+// names something that exists (M2), the service's configuration and set-up are sound (S1), a
+// step that met a concurrent change is rolled back whole to be run again (S2), and the files and
+// the database server a step needs can be used and have room (S3).
 const (
-	RuleFormat = "M1"
-	RuleRef    = "M2"
+	RuleFormat    = "M1"
+	RuleRef       = "M2"
+	RuleConfig    = "S1"
+	RuleRetry     = "S2"
+	RuleResources = "S3"
 )
 
 // Error is a failure with a code, the rule it concerns and a human message.

@@ -72,7 +72,7 @@ func Configure(cfg *pgxpool.Config) {
 func Open(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, apperr.New(apperr.Invalid, "", "the database address is not valid: %v", err)
+		return nil, apperr.New(apperr.Invalid, apperr.RuleConfig, "the database address is not valid: %v", err)
 	}
 	Configure(cfg)
 	for _, f := range configure {
@@ -227,7 +227,7 @@ func Translate(op string, err error) error {
 				return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleFormat, Message: "a text is too long to be stored", Op: op, Err: err}
 			}
 		case "23505":
-			return &apperr.Error{Code: apperr.Conflict, Message: "this record exists already", Op: op, Err: err}
+			return &apperr.Error{Code: apperr.Conflict, Rule: apperr.RuleRetry, Message: "this record exists already", Op: op, Err: err}
 		case "23503", "23514", "23502", "22001", "22003", "22007", "22008", "22P02":
 			return &apperr.Error{Code: apperr.Invalid, Rule: apperr.RuleFormat, Message: "the record breaks a rule of the schema", Op: op, Err: err}
 		case "57014":
