@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/gbp"
 	"github.com/ccr-infuse/infuse/programme"
 )
 
@@ -405,7 +406,7 @@ func (in *Input) findings(f *Figures) []Finding {
 	var c1 []Part
 	for _, a := range in.Authorities {
 		if exp, inc := last.InKind[a.Code], last.Match[a.Code]; !exp.Equal(inc) {
-			c1 = append(c1, Part{Key: "%s expenditure %s, income %s", Args: []string{a.Code, money(exp), money(inc)}})
+			c1 = append(c1, Part{Key: "%s expenditure %s, income %s", Args: []string{a.Code, gbp.Pounds(exp), gbp.Pounds(inc)}})
 		}
 	}
 	if len(c1) > 0 {
@@ -419,7 +420,7 @@ func (in *Input) findings(f *Figures) []Finding {
 			sum = sum.Add(v)
 		}
 		if !sum.IsZero() {
-			add("C2", SeverityBlock, nil, nil, "the trial balance through %s sums to %s, not zero", last.Code, money(sum))
+			add("C2", SeverityBlock, nil, nil, "the trial balance through %s sums to %s, not zero", last.Code, gbp.Pounds(sum))
 		}
 		for _, h := range in.Headings {
 			accts, ok := facts.HeadingAccounts[h.Code]
@@ -432,7 +433,7 @@ func (in *Input) findings(f *Figures) []Finding {
 			}
 			if got := f.Heading(h.Code).Cumulative; !got.Equal(tb) {
 				add("C2", SeverityBlock, nil, nil, "cumulative %s is %s in the claim but %s in the trial balance",
-					h.Code, money(got), money(tb))
+					h.Code, gbp.Pounds(got), gbp.Pounds(tb))
 			}
 		}
 	}
@@ -448,7 +449,7 @@ func (in *Input) findings(f *Figures) []Finding {
 			lines, claimed := facts.Lines.Totals[h.Code], f.Heading(h.Code).Period
 			if !lines.Equal(claimed) {
 				add("C3", SeverityBlock, nil, nil, "the %s lines of %s add up to %s but the claim shows %s",
-					h.Code, last.Code, money(lines), money(claimed))
+					h.Code, last.Code, gbp.Pounds(lines), gbp.Pounds(claimed))
 			}
 		}
 	}
@@ -460,21 +461,21 @@ func (in *Input) findings(f *Figures) []Finding {
 		if in.Art69Enforced {
 			add("C4", SeverityBlock, nil, nil,
 				"Art 69(1): ESF at the rate within the award, %s, exceeds eligible expenditure excluding in-kind, %s; the final claim is capped at %s and cannot be submitted until the cash expenditure supports the ESF claimed (R4.5)",
-				money(support), money(f.Art69Cap), money(f.ESFDue.Cumulative))
+				gbp.Pounds(support), gbp.Pounds(f.Art69Cap), gbp.Pounds(f.ESFDue.Cumulative))
 		} else {
 			add("C4", SeverityWarn, nil, nil,
 				"Art 69(1): ESF at the rate within the award, %s, exceeds eligible expenditure excluding in-kind, %s, by %s; the final claim will be capped (R4.5)",
-				money(support), money(f.Art69Cap), money(support.Sub(f.Art69Cap)))
+				gbp.Pounds(support), gbp.Pounds(f.Art69Cap), gbp.Pounds(support.Sub(f.Art69Cap)))
 		}
 	}
 
 	// C5: cumulative ESF due never exceeds the award.
 	switch {
 	case f.ESFDue.Cumulative.GreaterThan(in.Award):
-		add("C5", SeverityBlock, nil, nil, "cumulative ESF due %s exceeds the award %s", money(f.ESFDue.Cumulative), money(in.Award))
+		add("C5", SeverityBlock, nil, nil, "cumulative ESF due %s exceeds the award %s", gbp.Pounds(f.ESFDue.Cumulative), gbp.Pounds(in.Award))
 	case f.ShareAtRate.GreaterThan(in.Award):
 		add("C5", SeverityWarn, nil, nil, "ESF at the rate, %s, exceeds the award %s; cumulative ESF due is capped at the award (R9.3c)",
-			money(f.ShareAtRate), money(in.Award))
+			gbp.Pounds(f.ShareAtRate), gbp.Pounds(in.Award))
 	}
 
 	// C6: match per authority against its pro-rata target, a warning beyond ±15%.
@@ -483,7 +484,7 @@ func (in *Input) findings(f *Figures) []Finding {
 			continue
 		}
 		if m.Cumulative.Sub(m.ProRata).Abs().Mul(decimal.NewFromInt(100)).GreaterThan(m.ProRata.Mul(decimal.NewFromInt(15))) {
-			args := []string{m.Code, last.Code, money(m.Cumulative), money(m.Cumulative.Sub(m.ProRata).Abs()), money(m.ProRata),
+			args := []string{m.Code, last.Code, gbp.Pounds(m.Cumulative), gbp.Pounds(m.Cumulative.Sub(m.ProRata).Abs()), gbp.Pounds(m.ProRata),
 				signed(m.VariancePct)}
 			if m.Cumulative.LessThan(m.ProRata) {
 				add("C6", SeverityWarn, nil, nil, "match of %s to %s is %s, %s short of its pro-rata target of %s (%s%%, beyond ±15%%)", args...)
@@ -531,6 +532,8 @@ func capEntries(ids []int64) []int64 {
 	return append([]int64(nil), ids...)
 }
 
+// money writes an amount as the API and files do: 1234.56 (findings use gbp.Pounds, £1,234.56,
+// since they are read, in the pack and on the pages, not parsed).
 func money(d decimal.Decimal) string { return d.StringFixed(2) }
 
 func signed(d decimal.Decimal) string {

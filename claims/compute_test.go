@@ -227,8 +227,10 @@ func TestComputeWorkedThreeQuarters(t *testing.T) {
 				c6 = append(c6, x.Message)
 			}
 		}
-		if len(c6) != 1 || !strings.Contains(c6[0], "GB-MON") {
-			t.Errorf("C6 findings %q, want one about GB-MON", c6)
+		// Its amounts are written for people to read, in pounds with thousands separators.
+		if len(c6) != 1 || !strings.Contains(c6[0], "GB-MON") ||
+			!strings.Contains(c6[0], "is £999.99, £1,000.01 short of its pro-rata target of £2,000.00 (-50.00%") {
+			t.Errorf("C6 findings %q, want one about GB-MON, its amounts in pounds", c6)
 		}
 	})
 }

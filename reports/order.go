@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ccr-infuse/infuse/internal/gbp"
 )
 
 // The encoders never depend on the order a Pack's lists arrive in or on map iteration: every
@@ -195,19 +197,10 @@ func dateText(t time.Time) string {
 	return t.UTC().Format("2006-01-02")
 }
 
-// moneyText formats an amount as £1,234.56, or -£1,234.56 when negative.
-func moneyText(d decimal.Decimal) string {
-	s := groupThousands(d.Abs().StringFixed(2))
-	if d.IsNegative() {
-		return "-£" + s
-	}
-	return "£" + s
-}
-
 // numberText formats a number with thousands separators and the given decimal places.
 func numberText(d decimal.Decimal, places int32) string {
-	s := groupThousands(d.Abs().StringFixed(places))
-	if d.IsNegative() && s != groupThousands(decimal.Zero.StringFixed(places)) {
+	s := gbp.Group(d.Abs().StringFixed(places))
+	if d.IsNegative() && s != gbp.Group(decimal.Zero.StringFixed(places)) {
 		return "-" + s
 	}
 	return s
@@ -216,33 +209,9 @@ func numberText(d decimal.Decimal, places int32) string {
 // intText formats an integer with thousands separators.
 func intText(n int64) string {
 	if n < 0 {
-		return "-" + groupThousands(decimal.NewFromInt(-n).String())
+		return "-" + gbp.Group(decimal.NewFromInt(-n).String())
 	}
-	return groupThousands(decimal.NewFromInt(n).String())
-}
-
-// groupThousands puts commas into the integer part of an unsigned decimal string.
-func groupThousands(s string) string {
-	intPart, frac := s, ""
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		intPart, frac = s[:i], s[i:]
-	}
-	if len(intPart) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	lead := len(intPart) % 3
-	if lead > 0 {
-		b.WriteString(intPart[:lead])
-	}
-	for i := lead; i < len(intPart); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(intPart[i : i+3])
-	}
-	b.WriteString(frac)
-	return b.String()
+	return gbp.Group(decimal.NewFromInt(n).String())
 }
 
 // yesNo renders a flag for people.

@@ -70,7 +70,7 @@ type Pack struct {
 
 	Declaration      string    // the declaration the signatory signs
 	Signatory        Signatory // who signs the certificate
-	GeneratorVersion string    // the software that compiled the claim, "infuse 1.4.0"
+	GeneratorVersion string    // the software that compiled the claim, "infuse 1.5.0"
 }
 
 // Operation identifies the ESF operation the claim belongs to.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/image/font/sfnt"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/gbp"
 	"github.com/ccr-infuse/infuse/programme"
 )
 
@@ -416,17 +417,17 @@ func (d *doc) certificate() {
 
 	d.subhead("Figures claimed", 40)
 	rows := []trow{
-		{cells: []string{"Total eligible expenditure", moneyText(p.TotalEligible.Period), moneyText(p.TotalEligible.Cumulative)}},
+		{cells: []string{"Total eligible expenditure", gbp.Pounds(p.TotalEligible.Period), gbp.Pounds(p.TotalEligible.Cumulative)}},
 	}
 	for _, h := range p.Headings {
 		if h.Kind == programme.KindInKind {
-			rows = append(rows, trow{cells: []string{"  of which in-kind match (" + h.Name + ")", moneyText(h.Period), moneyText(h.Cumulative)}})
+			rows = append(rows, trow{cells: []string{"  of which in-kind match (" + h.Name + ")", gbp.Pounds(h.Period), gbp.Pounds(h.Cumulative)}})
 		}
 	}
 	rows = append(rows,
-		trow{cells: []string{"ESF due at " + p.rateText(), moneyText(p.ESFDue.Period), moneyText(p.ESFDue.Cumulative)}, bold: true},
-		trow{cells: []string{"ESF award", "", moneyText(p.Award)}},
-		trow{cells: []string{"Art 69 cap: cash and flat-rate costs" + enforcedText(p.Art69Enforced), "", moneyText(p.Art69Cap)}},
+		trow{cells: []string{"ESF due at " + p.rateText(), gbp.Pounds(p.ESFDue.Period), gbp.Pounds(p.ESFDue.Cumulative)}, bold: true},
+		trow{cells: []string{"ESF award", "", gbp.Pounds(p.Award)}},
+		trow{cells: []string{"Art 69 cap: cash and flat-rate costs" + enforcedText(p.Art69Enforced), "", gbp.Pounds(p.Art69Cap)}},
 	)
 	d.table([]column{{"", 100, "L"}, {"This period", 40, "R"}, {"Cumulative", 40, "R"}}, rows)
 
@@ -507,24 +508,24 @@ func (d *doc) summary() {
 	d.subhead("Expenditure by heading", 30)
 	rows := make([]trow, 0, len(p.Headings)+2)
 	for _, h := range p.Headings {
-		rows = append(rows, trow{cells: []string{h.Name, string(h.Kind), moneyText(h.Period), moneyText(h.Cumulative)}})
+		rows = append(rows, trow{cells: []string{h.Name, string(h.Kind), gbp.Pounds(h.Period), gbp.Pounds(h.Cumulative)}})
 	}
 	rows = append(rows,
-		trow{cells: []string{"Total eligible expenditure", "", moneyText(p.TotalEligible.Period), moneyText(p.TotalEligible.Cumulative)}, bold: true},
-		trow{cells: []string{"ESF due at " + p.rateText(), "", moneyText(p.ESFDue.Period), moneyText(p.ESFDue.Cumulative)}, bold: true},
+		trow{cells: []string{"Total eligible expenditure", "", gbp.Pounds(p.TotalEligible.Period), gbp.Pounds(p.TotalEligible.Cumulative)}, bold: true},
+		trow{cells: []string{"ESF due at " + p.rateText(), "", gbp.Pounds(p.ESFDue.Period), gbp.Pounds(p.ESFDue.Cumulative)}, bold: true},
 	)
 	d.table([]column{{"Heading", 88, "L"}, {"Kind", 20, "L"}, {"This period", 36, "R"}, {"Cumulative", 36, "R"}}, rows)
 
 	d.subhead("Award, rate, caps and rounding (R9.3c)", 50)
 	d.table([]column{{"Working", 130, "L"}, {"Cumulative", 50, "R"}}, []trow{
-		{cells: []string{"ESF award", moneyText(p.Award)}},
+		{cells: []string{"ESF award", gbp.Pounds(p.Award)}},
 		{cells: []string{"Intervention rate", p.rateText()}},
 		{cells: []string{"Exact ESF share: cumulative total eligible × " + p.rateText() + " (6 dp)", p.Rounding.ExactShare}},
 		{cells: []string{"ESF share floored to the penny", p.Rounding.FlooredShare}},
 		{cells: []string{"Rounding residual, not claimed (6 dp)", p.Rounding.Residual}},
-		{cells: []string{"Award cap (C5)", moneyText(p.AwardCap)}},
-		{cells: []string{"Art 69 cap: cumulative cash and flat-rate costs (C4)" + enforcedText(p.Art69Enforced), moneyText(p.Art69Cap)}},
-		{cells: []string{"Cumulative ESF due: the least of the floored share and the caps that apply", moneyText(p.ESFDue.Cumulative)}, bold: true},
+		{cells: []string{"Award cap (C5)", gbp.Pounds(p.AwardCap)}},
+		{cells: []string{"Art 69 cap: cumulative cash and flat-rate costs (C4)" + enforcedText(p.Art69Enforced), gbp.Pounds(p.Art69Cap)}},
+		{cells: []string{"Cumulative ESF due: the least of the floored share and the caps that apply", gbp.Pounds(p.ESFDue.Cumulative)}, bold: true},
 		{cells: []string{"Late items booked in this period", intText(int64(p.LateItems))}},
 	})
 
@@ -533,9 +534,9 @@ func (d *doc) summary() {
 	d.table([]column{{"Working", 130, "L"}, {"Amount", 50, "R"}}, []trow{
 		{cells: []string{"Option", string(fr.Kind)}},
 		{cells: []string{"Rate, percent of direct staff costs", numberText(fr.Percent, 2) + "%"}},
-		{cells: []string{"Base: direct staff costs of the period", moneyText(fr.Base)}},
+		{cells: []string{"Base: direct staff costs of the period", gbp.Pounds(fr.Base)}},
 		{cells: []string{"Exact product: base × rate ÷ 100", "£" + numberText(fr.Exact, 4)}},
-		{cells: []string{"Flat-rate amount claimed, truncated to the penny", moneyText(fr.Amount)}, bold: true},
+		{cells: []string{"Flat-rate amount claimed, truncated to the penny", gbp.Pounds(fr.Amount)}, bold: true},
 	})
 
 	d.subhead("Match by authority", 40)
@@ -543,14 +544,14 @@ func (d *doc) summary() {
 	var per, cum, tgt, pro decimal.Decimal
 	for _, m := range matchByName(p.Match) {
 		per, cum, tgt, pro = per.Add(m.Period), cum.Add(m.Cumulative), tgt.Add(m.Target), pro.Add(m.ProRataTarget)
-		r := trow{cells: []string{m.NameEN, m.NameCY, moneyText(m.Period), moneyText(m.Cumulative), moneyText(m.Target),
-			moneyText(m.ProRataTarget), numberText(m.VariancePct, 2) + "%"}}
+		r := trow{cells: []string{m.NameEN, m.NameCY, gbp.Pounds(m.Period), gbp.Pounds(m.Cumulative), gbp.Pounds(m.Target),
+			gbp.Pounds(m.ProRataTarget), numberText(m.VariancePct, 2) + "%"}}
 		if m.VariancePct.Abs().GreaterThan(decimal.NewFromInt(15)) {
 			r.color = colWarn
 		}
 		rowsM = append(rowsM, r)
 	}
-	rowsM = append(rowsM, trow{cells: []string{"Total", "", moneyText(per), moneyText(cum), moneyText(tgt), moneyText(pro), ""}, bold: true})
+	rowsM = append(rowsM, trow{cells: []string{"Total", "", gbp.Pounds(per), gbp.Pounds(cum), gbp.Pounds(tgt), gbp.Pounds(pro), ""}, bold: true})
 	d.table([]column{{"Authority", 30, "L"}, {"Awdurdod", 30, "L"}, {"This period", 24, "R"}, {"Cumulative", 24, "R"},
 		{"Target", 24, "R"}, {"Pro-rata target", 24, "R"}, {"Variance", 24, "R"}}, rowsM)
 	d.para("", 7.5, colMuted, "Variance = (cumulative − pro-rata target) ÷ pro-rata target; beyond ±15% is a warning (C6).")
@@ -665,10 +666,10 @@ func (d *doc) chart() {
 
 		d.font("", min(7, barH*1.8))
 		f.SetXY(math.Max(xOf(cum), xOf(tgt))+1.5, top1)
-		f.CellFormat(valueW, barH, moneyText(m.Cumulative), "", 0, "L", false, 0, "")
+		f.CellFormat(valueW, barH, gbp.Pounds(m.Cumulative), "", 0, "L", false, 0, "")
 		d.color(colMuted)
 		f.SetXY(math.Max(xOf(cum), xOf(tgt))+1.5, top2)
-		f.CellFormat(valueW, barH, moneyText(m.Target), "", 0, "L", false, 0, "")
+		f.CellFormat(valueW, barH, gbp.Pounds(m.Target), "", 0, "L", false, 0, "")
 		d.color(colInk)
 	}
 	f.SetXY(marginL, bottom+7)
@@ -730,7 +731,7 @@ func (d *doc) transactions() {
 		}
 	}
 	d.para("", 9, colInk, fmt.Sprintf("%s cash expenditure lines booked in %s, %s in all; %s of them defrayed in an earlier period "+
-		"(late items, their entry in colour). Credit notes are negative.", intText(int64(len(lines))), p.Period.Code, moneyText(total), intText(int64(late))))
+		"(late items, their entry in colour). Credit notes are negative.", intText(int64(len(lines))), p.Period.Code, gbp.Pounds(total), intText(int64(late))))
 	d.f.Ln(2)
 	if len(lines) == 0 {
 		return
@@ -739,13 +740,13 @@ func (d *doc) transactions() {
 	for _, i := range cashOrder(lines) {
 		l := &lines[i]
 		r := trow{cells: []string{fmt.Sprint(l.EntryID), dateText(l.DefrayedOn), l.Heading, l.Payee, l.Description,
-			l.EvidenceRef, l.InvoiceRef, l.EffectivePeriod, moneyText(l.Amount)}}
+			l.EvidenceRef, l.InvoiceRef, l.EffectivePeriod, gbp.Pounds(l.Amount)}}
 		if l.EffectivePeriod != l.BookingPeriod {
 			r.color = colWarn
 		}
 		rows = append(rows, r)
 	}
-	rows = append(rows, trow{cells: []string{"Total", "", "", "", fmt.Sprintf("%s lines", intText(int64(len(lines)))), "", "", "", moneyText(total)}, bold: true})
+	rows = append(rows, trow{cells: []string{"Total", "", "", "", fmt.Sprintf("%s lines", intText(int64(len(lines)))), "", "", "", gbp.Pounds(total)}, bold: true})
 	d.table([]column{{"Entry", 12, "L"}, {"Defrayed on", 18, "L"}, {"Heading", 15, "L"}, {"Payee", 27, "L"},
 		{"Description", 30, "L"}, {"Evidence ref", 24, "L"}, {"Invoice ref", 16, "L"}, {"Relates to", 14, "L"}, {"Amount", 24, "R"}}, rows)
 }
@@ -765,7 +766,7 @@ func (d *doc) staffCosts() {
 	}
 	rows := make([]trow, 0, len(rates))
 	for _, r := range rates {
-		rows = append(rows, trow{cells: []string{r.Authority, r.PayrollRef, r.Name, dateText(r.ValidFrom), moneyText(r.AGEC),
+		rows = append(rows, trow{cells: []string{r.Authority, r.PayrollRef, r.Name, dateText(r.ValidFrom), gbp.Pounds(r.AGEC),
 			r.FTE.String(), intText(int64(r.HoursBasis)), "£" + r.HourlyRate}})
 	}
 	d.table([]column{{"Authority", 18, "L"}, {"Payroll ref", 26, "L"}, {"Officer", 44, "L"}, {"Valid from", 20, "L"},
@@ -784,7 +785,7 @@ func (d *doc) officerTime() {
 	}
 	d.para("", 9, colInk, fmt.Sprintf("%s officer-time lines booked in %s: %s hours, %s. This section totals them per authority and officer; "+
 		"every line, with its evidence reference, approver, rate version and ledger entry, is on the workbook's Officer time sheet.",
-		intText(int64(len(p.OfficerTime))), p.Period.Code, numberText(hours, 2), moneyText(amount)))
+		intText(int64(len(p.OfficerTime))), p.Period.Code, numberText(hours, 2), gbp.Pounds(amount)))
 	d.f.Ln(2)
 	if len(byAuth) == 0 {
 		return
@@ -801,18 +802,18 @@ func (d *doc) officerTime() {
 	// The per-authority totals first, then each authority's officers.
 	rows := make([]trow, 0, len(byAuth)+1)
 	for _, a := range byAuth {
-		rows = append(rows, trow{cells: []string{name(a.Code), intText(int64(a.Lines)), numberText(a.Hours, 2), moneyText(a.Amount)}})
+		rows = append(rows, trow{cells: []string{name(a.Code), intText(int64(a.Lines)), numberText(a.Hours, 2), gbp.Pounds(a.Amount)}})
 	}
-	rows = append(rows, trow{cells: []string{"Total", intText(int64(len(p.OfficerTime))), numberText(hours, 2), moneyText(amount)}, bold: true})
+	rows = append(rows, trow{cells: []string{"Total", intText(int64(len(p.OfficerTime))), numberText(hours, 2), gbp.Pounds(amount)}, bold: true})
 	d.table([]column{{"Authority", 100, "L"}, {"Lines", 20, "R"}, {"Hours", 26, "R"}, {"Amount", 34, "R"}}, rows)
 
 	for _, a := range byAuth {
-		d.subhead(fmt.Sprintf("%s: %s lines, %s hours, %s", name(a.Code), intText(int64(a.Lines)), numberText(a.Hours, 2), moneyText(a.Amount)), 30)
+		d.subhead(fmt.Sprintf("%s: %s lines, %s hours, %s", name(a.Code), intText(int64(a.Lines)), numberText(a.Hours, 2), gbp.Pounds(a.Amount)), 30)
 		rows := make([]trow, 0, len(a.Officers)+1)
 		for _, o := range a.Officers {
-			rows = append(rows, trow{cells: []string{o.PayrollRef, o.Name, intText(int64(o.Lines)), numberText(o.Hours, 2), moneyText(o.Amount)}})
+			rows = append(rows, trow{cells: []string{o.PayrollRef, o.Name, intText(int64(o.Lines)), numberText(o.Hours, 2), gbp.Pounds(o.Amount)}})
 		}
-		rows = append(rows, trow{cells: []string{"Total", "", intText(int64(a.Lines)), numberText(a.Hours, 2), moneyText(a.Amount)}, bold: true})
+		rows = append(rows, trow{cells: []string{"Total", "", intText(int64(a.Lines)), numberText(a.Hours, 2), gbp.Pounds(a.Amount)}, bold: true})
 		d.table([]column{{"Payroll ref", 34, "L"}, {"Officer", 66, "L"}, {"Lines", 20, "R"}, {"Hours", 26, "R"}, {"Amount", 34, "R"}}, rows)
 	}
 	d.lateOfficerTime(order)
@@ -830,12 +831,12 @@ func (d *doc) lateOfficerTime(order []int32) {
 		}
 		hours, amount = hours.Add(l.Hours), amount.Add(l.Amount)
 		rows = append(rows, trow{cells: []string{fmt.Sprint(l.EntryID), l.Authority, l.OfficerName, dateText(l.WorkDate),
-			l.RelatesTo, numberText(l.Hours, 2), moneyText(l.Amount)}, color: colWarn})
+			l.RelatesTo, numberText(l.Hours, 2), gbp.Pounds(l.Amount)}, color: colWarn})
 	}
 	if len(rows) == 0 {
 		return
 	}
-	d.subhead(fmt.Sprintf("Late officer time: %s lines, %s hours, %s", intText(int64(len(rows))), numberText(hours, 2), moneyText(amount)), 30)
+	d.subhead(fmt.Sprintf("Late officer time: %s lines, %s hours, %s", intText(int64(len(rows))), numberText(hours, 2), gbp.Pounds(amount)), 30)
 	d.para("", 8.5, colMuted, "Lines booked in this period whose work date lies in an earlier, locked period, shown with the period they relate to.")
 	d.f.Ln(1)
 	d.table([]column{{"Entry", 14, "L"}, {"Authority", 18, "L"}, {"Officer", 50, "L"}, {"Work date", 20, "L"},
@@ -854,8 +855,8 @@ func (d *doc) trialBalance() {
 	var total decimal.Decimal
 	for _, l := range tb {
 		total = total.Add(l.Balance)
-		rows = append(rows, trow{cells: []string{l.Code, l.Name, l.Kind, moneyText(l.Balance)}})
+		rows = append(rows, trow{cells: []string{l.Code, l.Name, l.Kind, gbp.Pounds(l.Balance)}})
 	}
-	rows = append(rows, trow{cells: []string{"Total", "", "", moneyText(total)}, bold: true})
+	rows = append(rows, trow{cells: []string{"Total", "", "", gbp.Pounds(total)}, bold: true})
 	d.table([]column{{"Account", 40, "L"}, {"Name", 86, "L"}, {"Kind", 20, "L"}, {"Balance", 34, "R"}}, rows)
 }

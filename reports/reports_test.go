@@ -29,6 +29,7 @@ import (
 	"golang.org/x/image/font/gofont/goregular"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/gbp"
 )
 
 const testLines = 300
@@ -547,9 +548,9 @@ func TestWritePDF(t *testing.T) {
 		"2021Q3",
 		"claim 3 for period 2021Q3",
 		"ESF due at 9/14",
-		moneyText(p.ESFDue.Period),
-		moneyText(p.ESFDue.Cumulative),
-		moneyText(p.TotalEligible.Cumulative),
+		gbp.Pounds(p.ESFDue.Period),
+		gbp.Pounds(p.ESFDue.Cumulative),
+		gbp.Pounds(p.TotalEligible.Cumulative),
 		"£3,600,000.00",
 		"Pen-y-bont ar Ogwr",
 		"Bro Morgannwg",
@@ -597,19 +598,19 @@ func TestWritePDF(t *testing.T) {
 	var cash decimal.Decimal
 	for _, l := range p.Transactions {
 		cash = cash.Add(l.Amount)
-		for _, want := range []string{l.EvidenceRef, moneyText(l.Amount), fmt.Sprint(l.EntryID)} {
+		for _, want := range []string{l.EvidenceRef, gbp.Pounds(l.Amount), fmt.Sprint(l.EntryID)} {
 			if !strings.Contains(text, want) {
 				t.Errorf("PDF transaction list lacks %q of entry %d", want, l.EntryID)
 			}
 		}
 	}
-	if !strings.Contains(text, moneyText(cash)) {
-		t.Errorf("PDF transaction list lacks the total %s", moneyText(cash))
+	if !strings.Contains(text, gbp.Pounds(cash)) {
+		t.Errorf("PDF transaction list lacks the total %s", gbp.Pounds(cash))
 	}
 	for _, r := range p.StaffCosts {
-		if !strings.Contains(text, "£"+r.HourlyRate) || !strings.Contains(text, moneyText(r.AGEC)) {
+		if !strings.Contains(text, "£"+r.HourlyRate) || !strings.Contains(text, gbp.Pounds(r.AGEC)) {
 			t.Errorf("PDF staff-cost workings lack %s's version from %s (AGEC %s, rate £%s)", r.PayrollRef, dateText(r.ValidFrom),
-				moneyText(r.AGEC), r.HourlyRate)
+				gbp.Pounds(r.AGEC), r.HourlyRate)
 		}
 	}
 	// Late officer time is listed line by line, with the period it relates to (domain.md §6).
@@ -618,7 +619,7 @@ func TestWritePDF(t *testing.T) {
 	for _, l := range p.OfficerTime {
 		if l.RelatesTo != "" {
 			late++
-			for _, want := range []string{fmt.Sprint(l.EntryID), dateText(l.WorkDate), l.RelatesTo, moneyText(l.Amount)} {
+			for _, want := range []string{fmt.Sprint(l.EntryID), dateText(l.WorkDate), l.RelatesTo, gbp.Pounds(l.Amount)} {
 				if !strings.Contains(lateSection, want) {
 					t.Errorf("PDF's late officer time lacks %q of entry %d", want, l.EntryID)
 				}
@@ -861,8 +862,8 @@ func TestTextFormats(t *testing.T) {
 		{"999.999", "£1,000.00", "1,000.00"},
 	} {
 		d := decimal.RequireFromString(c.in)
-		if got := moneyText(d); got != c.money {
-			t.Errorf("moneyText(%s) = %q, want %q", c.in, got, c.money)
+		if got := gbp.Pounds(d); got != c.money {
+			t.Errorf("gbp.Pounds(%s) = %q, want %q", c.in, got, c.money)
 		}
 		if got := numberText(d, 2); got != c.hours {
 			t.Errorf("numberText(%s) = %q, want %q", c.in, got, c.hours)

@@ -17,6 +17,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/gbp"
 	"github.com/ccr-infuse/infuse/programme"
 )
 
@@ -303,7 +304,7 @@ func (b *book) wide(style int, s string) cell {
 }
 
 func (b *book) money(d decimal.Decimal) cell {
-	return cell{x: excelize.Cell{StyleID: b.st.money, Value: d.InexactFloat64()}, width: len(moneyText(d)) + numPad}
+	return cell{x: excelize.Cell{StyleID: b.st.money, Value: d.InexactFloat64()}, width: len(gbp.Pounds(d)) + numPad}
 }
 
 func (b *book) moneyStyle(style int, d decimal.Decimal) cell {
@@ -316,7 +317,7 @@ func (b *book) moneyStyle(style int, d decimal.Decimal) cell {
 // (or a test) sees the figure. The cached value is what the formula evaluates to.
 func (b *book) sum(style int, formula string, value decimal.Decimal) cell {
 	return cell{x: excelize.Cell{StyleID: style, Formula: formula, Value: value.InexactFloat64()},
-		width: len(moneyText(value)) + numPad}
+		width: len(gbp.Pounds(value)) + numPad}
 }
 
 func (b *book) hours(d decimal.Decimal) cell {
@@ -733,7 +734,7 @@ func (b *book) transactions() error {
 		lo, hi, total = decimal.Min(lo, l.Amount), decimal.Max(hi, l.Amount), total.Add(l.Amount)
 	}
 	chars[2] = max(chars[2], 10)
-	chars[5] = max(chars[5], len(moneyText(lo)), len(moneyText(hi)), len(moneyText(total))) + numPad
+	chars[5] = max(chars[5], len(gbp.Pounds(lo)), len(gbp.Pounds(hi)), len(gbp.Pounds(total))) + numPad
 	n := len(lines)
 	sw, err := b.open(sheetSetup{name: sheetCash, widths: fitWidths(chars), frozen: 1,
 		filter: fmt.Sprintf("A1:J%d", n+1), landscape: true})
@@ -802,7 +803,7 @@ func (b *book) officerTime() error {
 	chars[4], chars[7] = max(chars[4], 10), max(chars[7], 10)
 	chars[5] = max(chars[5], len(numberText(hours, 2))) + numPad
 	chars[8] += numPad - 1
-	chars[9] = max(chars[9], len(moneyText(lo)), len(moneyText(hi)), len(moneyText(total))) + numPad
+	chars[9] = max(chars[9], len(gbp.Pounds(lo)), len(gbp.Pounds(hi)), len(gbp.Pounds(total))) + numPad
 	n := len(lines)
 	sw, err := b.open(sheetSetup{name: sheetTime, widths: fitWidths(chars), frozen: 1,
 		filter: fmt.Sprintf("A1:M%d", n+1), landscape: true})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/internal/apperr"
+	"github.com/ccr-infuse/infuse/internal/gbp"
 	"github.com/ccr-infuse/infuse/match"
 )
 
@@ -180,20 +181,29 @@ func (p *page) AuthName(code string) string {
 
 // Money formats an amount in pounds with thousands separators: £1,234.50 (−£5.00 for credits).
 func (p *page) Money(d decimal.Decimal) string {
-	s := d.Abs().StringFixed(2)
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	sign := ""
 	if d.IsNegative() {
-		sign = "−"
+		return "−" + gbp.Pounds(d.Neg())
 	}
-	return sign + "£" + b.String() + "." + frac
+	return gbp.Pounds(d)
+}
+
+// Variance formats a signed percentage to two places: +12.50%, −21.53% (the minus sign, as
+// Money writes it), 0.00%.
+func (p *page) Variance(d decimal.Decimal) string {
+	s := d.Abs().StringFixed(2) + "%"
+	switch d.Sign() {
+	case 1:
+		return "+" + s
+	case -1:
+		return "−" + s
+	}
+	return s
+}
+
+// BeyondC6 reports whether a match variance is beyond ±15% of the pro-rata target, which the
+// claim's finding C6 warns of.
+func (p *page) BeyondC6(pct decimal.Decimal) bool {
+	return pct.Abs().GreaterThan(decimal.NewFromInt(15))
 }
 
 // Date formats a calendar date as ISO 8601, which reads the same in both languages.

@@ -1035,6 +1035,8 @@ type claimPage struct {
 	// ReviewedByMe: the claim is reviewed by the programme manager reading it, who may not
 	// submit it (R3.13); the page says another must.
 	ReviewedByMe bool
+	// MatchTotal adds up the match table's money columns, as the pack's does.
+	MatchTotal claims.AuthorityMatch
 }
 
 func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, df, pf *form) error {
@@ -1049,6 +1051,11 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	p := s.newPage(r, "claim.title", nil)
 	p.Title += " " + period
 	data := &claimPage{Claim: c, CanDownload: authorize(r, access.DownloadPack, "") == nil}
+	for _, m := range c.Figures.Match {
+		t := &data.MatchTotal
+		t.Period, t.Cumulative = t.Period.Add(m.Period), t.Cumulative.Add(m.Cumulative)
+		t.Target, t.ProRata = t.Target.Add(m.Target), t.ProRata.Add(m.ProRata)
+	}
 	if data.CanDownload {
 		// The stored pack is handed out only while the claim is not stale, which it checks.
 		files, _, err := s.cfg.Claims.StoredPackOf(r.Context(), c)

@@ -585,6 +585,14 @@ func TestUIFlows(t *testing.T) {
 		}
 	}
 	page = string(pm.get("/claims/2021Q1").body)
+	// The match table shows each authority's pro-rata target and variance, as the pack does
+	// (C6), and its totals: ten targets of £200,000, each profiled to 1/12 for the first claim.
+	for _, want := range []string{"Pro-rata target", "£16,666.67", `<td class="num beyond">−100.00% <span class="tag">C6</span>`,
+		`<th scope="row">All authorities</th>`, "£2,000,000.00", "£166,666.70"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("claim page's match table lacks %q", want)
+		}
+	}
 	for _, want := range []string{"claim.xlsx", "claim.pdf", "manifest.json", "submitted"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("claim page lacks %q", want)

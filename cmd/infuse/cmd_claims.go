@@ -42,7 +42,7 @@ func (e *env) claims(ctx context.Context) (*claims.Service, error) {
 }
 
 // version is this build of infuse.
-const version = "1.4"
+const version = "1.5"
 
 // generatorVersion names this software in claim packs. Every path that renders a pack (the
 // commands, the service and its scheduler, the demo) names the same, so that a claim's pack is
