@@ -187,6 +187,15 @@ func (p *page) Money(d decimal.Decimal) string {
 	return gbp.Pounds(d)
 }
 
+// ActionName is an audited action in the page's language ("claims.submit": Claim submitted),
+// or its code when the catalogue has no name for it. The code is what the filter takes.
+func (p *page) ActionName(code string) string {
+	if s, ok := p.catalogue("audit.action." + code); ok {
+		return s
+	}
+	return code
+}
+
 // Variance formats a signed percentage to two places: +12.50%, −21.53% (the minus sign, as
 // Money writes it), 0.00%.
 func (p *page) Variance(d decimal.Decimal) string {

@@ -617,6 +617,23 @@ func TestUIFlows(t *testing.T) {
 	if res := admin.get("/admin/users"); res.status != 200 {
 		t.Errorf("users: %d", res.status)
 	}
+	// Every action the flow audited is named in both languages on the audit log's page, with
+	// its code, which the filter takes.
+	events, err := e.auth.Events(context.Background(), e.user("auditor"), auth.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		for _, lang := range languages {
+			if _, ok := e.srv.pages.catalogs[lang]["audit.action."+ev.Action]; !ok {
+				t.Errorf("audited action %q has no name in %s", ev.Action, lang)
+			}
+		}
+	}
+	pm.get("/lang/cy")
+	if page := string(pm.get("/audit").body); !strings.Contains(page, `Cyflwyno hawliad i WEFO<br><span class="code small">claims.submit</span>`) {
+		t.Error("the Welsh audit log does not name the submission")
+	}
 }
 
 // TestAbandonedRequestIsNotAnError: a request whose client went away while it waited is answered
