@@ -400,6 +400,15 @@ func TestBrowser(t *testing.T) {
 		b.shot("en-tokens")
 		b.open("/admin/users")
 		b.shot("en-users")
+		// Disabling a user asks first, naming them; Cancel leaves them as they were.
+		b.run(chromedp.Click(`form[action="/admin/users/disable"] button`, chromedp.ByQuery),
+			chromedp.WaitReady(`input[name="confirm"]`, chromedp.ByQuery))
+		if got := b.text("main dl"); !strings.Contains(got, "@") {
+			t.Errorf("the confirmation of disabling does not name the user: %q", got)
+		}
+		b.checkA11y("the confirmation of disabling a user")
+		b.shot("en-users-disable-confirm")
+		b.run(chromedp.Click(`main a.button.secondary`, chromedp.ByQuery), chromedp.WaitVisible(`form[action="/admin/users/disable"]`, chromedp.ByQuery))
 		b.signOut()
 		b.open("/signin")
 		b.shot("en-signin")

@@ -628,6 +628,32 @@ func TestTokensActOnlyForTheirCreator(t *testing.T) {
 	if res := e.do("GET", "/api/v1/me", "pm", nil); res.status != 401 {
 		t.Errorf("revoked token: %d", res.status)
 	}
+
+	// From the tokens page, revoking asks first, naming the token; a revoked token is not
+	// offered again.
+	var auditorToken int64
+	for _, x := range list.Tokens {
+		if x.User == testUsers["auditor"].Email {
+			auditorToken = x.ID
+		}
+	}
+	path := "/admin/tokens/" + itoa(auditorToken) + "/revoke"
+	if res := admin.post(path, nil); res.status != http.StatusOK || !strings.Contains(string(res.body), "Revoke this token?") ||
+		!strings.Contains(string(res.body), "<dd>"+testUsers["auditor"].Email+"</dd>") {
+		t.Fatalf("revoke's confirmation: %d\n%s", res.status, res.body)
+	}
+	if res := e.do("GET", "/api/v1/me", "auditor", nil); res.status != 200 {
+		t.Fatalf("the token was revoked before the step was confirmed: %d", res.status)
+	}
+	if res := admin.post(path, url.Values{"confirm": {"1"}}); res.status != http.StatusSeeOther {
+		t.Fatalf("revoke from the page: %d %s", res.status, res.body)
+	}
+	if res := e.do("GET", "/api/v1/me", "auditor", nil); res.status != 401 {
+		t.Errorf("the token revoked from the page: %d", res.status)
+	}
+	if res := admin.post("/admin/tokens/"+itoa(pmToken)+"/revoke", nil); res.status != http.StatusNotFound {
+		t.Errorf("confirming the revocation of a revoked token: %d", res.status)
+	}
 }
 
 // TestAdminSeesNoClaimFigures: an admin administers users and tokens, not claims, so the ledger's
@@ -717,7 +743,16 @@ func TestDisablingALeaver(t *testing.T) {
 			t.Errorf("a disable button for %s: %v, want %v", email, got, want)
 		}
 	}
+	// The button asks first, naming the user; nothing is disabled until that is confirmed.
 	res := admin.post("/admin/users/disable", url.Values{"email": {foEmail}})
+	if body := string(res.body); res.status != http.StatusOK || !strings.Contains(body, "Disable this user?") ||
+		!strings.Contains(body, "<dd>"+testUsers["fo"].Name+"</dd>") || !strings.Contains(body, `<input type="hidden" name="confirm" value="1">`) {
+		t.Fatalf("disable's confirmation: %d\n%s", res.status, body)
+	}
+	if res := fo.get("/"); res.status != http.StatusOK {
+		t.Fatalf("the user was disabled before the step was confirmed: %d", res.status)
+	}
+	res = admin.post("/admin/users/disable", url.Values{"email": {foEmail}, "confirm": {"1"}})
 	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/admin/users?done=disabled" {
 		t.Fatalf("disable: %d %s", res.status, res.header.Get("Location"))
 	}

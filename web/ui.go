@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1338,12 +1339,48 @@ func (s *Server) uiSetPassword(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, "/admin/users?done=password")
 }
 
+// confirmPage asks, before a step that cannot be taken back from the page where its button is,
+// whether the person means it: it shows what the step acts on (rows of label and value) and
+// what follows, and posts the same form again with confirm=1.
+type confirmPage struct {
+	Rows        [][2]string
+	Consequence string
+	Action      string
+	Hidden      [][2]string
+	Submit      string
+	Back        string
+}
+
+// confirmed reports whether a posted form carries its confirmation.
+func confirmed(r *http.Request) bool { return r.PostForm.Get("confirm") == "1" }
+
 // uiSetDisabled disables (disable true) or enables the user the form names, from a button of
-// the users page.
+// the users page. Disabling ends the user's sessions and revokes their tokens, so it is first
+// confirmed on a page naming the user.
 func (s *Server) uiSetDisabled(disable bool) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := parseForm(r); err != nil {
 			return err
+		}
+		if disable && !confirmed(r) {
+			if err := authorize(r, access.ManageUsers, ""); err != nil {
+				return err
+			}
+			u, err := access.UserByEmail(r.Context(), s.cfg.Pool, s.op(), r.PostForm.Get("email"))
+			if err != nil {
+				return err
+			}
+			p := s.newPage(r, "users.disable.confirm.title", nil)
+			role := p.T("role." + string(u.Role))
+			if u.Authority != "" {
+				role += ", " + p.AuthName(u.Authority)
+			}
+			p.Data = confirmPage{
+				Rows:        [][2]string{{p.T("users.name"), u.Name}, {p.T("users.email"), u.Email}, {p.T("users.role"), role}},
+				Consequence: p.T("users.disable.confirm.lead"), Action: "/admin/users/disable",
+				Hidden: [][2]string{{"email", u.Email}}, Submit: p.T("users.disable.confirm.submit"), Back: "/admin/users",
+			}
+			return s.render(w, http.StatusOK, "confirm", p)
 		}
 		if _, err := s.setDisabled(r, r.PostForm.Get("email"), disable); err != nil {
 			return err
@@ -1397,7 +1434,39 @@ func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request) error {
 	return s.tokensPage(w, r, http.StatusCreated, nil, secret)
 }
 
+// uiRevokeToken revokes a token from a button of the tokens page, once confirmed on a page
+// naming it: whatever uses the token stops working at once.
 func (s *Server) uiRevokeToken(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	if !confirmed(r) {
+		if err := authorize(r, access.ManageUsers, ""); err != nil {
+			return err
+		}
+		ts, err := s.cfg.Auth.Tokens(r.Context())
+		if err != nil {
+			return err
+		}
+		id := r.PathValue("id")
+		i := slices.IndexFunc(ts, func(t auth.Token) bool { return strconv.FormatInt(t.ID, 10) == id && t.RevokedAt == nil })
+		if i < 0 {
+			return apperr.New(apperr.NotFound, apperr.RuleRef, "there is no token %q that is not revoked", id)
+		}
+		t := ts[i]
+		p := s.newPage(r, "tokens.revoke.confirm.title", nil)
+		lastUsed := p.T("tokens.never")
+		if t.LastUsedAt != nil {
+			lastUsed = p.DateTime(*t.LastUsedAt)
+		}
+		p.Data = confirmPage{
+			Rows: [][2]string{{p.T("tokens.name"), t.Name}, {p.T("tokens.user"), t.User}, {p.T("tokens.created"), p.DateTime(t.CreatedAt) + " (" + t.CreatedBy + ")"},
+				{p.T("tokens.lastused"), lastUsed}},
+			Consequence: p.T("tokens.revoke.confirm.lead"), Action: "/admin/tokens/" + id + "/revoke",
+			Submit: p.T("tokens.revoke.confirm.submit"), Back: "/admin/tokens",
+		}
+		return s.render(w, http.StatusOK, "confirm", p)
+	}
 	if err := s.revokeToken(r, r.PathValue("id")); err != nil {
 		return err
 	}
