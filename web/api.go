@@ -1016,6 +1016,9 @@ type lines struct {
 	Late      bool                     `json:"late_only,omitempty"`
 	Findings  []reports.Finding        `json:"-"`
 	Match     []reports.AuthorityMatch `json:"-"`
+	// OwnOnly is the authority whose officer time alone the reader may see (a finance
+	// officer's, V8), when the lines asked for include others'; the page says so.
+	OwnOnly string `json:"-"`
 }
 
 // claimLines reads the lines of the claim of period through its pack (claims builds it from the
@@ -1058,7 +1061,11 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 			if authority != "" && l.Authority != authority {
 				continue
 			}
-			if authorize(r, access.ReadRecords, l.Authority) != nil || (lateOnly && !l.Late) {
+			if authorize(r, access.ReadRecords, l.Authority) != nil {
+				out.OwnOnly = user(r).Authority
+				continue
+			}
+			if lateOnly && !l.Late {
 				continue
 			}
 			out.Time = append(out.Time, l)

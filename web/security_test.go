@@ -519,8 +519,14 @@ func TestFinanceOfficerCannotDownloadPacks(t *testing.T) {
 	if page := string(lines.body); lines.status != 200 || strings.Contains(page, "/ledger/entries/") || !strings.Contains(page, "Rhian Evans") {
 		t.Errorf("officer-time lines for a finance officer: %d\n%s", lines.status, page)
 	}
-	if page := string(e.signIn("auditor").get("/claims/2021Q1/lines?heading=officer_time").body); !strings.Contains(page, "/ledger/entries/") {
-		t.Error("the lines page links the auditor to no ledger entry")
+	if page := string(e.signIn("auditor").get("/claims/2021Q1/lines?heading=officer_time").body); !strings.Contains(page, "/ledger/entries/") ||
+		strings.Contains(page, "only those you may read") {
+		t.Error("the lines page links the auditor to no ledger entry, or tells them it is filtered")
+	}
+	// All lines, for a finance officer, are their authority's, and the page says so.
+	if page := string(fo.get("/claims/2021Q1/lines").body); !strings.Contains(page, "only those you may read, as a finance officer") ||
+		!strings.Contains(page, "Shown: Newport.") {
+		t.Errorf("a finance officer is not told the lines are filtered:\n%s", page)
 	}
 }
 
