@@ -1038,6 +1038,9 @@ type claimPage struct {
 	ReviewedByMe bool
 	// MatchTotal adds up the match table's money columns, as the pack's does.
 	MatchTotal claims.AuthorityMatch
+	// ApprovedGap is WEFO's approved ESF less the ESF claimed, PaidGap the amount received less
+	// the ESF approved; nil when they agree (or nothing is recorded yet).
+	ApprovedGap, PaidGap *decimal.Decimal
 }
 
 func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, df, pf *form) error {
@@ -1052,6 +1055,18 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request, status int, d
 	p := s.newPage(r, "claim.title", nil)
 	p.Title += " " + period
 	data := &claimPage{Claim: c, CanDownload: authorize(r, access.DownloadPack, "") == nil}
+	gap := func(got, want decimal.Decimal) *decimal.Decimal {
+		if d := got.Sub(want); !d.IsZero() {
+			return &d
+		}
+		return nil
+	}
+	if c.Decision != nil {
+		data.ApprovedGap = gap(c.Decision.Approved, c.Figures.ESFDue.Period)
+		if c.Payment != nil {
+			data.PaidGap = gap(c.Payment.Amount, c.Decision.Approved)
+		}
+	}
 	for _, m := range c.Figures.Match {
 		t := &data.MatchTotal
 		t.Period, t.Cumulative = t.Period.Add(m.Period), t.Cumulative.Add(m.Cumulative)

@@ -1058,3 +1058,32 @@ func TestLateItemsSayWhereTheyAreClaimed(t *testing.T) {
 		t.Fatalf("import page: %d, want %q\n%s", page.status, want, page.body)
 	}
 }
+
+// TestClaimPageShowsWhatWEFOTookOff: where WEFO approves less than was claimed, or pays less
+// than it approved, the claim's page says by how much, beside the amount.
+func TestClaimPageShowsWhatWEFOTookOff(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	e.recordTime("GB-NWP", "NWP-1", "2021-02-01")
+	e.claimSteps("2021Q1", "compile", "review", "submit")
+	claimed := decimal.RequireFromString(claimESF(t, e))
+	approved, paid := claimed.Sub(decimal.NewFromInt(10)), claimed.Sub(decimal.NewFromInt(15))
+	if res := e.do("POST", "/api/v1/claims/2021Q1/decision", "pm", map[string]any{"decided_on": "2021-07-15",
+		"approved": approved.StringFixed(2), "disallowed": "0"}); res.status != 200 {
+		t.Fatalf("decision: %d %s", res.status, res.body)
+	}
+	if res := e.do("POST", "/api/v1/claims/2021Q1/payment", "pm", map[string]any{"paid_on": "2021-07-15", "amount": paid.StringFixed(2)}); res.status != 200 {
+		t.Fatalf("payment: %d %s", res.status, res.body)
+	}
+	shown := string(e.signIn("pm").get("/claims/2021Q1").body)
+	money := func(d decimal.Decimal) string { return (*page).Money(nil, d) }
+	for _, want := range []string{
+		money(approved) + " (claimed " + money(claimed) + ": £10.00 less)",
+		money(paid) + " (approved " + money(approved) + ": £5.00 less)",
+	} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("the claim's page lacks %q", want)
+		}
+	}
+}
