@@ -990,6 +990,7 @@ type claimRow struct {
 	Status     string
 	Compiled   bool
 	CanCompile bool
+	Stale      bool // a draft or reviewed claim the ledger has moved on from (CL4)
 	Total, ESF decimal.Decimal
 }
 
@@ -1012,6 +1013,9 @@ func (s *Server) uiClaims(w http.ResponseWriter, r *http.Request) error {
 		if c, ok := byPeriod[per.Code]; ok {
 			row.Status, row.Compiled, row.Total, row.ESF = string(c.Status), true, c.Figures.TotalEligible.Period, c.Figures.ESFDue.Period
 			row.CanCompile = !c.Status.Frozen()
+			if row.Stale, err = s.cfg.Claims.Stale(r.Context(), c); err != nil {
+				return err
+			}
 		} else if per.Ended(today) {
 			row.Status, row.CanCompile = "due", true
 		}

@@ -887,6 +887,10 @@ func TestStaleDraft(t *testing.T) {
 		strings.Contains(page, "/claims/2021Q1/lines") {
 		t.Errorf("the stale draft's page:\n%s", page)
 	}
+	stale := `<span class="tag stale">out of date: compile again</span>`
+	if list := string(pm.get("/claims").body); strings.Count(list, stale) != 1 {
+		t.Errorf("the claims list does not flag the stale draft once:\n%s", list)
+	}
 	if res := e.do("GET", "/api/v1/claims/2021Q1/pack/claim.pdf", "auditor", nil); res.status != http.StatusConflict || res.errorBody(t).Rule != "CL4" {
 		t.Errorf("pack of the stale draft: %d %s", res.status, res.body)
 	}
@@ -899,6 +903,9 @@ func TestStaleDraft(t *testing.T) {
 	page = string(pm.get("/claims/2021Q1").body)
 	if strings.Contains(page, "The ledger has changed") || !strings.Contains(page, `action="/claims/2021Q1/review"`) {
 		t.Errorf("the draft compiled again:\n%s", page)
+	}
+	if list := string(pm.get("/claims").body); strings.Contains(list, stale) {
+		t.Error("the claims list flags the draft compiled again")
 	}
 }
 
