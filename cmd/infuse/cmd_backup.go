@@ -18,7 +18,7 @@ func fileArg(e *env, name string, args []string, define func(fs *flag.FlagSet)) 
 	define(fs)
 	var file string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
+		if err := e.parseFlags(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return "", err // -h: the usage is printed, and asking for it is no failure
 			}

@@ -96,7 +96,7 @@ func cmdClaimsCompile(ctx context.Context, e *env, args []string) error {
 	period := fs.String("period", "", "claim period, such as 2021Q3")
 	asJSON := fs.Bool("json", false, "print the claim as JSON (interfaces.md)")
 	as := fs.String("as", "", "email of the programme manager compiling (default: the system)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "period"); err != nil {
@@ -121,7 +121,7 @@ func cmdClaimsShow(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("claims show")
 	period := fs.String("period", "", "claim period, such as 2021Q3")
 	asJSON := fs.Bool("json", false, "print the claim as JSON (interfaces.md)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "period"); err != nil {
@@ -156,7 +156,7 @@ func claimStep(ctx context.Context, e *env, name string, args []string,
 	fs := e.flags(name)
 	period := fs.String("period", "", "claim period, such as 2021Q3")
 	as := fs.String("as", "", "email of the user acting")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "period", "as"); err != nil {
@@ -188,7 +188,7 @@ func cmdClaimsDecide(ctx context.Context, e *env, args []string) error {
 	heading := fs.String("heading", "", "cost heading of the disallowed expenditure (default other)")
 	date := fs.String("date", "", "date of WEFO's decision, YYYY-MM-DD (default today)")
 	as := fs.String("as", "", "email of the programme manager recording it")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "period", "approved", "as"); err != nil {
@@ -227,7 +227,7 @@ func cmdClaimsPay(ctx context.Context, e *env, args []string) error {
 	amt := fs.String("amount", "", "ESF WEFO paid, in pounds")
 	date := fs.String("date", "", "date of the payment, YYYY-MM-DD")
 	as := fs.String("as", "", "email of the programme manager recording it")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "period", "amount", "date", "as"); err != nil {
@@ -266,7 +266,7 @@ func cmdClaimsPack(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("claims pack")
 	period := fs.String("period", "", "claim period, such as 2021Q3")
 	out := fs.String("out", "", "directory to write claim.xlsx, claim.pdf and manifest.json into")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "period", "out"); err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
-	if err := parse(e.flags("migrate"), args); err != nil {
+	if err := e.parse(e.flags("migrate"), args); err != nil {
 		return err
 	}
 	l, err := e.ledger(ctx)
@@ -27,7 +27,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdLedgerSeal(ctx context.Context, e *env, args []string) error {
-	if err := parse(e.flags("ledger seal"), args); err != nil {
+	if err := e.parse(e.flags("ledger seal"), args); err != nil {
 		return err
 	}
 	l, err := e.ledger(ctx)
@@ -45,7 +45,7 @@ func cmdLedgerSeal(ctx context.Context, e *env, args []string) error {
 // cmdLedgerVerify seals what waits, then recomputes the chain, every balance and the
 // invariants. It exits 1 and names the first break when the ledger does not verify.
 func cmdLedgerVerify(ctx context.Context, e *env, args []string) error {
-	if err := parse(e.flags("ledger verify"), args); err != nil {
+	if err := e.parse(e.flags("ledger verify"), args); err != nil {
 		return err
 	}
 	l, err := e.ledger(ctx)
@@ -75,7 +75,7 @@ func cmdLedgerVerify(ctx context.Context, e *env, args []string) error {
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("serve")
 	addr := fs.String("addr", ":8080", "address to listen on")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if _, port, err := net.SplitHostPort(*addr); err != nil || port == "" {

@@ -211,7 +211,7 @@ func cmdUsersAdd(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "", "finance_officer, programme_manager, auditor or admin")
 	authority := fs.String("authority", "", "a finance officer's authority (GB-XXX)")
 	name := fs.String("name", "", "the user's name (default: from the email)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := needFlags(fs, "email", "role"); err != nil {
@@ -249,7 +249,7 @@ func nameFromEmail(email string) string {
 }
 
 func cmdUsersList(ctx context.Context, e *env, args []string) error {
-	if err := parse(e.flags("users list"), args); err != nil {
+	if err := e.parse(e.flags("users list"), args); err != nil {
 		return err
 	}
 	m, err := e.matchService(ctx)
@@ -294,7 +294,7 @@ func cmdReverse(kind string) func(ctx context.Context, e *env, args []string) er
 		id := fs.Int64("id", 0, "id of the line to reverse")
 		reason := fs.String("reason", "", "why it is reversed (kept with the correction)")
 		as := fs.String("as", "", "email of the user correcting (default: the system)")
-		if err := parse(fs, args); err != nil {
+		if err := e.parse(fs, args); err != nil {
 			return err
 		}
 		if err := needFlags(fs, "id", "reason"); err != nil {
@@ -330,7 +330,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("demo")
 	seed := fs.Uint64("seed", 1, "seed of the generator: the same seed gives the same data")
 	ifEmpty := fs.Bool("if-empty", false, "load nothing, and succeed, if the database holds the demo or other data already (make run)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	state, m, a, err := e.demoState(ctx)

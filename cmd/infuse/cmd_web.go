@@ -86,7 +86,7 @@ func cmdTokensCreate(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("tokens create")
 	email := fs.String("email", "", "email of the user the token acts as")
 	name := fs.String("name", "", "what the token is for (default: token for EMAIL)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "email"); err != nil {
@@ -112,7 +112,7 @@ func cmdTokensCreate(ctx context.Context, e *env, args []string) error {
 func cmdUsersPasswd(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("users passwd")
 	email := fs.String("email", "", "email of the user")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "email"); err != nil {
@@ -147,7 +147,7 @@ func cmdUsersDisable(disable bool) func(ctx context.Context, e *env, args []stri
 	return func(ctx context.Context, e *env, args []string) error {
 		fs := e.flags("users " + verb)
 		email := fs.String("email", "", "email of the user")
-		if err := parse(fs, args); err != nil {
+		if err := e.parse(fs, args); err != nil {
 			return err
 		}
 		if err := required(fs, "email"); err != nil {

@@ -3,15 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // runNoDB runs a command line that must not need a database.
 func runNoDB(args ...string) (string, int) {
+	out, errOut, code := runNoDBApart(args...)
+	return out + errOut, code
+}
+
+// runNoDBApart runs a command line that must not need a database, and returns its standard
+// output and standard error apart.
+func runNoDBApart(args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
-	return out.String() + errOut.String(), code
+	return out.String(), errOut.String(), code
 }
 
 // TestHelpFlagExitsZero: asking a command for its usage (-h, --help) is no failure, for every
@@ -21,9 +32,9 @@ func TestHelpFlagExitsZero(t *testing.T) {
 	for _, c := range commands() {
 		for _, h := range []string{"-h", "--help"} {
 			args := append(strings.Fields(c.name), h)
-			out, code := runNoDB(args...)
-			if code != exitOK || !strings.Contains(out, "usage: "+commandLine(c.name)) {
-				t.Errorf("infuse %s: exit %d, want 0 with the usage\n%s", strings.Join(args, " "), code, out)
+			out, errOut, code := runNoDBApart(args...)
+			if code != exitOK || !strings.Contains(out, "usage: "+commandLine(c.name)) || errOut != "" {
+				t.Errorf("infuse %s: exit %d, want 0 with the usage on standard output\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
 			}
 		}
 	}
@@ -32,6 +43,11 @@ func TestHelpFlagExitsZero(t *testing.T) {
 	}
 	if out, code := runNoDB("backup"); code != exitUsage || !strings.Contains(out, "usage: infuse backup FILE [--force]") {
 		t.Errorf("backup without FILE: exit %d\n%s", code, out)
+	}
+	// A wrong flag, and the usage after it, go to standard error.
+	if out, errOut, code := runNoDBApart("claims", "show", "--bogus"); code != exitUsage || out != "" ||
+		!strings.Contains(errOut, "flag provided but not defined: -bogus") || !strings.Contains(errOut, "usage: infuse claims show") {
+		t.Errorf("claims show --bogus: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
 
@@ -53,5 +69,24 @@ func TestServeRefusesAMalformedAddress(t *testing.T) {
 		if out, code := runNoDB("serve", "--addr", addr); code != exitUsage || !strings.Contains(out, "serve: --addr") {
 			t.Errorf("serve --addr %q: exit %d\n%s", addr, code, out)
 		}
+	}
+}
+
+// TestAHangUpStopsACommand: SIGHUP (a closed terminal or SSH session) stops a command as Ctrl-C
+// does, through its context, so that it stops its embedded cluster and rolls back, rather than
+// dying at once.
+func TestAHangUpStopsACommand(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		t.Skip("this test binary was started to ignore SIGHUP (nohup), which commands then keep ignoring")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGHUP did not end the command's context")
 	}
 }

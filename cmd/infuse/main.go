@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -77,10 +78,21 @@ func commands() []command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
+}
+
+// stopSignals are the signals that stop a command cleanly (its embedded cluster stopped, its
+// work rolled back): Ctrl-C, SIGTERM, and SIGHUP, which a closed terminal or SSH session sends,
+// unless the command was started to ignore it (nohup), which it then goes on ignoring.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // run executes one command line and returns the exit status.
@@ -197,9 +209,25 @@ func commandLine(name string) string {
 	return "infuse " + name
 }
 
+// parseFlags parses args with fs. The usage asked for (-h, --help) goes to standard output, as
+// help's does, to be read or piped; a flag that is wrong, and the usage after it, to standard
+// error.
+func (e *env) parseFlags(fs *flag.FlagSet, args []string) error {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	to := e.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		to = e.stdout
+	}
+	_, _ = buf.WriteTo(to)
+	return err
+}
+
 // parse parses args, turning flag errors into errUsage.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+func (e *env) parse(fs *flag.FlagSet, args []string) error {
+	if err := e.parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
