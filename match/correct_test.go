@@ -560,3 +560,58 @@ func TestReverseWhatIsNotThere(t *testing.T) {
 		t.Fatalf("entry %+v, %v", got, err)
 	}
 }
+
+// TestPreviewOfAReversal: the preview a page confirms a reversal with makes the reversal's own
+// checks, in its words, writes nothing, and names the period the reversal then books into.
+func TestPreviewOfAReversal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	e, err := f.s.RecordTime(f.ctx, f.pm, entry("GB-NWP", ref, "2021-05-04", "7.25", "lab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.s.PreviewReverseTime(f.ctx, f.foNWP, e.ID, "wrong day"); err != nil || got != "2021Q2" {
+		t.Fatalf("preview in an open period: %q, %v", got, err)
+	}
+	if err := db.WithTx(f.ctx, f.pool, func(tx pgx.Tx) error { return f.l.LockPeriod(f.ctx, tx, "2021Q2", "test") }); err != nil {
+		t.Fatal(err)
+	}
+	booked, err := f.s.PreviewReverseTime(f.ctx, f.foNWP, e.ID, "wrong day")
+	if err != nil || booked != "2021Q3" {
+		t.Fatalf("preview once 2021Q2 is locked: %q, %v", booked, err)
+	}
+	_, err = f.s.PreviewReverseTime(f.ctx, f.foNWP, e.ID, "  ")
+	wantRule(t, err, apperr.Invalid, "M6")
+	_, err = f.s.PreviewReverseTime(f.ctx, f.foCRF, e.ID, "not ours")
+	wantRule(t, err, apperr.Forbidden, "V8")
+	_, err = f.s.PreviewReverseTime(f.ctx, f.pm, 999999, "typo")
+	wantRule(t, err, apperr.NotFound, "M2")
+	_, err = f.s.PreviewReverseTime(f.ctx, f.audit, e.ID, "audit")
+	wantRule(t, err, apperr.Forbidden, "A1")
+	if got, err := f.s.TimeEntry(f.ctx, e.ID); err != nil || got.ReversedBy != 0 {
+		t.Fatalf("the previews reversed the entry: %+v, %v", got, err)
+	}
+	c, err := f.s.ReverseTime(f.ctx, f.foNWP, e.ID, "wrong day")
+	if err != nil || c.Period != booked {
+		t.Fatalf("reversal %+v, %v; the preview said %s", c, err, booked)
+	}
+	_, err = f.s.PreviewReverseTime(f.ctx, f.foNWP, e.ID, "again")
+	wantRule(t, err, apperr.Conflict, "M6")
+
+	// An invoice its live credit note leans on is refused by the preview too (M4).
+	if err := f.spend(f.pm, "delivery", "2021-07-01", "Nesta", "Lab facilitation, cohort Beta", "900.00", "INV-9", "9"); err != nil {
+		t.Fatal(err)
+	}
+	cn, err := f.s.RecordExpenditure(f.ctx, f.pm, expIn("delivery", "2021-07-20", "Nesta", "Credit: one session", "-100.00", "CN-9", "9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.PreviewReverseExpenditure(f.ctx, f.pm, cn.Credits, "wrong")
+	wantRule(t, err, apperr.Conflict, "M4")
+	if got, err := f.s.PreviewReverseExpenditure(f.ctx, f.pm, cn.ID, "issued in error"); err != nil || got != "2021Q3" {
+		t.Fatalf("preview of the credit note's reversal: %q, %v", got, err)
+	}
+	_, err = f.s.PreviewReverseExpenditure(f.ctx, f.foNWP, cn.ID, "x")
+	wantRule(t, err, apperr.Forbidden, "A1")
+}

@@ -793,58 +793,40 @@ type correctionConfirm struct {
 
 // correctionPreview is what the confirmation of the correction in shows: the line, as the person
 // may read it, and the period its reversal would be booked into (the line's own if still open,
-// else the earliest open one, whose claim it reduces: L5). It refuses what the correction would
-// refuse for the line: one the person may not read or correct, or one reversed already.
+// else the earliest open one, whose claim it reduces: L5). Package match makes the reversal's own
+// checks first, so the page refuses what the correction would refuse, in the same words.
 func (s *Server) correctionPreview(r *http.Request, p *page, in correctionInputJSON, back string) (*correctionConfirm, error) {
 	ctx, u := r.Context(), user(r)
-	if strings.TrimSpace(in.Reason) == "" {
-		return nil, apperr.New(apperr.Invalid, match.RuleCorr, "a correction needs a reason").On("reason")
-	}
 	c := &correctionConfirm{Reason: strings.TrimSpace(in.Reason), Back: back}
-	var date time.Time
+	var err error
 	if in.TimeEntryID != 0 {
+		if c.BookedInto, err = s.cfg.Match.PreviewReverseTime(ctx, u, in.TimeEntryID, in.Reason); err != nil {
+			return nil, err
+		}
 		e, err := s.cfg.Match.ReadTimeEntry(ctx, u, in.TimeEntryID)
 		if err != nil {
 			return nil, err
 		}
-		if err := access.Can(u, access.Correct, e.Authority); err != nil {
-			return nil, err
-		}
-		if e.ReversedBy != 0 {
-			return nil, apperr.New(apperr.Conflict, match.RuleCorr, "time entry %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
-		}
-		c.Kind, c.ID, c.Period, date = "time_entry", e.ID, e.Period, e.WorkDate
+		c.Kind, c.ID, c.Period = "time_entry", e.ID, e.Period
 		c.Rows = [][2]string{{p.T("corr.kind.time"), strconv.FormatInt(e.ID, 10)},
 			{p.T("off.name"), e.OfficerName + " (" + e.PayrollRef + ")"}, {p.T("common.authority"), p.AuthName(e.Authority)},
 			{p.T("time.date"), p.Date(e.WorkDate)}, {p.T("time.hours"), e.Hours.StringFixed(2)},
 			{p.T("time.activity"), p.T("activity." + e.Activity)}, {p.T("corr.confirm.amount"), p.Money(e.Amount)},
 			{p.T("common.evidence"), e.EvidenceRef}}
-	} else {
-		if err := access.Can(u, access.RecordExpenditure, ""); err != nil {
-			return nil, err
-		}
-		e, err := s.cfg.Match.Expenditure(ctx, in.ExpenditureID)
-		if err != nil {
-			return nil, err
-		}
-		if e.ReversedBy != 0 {
-			return nil, apperr.New(apperr.Conflict, match.RuleCorr, "expenditure line %d has been reversed already (correction %d)", e.ID, e.ReversedBy)
-		}
-		c.Kind, c.ID, c.Period, date = "expenditure", e.ID, e.Period, e.DefrayedOn
-		c.Rows = [][2]string{{p.T("corr.kind.expenditure"), strconv.FormatInt(e.ID, 10)},
-			{p.T("exp.heading"), p.T("heading." + e.Heading)}, {p.T("exp.defrayed"), p.Date(e.DefrayedOn)},
-			{p.T("exp.payee"), e.Payee}, {p.T("exp.description"), e.Description}, {p.T("corr.confirm.amount"), p.Money(e.Amount)},
-			{p.T("common.evidence"), e.EvidenceRef}}
+		return c, nil
 	}
-	periods, err := s.cfg.Ledger.Periods(ctx, s.cfg.Pool)
+	if c.BookedInto, err = s.cfg.Match.PreviewReverseExpenditure(ctx, u, in.ExpenditureID, in.Reason); err != nil {
+		return nil, err
+	}
+	e, err := s.cfg.Match.Expenditure(ctx, in.ExpenditureID)
 	if err != nil {
 		return nil, err
 	}
-	booked, ok := ledger.BookingPeriod(periods, date)
-	if !ok {
-		return nil, apperr.New(apperr.Conflict, "L5", "no period is open to book the reversal into")
-	}
-	c.BookedInto = booked
+	c.Kind, c.ID, c.Period = "expenditure", e.ID, e.Period
+	c.Rows = [][2]string{{p.T("corr.kind.expenditure"), strconv.FormatInt(e.ID, 10)},
+		{p.T("exp.heading"), p.T("heading." + e.Heading)}, {p.T("exp.defrayed"), p.Date(e.DefrayedOn)},
+		{p.T("exp.payee"), e.Payee}, {p.T("exp.description"), e.Description}, {p.T("corr.confirm.amount"), p.Money(e.Amount)},
+		{p.T("common.evidence"), e.EvidenceRef}}
 	return c, nil
 }
 
