@@ -17,6 +17,7 @@ import (
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/db"
 	"github.com/ccr-infuse/infuse/ledger"
+	"github.com/ccr-infuse/infuse/match"
 	"github.com/ccr-infuse/infuse/programme"
 	"github.com/ccr-infuse/infuse/reports"
 )
@@ -223,6 +224,9 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		return nil, apperr.New(apperr.Invalid, RuleOutcome, "the disallowed amount %s is negative", d.Disallowed.StringFixed(2)).On("disallowed")
 	case d.Disallowed.IsPositive() && strings.TrimSpace(d.Reason) == "":
 		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance needs a reason").On("reason")
+	}
+	if c, control := match.ControlIn(d.Reason); control {
+		return nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "%s contains the control character U+%04X, which a claim pack cannot show", "reason", c).On("reason")
 	}
 	if d.Heading == "" {
 		d.Heading = programme.HeadingOther

@@ -197,9 +197,22 @@ func (r *record) get(col string) string {
 	return strings.TrimSpace(r.fields[i])
 }
 
-// checkText refuses text fields holding a NUL character, which PostgreSQL text cannot store, or
-// longer than maxField (M1). A CSV field is caught as it is read; this catches the same in a
-// line sent through the API or a form.
+// ControlIn returns the first control character in s other than tab, line feed and carriage
+// return (which a spreadsheet's multi-line cell holds), and whether there is one. Such a
+// character (NUL, vertical tab, escape, C1 controls…) is never meant in a record: text cannot
+// hold NUL, a workbook cannot show the others, and a terminal acts on them.
+func ControlIn(s string) (rune, bool) {
+	for _, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// checkText refuses text fields holding a control character (M1: NUL, which PostgreSQL text
+// cannot store, and the others, which a claim pack cannot show), or longer than maxField. A CSV
+// field is caught as it is read; this catches the same in a line sent through the API or a form.
 func checkText(r *record, fields map[string]string) {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
@@ -207,9 +220,13 @@ func checkText(r *record, fields map[string]string) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		switch v := fields[name]; {
-		case strings.IndexByte(v, 0) >= 0:
+		v := fields[name]
+		c, control := ControlIn(v)
+		switch {
+		case control && c == 0:
 			r.fail(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
+		case control:
+			r.fail(RuleFormat, "%s contains the control character U+%04X, which a claim pack cannot show", name, c)
 		case len(v) > maxField && utf8.RuneCountInString(v) > maxField:
 			r.fail(RuleFormat, "%s is longer than %d characters", name, maxField)
 		}
@@ -266,8 +283,11 @@ func (f *csvFile) next(rec *record) error {
 				rec.fail(RuleFormat, "field %d is not UTF-8 text (save the file as CSV UTF-8)", i+1)
 				return nil
 			}
-			if strings.IndexByte(x, 0) >= 0 {
+			if c, control := ControlIn(x); control && c == 0 {
 				rec.fail(RuleFormat, "field %d contains a NUL character, which text cannot hold", i+1)
+				return nil
+			} else if control {
+				rec.fail(RuleFormat, "field %d contains the control character U+%04X, which a claim pack cannot show", i+1, c)
 				return nil
 			}
 			if len(x) > maxField && utf8.RuneCountInString(x) > maxField {

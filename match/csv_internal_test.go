@@ -191,3 +191,19 @@ func TestProblemWithANullArgument(t *testing.T) {
 		t.Fatalf("problems %+v, %v", probs, err)
 	}
 }
+
+// TestControlIn: the control characters a record refuses (M1), and the tab and line breaks a
+// spreadsheet's multi-line cell holds, which it keeps.
+func TestControlIn(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]rune{
+		"Nesta": -1, "Lab facilitation,\r\ncohort Alpha\tday 1": -1, "Siân, Caerffili £5 – ✓": -1,
+		"a\x00b": 0, "Lab\vfacilitation": '\v', "\x1b[2J": 0x1b, "form\ffeed": '\f', "del\x7f": 0x7f, "next\u0085line": 0x85,
+		"\u009f": 0x9f, "\u00a0nbsp": -1,
+	} {
+		got, ok := ControlIn(s)
+		if (want < 0) == ok || ok && got != want {
+			t.Errorf("ControlIn(%q) = %U, %v; want %U", s, got, ok, want)
+		}
+	}
+}
