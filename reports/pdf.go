@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jung-kurt/gofpdf"
 	"github.com/shopspring/decimal"
@@ -365,19 +366,30 @@ func (d *doc) wrap(s string, w float64) []string {
 }
 
 // breakWord splits word into pieces that fit avail, the last what is left, measuring each
-// character once: a piece is as many characters as fit, and at least one. (Measuring ever
-// shorter prefixes took time in the square of the word's length: a 1,000-character reference
-// took half a second.)
+// character once: a piece ends after the last separator that fits (- / _ . :), so that a
+// reference such as TS-2021-05-NWP-0117 breaks between its parts, or else is as many characters
+// as fit, and at least one. (Measuring ever shorter prefixes took time in the square of the
+// word's length: a 1,000-character reference took half a second.)
 func (d *doc) breakWord(word string, avail float64) []string {
 	var pieces []string
 	start, width := 0, 0.0
+	sep, sepWidth := -1, 0.0 // the end of the piece's last separator, and the width up to it
 	for i, r := range word {
 		w := d.f.GetStringWidth(string(r))
-		if i > start && width+w > avail {
-			pieces = append(pieces, word[start:i])
-			start, width = i, 0
+		for i > start && width+w > avail { // twice at most: after a separator, then here
+			cut := i
+			if sep > start {
+				cut, width = sep, width-sepWidth
+			} else {
+				width = 0
+			}
+			pieces = append(pieces, word[start:cut])
+			start, sep = cut, -1
 		}
 		width += w
+		if strings.ContainsRune("-/_.:", r) {
+			sep, sepWidth = i+utf8.RuneLen(r), width
+		}
 	}
 	return append(pieces, word[start:])
 }
