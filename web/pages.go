@@ -187,6 +187,27 @@ func (p *page) Money(d decimal.Decimal) string {
 	return gbp.Pounds(d)
 }
 
+// AccountName is a ledger account in the page's language: the chart's well-known accounts by
+// name, a heading's expenditure account by its heading, an authority's accounts with its name;
+// the code itself when none of these.
+func (p *page) AccountName(code string) string {
+	kind, rest, _ := strings.Cut(code, ":")
+	switch kind {
+	case "exp":
+		return p.T("heading." + rest)
+	case "inkind", "match":
+		return p.T("account."+kind) + ", " + p.AuthName(rest)
+	case "alloc":
+		if a, ok := strings.CutPrefix(rest, "match:"); ok {
+			return p.T("account.alloc.match") + ", " + p.AuthName(a)
+		}
+	}
+	if s, ok := p.catalogue("account." + strings.ReplaceAll(code, ":", ".")); ok {
+		return s
+	}
+	return code
+}
+
 // ActionName is an audited action in the page's language ("claims.submit": Claim submitted),
 // or its code when the catalogue has no name for it. The code is what the filter takes.
 func (p *page) ActionName(code string) string {

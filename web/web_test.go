@@ -1094,3 +1094,39 @@ func TestClaimPageShowsWhatWEFOTookOff(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerEntryPageNamesAccounts: a ledger entry's page names each account and the entry's
+// source in the reader's language, with the account's code beside it; every account of the
+// chart, and every source the service posts, has a name in both languages.
+func TestLedgerEntryPageNamesAccounts(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.seedOfficer("GB-NWP", "NWP-1", "Rhian Evans")
+	e.recordTime("GB-NWP", "NWP-1", "2021-02-01")
+	id := e.timeList(t, "fo", "").Entries[0].EntryID
+	auditor := e.signIn("auditor")
+	shown := string(auditor.get("/ledger/entries/" + itoa(id)).body)
+	for _, want := range []string{"In-kind officer time, Newport<br><span class=\"code small\">inkind:GB-NWP</span>",
+		"In-kind match income, Newport", "<dd>Time entry <span class=\"code\">"} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("the entry's page lacks %q", want)
+		}
+	}
+	auditor.get("/lang/cy")
+	if page := string(auditor.get("/ledger/entries/" + itoa(id)).body); !strings.Contains(page, "Amser swyddogion mewn nwyddau, Casnewydd") {
+		t.Error("the Welsh entry page does not name the in-kind account in Welsh")
+	}
+	for _, lang := range languages {
+		p := &page{Lang: lang, srv: e.srv, msgs: e.srv.pages.catalogs[lang]}
+		for _, a := range ledger.Chart(e.prog) {
+			if got := p.AccountName(a.Code); got == a.Code || strings.Contains(got, "account.") || strings.Contains(got, "heading.") {
+				t.Errorf("account %s has no name in %s: %q", a.Code, lang, got)
+			}
+		}
+		for _, src := range []string{"time_entry", "expenditure", "claim", "setup"} {
+			if _, ok := p.msgs["source."+src]; !ok {
+				t.Errorf("source %s has no name in %s", src, lang)
+			}
+		}
+	}
+}
