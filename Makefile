@@ -37,6 +37,7 @@ lint: ## gofmt and go vet
 BENCH := INFUSE_BENCH_DURABLE=1 $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m
 FIRST := ./web ./ledger
 bench: ## the speed and memory targets, measured on a durable (fsync on) local PostgreSQL, one package at a time
+	@echo "machine: $$(nproc) cores; load average before the run (1, 5, 15 min): $$(cut -d' ' -f1-3 /proc/loadavg)"
 	@status=0; \
 	$(BENCH) $(FIRST) || status=1; \
 	$(BENCH) $$($(GO) list $(PKGS) | grep -v -x -F $(addprefix -e $(shell $(GO) list -m)/,$(FIRST:./%=%))) || status=1; \

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,12 +190,23 @@ func postBatches(b *testing.B, pool *pgxpool.Pool, l *ledger.Ledger, total, size
 func BenchmarkPostBatch(b *testing.B) {
 	pool, l := benchLedger(b, 4)
 	const total, size = 200_000, 50_000
+	load := loadAverage()
 	b.ResetTimer()
 	spent := postBatches(b, pool, l, total, size)
 	b.StopTimer()
 	rate := float64(total) / spent.Seconds()
 	b.ReportMetric(rate, "entries/s")
-	b.Logf("batch posting: %.0f entries/s in batches of %d (target ≥ 50000)", rate, size)
+	b.Logf("batch posting: %.0f entries/s in batches of %d (target ≥ 50000); load average at its start %s", rate, size, load)
+}
+
+// loadAverage is the machine's 1-minute load average, for a rate measured over a few seconds:
+// other work on the two cores shows in it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // BenchmarkVerify1M: ledger verify of 1,000,000 entries. Target: ≤ 10 s.
