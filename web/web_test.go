@@ -414,6 +414,9 @@ func TestClaimLifecycleThroughAPI(t *testing.T) {
 	if !strings.Contains(shown, `id="dec-approved-hint"`) || !strings.Contains(shown, "Do not take a disallowance off it") {
 		t.Error("the decision form does not explain what 'ESF approved' is")
 	}
+	if !strings.Contains(shown, `id="dec-heading-hint"`) || !strings.Contains(shown, "reverse those time entries") {
+		t.Error("the decision form does not say how officer time WEFO disallowed is taken off")
+	}
 	if !strings.Contains(shown, `id="dec-decided-on-error"`) || strings.Contains(shown, `id="dec-approved-error"`) {
 		t.Errorf("the decision's date error is not beside its date:\n%s", shown)
 	}
