@@ -226,6 +226,8 @@ type dashboard struct {
 	ESFWidth          int
 	ESFPercent        string
 	Match             []matchBar
+	MatchDelivered    decimal.Decimal // the match table's totals
+	MatchTarget       decimal.Decimal
 	MatchHeight       int
 	Timeline          []timelineItem
 }
@@ -287,6 +289,7 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request) error {
 			pc, text := percent(delivered, a.MatchTarget)
 			d.Match = append(d.Match, matchBar{Code: a.Code, Delivered: delivered, Target: a.MatchTarget, Width: barWidth(pc, 420),
 				Percent: text, Y: i * 30})
+			d.MatchDelivered, d.MatchTarget = d.MatchDelivered.Add(delivered), d.MatchTarget.Add(a.MatchTarget)
 		}
 		d.MatchHeight = len(d.Match)*30 + 4
 		p.Data = &d

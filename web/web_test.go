@@ -609,6 +609,9 @@ func TestUIFlows(t *testing.T) {
 			t.Errorf("%s: %d %s", p, res.status, res.body)
 		}
 	}
+	if dash := string(pm.get("/").body); !strings.Contains(dash, `<th scope="row">All authorities</th>`) || !strings.Contains(dash, "£2,000,000.00") {
+		t.Error("the dashboard's match table has no totals row")
+	}
 	if res := pm.post("/ledger/verify", nil); res.status != 200 || !strings.Contains(string(res.body), "The ledger verifies") {
 		t.Errorf("verify: %d %s", res.status, res.body)
 	}
