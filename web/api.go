@@ -1019,6 +1019,8 @@ type lines struct {
 	// OwnOnly is the authority whose officer time alone the reader may see (a finance
 	// officer's, V8), when the lines asked for include others'; the page says so.
 	OwnOnly string `json:"-"`
+	// The totals of the lines listed, for the page's totals rows.
+	CashTotal, TimeHours, TimeTotal decimal.Decimal `json:"-"`
 }
 
 // claimLines reads the lines of the claim of period through its pack (claims builds it from the
@@ -1053,6 +1055,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 		for _, l := range p.Transactions {
 			if (heading == "" || l.Heading == heading) && (!lateOnly || l.EffectivePeriod != l.BookingPeriod) {
 				out.Cash = append(out.Cash, l)
+				out.CashTotal = out.CashTotal.Add(l.Amount)
 			}
 		}
 	}
@@ -1069,6 +1072,7 @@ func (s *Server) claimLines(r *http.Request, period, heading, authority string, 
 				continue
 			}
 			out.Time = append(out.Time, l)
+			out.TimeHours, out.TimeTotal = out.TimeHours.Add(l.Hours), out.TimeTotal.Add(l.Amount)
 		}
 	}
 	return out, nil
