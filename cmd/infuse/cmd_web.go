@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/ccr-infuse/infuse/access"
 	"github.com/ccr-infuse/infuse/auth"
@@ -118,12 +121,9 @@ func cmdUsersPasswd(ctx context.Context, e *env, args []string) error {
 	if err := required(fs, "email"); err != nil {
 		return err
 	}
-	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		fmt.Fprint(e.stderr, "new password (it is echoed; pipe it in to hide it): ")
-	}
-	pw, err := readLine(os.Stdin)
+	pw, err := e.readPassword(ctx, os.Stdin)
 	if err != nil {
-		return apperr.New(apperr.Invalid, auth.RulePassword, "read the password from standard input: %v", err)
+		return err
 	}
 	a, err := e.auth(ctx)
 	if err != nil {
@@ -175,6 +175,49 @@ func recordConsole(ctx context.Context, a *auth.Service, action, target string, 
 		return err
 	}
 	return xerr
+}
+
+// readPassword reads a new password from in: at a terminal after a prompt, without echoing it
+// (Ctrl-C gives the terminal back as it was), else the first line of a pipe or file.
+func (e *env) readPassword(ctx context.Context, in *os.File) (string, error) {
+	fd := int(in.Fd())
+	if !term.IsTerminal(fd) {
+		pw, err := readLine(in)
+		if errors.Is(err, io.EOF) {
+			return "", apperr.New(apperr.Invalid, auth.RulePassword,
+				"no password on standard input: pipe it in (printf '%%s\\n' \"$PASSWORD\" | infuse users passwd …) or run the command at a terminal")
+		}
+		if err != nil {
+			return "", apperr.New(apperr.Invalid, auth.RulePassword, "read the password from standard input: %v", err)
+		}
+		return pw, nil
+	}
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", apperr.Wrap("read password", err)
+	}
+	fmt.Fprint(e.stderr, "new password (not shown as you type): ")
+	type read struct {
+		pw  []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		pw, err := term.ReadPassword(fd)
+		done <- read{pw, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(e.stderr)
+		if r.err != nil {
+			return "", apperr.New(apperr.Invalid, auth.RulePassword, "read the password at the terminal: %v", r.err)
+		}
+		return string(r.pw), nil
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(e.stderr)
+		return "", interrupted("no password was set", ctx.Err())
+	}
 }
 
 func readLine(r io.Reader) (string, error) {

@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ccr-infuse/infuse/auth"
+	"github.com/ccr-infuse/infuse/internal/apperr"
 )
 
 // runNoDB runs a command line that must not need a database.
@@ -88,5 +91,30 @@ func TestAHangUpStopsACommand(t *testing.T) {
 	case <-ctx.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("SIGHUP did not end the command's context")
+	}
+}
+
+// TestReadPasswordFromAPipe: users passwd reads the first line of a pipe or file; one that holds
+// nothing (< /dev/null) is refused with what to do, not a bare EOF.
+func TestReadPasswordFromAPipe(t *testing.T) {
+	t.Parallel()
+	e := &env{stderr: &bytes.Buffer{}}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = w.WriteString("correct horse battery\nsecond line\n"); w.Close() }()
+	if pw, err := e.readPassword(context.Background(), r); err != nil || pw != "correct horse battery" {
+		t.Errorf("from a pipe: %q, %v", pw, err)
+	}
+	r.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	_, err = e.readPassword(context.Background(), null)
+	if apperr.RuleOf(err) != auth.RulePassword || !strings.Contains(apperr.Public(err), "no password on standard input: pipe it in") {
+		t.Errorf("from /dev/null: %v", err)
 	}
 }
