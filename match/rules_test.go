@@ -377,3 +377,24 @@ func TestTheSchemaBoundsText(t *testing.T) {
 		t.Errorf("an officer named with 1,000 characters: %v", err)
 	}
 }
+
+// TestAnnualCapShownInFull: V4's message shows a maximum with more than two places in full, so
+// that a total just over it (5.68 against 1720 × 0.0033 = 5.676) never reads as equal to it; a
+// single recording and an import say the same.
+func TestAnnualCapShownInFull(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-01-01", "100.00", "0.0033")
+	if err := f.record(f.pm, entry("GB-NWP", ref, "2021-03-01", "5.67", "lab")); err != nil {
+		t.Fatal(err)
+	}
+	const want = "more than the annual maximum of 5.676 (1720 hours × FTE 0.0033, R5.2)"
+	err := f.record(f.pm, entry("GB-NWP", ref, "2021-03-02", "0.01", "lab"))
+	if apperr.RuleOf(err) != "V4" || !strings.Contains(apperr.Public(err), want) {
+		t.Errorf("single recording: %v", err)
+	}
+	_, err = f.importTime(f.pm, csvRow(entry("GB-NWP", ref, "2021-03-02", "0.01", "lab")))
+	if ie := match.AsImportError(err); ie == nil || len(ie.Rows) != 1 || ie.Rows[0].Rule != "V4" || !strings.Contains(ie.Rows[0].Message, want) {
+		t.Errorf("import: %v", err)
+	}
+}

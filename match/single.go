@@ -421,10 +421,20 @@ func (s *Service) checkRecorded(in TimeInput, hours decimal.Decimal, st timeStat
 		if yearH, text := recorded(st.yearH); yearH.Add(hours).GreaterThan(basis.Mul(*st.capFTE)) {
 			fail(RuleV4, "officer %s of %s would reach %s hours in %d by %s (%s recorded already), more than the annual maximum of %s (%d hours × FTE %s, R5.2)",
 				in.PayrollRef, in.Authority, yearH.Add(hours).StringFixed(2), in.WorkDate.Year(), day, text,
-				basis.Mul(*st.capFTE).StringFixed(2), s.p.HoursBasis, st.capFTE.String())
+				hoursCap(basis.Mul(*st.capFTE)), s.p.HoursBasis, st.capFTE.String())
 		}
 	}
 	return probs
+}
+
+// hoursCap writes an annual maximum of hours (1720 × FTE) as V4's message shows it: to two
+// places, or in full where it has more (1720 × 0.3333 = 573.276), so that a total just over it
+// never reads as equal to it. The import's query writes it the same way.
+func hoursCap(h decimal.Decimal) string {
+	if h.Equal(h.Round(2)) {
+		return h.StringFixed(2)
+	}
+	return h.String()
 }
 
 // byRuleThenMessage orders a row's problems as the import reports them.

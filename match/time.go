@@ -422,7 +422,7 @@ func (t *timeImport) check(ctx context.Context, tx pgx.Tx) error {
 		 WHERE coalesce(ed.h, 0) + w.day_new > $2::numeric
 		UNION ALL
 		SELECT w.row_no, 'V4', 'officer %s of %s would reach %s hours in %s by %s (%s recorded already), more than the annual maximum of %s (%s hours × FTE %s, R5.2)',
-		       ARRAY[w.payroll_ref::text, w.authority::text, (coalesce(ey.h, 0) + w.year_run)::text, w.yr::text, w.work_date::text, (coalesce(ey.h, 0))::text, (($3::numeric * c.fte)::numeric(10, 2))::text, ($3::int)::text, (trim_scale(c.fte))::text]
+		       ARRAY[w.payroll_ref::text, w.authority::text, (coalesce(ey.h, 0) + w.year_run)::text, w.yr::text, w.work_date::text, (coalesce(ey.h, 0))::text, (CASE WHEN $3::numeric * c.fte = round($3::numeric * c.fte, 2) THEN round($3::numeric * c.fte, 2)::text ELSE trim_scale($3::numeric * c.fte)::text END), ($3::int)::text, (trim_scale(c.fte))::text]
 		  FROM w JOIN cap c ON c.officer_id = w.officer_id AND c.yr = w.yr
 		  LEFT JOIN ey ON ey.officer_id = w.officer_id AND ey.yr = w.yr
 		 WHERE coalesce(ey.h, 0) + w.year_run > $3::numeric * c.fte`,
