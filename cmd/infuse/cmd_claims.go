@@ -350,7 +350,21 @@ func dateOrToday(svc *claims.Service, s string) (time.Time, error) {
 }
 
 // printClaim prints a claim as the JSON of interfaces.md, or as a summary for people.
+// A draft the ledger has moved on from (CL4) is said first, before its figures, which are no
+// longer the ledger's: on standard error with --json, so that the JSON stays as documented.
 func (e *env) printClaim(ctx context.Context, svc *claims.Service, c *claims.Claim, asJSON bool) error {
+	stale, err := svc.Stale(ctx, c)
+	if err != nil {
+		return err
+	}
+	if stale {
+		w := e.stdout
+		if asJSON {
+			w = e.stderr
+		}
+		fmt.Fprintf(w, "note: the ledger has changed since this claim was compiled (%s): these figures are out of date; compile it again "+
+			"(infuse claims compile --period %s) before it is reviewed, submitted or its pack written.\n\n", claims.RuleStale, c.Period.Code)
+	}
 	if asJSON {
 		b, err := json.MarshalIndent(c, "", "  ")
 		if err != nil {
@@ -359,15 +373,7 @@ func (e *env) printClaim(ctx context.Context, svc *claims.Service, c *claims.Cla
 		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
 		return err
 	}
-	if err := writeClaim(e.stdout, svc.Programme(), c); err != nil {
-		return err
-	}
-	stale, err := svc.Stale(ctx, c)
-	if err == nil && stale {
-		_, err = fmt.Fprintf(e.stdout, "\nThe ledger has changed since this claim was compiled (%s): compile it again "+
-			"(infuse claims compile --period %s) before it is reviewed, submitted or its pack written.\n", claims.RuleStale, c.Period.Code)
-	}
-	return err
+	return writeClaim(e.stdout, svc.Programme(), c)
 }
 
 // writeClaim writes a claim for people: header, figures, match, findings and lifecycle.

@@ -358,7 +358,14 @@ func TestClaimsPackWritesTheStoredPack(t *testing.T) {
 	if out, code := c.run("claims", "pack", "--period", "2021Q1", "--out", t.TempDir()); code != exitFail || !strings.Contains(out, "CL4: the ledger of 2021Q1 has changed") {
 		t.Errorf("pack of a stale draft: exit %d\n%s", code, out)
 	}
-	if out := c.must("claims", "show", "--period", "2021Q1"); !strings.Contains(out, "The ledger has changed since this claim was compiled (CL4)") {
-		t.Errorf("show of a stale draft:\n%s", out)
+	const note = "note: the ledger has changed since this claim was compiled (CL4): these figures are out of date"
+	if out := c.must("claims", "show", "--period", "2021Q1"); !strings.HasPrefix(out, note) {
+		t.Errorf("show of a stale draft does not say so first:\n%s", out)
+	}
+	// With --json the note goes to standard error, and standard output stays JSON.
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"claims", "show", "--period", "2021Q1", "--json"}, &stdout, &stderr, cliEnv(c.url)); code != exitOK ||
+		!strings.HasPrefix(stderr.String(), note) || !json.Valid(stdout.Bytes()) {
+		t.Errorf("show --json of a stale draft: exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 	}
 }
