@@ -615,3 +615,28 @@ func TestPreviewOfAReversal(t *testing.T) {
 	_, err = f.s.PreviewReverseExpenditure(f.ctx, f.foNWP, cn.ID, "x")
 	wantRule(t, err, apperr.Forbidden, "A1")
 }
+
+// TestARecordingOfAReversedLineAgain: a single recording identical to a line reversed earlier is
+// a deliberate act, recorded again as the next generation while no line of that officer, date and
+// activity is live; an import of it is the withdrawn line, skipped (README).
+func TestARecordingOfAReversedLineAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ref := f.officer(t, "GB-NWP", "2021-04-01", "44750.00", "0.8")
+	in := entry("GB-NWP", ref, "2021-05-04", "7.25", "lab")
+	e, err := f.s.RecordTime(f.ctx, f.pm, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReverseTime(f.ctx, f.pm, e.ID, "reversed by mistake"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.importTime(f.pm, csvRow(in))
+	if err != nil || res.Withdrawn != 1 || f.count(t, "time_entry") != 1 {
+		t.Fatalf("the import of the reversed line: %+v, %v; %d time entries", res, err, f.count(t, "time_entry"))
+	}
+	again, err := f.s.RecordTime(f.ctx, f.pm, in)
+	if err != nil || again.Generation != 1 || again.Replayed {
+		t.Fatalf("recorded again: %+v, %v", again, err)
+	}
+}
