@@ -1310,7 +1310,9 @@ type auditLog func(ctx context.Context, by access.User, f auth.AuditFilter) ([]a
 
 func (s *Server) auditEvents(r *http.Request, read auditLog) ([]auth.Event, error) {
 	q := r.URL.Query()
-	f := auth.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
+	// Actors are recorded by their normalised email (or "system"), which the filter is too, so that
+	// Rhian.Evans@Newport.example finds rhian.evans@newport.example.
+	f := auth.AuditFilter{Actor: access.NormalizeEmail(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: q.Get("target")}
 	if err := keysetPage(q, &f.Before, &f.Limit); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/auth"
 )
 
 // listEnv records officers of Newport and Cardiff, time for both (three Newport entries in two
@@ -357,5 +360,50 @@ func TestLateOnly(t *testing.T) {
 		if got := lateOnly(v); got != want {
 			t.Errorf("lateOnly(%q) = %v, want %v", q, got, want)
 		}
+	}
+}
+
+// TestAuditLogFilters: the audit log's action filter offers every action by name and each family
+// whole, the actor filter finds an email however it is cased, and the link to older events keeps
+// the filters.
+func TestAuditLogFilters(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	pmEmail := testUsers["pm"].Email
+	for i := range 200 { // 150 compiles, 50 verifications
+		action := "claims.compile"
+		if i%4 == 0 {
+			action = "ledger.verify"
+		}
+		if err := e.auth.Record(ctx, auth.Event{Actor: pmEmail, ActorRole: "programme_manager", Action: action, Target: "2021Q1"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auditor := e.signIn("auditor")
+	page := string(auditor.get("/audit?action=claims.&actor=" + url.QueryEscape(strings.ToUpper(pmEmail))).body)
+	for _, want := range []string{`<option value="claims." selected>Claims: every step</option>`, `<option value="ledger.verify">Ledger verified</option>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the action filter lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `<span class="code small">claims.compile</span>`); n != 100 || strings.Contains(page, `<span class="code small">ledger.verify</span>`) {
+		t.Errorf("the filtered first page shows %d compiles, or other actions", n)
+	}
+	m := regexp.MustCompile(`<a href="(/audit\?[^"]+)">`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no link to older events:\n%s", page)
+	}
+	older := html.UnescapeString(m[1])
+	if !strings.Contains(older, "action=claims.") || !strings.Contains(older, "actor=") || !strings.Contains(older, "before=") {
+		t.Fatalf("the link to older events drops the filters: %s", older)
+	}
+	page = string(auditor.get(older).body)
+	if n := strings.Count(page, `<span class="code small">claims.compile</span>`); n == 0 || strings.Contains(page, `<span class="code small">ledger.verify</span>`) {
+		t.Errorf("older events: %d compiles, or other actions", n)
+	}
+	// An admin's account log offers only sign-ins and account changes.
+	if page := string(e.signIn("admin").get("/admin/audit").body); strings.Contains(page, `value="claims.`) || !strings.Contains(page, `value="users.disable"`) {
+		t.Error("the account log's action filter offers actions beyond accounts")
 	}
 }

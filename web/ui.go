@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/csv"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -1246,14 +1247,55 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, a access.Acti
 		return err
 	}
 	p := s.newPage(r, titleKey, nil)
-	f := s.newForm(p, "audit", r.URL.Query())
-	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false), f.field("action", "audit.what", "text", false)},
+	q := r.URL.Query()
+	f := s.newForm(p, "audit", q)
+	data := map[string]any{"Events": evs, "Fields": []field{f.field("actor", "audit.who", "text", false),
+		f.choice("action", "audit.what", false, auditActionOptions(p, a == access.ReadAccountAudit))},
 		"Path": r.URL.Path, "Help": p.T(helpKey)}
 	if len(evs) == 100 {
-		data["Older"] = evs[len(evs)-1].ID
+		// The next page keeps the filters.
+		older := url.Values{"before": {strconv.FormatInt(evs[len(evs)-1].ID, 10)}}
+		for _, k := range []string{"actor", "action", "target"} {
+			if v := q.Get(k); v != "" {
+				older.Set(k, v)
+			}
+		}
+		// A link of this page's path and an encoded query: html/template would escape the
+		// query's = and & as data.
+		data["Older"] = template.URL(r.URL.Path + "?" + older.Encode())
 	}
 	p.Data = data
 	return s.render(w, http.StatusOK, "audit", p)
+}
+
+// auditGroups are the families of actions the audit log's filter offers whole (a prefix ending
+// in ".", as the filter takes it).
+var auditGroups = []string{"claims.", "import.", "users.", "tokens."}
+
+// auditActionOptions are the choices of the audit log's action filter: every action the
+// catalogue names, and each family of them whole; only sign-ins and account changes for an
+// admin's account log.
+func auditActionOptions(p *page, accountsOnly bool) []option {
+	account := func(code string) bool {
+		return code == "signin" || code == "signout" || strings.HasPrefix(code, "users.") || strings.HasPrefix(code, "tokens.")
+	}
+	opts := []option{{Value: "", Label: p.T("audit.action.all")}}
+	for _, g := range auditGroups {
+		if !accountsOnly || account(g) {
+			opts = append(opts, option{Value: g, Label: p.T("audit.group." + strings.TrimSuffix(g, "."))})
+		}
+	}
+	var codes []string
+	for k := range p.msgs {
+		if code, ok := strings.CutPrefix(k, "audit.action."); ok && code != "all" && (!accountsOnly || account(code)) {
+			codes = append(codes, code)
+		}
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		opts = append(opts, option{Value: c, Label: p.ActionName(c)})
+	}
+	return opts
 }
 
 // ---- admin ----
