@@ -95,6 +95,9 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if err := backup.Restore(ctx, url, file); err != nil {
+		if ctx.Err() != nil { // the restore is one transaction, rolled back
+			return interrupted("nothing was restored: the database is as it was", err)
+		}
 		if apperr.CodeOf(err) != apperr.Internal {
 			return err
 		}
@@ -102,23 +105,30 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 		return &apperr.Error{Code: apperr.Invalid, Rule: backup.RuleBackup, Op: "restore", Err: err,
 			Message: fmt.Sprintf("restoring %s failed and was rolled back: the database is as it was (the log says why)", file)}
 	}
+	// The backup is restored: a stop from here on cuts short only its catch-up and check.
+	cutShort := func(err error) error {
+		if ctx.Err() != nil {
+			return interrupted(fmt.Sprintf("%s was restored, but its check was cut short: run infuse migrate, then infuse ledger verify", file), err)
+		}
+		return err
+	}
 	p, err := e.programme()
 	if err != nil {
 		return err
 	}
 	if _, err := e.open(ctx); err != nil { // migrates a backup made by an older version
-		return err
+		return cutShort(err)
 	}
 	l, err := ledger.Open(ctx, e.pool, p.OperationID, ledger.WithLogger(e.log))
 	if err != nil {
-		return err
+		return cutShort(err)
 	}
 	if _, err := l.Seal(ctx); err != nil {
-		return err
+		return cutShort(err)
 	}
 	rep, err := l.Verify(ctx)
 	if err != nil {
-		return err
+		return cutShort(err)
 	}
 	if !rep.OK() {
 		return apperr.New(apperr.Invalid, "L7", "restored, but the ledger does not verify; first break: %s", rep.Problems[0].Message)
