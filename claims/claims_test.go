@@ -341,6 +341,24 @@ func TestLifecycle(t *testing.T) {
 		if !adjustment || len(pack.Transactions) != 2 {
 			t.Errorf("2021Q2 transaction list %+v lacks the disallowance", pack.Transactions)
 		}
+		// The pack's history shows cum_due(p−1) and each claim's ESF due, and reconciles the
+		// cumulative total to the ledger: the expenditure booked plus the flat rate (C2).
+		if h := pack.History; len(h) != 2 || h[0].Period != "2021Q1" || h[0].Due.StringFixed(2) != "9450.00" ||
+			h[1].Due.StringFixed(2) != "-405.00" || h[1].CumDue.StringFixed(2) != "9045.00" || pack.PreviousDue.StringFixed(2) != "9450.00" {
+			t.Errorf("2021Q2 history %+v, previous due %s", h, pack.PreviousDue)
+		}
+		var booked, flat decimal.Decimal
+		for _, l := range pack.TrialBalance {
+			if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
+				booked = booked.Add(l.Balance)
+			}
+		}
+		for _, h := range pack.History {
+			flat = flat.Add(h.Indirect)
+		}
+		if !booked.Add(flat).Equal(pack.TotalEligible.Cumulative) {
+			t.Errorf("booked %s + flat rate %s is not the cumulative total %s", booked, flat, pack.TotalEligible.Cumulative)
+		}
 		if _, err := f.svc.Review(f.ctx, "2021Q2", pmAlice); err != nil {
 			t.Fatal(err)
 		}

@@ -219,6 +219,22 @@ type Figures struct {
 	// TrialBalance is the ledger's trial balance through the claim period as compiled, in
 	// account order (set by the compilation, not by Compute).
 	TrialBalance []TBLine `json:"trial_balance,omitempty"`
+	// History is every claim up to this one as the ledger has it at this compilation: the
+	// period figures and cum_due of each, whose differences are each claim's ESF due (R9.3c).
+	// Claims compiled before it was kept have none.
+	History []HistoryLine `json:"history,omitempty"`
+}
+
+// HistoryLine is one claim period's figures in a claim's history.
+type HistoryLine struct {
+	Period     string          `json:"period"`
+	Cash       decimal.Decimal `json:"cash"`
+	Indirect   decimal.Decimal `json:"indirect"` // the flat rate of the period's own staff costs, truncated (R9.3b)
+	InKind     decimal.Decimal `json:"inkind"`
+	Total      decimal.Decimal `json:"total"`
+	Cumulative decimal.Decimal `json:"cumulative"` // C_total up to and including the period
+	CumDue     decimal.Decimal `json:"cum_due"`    // cum_due of the period (Art 69 enforced on the final claim only)
+	Due        decimal.Decimal `json:"due"`        // cum_due less the previous period's
 }
 
 // Heading returns the figure of the heading with code.
@@ -303,7 +319,8 @@ func Compute(in Input) (Figures, error) {
 	n := len(in.Periods)
 	cur := in.totals(in.Periods[n-1])
 	cum := periodTotals{heading: map[string]decimal.Decimal{}}
-	var prevTotal, prevCash, prevIndirect decimal.Decimal
+	var prevTotal, prevCash, prevIndirect, prevDue decimal.Decimal
+	history := make([]HistoryLine, 0, n)
 	for i, ps := range in.Periods {
 		t := in.totals(ps)
 		if i == n-1 {
@@ -316,6 +333,11 @@ func Compute(in Input) (Figures, error) {
 		cum.indirect = cum.indirect.Add(t.indirect)
 		cum.inkind = cum.inkind.Add(t.inkind)
 		cum.total = cum.total.Add(t.total)
+		// Every claim before the last is an interim claim, which Art 69 never caps.
+		due, _, _ := in.cumDue(cum.total, cum.cash.Add(cum.indirect), i == n-1 && in.Art69Enforced)
+		history = append(history, HistoryLine{Period: ps.Code, Cash: t.cash, Indirect: t.indirect, InKind: t.inkind, Total: t.total,
+			Cumulative: cum.total, CumDue: due, Due: due.Sub(prevDue)})
+		prevDue = due
 	}
 
 	f := Figures{
@@ -353,6 +375,7 @@ func Compute(in Input) (Figures, error) {
 	}
 
 	f.Match = in.match(n)
+	f.History = history
 	f.Findings = in.findings(&f)
 	return f, nil
 }

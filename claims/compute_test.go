@@ -662,3 +662,28 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestComputeHistory: the history lists every claim to this one, whose cumulative totals add
+// its period totals up, whose ESF due are the differences of cum_due, and whose last two lines
+// are this claim's cum_due(p) and cum_due(p−1) (R9.3c), flat rate and all.
+func TestComputeHistory(t *testing.T) {
+	t.Parallel()
+	f := compute(t, baseInput(threeQuarters...))
+	if len(f.History) != len(threeQuarters) {
+		t.Fatalf("history of %d claims, want %d", len(f.History), len(threeQuarters))
+	}
+	var cum, due, indirect decimal.Decimal
+	for i, h := range f.History {
+		cum, due, indirect = cum.Add(h.Total), due.Add(h.Due), indirect.Add(h.Indirect)
+		if h.Period != threeQuarters[i].Code || !h.Cumulative.Equal(cum) || !h.CumDue.Equal(due) ||
+			!h.Total.Equal(h.Cash.Add(h.Indirect).Add(h.InKind)) {
+			t.Errorf("history line %d: %+v (running total %s, due %s)", i, h, cum, due)
+		}
+	}
+	last, prev := f.History[len(f.History)-1], f.History[len(f.History)-2]
+	if !last.CumDue.Equal(f.ESFDue.Cumulative) || !last.Due.Equal(f.ESFDue.Period) || !prev.CumDue.Equal(f.PreviousDue) ||
+		!last.Total.Equal(f.TotalEligible.Period) || !cum.Equal(f.TotalEligible.Cumulative) ||
+		!indirect.Equal(f.Heading(programme.HeadingIndirect).Cumulative) {
+		t.Errorf("history's last lines %+v, %+v against the figures %+v", prev, last, f)
+	}
+}

@@ -79,6 +79,7 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 		Operation:   reports.Operation{ID: prog.OperationID, Name: prog.Name, NameCY: prog.NameCY, Lead: lead},
 		Period:      reports.Period{Code: c.Period.Code, Start: c.Period.Start, End: c.Period.End},
 		ClaimNumber: c.Number(),
+		Claims:      max(len(prog.Periods()), c.Number()),
 		Final:       c.Period.Final,
 		Status:      string(status),
 		CompiledAt:  c.CompiledAt.UTC(),
@@ -89,6 +90,7 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 		RateText:      prog.Rate.String(),
 		TotalEligible: reports.Figure{Period: f.TotalEligible.Period, Cumulative: f.TotalEligible.Cumulative},
 		ESFDue:        reports.Figure{Period: f.ESFDue.Period, Cumulative: f.ESFDue.Cumulative},
+		PreviousDue:   f.PreviousDue,
 		AwardCap:      f.AwardCap,
 		Art69Cap:      f.Art69Cap,
 		Art69Enforced: f.Art69Enforced,
@@ -111,6 +113,10 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 		ph, _ := prog.Heading(h.Code)
 		p.Headings = append(p.Headings, reports.HeadingFigure{Code: h.Code, Name: ph.Name, Kind: ph.Kind,
 			Period: h.Period, Cumulative: h.Cumulative})
+	}
+	for i, h := range f.History {
+		p.History = append(p.History, reports.HistoryLine{ClaimNumber: i + 1, Period: h.Period, Cash: h.Cash, Indirect: h.Indirect,
+			InKind: h.InKind, Total: h.Total, Cumulative: h.Cumulative, CumDue: h.CumDue, Due: h.Due})
 	}
 	for _, m := range f.Match {
 		p.Match = append(p.Match, reports.AuthorityMatch{Authority: authority(m.Code), Period: m.Period,

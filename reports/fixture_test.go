@@ -38,6 +38,7 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 			Lead: Authority{Code: "GB-MON", NameEN: "Monmouthshire", NameCY: "Sir Fynwy"}},
 		Period:      Period{Code: "2021Q3", Start: start, End: end},
 		ClaimNumber: 3,
+		Claims:      12,
 		Status:      "draft",
 		CompiledAt:  time.Date(2021, 10, 1, 5, 0, 0, 0, time.UTC),
 		Position: Position{EntriesSealed: int64(timeLines) + 5234, LastEntryID: int64(timeLines) + 5301,
@@ -172,6 +173,7 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 	cumDue := decimal.Min(floored, prog.Award)
 	prevDue := decimal.Min(prog.Rate.FloorPenny(prevTotal), prog.Award)
 	p.ESFDue = Figure{Period: cumDue.Sub(prevDue), Cumulative: cumDue}
+	p.PreviousDue = prevDue
 	exact := prog.Rate.Exact(p.TotalEligible.Cumulative)
 	p.Rounding = Rounding{
 		ExactShare:   exact.FloatString(6),

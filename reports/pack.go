@@ -36,6 +36,7 @@ type Pack struct {
 	Operation   Operation
 	Period      Period
 	ClaimNumber int    // 1 for the first claim of the operation
+	Claims      int    // the operation's claims in all (12 quarterly), which profile the match targets (C6)
 	Final       bool   // the final claim of the operation (Art 69 is enforced on it, R4.5)
 	Status      string // draft, reviewed, submitted, approved or paid
 	// CompiledAt is when claims compiled the figures. It is the pack's only document date:
@@ -50,6 +51,12 @@ type Pack struct {
 	Headings      []HeadingFigure // every cost heading, in the programme's order
 	TotalEligible Figure          // total(p) and C_total(p)
 	ESFDue        Figure          // esf_due(p) and cum_due(p), R9.3c
+	// PreviousDue is cum_due(p−1), what the claims before this one claimed in all: ESFDue.Period
+	// is ESFDue.Cumulative less it (R9.3c).
+	PreviousDue decimal.Decimal
+	// History is every claim up to this one as the ledger has it at Position, in period order;
+	// empty for a claim compiled before packs showed it.
+	History []HistoryLine
 
 	AwardCap      decimal.Decimal // cumulative ESF may not exceed the award (C5)
 	Art69Cap      decimal.Decimal // C_cash(p) + C_indirect(p), R4.5
@@ -124,6 +131,20 @@ type Rounding struct {
 	ExactShare   string
 	FlooredShare string
 	Residual     string
+}
+
+// HistoryLine is one claim of the history: its period figures, the cumulative total eligible
+// cost and cum_due up to it, and its ESF due, cum_due less the previous claim's (R9.3c).
+type HistoryLine struct {
+	ClaimNumber int
+	Period      string
+	Cash        decimal.Decimal // staff, delivery and other costs booked in the period
+	Indirect    decimal.Decimal // the flat rate on the period's own staff costs, truncated (R9.3b)
+	InKind      decimal.Decimal // officer time booked in the period
+	Total       decimal.Decimal // total eligible cost of the period
+	Cumulative  decimal.Decimal // total eligible cost up to and including the period
+	CumDue      decimal.Decimal // cum_due of the period
+	Due         decimal.Decimal // ESF due on the period's claim
 }
 
 // AuthorityMatch is one authority's in-kind match against its target.
@@ -277,6 +298,15 @@ func (p *Pack) Validate() error {
 // shows the claim's totals reconciling, and one that cannot is never written.
 func invalid(format string, args ...any) error {
 	return &apperr.Error{Code: apperr.Invalid, Rule: "C2", Message: fmt.Sprintf(format, args...), Op: "reports.Validate"}
+}
+
+// proRataText says how the pro-rata targets of the match were profiled (C6).
+func proRataText(p *Pack) string {
+	if p.Claims < 1 {
+		return "Pro-rata target = the target profiled evenly over the operation's claims, to this one."
+	}
+	return fmt.Sprintf("Pro-rata target = the target × %d ÷ %d: the target profiled evenly over the operation's %d claims, to this one, claim %d.",
+		p.ClaimNumber, p.Claims, p.Claims, p.ClaimNumber)
 }
 
 // generator returns the generator version to print.

@@ -538,6 +538,8 @@ func (d *doc) summary() {
 		{cells: []string{"Award cap (C5)", gbp.Pounds(p.AwardCap)}},
 		{cells: []string{"Art 69 cap: cumulative cash and flat-rate costs (C4)" + enforcedText(p.Art69Enforced), gbp.Pounds(p.Art69Cap)}},
 		{cells: []string{"Cumulative ESF due: the least of the floored share and the caps that apply", gbp.Pounds(p.ESFDue.Cumulative)}, bold: true},
+		{cells: []string{"ESF due of the claims before this one, cum_due(p−1)", gbp.Pounds(p.PreviousDue)}},
+		{cells: []string{"ESF due on this claim: cum_due(p) − cum_due(p−1)", gbp.Pounds(p.ESFDue.Period)}, bold: true},
 		{cells: []string{"Late items booked in this period", intText(int64(p.LateItems))}},
 	})
 
@@ -550,6 +552,8 @@ func (d *doc) summary() {
 		{cells: []string{"Exact product: base × rate ÷ 100", "£" + numberText(fr.Exact, 4)}},
 		{cells: []string{"Flat-rate amount claimed, truncated to the penny", gbp.Pounds(fr.Amount)}, bold: true},
 	})
+
+	d.history()
 
 	d.subhead("Match by authority", 40)
 	var rowsM []trow
@@ -566,7 +570,43 @@ func (d *doc) summary() {
 	rowsM = append(rowsM, trow{cells: []string{"Total", "", gbp.Pounds(per), gbp.Pounds(cum), gbp.Pounds(tgt), gbp.Pounds(pro), ""}, bold: true})
 	d.table([]column{{"Authority", 30, "L"}, {"Awdurdod", 30, "L"}, {"This period", 24, "R"}, {"Cumulative", 24, "R"},
 		{"Target", 24, "R"}, {"Pro-rata target", 24, "R"}, {"Variance", 24, "R"}}, rowsM)
-	d.para("", 7.5, colMuted, "Variance = (cumulative − pro-rata target) ÷ pro-rata target; beyond ±15% is a warning (C6).")
+	d.para("", 7.5, colMuted, proRataText(p)+" Variance = (cumulative − pro-rata target) ÷ pro-rata target; beyond ±15% is a warning (C6).")
+}
+
+// history writes the claim history, each claim's ESF due the difference of cum_due (R9.3c), and
+// the reconciliation of the cumulative total to the ledger (C2): the expenditure booked plus the
+// flat rate, which is computed per claim and never booked. A claim compiled before the history
+// was kept has none, and shows none.
+func (d *doc) history() {
+	p := d.p
+	if len(p.History) == 0 {
+		return
+	}
+	d.subhead("Claim history (R9.3c)", 40)
+	rows := make([]trow, 0, len(p.History))
+	var flat decimal.Decimal
+	for _, h := range p.History {
+		flat = flat.Add(h.Indirect)
+		rows = append(rows, trow{cells: []string{intText(int64(h.ClaimNumber)), h.Period, gbp.Pounds(h.Cash), gbp.Pounds(h.Indirect),
+			gbp.Pounds(h.InKind), gbp.Pounds(h.Total), gbp.Pounds(h.Cumulative), gbp.Pounds(h.CumDue), gbp.Pounds(h.Due)}})
+	}
+	d.table([]column{{"Claim", 10, "R"}, {"Period", 16, "L"}, {"Cash costs", 22, "R"}, {"Flat rate", 20, "R"},
+		{"Officer time", 22, "R"}, {"Total eligible", 22, "R"}, {"Cumulative total", 24, "R"}, {"Cumulative ESF due", 22, "R"},
+		{"ESF due", 22, "R"}}, rows)
+	d.para("", 7.5, colMuted, "ESF due on each claim = its cumulative ESF due less the claim before's. The figures are the ledger's at "+
+		"this claim's position: a correction or disallowance shows in the period it is booked into.")
+	var booked decimal.Decimal
+	for _, l := range p.TrialBalance {
+		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
+			booked = booked.Add(l.Balance)
+		}
+	}
+	d.subhead("Reconciliation to the ledger (C2)", 30)
+	d.table([]column{{"Working", 130, "L"}, {"Cumulative", 50, "R"}}, []trow{
+		{cells: []string{"Expenditure booked up to this period: the exp: and inkind: accounts of the trial balance", gbp.Pounds(booked)}},
+		{cells: []string{"Flat-rate costs of every claim, computed and never booked (R9.3b)", gbp.Pounds(flat)}},
+		{cells: []string{"Cumulative total eligible expenditure", gbp.Pounds(booked.Add(flat))}, bold: true},
+	})
 }
 
 // niceCeil returns a round number at least v: 1, 2, 2.5 or 5 times a power of ten.

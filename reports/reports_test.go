@@ -400,7 +400,7 @@ func TestWriteXLSX(t *testing.T) {
 			eqMoney(t, f, sheetMatch, ref("E", r), m.Cumulative)
 			eqMoney(t, f, sheetMatch, ref("F", r), m.Target)
 			eqMoney(t, f, sheetMatch, ref("G", r), m.ProRataTarget)
-			eqMoney(t, f, sheetMatch, ref("H", r), m.VariancePct)
+			eqMoney(t, f, sheetMatch, ref("H", r), m.VariancePct.Shift(-2)) // a fraction, shown as a percentage
 			per, cum = per.Add(m.Period), cum.Add(m.Cumulative)
 		}
 		r := len(ms) + 2
@@ -417,7 +417,7 @@ func TestWriteXLSX(t *testing.T) {
 			eqMoney(t, f, sheetStaff, ref("G", r), decimal.NewFromInt(1720))
 			eqMoney(t, f, sheetStaff, ref("H", r), decimal.RequireFromString(v.HourlyRate))
 		}
-		eqMoney(t, f, sheetFlat, "B5", p.FlatRate.Percent)
+		eqMoney(t, f, sheetFlat, "B5", p.FlatRate.Percent.Shift(-2))
 		eqMoney(t, f, sheetFlat, "B6", p.FlatRate.Base)
 		eqMoney(t, f, sheetFlat, strings.ReplaceAll(flatAmountRef, "$", ""), p.FlatRate.Amount)
 		eqMoney(t, f, sheetFlat, "B7", p.FlatRate.Exact)
@@ -990,4 +990,56 @@ func TestConcurrentPacksAreIdentical(t *testing.T) {
 			t.Fatalf("pack %d differs from pack 0", i)
 		}
 	}
+}
+
+// TestClaimHistorySheet: the Claim history sheet lists every claim with formulas an auditor can
+// follow (total = cash + flat rate + officer time, cumulative = the previous cumulative + the
+// total, ESF due = cum_due − the previous cum_due), and reconciles the cumulative total to the
+// ledger: the exp: and inkind: accounts of the trial balance plus the flat rate never booked (C2).
+func TestClaimHistorySheet(t *testing.T) {
+	t.Parallel()
+	p := testPack(t, 10)
+	p.History = []HistoryLine{
+		{ClaimNumber: 1, Period: "2021Q1", Cash: dec("100.00"), Indirect: dec("15.00"), InKind: dec("50.00"), Total: dec("165.00"),
+			Cumulative: dec("165.00"), CumDue: dec("106.07"), Due: dec("106.07")},
+		{ClaimNumber: 2, Period: "2021Q2", Cash: dec("200.00"), Indirect: dec("30.00"), InKind: dec("0.00"), Total: dec("230.00"),
+			Cumulative: dec("395.00"), CumDue: dec("253.92"), Due: dec("147.85")},
+	}
+	files, _ := build(t, p)
+	f := openBook(t, files[NameXLSX].Data)
+	if got := raw(t, f, sheetHistory, "B3"); got != "2021Q2" {
+		t.Errorf("B3 = %q", got)
+	}
+	formula(t, f, sheetHistory, "F2", "C2+D2+E2", dec("165.00"))
+	formula(t, f, sheetHistory, "G2", "F2", dec("165.00"))
+	formula(t, f, sheetHistory, "I2", "H2", dec("106.07"))
+	formula(t, f, sheetHistory, "G3", "G2+F3", dec("395.00"))
+	formula(t, f, sheetHistory, "I3", "H3-H2", dec("147.85"))
+	var booked decimal.Decimal
+	for _, l := range p.TrialBalance {
+		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
+			booked = booked.Add(l.Balance)
+		}
+	}
+	rows, err := f.GetRows(sheetHistory, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := slices.IndexFunc(rows, func(row []string) bool { return len(row) > 0 && row[0] == "Reconciliation to the ledger (C2)" })
+	if r < 0 {
+		t.Fatal("no reconciliation on the Claim history sheet")
+	}
+	eqMoney(t, f, sheetHistory, fmt.Sprintf("I%d", r+2), booked)
+	formula(t, f, sheetHistory, fmt.Sprintf("I%d", r+3), "SUM(D2:D3)", dec("45.00"))
+	formula(t, f, sheetHistory, fmt.Sprintf("I%d", r+4), fmt.Sprintf("I%d+I%d", r+2, r+3), booked.Add(dec("45.00")))
+	// The summary shows cum_due(p−1) and this claim's due as the difference.
+	rows, err = f.GetRows(sheetSummary, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = slices.IndexFunc(rows, func(row []string) bool { return len(row) > 0 && strings.HasPrefix(row[0], "ESF due on this claim") })
+	if r < 0 {
+		t.Fatal("the summary does not work out this claim's ESF due")
+	}
+	formula(t, f, sheetSummary, fmt.Sprintf("C%d", r+1), fmt.Sprintf("C%d-C%d", r-1, r), p.ESFDue.Period)
 }

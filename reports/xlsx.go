@@ -30,13 +30,14 @@ const (
 	sheetMatch    = "Match by authority"
 	sheetStaff    = "Staff-cost workings"
 	sheetFlat     = "Flat-rate workings"
+	sheetHistory  = "Claim history"
 	sheetFindings = "Findings"
 	sheetTB       = "Trial balance"
 	sheetManifest = "Manifest"
 )
 
 var sheetOrder = []string{sheetSummary, sheetHeadings, sheetCash, sheetTime, sheetMatch, sheetStaff,
-	sheetFlat, sheetFindings, sheetTB, sheetManifest}
+	sheetFlat, sheetHistory, sheetFindings, sheetTB, sheetManifest}
 
 // Number formats. Money is shown in pounds with negatives in red, as finance teams expect.
 const (
@@ -45,7 +46,7 @@ const (
 	fmtMoney4 = `"£"#,##0.0000;[Red]-"£"#,##0.0000`
 	fmtDec6   = `#,##0.000000;[Red]-#,##0.000000`
 	fmtHours  = `#,##0.00;[Red]-#,##0.00`
-	fmtPct    = `0.00"%";[Red]-0.00"%"`
+	fmtPct    = `0.00%;[Red]-0.00%`
 	fmtDate   = `yyyy-mm-dd`
 	fmtStamp  = `yyyy-mm-dd hh:mm:ss`
 	fmtInt    = `0`
@@ -92,7 +93,7 @@ func writeXLSX(w io.Writer, p *Pack, pdf ManifestFile) error {
 		return apperr.Wrap("reports.WriteXLSX", err)
 	}
 	steps := []func() error{
-		b.summary, b.headings, b.transactions, b.officerTime, b.match, b.staff, b.flat, b.findings, b.trialBalance,
+		b.summary, b.headings, b.transactions, b.officerTime, b.match, b.staff, b.flat, b.history, b.findings, b.trialBalance,
 		func() error { return b.manifest(pdf) },
 		b.props,
 	}
@@ -322,6 +323,12 @@ func (b *book) sum(style int, formula string, value decimal.Decimal) cell {
 
 func (b *book) hours(d decimal.Decimal) cell {
 	return cell{x: excelize.Cell{StyleID: b.st.hours, Value: d.InexactFloat64()}, width: len(numberText(d, 2)) + numPad}
+}
+
+// percent is a percentage held as the fraction it is (15% as 0.15), so that a formula using
+// the cell computes right, shown as a percentage to two places.
+func (b *book) percent(pct decimal.Decimal) cell {
+	return cell{x: excelize.Cell{StyleID: b.st.pct, Value: pct.Shift(-2).InexactFloat64()}, width: len(numberText(pct, 2)) + 1 + numPad}
 }
 
 func (b *book) num(style int, d decimal.Decimal, places int32) cell {
@@ -622,6 +629,9 @@ func (b *book) summary() error {
 		b.sum(b.st.moneyTotal, fmt.Sprintf("SUM(C%d:C%d)", first, last), p.TotalEligible.Cumulative))
 	g.add(b.styled(b.st.label, "ESF due at "+p.rateText()),
 		b.moneyStyle(b.st.moneyTotal, p.ESFDue.Period), b.moneyStyle(b.st.moneyTotal, p.ESFDue.Cumulative))
+	g.add(b.text("ESF due of the claims before this one, cum_due(p−1)"), cell{}, b.money(p.PreviousDue))
+	g.add(b.text("ESF due on this claim: cum_due(p) − cum_due(p−1), R9.3c (see "+sheetHistory+")"), cell{},
+		b.sum(b.st.money, fmt.Sprintf("C%d-C%d", g.next()-2, g.next()-1), p.ESFDue.Period))
 	g.blank()
 
 	g.add(b.header("Award, rate and caps", "", "Cumulative>")...)
@@ -868,7 +878,7 @@ func (b *book) match() error {
 	for _, m := range sortedMatch(b.p.Match) {
 		per, cum, tgt, pro = per.Add(m.Period), cum.Add(m.Cumulative), tgt.Add(m.Target), pro.Add(m.ProRataTarget)
 		g.add(b.text(m.Code), b.text(m.NameEN), b.text(m.NameCY), b.money(m.Period), b.money(m.Cumulative),
-			b.money(m.Target), b.money(m.ProRataTarget), b.num(b.st.pct, m.VariancePct, 2))
+			b.money(m.Target), b.money(m.ProRataTarget), b.percent(m.VariancePct))
 	}
 	last := g.next() - 1
 	sumCol := func(col string, v decimal.Decimal) cell {
@@ -877,7 +887,7 @@ func (b *book) match() error {
 	g.add(b.styled(b.st.totalLabel, "Total"), b.styled(b.st.totalLabel, ""), b.styled(b.st.totalLabel, ""),
 		sumCol("D", per), sumCol("E", cum), sumCol("F", tgt), sumCol("G", pro))
 	g.blank()
-	g.add(b.note("Variance = (cumulative − pro-rata target) ÷ pro-rata target. Beyond ±15% is a warning (C6)."))
+	g.add(b.note(proRataText(b.p) + " Variance = (cumulative − pro-rata target) ÷ pro-rata target. Beyond ±15% is a warning (C6)."))
 	return b.writeGrid(sheetSetup{name: sheetMatch, frozen: 1, filter: fmt.Sprintf("A1:H%d", last), landscape: true}, g)
 }
 
@@ -907,7 +917,7 @@ func (b *book) flat() error {
 	g.blank()
 	g.add(b.header("Working", "Amount>")...)
 	g.add(b.text("Option"), b.wide(b.st.text, flatKindText(fr.Kind)))
-	g.add(b.text("Rate, percent of direct staff costs"), b.num(b.st.pct, fr.Percent, 2))
+	g.add(b.text("Rate, percent of direct staff costs"), b.percent(fr.Percent))
 	g.add(b.text("Base: direct staff costs of the period"), b.money(fr.Base))
 	g.add(b.text("Exact product: base × rate ÷ 100"), cell{x: excelize.Cell{StyleID: b.st.money4, Value: fr.Exact.InexactFloat64()},
 		width: len(numberText(fr.Exact, 4)) + numPad + 1})
@@ -918,6 +928,57 @@ func (b *book) flat() error {
 	g.blank()
 	g.add(b.note("The amount is truncated (rounded down) to the penny, never rounded up, per claim period (R9.3b)."))
 	return b.writeGrid(sheetSetup{name: sheetFlat}, g, 40, 18)
+}
+
+// history writes the Claim history: every claim up to this one with its period figures, the
+// cumulative total and cum_due, and its ESF due as the difference of cum_due (R9.3c), then the
+// reconciliation of the cumulative total to the ledger (C2): the expenditure the ledger holds
+// plus the flat-rate costs, which are computed per claim and never booked.
+func (b *book) history() error {
+	p := b.p
+	g := &grid{}
+	g.add(b.header("Claim", "Period", "Cash costs>", "Flat rate>", "Officer time>", "Total eligible>",
+		"Cumulative total>", "Cumulative ESF due>", "ESF due>")...)
+	first := g.next()
+	for _, h := range p.History {
+		r := g.next()
+		cum := b.sum(b.st.money, fmt.Sprintf("G%d+F%d", r-1, r), h.Cumulative)
+		due := b.sum(b.st.money, fmt.Sprintf("H%d-H%d", r, r-1), h.Due)
+		if r == first {
+			cum = b.sum(b.st.money, fmt.Sprintf("F%d", r), h.Cumulative)
+			due = b.sum(b.st.money, fmt.Sprintf("H%d", r), h.Due)
+		}
+		g.add(b.integer(int64(h.ClaimNumber)), b.text(h.Period), b.money(h.Cash), b.money(h.Indirect), b.money(h.InKind),
+			b.sum(b.st.money, fmt.Sprintf("C%d+D%d+E%d", r, r, r), h.Total), cum, b.money(h.CumDue), due)
+	}
+	last := g.next() - 1
+	if len(p.History) == 0 {
+		g.add(b.wide(b.st.text, "The history was not kept for a claim compiled by an earlier version of the service."))
+	}
+	g.blank()
+	g.add(b.note("ESF due on each claim = its cumulative ESF due less the claim before's (R9.3c). Cumulative ESF due = the least of the " +
+		"cumulative total × " + p.rateText() + " floored to the penny, the award, and on the final claim the Art 69 cap. The figures are " +
+		"the ledger's at this claim's position: a correction or disallowance shows in the period it is booked into."))
+	g.blank()
+	var booked decimal.Decimal
+	for _, l := range p.TrialBalance {
+		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
+			booked = booked.Add(l.Balance)
+		}
+	}
+	var flat decimal.Decimal
+	for _, h := range p.History {
+		flat = flat.Add(h.Indirect)
+	}
+	g.add(b.styled(b.st.label, "Reconciliation to the ledger (C2)"))
+	r := g.add(b.wide(b.st.text, "Expenditure booked up to this period: the exp: and inkind: accounts of the "+sheetTB), cell{}, cell{}, cell{}, cell{}, cell{}, cell{}, cell{}, b.money(booked))
+	if len(p.History) > 0 {
+		g.add(b.wide(b.st.text, "Flat-rate costs of every claim, computed and never booked (R9.3b): the Flat rate column"), cell{}, cell{}, cell{}, cell{}, cell{}, cell{}, cell{},
+			b.sum(b.st.money, fmt.Sprintf("SUM(D%d:D%d)", first, last), flat))
+		g.add(b.styled(b.st.totalLabel, "Cumulative total eligible expenditure"), cell{}, cell{}, cell{}, cell{}, cell{}, cell{}, cell{},
+			b.sum(b.st.moneyTotal, fmt.Sprintf("I%d+I%d", r, r+1), booked.Add(flat)))
+	}
+	return b.writeGrid(sheetSetup{name: sheetHistory, frozen: 1, landscape: true}, g, 6, 8)
 }
 
 func flatKindText(k programme.FlatRateKind) string {
