@@ -299,6 +299,7 @@ func (s *Service) lineDetail(ctx context.Context, tx pgx.Tx, c *Claim, p *report
 		tl := reports.TimeLine{EntryID: l.EntryID, Authority: l.Authority,
 			PayrollRef: l.PayrollRef, OfficerName: l.OfficerName, WorkDate: l.WorkDate, Hours: l.Hours, Activity: l.Activity,
 			RateValidFrom: l.RateValidFrom, HourlyRate: l.HourlyRate.StringFixed(4), Amount: l.Amount,
+			Rate:        match.RoundRat(match.HourlyRate(l.AnnualCost, l.FTE, s.prog.HoursBasis), 12),
 			EvidenceRef: l.EvidenceRef, Approver: l.ApprovedBy}
 		if l.Reversal {
 			tl.Reverses, tl.Reason = l.Reverses, l.Reason

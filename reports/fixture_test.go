@@ -102,6 +102,7 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 		entry++
 		l := TimeLine{EntryID: entry, Authority: o.auth, PayrollRef: o.ref, OfficerName: o.name, WorkDate: d, Hours: h,
 			Activity: acts[rng.IntN(len(acts))], RateValidFrom: v.ValidFrom, HourlyRate: v.HourlyRate, Amount: amount,
+			Rate:        v.AGEC.DivRound(decimal.NewFromInt(int64(v.HoursBasis)).Mul(v.FTE), 12),
 			EvidenceRef: fmt.Sprintf("TS-%s-%s-%04d", d.Format("2006-01"), o.auth[3:], i%9000), Approver: "Gareth Morgan"}
 		if isLate {
 			l.Late, l.RelatesTo = true, "2021Q2"

@@ -179,14 +179,17 @@ type TimeLine struct {
 	OfficerName   string
 	WorkDate      time.Time
 	Hours         decimal.Decimal
-	Activity      string          // its code: lab, experiment, …
-	Reverses      int64           // for a reversal, the ledger entry it reverses, else 0 …
-	Reason        string          // … and why
-	RateValidFrom time.Time       // the rate version that priced the line (R5.3)
-	HourlyRate    string          // that version's hourly rate to 4 decimal places (R5.1)
-	Amount        decimal.Decimal // hours × exact rate, half up to the penny (R9.3a)
-	EvidenceRef   string
-	Approver      string
+	Activity      string    // its code: lab, experiment, …
+	Reverses      int64     // for a reversal, the ledger entry it reverses, else 0 …
+	Reason        string    // … and why
+	RateValidFrom time.Time // the rate version that priced the line (R5.3)
+	HourlyRate    string    // that version's hourly rate to 4 decimal places (R5.1)
+	// Rate is the exact hourly rate to 12 places, which the workbook holds (shown to 4), so that
+	// hours × rate rounded to the penny there is Amount; zero when not given.
+	Rate        decimal.Decimal
+	Amount      decimal.Decimal // hours × exact rate, half up to the penny (R9.3a)
+	EvidenceRef string
+	Approver    string
 	// Late marks a late item: booked here though its work date lies in an earlier period,
 	// RelatesTo (domain.md §6), with which the claim shows it. RelatesTo is empty otherwise.
 	Late      bool

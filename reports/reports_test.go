@@ -311,8 +311,11 @@ func TestWriteXLSX(t *testing.T) {
 				r[10] != l.EvidenceRef || r[11] != l.Approver {
 				t.Errorf("entry %s: row %q, want %+v", r[0], r, l)
 			}
+			// The rate is held exactly enough that hours × rate, rounded half up to the penny as
+			// an auditor's spreadsheet would, is the line's amount (R9.3a); it shows to 4 places.
+			rate := decimal.RequireFromString(r[8])
 			if !decimal.RequireFromString(r[5]).Equal(l.Hours) || !decimal.RequireFromString(r[9]).Equal(l.Amount) ||
-				!decimal.RequireFromString(r[8]).Equal(decimal.RequireFromString(l.HourlyRate)) {
+				!rate.Round(4).Equal(decimal.RequireFromString(l.HourlyRate)) || !l.Hours.Mul(rate).Round(2).Equal(l.Amount) {
 				t.Errorf("entry %s: hours %s rate %s amount %s, want %s %s %s", r[0], r[5], r[8], r[9], l.Hours, l.HourlyRate, l.Amount)
 			}
 			if shown, _ := f.GetCellValue(sheetTime, ref("E", k+2)); shown != dateText(l.WorkDate) {

@@ -835,6 +835,9 @@ func (b *book) officerTime() error {
 		row[6] = b.str(activityText(l))
 		row[7] = b.day(l.RateValidFrom)
 		row[8] = b.decimalText(b.st.rate4, l.HourlyRate).x
+		if !l.Rate.IsZero() {
+			row[8] = excelize.Cell{StyleID: b.st.rate4, Value: l.Rate.InexactFloat64()}
+		}
 		row[9] = excelize.Cell{StyleID: b.st.money, Value: l.Amount.InexactFloat64()}
 		row[10] = b.str(l.EvidenceRef)
 		row[11] = b.str(l.Approver)
