@@ -742,8 +742,8 @@ func TestPackNamesTheLineACreditNoteCredits(t *testing.T) {
 }
 
 // TestDisallowanceAfterTheNextClaim: WEFO decides on a claim after the next one was submitted.
-// The adjustment goes into the next open period, dated its first day: part of that claim, not
-// a late item, and not dated in a locked period.
+// The adjustment goes into the next open period, dated the decision's day, which falls in it:
+// part of that claim, not a late item, not dated in a locked period, nor before the decision.
 func TestDisallowanceAfterTheNextClaim(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "2021-07-05")
@@ -760,8 +760,8 @@ func TestDisallowanceAfterTheNextClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Period != "2021Q3" || !e.EffectiveDate.Equal(day("2021-07-01")) {
-		t.Fatalf("adjustment booked in %s on %s; want 2021Q3 on 2021-07-01", e.Period, e.EffectiveDate.Format(time.DateOnly))
+	if e.Period != "2021Q3" || !e.EffectiveDate.Equal(day("2021-07-05")) {
+		t.Fatalf("adjustment booked in %s on %s; want 2021Q3 on 2021-07-05, the decision's day", e.Period, e.EffectiveDate.Format(time.DateOnly))
 	}
 	q3 := f.compile("2021Q3")
 	if q3.Figures.LateItems != 0 || hasFinding(q3.Figures, "C7", SeverityInfo) {

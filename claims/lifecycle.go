@@ -271,15 +271,23 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		}
 		var entryID any
 		if d.Disallowed.IsPositive() {
-			// The adjustment goes into the next open period (domain.md §7), dated its first
-			// day: part of that claim, not a late item in it. That is the period after the
-			// claim's unless WEFO decided after the next claim was submitted too.
+			// The adjustment goes into the next open period (domain.md §7), dated the decision's
+			// day within it, else the nearest day of it: part of that claim, not a late item in
+			// it, and never dated before the decision that made it when that falls in the
+			// period. That is the period after the claim's unless WEFO decided after the next
+			// claim was submitted too.
 			next, err := s.nextOpenPeriod(ctx, tx, c.Period.End)
 			if err != nil {
 				return err
 			}
+			dated := d.DecidedOn
+			if dated.Before(next.Start) {
+				dated = next.Start
+			} else if dated.After(next.End) {
+				dated = next.End
+			}
 			e, err := s.ledger.Post(ctx, tx, ledger.EntryInput{
-				EffectiveDate: next.Start, Source: "claim", Reference: period,
+				EffectiveDate: dated, Source: "claim", Reference: period,
 				Description: fmt.Sprintf("WEFO disallowance of %s on claim %d for %s (decision of %s): %s",
 					d.Disallowed.StringFixed(2), c.Number(), period, d.DecidedOn.Format(programme.DateLayout), d.Reason),
 				RecordedBy:     by.Email,

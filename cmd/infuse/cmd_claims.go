@@ -216,7 +216,7 @@ func cmdClaimsDecide(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "claim %d for %s is %s: approved %s, disallowed %s\n", c.Number(), c.Period.Code, c.Status,
+	fmt.Fprintf(e.stdout, "claim %d for %s is %s: ESF approved %s, expenditure disallowed %s\n", c.Number(), c.Period.Code, c.Status,
 		c.Decision.Approved.StringFixed(2), c.Decision.Disallowed.StringFixed(2))
 	return nil
 }
@@ -426,7 +426,7 @@ func writeClaim(w io.Writer, prog *programme.Programme, c *claims.Claim) error {
 		fmt.Fprintf(w, "Submitted %s by %s\n", c.SubmittedAt.UTC().Format("2006-01-02 15:04 UTC"), c.SubmittedBy)
 	}
 	if d := c.Decision; d != nil {
-		fmt.Fprintf(w, "WEFO decided %s: approved %s, disallowed %s", d.DecidedOn.Format(programme.DateLayout),
+		fmt.Fprintf(w, "WEFO decided %s: ESF approved %s, expenditure disallowed %s", d.DecidedOn.Format(programme.DateLayout),
 			money(d.Approved), money(d.Disallowed))
 		if d.Reason != "" {
 			fmt.Fprintf(w, " (%s: %s)", d.Heading, d.Reason)

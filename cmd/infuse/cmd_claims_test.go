@@ -255,7 +255,7 @@ func TestClaimsCLI(t *testing.T) {
 		t.Errorf("pay: %s", out)
 	}
 	human = c.must("claims", "show", "--period", "2021Q1")
-	for _, s := range []string{"approved 26414.23, disallowed 150.00 (other: travel outside the programme)", "Paid " + today + ": 26414.23"} {
+	for _, s := range []string{"ESF approved 26414.23, expenditure disallowed 150.00 (other: travel outside the programme)", "Paid " + today + ": 26414.23"} {
 		if !strings.Contains(human, s) {
 			t.Errorf("show lacks %q:\n%s", s, human)
 		}
