@@ -111,6 +111,35 @@ func sortedFindings(in []Finding) []Finding {
 	return out
 }
 
+// checks are the claim's checks of domain.md §7, each with what it checks: a pack lists every
+// one with its result, so that a check that found nothing is seen to have been made.
+var checks = [][2]string{
+	{"C1", "in-kind expenditure equals in-kind income, per period and authority"},
+	{"C2", "the ledger's trial balance is zero and the claim's totals reconcile to it"},
+	{"C3", "transaction-list totals equal the claim's totals per heading"},
+	{"C4", "Art 69 cap (a warning on interim claims, blocking on the final claim)"},
+	{"C5", "cumulative ESF due is at most the award"},
+	{"C6", "match per authority against its pro-rata target (a warning beyond ±15%)"},
+	{"C7", "late items present (for the record)"},
+	{"C8", "every line has evidence; every time entry has an approver"},
+}
+
+// checkResults is each check of checks with its result in fs: the most severe finding it
+// raised ("block", "warn", "info"), or "passed" when it raised none.
+func checkResults(fs []Finding) [][3]string {
+	out := make([][3]string, len(checks))
+	for i, c := range checks {
+		result := "passed"
+		for _, f := range fs {
+			if f.ID == c[0] && (result == "passed" || severityRank(f.Severity) < severityRank(result)) {
+				result = f.Severity
+			}
+		}
+		out[i] = [3]string{c[0], c[1], result}
+	}
+	return out
+}
+
 func severityRank(s string) int {
 	switch s {
 	case SeverityBlock:

@@ -731,10 +731,24 @@ func (d *doc) chart() {
 func (d *doc) findings() {
 	fs := sortedFindings(d.p.Findings)
 	d.section("Findings", 40)
+	d.subhead("Checks made (domain §7)", 40)
+	var checkRows []trow
+	for _, c := range checkResults(fs) {
+		r := trow{cells: c[:]}
+		switch c[2] {
+		case SeverityBlock:
+			r.color = colBlock
+		case SeverityWarn:
+			r.color = colWarn
+		}
+		checkRows = append(checkRows, r)
+	}
+	d.table([]column{{"Check", 14, "L"}, {"What it checks", 136, "L"}, {"Result", 30, "L"}}, checkRows)
 	if len(fs) == 0 {
 		d.para("", 9, colInk, "No findings.")
 		return
 	}
+	d.subhead("Findings raised", 30)
 	rows := make([]trow, 0, len(fs))
 	for _, fd := range fs {
 		r := trow{cells: []string{fd.ID, fd.Severity, fd.Message, entrySummary(fd.Entries)}}

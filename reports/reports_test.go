@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1045,4 +1046,32 @@ func TestClaimHistorySheet(t *testing.T) {
 		t.Fatal("the summary does not work out this claim's ESF due")
 	}
 	formula(t, f, sheetSummary, fmt.Sprintf("C%d", r+1), fmt.Sprintf("C%d-C%d", r-1, r), p.ESFDue.Period)
+}
+
+// TestEveryCheckIsListed: the pack lists each check of domain §7 with its result, so that a
+// check that found nothing is seen to have been made: the fixture raises C4 and C6 (warn) and C7
+// (info); the others passed.
+func TestEveryCheckIsListed(t *testing.T) {
+	t.Parallel()
+	p := testPack(t, 10)
+	want := map[string]string{"C1": "passed", "C2": "passed", "C3": "passed", "C4": "warn", "C5": "passed", "C6": "warn", "C7": "info", "C8": "passed"}
+	files, _ := build(t, p)
+	f := openBook(t, files[NameXLSX].Data)
+	rows, err := f.GetRows(sheetFindings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		if len(r) == 3 && want[r[0]] != "" && r[1] != "" {
+			got[r[0]] = r[1]
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the workbook's checks %v, want %v", got, want)
+	}
+	text := pdfText(t, files[NamePDF].Data)
+	if !strings.Contains(text, "Checks made") || !strings.Contains(text, "cumulative ESF due is at most the award") {
+		t.Error("the PDF does not list the checks made")
+	}
 }

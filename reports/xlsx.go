@@ -1030,6 +1030,11 @@ func (b *book) findings() error {
 	last := g.next() - 1
 	g.blank()
 	g.add(b.note("block: the claim cannot be submitted; warn: to be explained to WEFO; info: for the record."))
+	g.blank()
+	g.add(b.header("Check", "Result", "What it checks")...)
+	for _, c := range checkResults(fs) {
+		g.add(b.styled(b.st.labelTop, c[0]), b.text(c[2]), b.wrapped(c[1]))
+	}
 	widths := fitWidths(g.widths, 8, 10)
 	widths[2], widths[4] = msgWidth, 40
 	return b.writeGrid(sheetSetup{name: sheetFindings, widths: widths, frozen: 1, filter: fmt.Sprintf("A1:E%d", last), landscape: true}, g)
