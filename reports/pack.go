@@ -196,14 +196,6 @@ type TimeLine struct {
 	RelatesTo string
 }
 
-// activityText is l's activity, and for a reversal the entry it reverses and why.
-func activityText(l *TimeLine) string {
-	if l.Reverses == 0 {
-		return l.Activity
-	}
-	return fmt.Sprintf("%s (reversal of entry %d: %s)", l.Activity, l.Reverses, l.Reason)
-}
-
 // RateVersion is the staff-cost working of one officer rate version (R5.1, R5.3).
 type RateVersion struct {
 	Authority  string

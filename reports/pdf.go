@@ -812,7 +812,7 @@ func (d *doc) transactions() {
 		}
 		rows = append(rows, r)
 	}
-	rows = append(rows, trow{cells: []string{"Total", "", "", "", fmt.Sprintf("%s lines", intText(int64(len(lines)))), "", "", "", gbp.Pounds(total)}, bold: true})
+	rows = append(rows, trow{cells: []string{"Total", "", "", "", linesText(len(lines)), "", "", "", gbp.Pounds(total)}, bold: true})
 	d.table([]column{{"Entry", 12, "L"}, {"Defrayed on", 18, "L"}, {"Heading", 15, "L"}, {"Payee", 27, "L"},
 		{"Description", 30, "L"}, {"Evidence ref", 24, "L"}, {"Invoice ref", 16, "L"}, {"Relates to", 14, "L"}, {"Amount", 24, "R"}}, rows)
 }
@@ -874,7 +874,7 @@ func (d *doc) officerTime() {
 	d.table([]column{{"Authority", 100, "L"}, {"Lines", 20, "R"}, {"Hours", 26, "R"}, {"Amount", 34, "R"}}, rows)
 
 	for _, a := range byAuth {
-		d.subhead(fmt.Sprintf("%s: %s lines, %s hours, %s", name(a.Code), intText(int64(a.Lines)), numberText(a.Hours, 2), gbp.Pounds(a.Amount)), 30)
+		d.subhead(fmt.Sprintf("%s: %s, %s hours, %s", name(a.Code), linesText(a.Lines), numberText(a.Hours, 2), gbp.Pounds(a.Amount)), 30)
 		rows := make([]trow, 0, len(a.Officers)+1)
 		for _, o := range a.Officers {
 			rows = append(rows, trow{cells: []string{o.PayrollRef, o.Name, intText(int64(o.Lines)), numberText(o.Hours, 2), gbp.Pounds(o.Amount)}})
@@ -882,7 +882,41 @@ func (d *doc) officerTime() {
 		rows = append(rows, trow{cells: []string{"Total", "", intText(int64(a.Lines)), numberText(a.Hours, 2), gbp.Pounds(a.Amount)}, bold: true})
 		d.table([]column{{"Payroll ref", 34, "L"}, {"Officer", 66, "L"}, {"Lines", 20, "R"}, {"Hours", 26, "R"}, {"Amount", 34, "R"}}, rows)
 	}
+	d.timeReversals(order)
 	d.lateOfficerTime(order)
+}
+
+// linesText counts lines: "1 line", "1,234 lines".
+func linesText(n int) string {
+	if n == 1 {
+		return "1 line"
+	}
+	return intText(int64(n)) + " lines"
+}
+
+// timeReversals lists the reversals of officer-time lines booked in the period: each reverses a
+// line recorded earlier, with the reason its corrector gave (domain.md §6: corrections are new
+// entries that reference what they correct).
+func (d *doc) timeReversals(order []int32) {
+	var rows []trow
+	var hours, amount decimal.Decimal
+	for _, i := range order {
+		l := &d.p.OfficerTime[i]
+		if l.Reverses == 0 {
+			continue
+		}
+		hours, amount = hours.Add(l.Hours), amount.Add(l.Amount)
+		rows = append(rows, trow{cells: []string{fmt.Sprint(l.EntryID), fmt.Sprint(l.Reverses), l.OfficerName, dateText(l.WorkDate),
+			numberText(l.Hours, 2), gbp.Pounds(l.Amount), l.Reason}})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	d.subhead(fmt.Sprintf("Reversals of officer time: %s, %s hours, %s", linesText(len(rows)), numberText(hours, 2), gbp.Pounds(amount)), 30)
+	d.para("", 8.5, colMuted, "Each reverses the ledger entry of a line recorded earlier, with the reason given; a corrected line, if any, is recorded afresh.")
+	d.f.Ln(1)
+	d.table([]column{{"Entry", 14, "L"}, {"Reverses", 16, "L"}, {"Officer", 38, "L"}, {"Work date", 20, "L"},
+		{"Hours", 16, "R"}, {"Amount", 24, "R"}, {"Reason", 52, "L"}}, rows)
 }
 
 // lateOfficerTime lists the officer-time lines booked in the period whose work date lies in an
@@ -902,7 +936,7 @@ func (d *doc) lateOfficerTime(order []int32) {
 	if len(rows) == 0 {
 		return
 	}
-	d.subhead(fmt.Sprintf("Late officer time: %s lines, %s hours, %s", intText(int64(len(rows))), numberText(hours, 2), gbp.Pounds(amount)), 30)
+	d.subhead(fmt.Sprintf("Late officer time: %s, %s hours, %s", linesText(len(rows)), numberText(hours, 2), gbp.Pounds(amount)), 30)
 	d.para("", 8.5, colMuted, "Lines booked in this period whose work date lies in an earlier, locked period, shown with the period they relate to.")
 	d.f.Ln(1)
 	d.table([]column{{"Entry", 14, "L"}, {"Authority", 18, "L"}, {"Officer", 50, "L"}, {"Work date", 20, "L"},

@@ -298,7 +298,7 @@ func TestWriteXLSX(t *testing.T) {
 			total, hours = total.Add(l.Amount), hours.Add(l.Hours)
 		}
 		wantTitles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours", "Activity",
-			"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item: relates to"}
+			"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item: relates to", "Reverses entry", "Reason for the reversal"}
 		if !slices.Equal(rows[0], wantTitles) {
 			t.Errorf("titles %q", rows[0])
 		}
@@ -356,7 +356,7 @@ func TestWriteXLSX(t *testing.T) {
 				names[dn.Scope] = dn.RefersTo
 			}
 		}
-		if got, want := names[sheetTime], fmt.Sprintf("'%s'!$A$1:$M$%d", sheetTime, testLines+1); got != want {
+		if got, want := names[sheetTime], fmt.Sprintf("'%s'!$A$1:$O$%d", sheetTime, testLines+1); got != want {
 			t.Errorf("officer time filter %q, want %q", got, want)
 		}
 		if got := names[sheetCash]; got == "" {
@@ -1073,5 +1073,36 @@ func TestEveryCheckIsListed(t *testing.T) {
 	text := pdfText(t, files[NamePDF].Data)
 	if !strings.Contains(text, "Checks made") || !strings.Contains(text, "cumulative ESF due is at most the award") {
 		t.Error("the PDF does not list the checks made")
+	}
+}
+
+// TestThePDFExplainsReversals: an officer-time reversal is listed in the PDF with the entry it
+// reverses and the reason given, not only as a negative line.
+func TestThePDFExplainsReversals(t *testing.T) {
+	t.Parallel()
+	p := testPack(t, 10)
+	orig := p.OfficerTime[0]
+	p.OfficerTime = append(p.OfficerTime, TimeLine{EntryID: 999001, Authority: orig.Authority, PayrollRef: orig.PayrollRef,
+		OfficerName: orig.OfficerName, WorkDate: orig.WorkDate, Hours: orig.Hours.Neg(), Activity: orig.Activity,
+		Reverses: orig.EntryID, Reason: "keyed as 7.25 hours; the register shows 7.5", RateValidFrom: orig.RateValidFrom,
+		HourlyRate: orig.HourlyRate, Amount: orig.Amount.Neg(), EvidenceRef: orig.EvidenceRef, Approver: orig.Approver})
+	files, _ := build(t, p)
+	f := openBook(t, files[NameXLSX].Data)
+	rows, err := f.GetRows(sheetTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(rows, func(r []string) bool { return len(r) > 0 && r[0] == "999001" })
+	if i < 0 {
+		t.Fatal("the workbook has no row for the reversal")
+	}
+	if len(rows[i]) != 15 || rows[i][6] != orig.Activity || rows[i][13] != fmt.Sprint(orig.EntryID) || rows[i][14] != "keyed as 7.25 hours; the register shows 7.5" {
+		t.Errorf("the workbook's reversal row: %q", rows[i])
+	}
+	text := strings.Join(strings.Fields(pdfText(t, files[NamePDF].Data)), " ")
+	for _, want := range []string{"Reversals of officer time: 1 line,", "999001 " + fmt.Sprint(orig.EntryID), "the register shows 7.5"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the PDF lacks %q", want)
+		}
 	}
 }

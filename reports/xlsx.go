@@ -791,7 +791,7 @@ func (b *book) officerTime() error {
 	lines := p.OfficerTime
 	order := timeOrder(lines)
 	titles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours>", "Activity",
-		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item: relates to"}
+		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item: relates to", "Reverses entry>", "Reason for the reversal"}
 	chars := make([]int, len(titles))
 	for i, t := range titles {
 		chars[i] = headerWidth(t)
@@ -803,7 +803,8 @@ func (b *book) officerTime() error {
 		chars[1] = max(chars[1], utf8.RuneCountInString(l.Authority))
 		chars[2] = max(chars[2], utf8.RuneCountInString(l.PayrollRef))
 		chars[3] = max(chars[3], utf8.RuneCountInString(l.OfficerName))
-		chars[6] = max(chars[6], utf8.RuneCountInString(activityText(l)))
+		chars[6] = max(chars[6], utf8.RuneCountInString(l.Activity))
+		chars[14] = max(chars[14], utf8.RuneCountInString(l.Reason))
 		chars[8] = max(chars[8], len(l.HourlyRate)+3)
 		chars[10] = max(chars[10], utf8.RuneCountInString(l.EvidenceRef))
 		chars[11] = max(chars[11], utf8.RuneCountInString(l.Approver))
@@ -816,7 +817,7 @@ func (b *book) officerTime() error {
 	chars[9] = max(chars[9], len(gbp.Pounds(lo)), len(gbp.Pounds(hi)), len(gbp.Pounds(total))) + numPad
 	n := len(lines)
 	sw, err := b.open(sheetSetup{name: sheetTime, widths: fitWidths(chars), frozen: 1,
-		filter: fmt.Sprintf("A1:M%d", n+1), landscape: true})
+		filter: fmt.Sprintf("A1:O%d", n+1), landscape: true})
 	if err != nil {
 		return err
 	}
@@ -832,7 +833,7 @@ func (b *book) officerTime() error {
 		row[3] = b.str(l.OfficerName)
 		row[4] = b.day(l.WorkDate)
 		row[5] = excelize.Cell{StyleID: b.st.hours, Value: l.Hours.InexactFloat64()}
-		row[6] = b.str(activityText(l))
+		row[6] = b.str(l.Activity)
 		row[7] = b.day(l.RateValidFrom)
 		row[8] = b.decimalText(b.st.rate4, l.HourlyRate).x
 		if !l.Rate.IsZero() {
@@ -841,9 +842,13 @@ func (b *book) officerTime() error {
 		row[9] = excelize.Cell{StyleID: b.st.money, Value: l.Amount.InexactFloat64()}
 		row[10] = b.str(l.EvidenceRef)
 		row[11] = b.str(l.Approver)
-		row[12] = nil
+		row[12], row[13], row[14] = nil, nil, nil
 		if l.RelatesTo != "" {
 			row[12] = b.str(l.RelatesTo)
+		}
+		if l.Reverses != 0 {
+			row[13] = excelize.Cell{StyleID: b.st.integer, Value: l.Reverses}
+			row[14] = b.str(l.Reason)
 		}
 		if err := sw.SetRow("A"+strconv.Itoa(k+2), row); err != nil {
 			return err
