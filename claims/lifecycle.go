@@ -54,7 +54,10 @@ func (s *Service) ReviewCompilation(ctx context.Context, period string, compiled
 	// compilation being reviewed; the transaction refuses the review if that has changed.
 	var pack []reports.File
 	if read.Status == Draft && compiledAt.Equal(read.CompiledAt) {
-		if pack, err = s.render(ctx, read, Reviewed, ""); err != nil {
+		// The pack names its reviewer; when is recorded in the transaction.
+		under := *read
+		under.ReviewedBy = by.Email
+		if pack, err = s.render(ctx, &under, Reviewed, ""); err != nil {
 			return nil, err
 		}
 	}

@@ -83,6 +83,8 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 		Final:       c.Period.Final,
 		Status:      string(status),
 		CompiledAt:  c.CompiledAt.UTC(),
+		CompiledBy:  c.CompiledBy,
+		ReviewedBy:  c.ReviewedBy,
 		Position: reports.Position{EntriesSealed: c.Position.Seq, LastEntryID: c.Position.LastEntryID,
 			ChainLink: hex.EncodeToString(c.Position.Link)},
 		Award:         prog.Award,
@@ -102,6 +104,9 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 		Declaration:      Declaration,
 		Signatory:        s.signatory,
 		GeneratorVersion: s.version,
+	}
+	if c.ReviewedAt != nil {
+		p.ReviewedAt = c.ReviewedAt.UTC()
 	}
 	if p.Signatory.Role == "" {
 		p.Signatory.Role = "Programme manager, " + lead.NameEN

@@ -42,6 +42,11 @@ type Pack struct {
 	// CompiledAt is when claims compiled the figures. It is the pack's only document date:
 	// the workbook's and PDF's created and modified dates come from it, never from the clock.
 	CompiledAt time.Time
+	CompiledBy string // who compiled it (the system for the scheduler)
+	// ReviewedBy is who made the four-eyes review (R3.13), when the pack is made after it or for
+	// it; ReviewedAt when, zero for the pack the review itself stores.
+	ReviewedBy string
+	ReviewedAt time.Time
 	Position   Position // the ledger position the claim was compiled from
 
 	Award    decimal.Decimal // the ESF grant awarded

@@ -394,6 +394,25 @@ func (d *doc) breakWord(word string, avail float64) []string {
 	return append(pieces, word[start:])
 }
 
+// byText is " by who", or nothing for nobody.
+func byText(who string) string {
+	if who == "" {
+		return ""
+	}
+	return " by " + who
+}
+
+// reviewText says who made the claim's four-eyes review (R3.13), and when once it is recorded.
+func reviewText(p *Pack) string {
+	switch {
+	case p.ReviewedBy == "":
+		return "not yet"
+	case p.ReviewedAt.IsZero():
+		return p.ReviewedBy
+	}
+	return p.ReviewedBy + ", " + p.ReviewedAt.UTC().Format("2006-01-02 15:04:05") + " UTC"
+}
+
 // certificate is the first page: what is claimed, by whom, from which ledger position, and the
 // declaration the signatory signs.
 func (d *doc) certificate() {
@@ -420,7 +439,8 @@ func (d *doc) certificate() {
 		{"Claim number", fmt.Sprintf("%d (%s)", p.ClaimNumber, strings.ToLower(final))},
 		{"Claim period", fmt.Sprintf("%s: %s to %s", p.Period.Code, dateText(p.Period.Start), dateText(p.Period.End))},
 		{"Status", p.Status},
-		{"Compiled at", p.CompiledAt.UTC().Format("2006-01-02 15:04:05") + " UTC"},
+		{"Compiled at", p.CompiledAt.UTC().Format("2006-01-02 15:04:05") + " UTC" + byText(p.CompiledBy)},
+		{"Reviewed (R3.13)", reviewText(p)},
 		{"Ledger position", fmt.Sprintf("%s entries sealed, last entry %d", intText(p.Position.EntriesSealed), p.Position.LastEntryID)},
 		{"Chain link", p.Position.ChainLink},
 	}

@@ -611,6 +611,8 @@ func (b *book) summary() error {
 	kv("Final claim", b.text(yesNo(p.Final)))
 	kv("Status", b.text(p.Status))
 	kv("Compiled at (UTC)", cell{x: excelize.Cell{StyleID: b.st.stamp, Value: p.CompiledAt.UTC()}, width: 19})
+	kv("Compiled by", b.wide(b.st.text, p.CompiledBy))
+	kv("Reviewed (R3.13)", b.wide(b.st.text, reviewText(p)))
 	kv("Ledger entries sealed", b.integer(p.Position.EntriesSealed))
 	kv("Last ledger entry", b.integer(p.Position.LastEntryID))
 	kv("Chain link (SHA-256)", b.wide(b.st.mono, p.Position.ChainLink))
