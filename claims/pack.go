@@ -305,7 +305,7 @@ func (s *Service) lineDetail(ctx context.Context, tx pgx.Tx, c *Claim, p *report
 			PayrollRef: l.PayrollRef, OfficerName: l.OfficerName, WorkDate: l.WorkDate, Hours: l.Hours, Activity: l.Activity,
 			RateValidFrom: l.RateValidFrom, HourlyRate: l.HourlyRate.StringFixed(4), Amount: l.Amount,
 			Rate:        match.RoundRat(match.HourlyRate(l.AnnualCost, l.FTE, s.prog.HoursBasis), 12),
-			EvidenceRef: l.EvidenceRef, Approver: l.ApprovedBy}
+			EvidenceRef: l.EvidenceRef, Approver: l.ApprovedBy, RecordedBy: l.RecordedBy}
 		if l.Reversal {
 			tl.Reverses, tl.Reason = l.Reverses, l.Reason
 		}

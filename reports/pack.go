@@ -195,6 +195,7 @@ type TimeLine struct {
 	Amount      decimal.Decimal // hours × exact rate, half up to the penny (R9.3a)
 	EvidenceRef string
 	Approver    string
+	RecordedBy  string // the user who recorded it, whom V7 forbids to be its approver
 	// Late marks a late item: booked here though its work date lies in an earlier period,
 	// RelatesTo (domain.md §6), with which the claim shows it. RelatesTo is empty otherwise.
 	Late      bool

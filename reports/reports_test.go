@@ -298,7 +298,7 @@ func TestWriteXLSX(t *testing.T) {
 			total, hours = total.Add(l.Amount), hours.Add(l.Hours)
 		}
 		wantTitles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours", "Activity",
-			"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item: relates to", "Reverses entry", "Reason for the reversal"}
+			"Rate valid from", "Hourly rate", "Amount", "Evidence ref", "Approver", "Late item: relates to", "Reverses entry", "Reason for the reversal", "Recorded by"}
 		if !slices.Equal(rows[0], wantTitles) {
 			t.Errorf("titles %q", rows[0])
 		}
@@ -356,7 +356,7 @@ func TestWriteXLSX(t *testing.T) {
 				names[dn.Scope] = dn.RefersTo
 			}
 		}
-		if got, want := names[sheetTime], fmt.Sprintf("'%s'!$A$1:$O$%d", sheetTime, testLines+1); got != want {
+		if got, want := names[sheetTime], fmt.Sprintf("'%s'!$A$1:$P$%d", sheetTime, testLines+1); got != want {
 			t.Errorf("officer time filter %q, want %q", got, want)
 		}
 		if got := names[sheetCash]; got == "" {
@@ -1085,7 +1085,8 @@ func TestThePDFExplainsReversals(t *testing.T) {
 	p.OfficerTime = append(p.OfficerTime, TimeLine{EntryID: 999001, Authority: orig.Authority, PayrollRef: orig.PayrollRef,
 		OfficerName: orig.OfficerName, WorkDate: orig.WorkDate, Hours: orig.Hours.Neg(), Activity: orig.Activity,
 		Reverses: orig.EntryID, Reason: "keyed as 7.25 hours; the register shows 7.5", RateValidFrom: orig.RateValidFrom,
-		HourlyRate: orig.HourlyRate, Amount: orig.Amount.Neg(), EvidenceRef: orig.EvidenceRef, Approver: orig.Approver})
+		HourlyRate: orig.HourlyRate, Amount: orig.Amount.Neg(), EvidenceRef: orig.EvidenceRef, Approver: orig.Approver,
+		RecordedBy: "fo@newport.example"})
 	files, _ := build(t, p)
 	f := openBook(t, files[NameXLSX].Data)
 	rows, err := f.GetRows(sheetTime)
@@ -1096,7 +1097,7 @@ func TestThePDFExplainsReversals(t *testing.T) {
 	if i < 0 {
 		t.Fatal("the workbook has no row for the reversal")
 	}
-	if len(rows[i]) != 15 || rows[i][6] != orig.Activity || rows[i][13] != fmt.Sprint(orig.EntryID) || rows[i][14] != "keyed as 7.25 hours; the register shows 7.5" {
+	if len(rows[i]) != 16 || rows[i][6] != orig.Activity || rows[i][13] != fmt.Sprint(orig.EntryID) || rows[i][14] != "keyed as 7.25 hours; the register shows 7.5" || rows[i][15] != "fo@newport.example" {
 		t.Errorf("the workbook's reversal row: %q", rows[i])
 	}
 	text := strings.Join(strings.Fields(pdfText(t, files[NamePDF].Data)), " ")

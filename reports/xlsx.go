@@ -793,7 +793,7 @@ func (b *book) officerTime() error {
 	lines := p.OfficerTime
 	order := timeOrder(lines)
 	titles := []string{"Ledger entry", "Authority", "Payroll ref", "Officer", "Work date", "Hours>", "Activity",
-		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item: relates to", "Reverses entry>", "Reason for the reversal"}
+		"Rate valid from", "Hourly rate>", "Amount>", "Evidence ref", "Approver", "Late item: relates to", "Reverses entry>", "Reason for the reversal", "Recorded by"}
 	chars := make([]int, len(titles))
 	for i, t := range titles {
 		chars[i] = headerWidth(t)
@@ -807,6 +807,7 @@ func (b *book) officerTime() error {
 		chars[3] = max(chars[3], utf8.RuneCountInString(l.OfficerName))
 		chars[6] = max(chars[6], utf8.RuneCountInString(l.Activity))
 		chars[14] = max(chars[14], utf8.RuneCountInString(l.Reason))
+		chars[15] = max(chars[15], utf8.RuneCountInString(l.RecordedBy))
 		chars[8] = max(chars[8], len(l.HourlyRate)+3)
 		chars[10] = max(chars[10], utf8.RuneCountInString(l.EvidenceRef))
 		chars[11] = max(chars[11], utf8.RuneCountInString(l.Approver))
@@ -819,7 +820,7 @@ func (b *book) officerTime() error {
 	chars[9] = max(chars[9], len(gbp.Pounds(lo)), len(gbp.Pounds(hi)), len(gbp.Pounds(total))) + numPad
 	n := len(lines)
 	sw, err := b.open(sheetSetup{name: sheetTime, widths: fitWidths(chars), frozen: 1,
-		filter: fmt.Sprintf("A1:O%d", n+1), landscape: true})
+		filter: fmt.Sprintf("A1:P%d", n+1), landscape: true})
 	if err != nil {
 		return err
 	}
@@ -852,6 +853,7 @@ func (b *book) officerTime() error {
 			row[13] = excelize.Cell{StyleID: b.st.integer, Value: l.Reverses}
 			row[14] = b.str(l.Reason)
 		}
+		row[15] = b.str(l.RecordedBy)
 		if err := sw.SetRow("A"+strconv.Itoa(k+2), row); err != nil {
 			return err
 		}
