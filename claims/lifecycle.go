@@ -229,7 +229,7 @@ func (s *Service) Decide(ctx context.Context, period string, d Decision, by acce
 		return nil, apperr.New(apperr.Invalid, RuleOutcome, "a disallowance needs a reason").On("reason")
 	}
 	if c, control := match.ControlIn(d.Reason); control {
-		return nil, apperr.New(apperr.Invalid, apperr.RuleFormat, "%s contains the control character U+%04X, which a claim pack cannot show", "reason", c).On("reason")
+		return nil, match.ControlProblem("reason", c).On("reason")
 	}
 	if d.Heading == "" {
 		d.Heading = programme.HeadingOther

@@ -196,7 +196,7 @@ func reversalAsked(by access.User, reason string, actions ...access.Action) (str
 		return "", invalid(RuleCorr, "a correction needs a reason").On("reason")
 	}
 	if c, control := ControlIn(reason); control {
-		return "", invalid(RuleFormat, "%s contains the control character U+%04X, which a claim pack cannot show", "reason", c).On("reason")
+		return "", ControlProblem("reason", c).On("reason")
 	}
 	return reason, nil
 }

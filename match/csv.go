@@ -197,17 +197,44 @@ func (r *record) get(col string) string {
 	return strings.TrimSpace(r.fields[i])
 }
 
-// ControlIn returns the first control character in s other than tab, line feed and carriage
-// return (which a spreadsheet's multi-line cell holds), and whether there is one. Such a
-// character (NUL, vertical tab, escape, C1 controls…) is never meant in a record: text cannot
-// hold NUL, a workbook cannot show the others, and a terminal acts on them.
+// ControlIn returns the first control character in s that a record refuses, and whether there
+// is one: NUL, which text cannot hold; escape and the other C0 controls, which act on the
+// terminal of whoever lists the record; DEL; and the C1 controls (U+0080–U+009F), which a file
+// converted from Windows-1252 as if it were Latin-1 holds in place of ’, – or €. Tab, line feed,
+// carriage return, and the vertical tab and form feed that Word's line and page breaks leave in
+// text pasted into a spreadsheet cell, are text (the workbook shows the last two as line breaks).
 func ControlIn(s string) (rune, bool) {
 	for _, r := range s {
-		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+		switch {
+		case r == '\t', r == '\n', r == '\r', r == '\v', r == '\f':
+		case r < 0x20, r >= 0x7f && r <= 0x9f:
 			return r, true
 		}
 	}
 	return 0, false
+}
+
+// ControlProblem is the refusal (M1) of the field name holding control character c, as
+// ControlIn finds it: for a C1 control, what most likely put it there.
+func ControlProblem(name string, c rune) *apperr.Error {
+	switch {
+	case c == 0:
+		return invalid(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
+	case c >= 0x80:
+		return invalid(RuleFormat, "%s contains the control character U+%04X, which a file converted from Windows-1252 holds in place of a quote, dash or euro sign: save the file from Excel as CSV UTF-8", name, c)
+	}
+	return invalid(RuleFormat, "%s contains the control character U+%04X, which a record may not hold", name, c)
+}
+
+// fieldControlProblem is ControlProblem for the field numbered n of a CSV row.
+func fieldControlProblem(n int, c rune) *apperr.Error {
+	switch {
+	case c == 0:
+		return invalid(RuleFormat, "field %d contains a NUL character, which text cannot hold", n)
+	case c >= 0x80:
+		return invalid(RuleFormat, "field %d contains the control character U+%04X, which a file converted from Windows-1252 holds in place of a quote, dash or euro sign: save the file from Excel as CSV UTF-8", n, c)
+	}
+	return invalid(RuleFormat, "field %d contains the control character U+%04X, which a record may not hold", n, c)
 }
 
 // checkText refuses text fields holding a control character (M1: NUL, which PostgreSQL text
@@ -223,10 +250,8 @@ func checkText(r *record, fields map[string]string) {
 		v := fields[name]
 		c, control := ControlIn(v)
 		switch {
-		case control && c == 0:
-			r.fail(RuleFormat, "%s contains a NUL character, which text cannot hold", name)
 		case control:
-			r.fail(RuleFormat, "%s contains the control character U+%04X, which a claim pack cannot show", name, c)
+			r.failWith(ControlProblem(name, c))
 		case len(v) > maxField && utf8.RuneCountInString(v) > maxField:
 			r.fail(RuleFormat, "%s is longer than %d characters", name, maxField)
 		}
@@ -283,11 +308,8 @@ func (f *csvFile) next(rec *record) error {
 				rec.fail(RuleFormat, "field %d is not UTF-8 text (save the file as CSV UTF-8)", i+1)
 				return nil
 			}
-			if c, control := ControlIn(x); control && c == 0 {
-				rec.fail(RuleFormat, "field %d contains a NUL character, which text cannot hold", i+1)
-				return nil
-			} else if control {
-				rec.fail(RuleFormat, "field %d contains the control character U+%04X, which a claim pack cannot show", i+1, c)
+			if c, control := ControlIn(x); control {
+				rec.failWith(fieldControlProblem(i+1, c))
 				return nil
 			}
 			if len(x) > maxField && utf8.RuneCountInString(x) > maxField {

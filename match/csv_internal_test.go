@@ -192,14 +192,14 @@ func TestProblemWithANullArgument(t *testing.T) {
 	}
 }
 
-// TestControlIn: the control characters a record refuses (M1), and the tab and line breaks a
-// spreadsheet's multi-line cell holds, which it keeps.
+// TestControlIn: the control characters a record refuses (M1), and the tab, line breaks, and
+// Word's line and page breaks (vertical tab, form feed) a spreadsheet's cell holds, which it keeps.
 func TestControlIn(t *testing.T) {
 	t.Parallel()
 	for s, want := range map[string]rune{
 		"Nesta": -1, "Lab facilitation,\r\ncohort Alpha\tday 1": -1, "Siân, Caerffili £5 – ✓": -1,
-		"a\x00b": 0, "Lab\vfacilitation": '\v', "\x1b[2J": 0x1b, "form\ffeed": '\f', "del\x7f": 0x7f, "next\u0085line": 0x85,
-		"\u009f": 0x9f, "\u00a0nbsp": -1,
+		"a\x00b": 0, "Lab\vfacilitation": -1, "\x1b[2J": 0x1b, "form\ffeed": -1, "del\x7f": 0x7f, "next\u0085line": 0x85,
+		"\u009f": 0x9f, "\u00a0nbsp": -1, "bell\a": '\a', "Rhian\u0092s": 0x92,
 	} {
 		got, ok := ControlIn(s)
 		if (want < 0) == ok || ok && got != want {

@@ -1107,3 +1107,30 @@ func TestThePDFExplainsReversals(t *testing.T) {
 		}
 	}
 }
+
+// TestWordBreaksShowAsLineBreaks: the vertical tab and form feed of Word's line and page breaks,
+// which text pasted into a spreadsheet keeps and records accept, show in the workbook as line
+// breaks, not as U+FFFD.
+func TestWordBreaksShowAsLineBreaks(t *testing.T) {
+	t.Parallel()
+	p := testPack(t, 10)
+	p.Transactions[0].Description = "Lab facilitation\vcohort Alpha\fday 1"
+	files, _ := build(t, p)
+	f := openBook(t, files[NameXLSX].Data)
+	rows, err := f.GetRows(sheetCash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rows {
+		for _, c := range r {
+			found = found || c == "Lab facilitation\ncohort Alpha\nday 1"
+			if strings.ContainsRune(c, '\uFFFD') {
+				t.Errorf("a cell shows U+FFFD: %q", c)
+			}
+		}
+	}
+	if !found {
+		t.Error("the description with Word's breaks is not in the transaction list with line breaks")
+	}
+}

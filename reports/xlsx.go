@@ -381,8 +381,16 @@ func (b *book) count(style int, n int64) cell {
 	return cell{x: excelize.Cell{StyleID: style, Value: n}, width: len(intText(n)) + numPad}
 }
 
-// clip keeps text within what a cell holds, 32,767 UTF-16 code units, marking the cut.
+// lineBreaks turns the vertical tab and form feed of Word's line and page breaks, which text
+// pasted into a spreadsheet keeps and a workbook's XML cannot hold, into the line breaks they are.
+var lineBreaks = strings.NewReplacer("\v", "\n", "\f", "\n")
+
+// clip keeps text within what a cell holds, 32,767 UTF-16 code units, marking the cut; Word's
+// breaks become line breaks (lineBreaks).
 func clip(s string) string {
+	if strings.ContainsAny(s, "\v\f") {
+		s = lineBreaks.Replace(s)
+	}
 	if len(s) <= maxCellChars {
 		return s // at most one code unit per byte
 	}

@@ -93,9 +93,9 @@ func CSVs() []CSV {
 	field("expenditure", "heading", "=cmd|' /C calc'!A0", "M2")
 	field("expenditure", "defrayed_on", "2021-02-30", "M1")
 	field("expenditure", "payee", "Nes\x00ta", "M1")
-	field("expenditure", "description", "Lab\vfacilitation", "M1") // a vertical tab, which no workbook shows
+	field("expenditure", "description", "Lab\afacilitation", "M1") // a bell
 	field("expenditure", "payee", "\x1b[2J\x1b[HNesta", "M1")      // an escape sequence that clears a terminal
-	field("officers", "name", "Rhian\u0085Evans", "M1")            // a C1 control (next line)
+	field("officers", "name", "Rhian\u0092s Evans", "M1")          // ’ read from Windows-1252 as Latin-1
 
 	field("officers", "fte", "NaN", "R5.1")
 	field("officers", "fte", "0", "R5.1")
