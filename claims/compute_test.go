@@ -322,6 +322,11 @@ func TestComputeCases(t *testing.T) {
 				if f.CapApplied != "art69" || !f.Art69Enforced || !f.Final {
 					t.Errorf("cap %q enforced %v final %v", f.CapApplied, f.Art69Enforced, f.Final)
 				}
+				// The history caps only the final claim: the interim claim before was not.
+				if h := f.History; len(h) != 2 || h[0].CumDue.StringFixed(2) != "64.28" || h[0].Due.StringFixed(2) != "64.28" ||
+					h[1].CumDue.StringFixed(2) != "215.00" || h[1].Due.StringFixed(2) != "150.72" || h[1].Indirect.StringFixed(2) != "15.00" {
+					t.Errorf("history %+v", h)
+				}
 			},
 			blocks: []string{"C4"},
 		},
@@ -354,6 +359,9 @@ func TestComputeCases(t *testing.T) {
 				pair(t, "ESF due", f.ESFDue, "500.00", "500.00")
 				if f.CapApplied != "award" {
 					t.Errorf("cap %q, want award", f.CapApplied)
+				}
+				if h := f.History; len(h) != 1 || h[0].CumDue.StringFixed(2) != "500.00" || h[0].Cumulative.StringFixed(2) != "1600.00" {
+					t.Errorf("history %+v", h)
 				}
 			},
 			warns: []string{"C5"},

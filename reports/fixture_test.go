@@ -150,7 +150,9 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 	add("other", programme.Date(2021, 8, 10), "-minus payee", "+plus description", "10.01", "INV-EVIL-2", "-7")
 
 	// Headings, flat rate and totals, as claims compiles them (domain §7).
-	prev := map[string]decimal.Decimal{"staff": dec("82345.67"), "delivery": dec("131200.00"), "other": dec("9876.55"), "officer_time": dec("183456.78")}
+	// The claims before this one, as one: their officer time is the authorities' match before
+	// this period (12,000 + 1,500 × i each, below), as the ledger keeps them equal (R4.7).
+	prev := map[string]decimal.Decimal{"staff": dec("82345.67"), "delivery": dec("131200.00"), "other": dec("9876.55"), "officer_time": dec("187500.00")}
 	p.FlatRate = FlatRateWorking{Kind: prog.FlatRate.Kind, Percent: prog.FlatRate.Percent, Base: cash["staff"],
 		Exact: cash["staff"].Mul(prog.FlatRate.Percent).Shift(-2), Amount: prog.FlatRate.Amount(cash["staff"])}
 	prev["indirect"] = prog.FlatRate.Amount(prev["staff"])
@@ -175,6 +177,15 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 	prevDue := decimal.Min(prog.Rate.FloorPenny(prevTotal), prog.Award)
 	p.ESFDue = Figure{Period: cumDue.Sub(prevDue), Cumulative: cumDue}
 	p.PreviousDue = prevDue
+	// The history: the claims before as claim 1, a nil claim 2, and this one.
+	prevCash := prev["staff"].Add(prev["delivery"]).Add(prev["other"])
+	p.History = []HistoryLine{
+		{ClaimNumber: 1, Period: "2021Q1", Cash: prevCash, Indirect: prev["indirect"], InKind: prev["officer_time"], Total: prevTotal,
+			Cumulative: prevTotal, CumDue: prevDue, Due: prevDue},
+		{ClaimNumber: 2, Period: "2021Q2", Cumulative: prevTotal, CumDue: prevDue},
+		{ClaimNumber: 3, Period: "2021Q3", Cash: cash["staff"].Add(cash["delivery"]).Add(cash["other"]), Indirect: p.FlatRate.Amount,
+			InKind: inkind, Total: p.TotalEligible.Period, Cumulative: p.TotalEligible.Cumulative, CumDue: cumDue, Due: p.ESFDue.Period},
+	}
 	exact := prog.Rate.Exact(p.TotalEligible.Cumulative)
 	p.Rounding = Rounding{
 		ExactShare:   exact.FloatString(6),
@@ -203,7 +214,10 @@ func testPack(tb testing.TB, timeLines int) *Pack {
 	paid := dec("61234.56")
 	var spent decimal.Decimal
 	for _, h := range p.Headings {
-		if h.Kind != programme.KindInKind {
+		switch h.Kind {
+		case programme.KindFlat: // computed per claim, never booked
+			p.TrialBalance = append(p.TrialBalance, TrialBalanceLine{Code: "exp:" + h.Code, Name: h.Name, Kind: "expense"})
+		case programme.KindCash:
 			p.TrialBalance = append(p.TrialBalance, TrialBalanceLine{Code: "exp:" + h.Code, Name: h.Name, Kind: "expense", Balance: h.Cumulative})
 			spent = spent.Add(h.Cumulative)
 		}

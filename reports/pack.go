@@ -11,6 +11,7 @@ package reports
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -292,7 +293,49 @@ func (p *Pack) Validate() error {
 			return invalid("finding %s has unknown severity %q", f.ID, f.Severity)
 		}
 	}
+	return p.validHistory()
+}
+
+// validHistory refuses a history that does not end in this claim's figures, or whose
+// reconciliation to the ledger does not give its cumulative total: the pack shows both as the
+// workings of those figures (R9.3c, C2).
+func (p *Pack) validHistory() error {
+	n := len(p.History)
+	if n == 0 {
+		return nil
+	}
+	last, prevDue := p.History[n-1], decimal.Zero
+	if n > 1 {
+		prevDue = p.History[n-2].CumDue
+	}
+	if last.Period != p.Period.Code || !last.Cumulative.Equal(p.TotalEligible.Cumulative) || !last.Total.Equal(p.TotalEligible.Period) ||
+		!last.CumDue.Equal(p.ESFDue.Cumulative) || !last.Due.Equal(p.ESFDue.Period) || !prevDue.Equal(p.PreviousDue) {
+		return invalid("the claim history ends in %s with a total of %s, cumulative %s, and ESF due %s of %s after %s, not this claim's figures",
+			last.Period, last.Total.StringFixed(2), last.Cumulative.StringFixed(2), last.Due.StringFixed(2), last.CumDue.StringFixed(2), prevDue.StringFixed(2))
+	}
+	if len(p.TrialBalance) == 0 {
+		return nil
+	}
+	if booked, flat := p.reconciliation(); !booked.Add(flat).Equal(p.TotalEligible.Cumulative) {
+		return invalid("the expenditure booked, %s, and the flat rate of every claim, %s, do not add up to the cumulative total eligible, %s",
+			booked.StringFixed(2), flat.StringFixed(2), p.TotalEligible.Cumulative.StringFixed(2))
+	}
 	return nil
+}
+
+// reconciliation is the expenditure the ledger holds up to the claim (the exp: and inkind:
+// accounts of the trial balance) and the flat rate of every claim, which is computed and never
+// booked: together, the cumulative total eligible (C2).
+func (p *Pack) reconciliation() (booked, flat decimal.Decimal) {
+	for _, l := range p.TrialBalance {
+		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
+			booked = booked.Add(l.Balance)
+		}
+	}
+	for _, h := range p.History {
+		flat = flat.Add(h.Indirect)
+	}
+	return booked, flat
 }
 
 // invalid refuses a pack that is incomplete or does not reconcile: C2, since a pack is what

@@ -604,9 +604,7 @@ func (d *doc) history() {
 	}
 	d.subhead("Claim history (R9.3c)", 40)
 	rows := make([]trow, 0, len(p.History))
-	var flat decimal.Decimal
 	for _, h := range p.History {
-		flat = flat.Add(h.Indirect)
 		rows = append(rows, trow{cells: []string{intText(int64(h.ClaimNumber)), h.Period, gbp.Pounds(h.Cash), gbp.Pounds(h.Indirect),
 			gbp.Pounds(h.InKind), gbp.Pounds(h.Total), gbp.Pounds(h.Cumulative), gbp.Pounds(h.CumDue), gbp.Pounds(h.Due)}})
 	}
@@ -615,12 +613,7 @@ func (d *doc) history() {
 		{"ESF due", 22, "R"}}, rows)
 	d.para("", 7.5, colMuted, "ESF due on each claim = its cumulative ESF due less the claim before's. The figures are the ledger's at "+
 		"this claim's position: a correction or disallowance shows in the period it is booked into.")
-	var booked decimal.Decimal
-	for _, l := range p.TrialBalance {
-		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
-			booked = booked.Add(l.Balance)
-		}
-	}
+	booked, flat := p.reconciliation()
 	d.subhead("Reconciliation to the ledger (C2)", 30)
 	d.table([]column{{"Working", 130, "L"}, {"Cumulative", 50, "R"}}, []trow{
 		{cells: []string{"Expenditure booked up to this period: the exp: and inkind: accounts of the trial balance", gbp.Pounds(booked)}},

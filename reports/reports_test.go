@@ -845,6 +845,7 @@ func TestNilClaim(t *testing.T) {
 		cum = cum.Add(h.Cumulative)
 	}
 	p.TotalEligible = Figure{Cumulative: cum}
+	p.History = nil
 	files, _ := build(t, p)
 	f := openBook(t, files[NameXLSX].Data)
 	if got := raw(t, f, sheetTime, "A3"); got != "Total of 0 lines" {
@@ -1002,23 +1003,20 @@ func TestConcurrentPacksAreIdentical(t *testing.T) {
 // ledger: the exp: and inkind: accounts of the trial balance plus the flat rate never booked (C2).
 func TestClaimHistorySheet(t *testing.T) {
 	t.Parallel()
-	p := testPack(t, 10)
-	p.History = []HistoryLine{
-		{ClaimNumber: 1, Period: "2021Q1", Cash: dec("100.00"), Indirect: dec("15.00"), InKind: dec("50.00"), Total: dec("165.00"),
-			Cumulative: dec("165.00"), CumDue: dec("106.07"), Due: dec("106.07")},
-		{ClaimNumber: 2, Period: "2021Q2", Cash: dec("200.00"), Indirect: dec("30.00"), InKind: dec("0.00"), Total: dec("230.00"),
-			Cumulative: dec("395.00"), CumDue: dec("253.92"), Due: dec("147.85")},
-	}
+	p := testPack(t, 10) // its history: the claims before as claim 1, a nil claim 2, this claim 3
 	files, _ := build(t, p)
 	f := openBook(t, files[NameXLSX].Data)
-	if got := raw(t, f, sheetHistory, "B3"); got != "2021Q2" {
-		t.Errorf("B3 = %q", got)
+	h := p.History
+	if got := raw(t, f, sheetHistory, "B4"); got != "2021Q3" {
+		t.Errorf("B4 = %q", got)
 	}
-	formula(t, f, sheetHistory, "F2", "C2+D2+E2", dec("165.00"))
-	formula(t, f, sheetHistory, "G2", "F2", dec("165.00"))
-	formula(t, f, sheetHistory, "I2", "H2", dec("106.07"))
-	formula(t, f, sheetHistory, "G3", "G2+F3", dec("395.00"))
-	formula(t, f, sheetHistory, "I3", "H3-H2", dec("147.85"))
+	formula(t, f, sheetHistory, "F2", "C2+D2+E2", h[0].Total)
+	formula(t, f, sheetHistory, "G2", "F2", h[0].Cumulative)
+	formula(t, f, sheetHistory, "I2", "H2", h[0].Due)
+	formula(t, f, sheetHistory, "G3", "G2+F3", h[0].Cumulative)
+	formula(t, f, sheetHistory, "I3", "H3-H2", decimal.Zero)
+	formula(t, f, sheetHistory, "G4", "G3+F4", p.TotalEligible.Cumulative)
+	formula(t, f, sheetHistory, "I4", "H4-H3", p.ESFDue.Period)
 	var booked decimal.Decimal
 	for _, l := range p.TrialBalance {
 		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
@@ -1033,9 +1031,22 @@ func TestClaimHistorySheet(t *testing.T) {
 	if r < 0 {
 		t.Fatal("no reconciliation on the Claim history sheet")
 	}
+	flat := h[0].Indirect.Add(h[2].Indirect)
 	eqMoney(t, f, sheetHistory, fmt.Sprintf("I%d", r+2), booked)
-	formula(t, f, sheetHistory, fmt.Sprintf("I%d", r+3), "SUM(D2:D3)", dec("45.00"))
-	formula(t, f, sheetHistory, fmt.Sprintf("I%d", r+4), fmt.Sprintf("I%d+I%d", r+2, r+3), booked.Add(dec("45.00")))
+	formula(t, f, sheetHistory, fmt.Sprintf("I%d", r+3), "SUM(D2:D4)", flat)
+	formula(t, f, sheetHistory, fmt.Sprintf("I%d", r+4), fmt.Sprintf("I%d+I%d", r+2, r+3), p.TotalEligible.Cumulative)
+	// A history that does not end in the claim's figures, or does not reconcile, is refused.
+	for _, spoil := range []func(q *Pack){
+		func(q *Pack) { q.History[2].Due = q.History[2].Due.Add(dec("0.01")) },
+		func(q *Pack) { q.History[1].CumDue = q.History[1].CumDue.Add(dec("0.01")) }, // cum_due(p−1) is PreviousDue
+		func(q *Pack) { q.History[0].Indirect = q.History[0].Indirect.Add(dec("0.01")) },
+	} {
+		q := testPack(t, 10)
+		spoil(q)
+		if err := q.Validate(); apperr.RuleOf(err) != "C2" {
+			t.Errorf("a spoilt history: %v", err)
+		}
+	}
 	// The summary shows cum_due(p−1) and this claim's due as the difference.
 	rows, err = f.GetRows(sheetSummary, excelize.Options{RawCellValue: true})
 	if err != nil {

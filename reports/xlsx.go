@@ -980,16 +980,7 @@ func (b *book) history() error {
 		"cumulative total × " + p.rateText() + " floored to the penny, the award, and on the final claim the Art 69 cap. The figures are " +
 		"the ledger's at this claim's position: a correction or disallowance shows in the period it is booked into."))
 	g.blank()
-	var booked decimal.Decimal
-	for _, l := range p.TrialBalance {
-		if strings.HasPrefix(l.Code, "exp:") || strings.HasPrefix(l.Code, "inkind:") {
-			booked = booked.Add(l.Balance)
-		}
-	}
-	var flat decimal.Decimal
-	for _, h := range p.History {
-		flat = flat.Add(h.Indirect)
-	}
+	booked, flat := p.reconciliation()
 	g.add(b.styled(b.st.label, "Reconciliation to the ledger (C2)"))
 	r := g.add(b.wide(b.st.text, "Expenditure booked up to this period: the exp: and inkind: accounts of the "+sheetTB), cell{}, cell{}, cell{}, cell{}, cell{}, cell{}, cell{}, b.money(booked))
 	if len(p.History) > 0 {
