@@ -884,3 +884,44 @@ func TestCompileSaysWhatItDoes(t *testing.T) {
 		t.Errorf("said %q, want %q", said, want)
 	}
 }
+
+// TestAReviewedPackIsReproducible: the pack the review stores names the reviewer without the
+// review's time, which it cannot know yet; a pack of the reviewed claim rendered later is the
+// same, byte for byte; once submitted, the pack gives the time too.
+func TestAReviewedPackIsReproducible(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "2021-04-15")
+	f.spend("delivery", "2021-02-01", "1000.00")
+	if _, err := f.svc.CompileWithPack(f.ctx, "2021Q1", pmAlice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Review(f.ctx, "2021Q1", pmBryn); err != nil {
+		t.Fatal(err)
+	}
+	stored, status, err := f.svc.StoredPack(f.ctx, "2021Q1")
+	if err != nil || status != Reviewed {
+		t.Fatalf("stored pack: %v, %v", status, err)
+	}
+	p, err := f.svc.Pack(f.ctx, "2021Q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ReviewedBy != pmBryn.Email || !p.ReviewedAt.IsZero() {
+		t.Errorf("the reviewed claim's pack: reviewed by %q at %v", p.ReviewedBy, p.ReviewedAt)
+	}
+	again, _, err := reports.Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range stored {
+		if stored[i].SHA256 != again[i].SHA256 {
+			t.Errorf("%s rendered again differs from the one the review stored", stored[i].Name)
+		}
+	}
+	if _, err := f.svc.Submit(f.ctx, "2021Q1", pmAlice); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.svc.Pack(f.ctx, "2021Q1"); err != nil || p.ReviewedAt.IsZero() {
+		t.Errorf("the submitted claim's pack gives no review time: %v", err)
+	}
+}

@@ -105,7 +105,10 @@ func (s *Service) packHeader(c *Claim, status Status, signer string) *reports.Pa
 		Signatory:        s.signatory,
 		GeneratorVersion: s.version,
 	}
-	if c.ReviewedAt != nil {
+	// The time of the review is shown once the claim is submitted: the pack the review stores
+	// is rendered before the review's time is recorded, and any pack of a reviewed claim must
+	// be that pack, byte for byte.
+	if c.ReviewedAt != nil && status != Reviewed {
 		p.ReviewedAt = c.ReviewedAt.UTC()
 	}
 	if p.Signatory.Role == "" {
