@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/ccr-infuse/infuse/access"
@@ -192,18 +193,33 @@ func (e *env) readPassword(ctx context.Context, in *os.File) (string, error) {
 		}
 		return pw, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return "", interrupted("no password was set", err)
+	}
+	// Echo goes off and comes back here, in this goroutine, whatever ends the wait; the
+	// goroutine below only reads the line.
 	state, err := term.GetState(fd)
 	if err != nil {
 		return "", apperr.Wrap("read password", err)
 	}
+	defer term.Restore(fd, state)
+	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", apperr.Wrap("read password", err)
+	}
+	tio.Lflag &^= unix.ECHO
+	tio.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
+		return "", apperr.Wrap("read password", err)
+	}
 	fmt.Fprint(e.stderr, "new password (not shown as you type): ")
 	type read struct {
-		pw  []byte
+		pw  string
 		err error
 	}
 	done := make(chan read, 1)
 	go func() {
-		pw, err := term.ReadPassword(fd)
+		pw, err := readLine(in)
 		done <- read{pw, err}
 	}()
 	select {
@@ -212,9 +228,8 @@ func (e *env) readPassword(ctx context.Context, in *os.File) (string, error) {
 		if r.err != nil {
 			return "", apperr.New(apperr.Invalid, auth.RulePassword, "read the password at the terminal: %v", r.err)
 		}
-		return string(r.pw), nil
+		return r.pw, nil
 	case <-ctx.Done():
-		_ = term.Restore(fd, state)
 		fmt.Fprintln(e.stderr)
 		return "", interrupted("no password was set", ctx.Err())
 	}
