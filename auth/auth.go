@@ -177,13 +177,15 @@ func (s *Service) SetPassword(ctx context.Context, by access.User, email, passwo
 	}))
 }
 
-// SetDisabled disables the user with email (disabled true) or enables them again, as by (who
-// must be allowed to manage_users), and returns the user as they now are. Disabling ends the
-// user's sessions and revokes their tokens in the same transaction: a leaver's open browser or
-// script stops at once. Enabling brings neither back; the user signs in again, and makes new
-// tokens. Disabling a disabled user, or enabling an enabled one, changes nothing. Nobody
-// disables their own account: an administrator who did would lock themselves out (AU6).
-func (s *Service) SetDisabled(ctx context.Context, by access.User, email string, disabled bool) (access.User, error) {
+// UserToDisable returns the user with email, whom by asks to disable, after the checks
+// SetDisabled makes before its transaction: by may manage users, the user exists, and it is not
+// by (AU6). A page shows the user for confirmation with it.
+func (s *Service) UserToDisable(ctx context.Context, by access.User, email string) (access.User, error) {
+	return s.target(ctx, by, email, true)
+}
+
+// target is the user with email whom by asks to disable (disable true) or enable.
+func (s *Service) target(ctx context.Context, by access.User, email string, disable bool) (access.User, error) {
 	if err := access.Can(by, access.ManageUsers, ""); err != nil {
 		return access.User{}, err
 	}
@@ -191,8 +193,22 @@ func (s *Service) SetDisabled(ctx context.Context, by access.User, email string,
 	if err != nil {
 		return access.User{}, err
 	}
-	if disabled && u.Email == by.Email {
+	if disable && u.Email == by.Email {
 		return access.User{}, apperr.New(apperr.Forbidden, RuleDisabled, "%s cannot disable their own account: another administrator must", by.Email)
+	}
+	return u, nil
+}
+
+// SetDisabled disables the user with email (disabled true) or enables them again, as by (who
+// must be allowed to manage_users), and returns the user as they now are. Disabling ends the
+// user's sessions and revokes their tokens in the same transaction: a leaver's open browser or
+// script stops at once. Enabling brings neither back; the user signs in again, and makes new
+// tokens. Disabling a disabled user, or enabling an enabled one, changes nothing. Nobody
+// disables their own account: an administrator who did would lock themselves out (AU6).
+func (s *Service) SetDisabled(ctx context.Context, by access.User, email string, disabled bool) (access.User, error) {
+	u, err := s.target(ctx, by, email, disabled)
+	if err != nil {
+		return access.User{}, err
 	}
 	at := s.stamp()
 	err = db.WithTx(ctx, s.pool, func(tx pgx.Tx) error {

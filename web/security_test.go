@@ -789,6 +789,11 @@ func TestDisablingALeaver(t *testing.T) {
 	if res := e.do("POST", "/api/v1/users/"+adminEmail+"/disable", "admin", nil); res.status != http.StatusForbidden || res.errorBody(t).Rule != "AU6" {
 		t.Errorf("an admin disabling their own account: %d %s", res.status, res.body)
 	}
+	// The page refuses it before asking for a confirmation, as the step would.
+	if res := admin.post("/admin/users/disable", url.Values{"email": {adminEmail}}); res.status != http.StatusForbidden ||
+		strings.Contains(string(res.body), "Disable this user?") {
+		t.Errorf("the confirmation of an admin disabling their own account: %d", res.status)
+	}
 
 	var u struct {
 		Email      string     `json:"email"`

@@ -1409,10 +1409,7 @@ func (s *Server) uiSetDisabled(disable bool) func(w http.ResponseWriter, r *http
 			return err
 		}
 		if disable && !confirmed(r) {
-			if err := authorize(r, access.ManageUsers, ""); err != nil {
-				return err
-			}
-			u, err := access.UserByEmail(r.Context(), s.cfg.Pool, s.op(), r.PostForm.Get("email"))
+			u, err := s.cfg.Auth.UserToDisable(r.Context(), user(r), r.PostForm.Get("email"))
 			if err != nil {
 				return err
 			}

@@ -95,8 +95,9 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if err := backup.Restore(ctx, url, file); err != nil {
-		if ctx.Err() != nil { // the restore is one transaction, rolled back
-			return interrupted("nothing was restored: the database is as it was", err)
+		if ctx.Err() != nil { // the restore is one transaction, and had not committed unless it ended just then
+			return interrupted("the restore was stopped before it finished: the database is as it was, unless it had just finished; "+
+				"infuse ledger verify says what it holds", err)
 		}
 		if apperr.CodeOf(err) != apperr.Internal {
 			return err
