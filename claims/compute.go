@@ -139,6 +139,8 @@ type AuthorityMatch struct {
 	ProRata decimal.Decimal `json:"pro_rata"`
 	// VariancePct is (Cumulative − ProRata) ÷ ProRata × 100 to 2 places; 0 when ProRata is 0.
 	VariancePct decimal.Decimal `json:"variance_pct"`
+	// Beyond is C6's warning: the variance, exactly, is beyond ±15% of the pro-rata target.
+	Beyond bool `json:"beyond,omitempty"`
 }
 
 // Finding is the result of one claim check.
@@ -406,6 +408,7 @@ func (in *Input) match(n int) []AuthorityMatch {
 		m.ProRata = a.Target.Mul(decimal.NewFromInt(int64(n))).DivRound(decimal.NewFromInt(int64(total)), 2)
 		if !m.ProRata.IsZero() {
 			m.VariancePct = m.Cumulative.Sub(m.ProRata).Mul(decimal.NewFromInt(100)).DivRound(m.ProRata, 2)
+			m.Beyond = m.Cumulative.Sub(m.ProRata).Abs().Mul(decimal.NewFromInt(100)).GreaterThan(m.ProRata.Mul(decimal.NewFromInt(15)))
 		}
 		out = append(out, m)
 	}
@@ -503,10 +506,7 @@ func (in *Input) findings(f *Figures) []Finding {
 
 	// C6: match per authority against its pro-rata target, a warning beyond ±15%.
 	for _, m := range f.Match {
-		if m.ProRata.IsZero() {
-			continue
-		}
-		if m.Cumulative.Sub(m.ProRata).Abs().Mul(decimal.NewFromInt(100)).GreaterThan(m.ProRata.Mul(decimal.NewFromInt(15))) {
+		if m.Beyond {
 			args := []string{m.Code, last.Code, gbp.Pounds(m.Cumulative), gbp.Pounds(m.Cumulative.Sub(m.ProRata).Abs()), gbp.Pounds(m.ProRata),
 				signed(m.VariancePct)}
 			if m.Cumulative.LessThan(m.ProRata) {

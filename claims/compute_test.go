@@ -695,3 +695,27 @@ func TestComputeHistory(t *testing.T) {
 		t.Errorf("history's last lines %+v, %+v against the figures %+v", prev, last, f)
 	}
 }
+
+// TestMatchBeyondIsExact: C6 compares the variance exactly, and the match carries that result:
+// 15.0032% shows as 15.00% to two places, yet is beyond ±15%.
+func TestMatchBeyondIsExact(t *testing.T) {
+	t.Parallel()
+	in := baseInput(period("2021Q1", nil, "GB-NWP", "2875.08"))
+	setTarget(&in, "GB-NWP", "30000.00") // claim 1 of 12: pro rata 2500.00
+	f := compute(t, in)
+	for _, m := range f.Match {
+		if m.Code != "GB-NWP" {
+			continue
+		}
+		if m.VariancePct.StringFixed(2) != "15.00" || !m.Beyond {
+			t.Errorf("GB-NWP: variance %s, beyond %v; want 15.00 shown and beyond", m.VariancePct, m.Beyond)
+		}
+	}
+	var c6 bool
+	for _, x := range f.Findings {
+		c6 = c6 || x.ID == "C6" && strings.Contains(x.Message, "GB-NWP")
+	}
+	if !c6 {
+		t.Error("no C6 finding for GB-NWP")
+	}
+}

@@ -939,7 +939,7 @@ func (b *book) flat() error {
 	g.add(b.text("Option"), b.wide(b.st.text, flatKindText(fr.Kind)))
 	g.add(b.text("Rate, percent of direct staff costs"), b.percent(fr.Percent))
 	g.add(b.text("Base: direct staff costs of the period"), b.money(fr.Base))
-	g.add(b.text("Exact product: base × rate ÷ 100"), cell{x: excelize.Cell{StyleID: b.st.money4, Value: fr.Exact.InexactFloat64()},
+	g.add(b.text("Exact product: base × rate"), cell{x: excelize.Cell{StyleID: b.st.money4, Value: fr.Exact.InexactFloat64()},
 		width: len(numberText(fr.Exact, 4)) + numPad + 1})
 	if r := g.add(b.styled(b.st.totalLabel, "Flat-rate amount claimed, truncated to the penny"), b.moneyStyle(b.st.moneyTotal, fr.Amount)); r != 8 {
 		// flatAmountRef names this cell from another sheet.

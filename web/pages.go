@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ccr-infuse/infuse/access"
+	"github.com/ccr-infuse/infuse/claims"
 	"github.com/ccr-infuse/infuse/internal/apperr"
 	"github.com/ccr-infuse/infuse/internal/gbp"
 	"github.com/ccr-infuse/infuse/match"
@@ -230,10 +231,11 @@ func (p *page) Variance(d decimal.Decimal) string {
 	return s
 }
 
-// BeyondC6 reports whether a match variance is beyond ±15% of the pro-rata target, which the
-// claim's finding C6 warns of.
-func (p *page) BeyondC6(pct decimal.Decimal) bool {
-	return pct.Abs().GreaterThan(decimal.NewFromInt(15))
+// BeyondC6 reports whether an authority's match is beyond ±15% of its pro-rata target, which
+// the claim's finding C6 warns of: as the claim computed it, or for a claim compiled before it
+// kept that, by its variance to two places.
+func (p *page) BeyondC6(m claims.AuthorityMatch) bool {
+	return m.Beyond || m.VariancePct.Abs().GreaterThan(decimal.NewFromInt(15))
 }
 
 // Date formats a calendar date as ISO 8601, which reads the same in both languages.

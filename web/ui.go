@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/csv"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -1260,9 +1259,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, a access.Acti
 				older.Set(k, v)
 			}
 		}
-		// A link of this page's path and an encoded query: html/template would escape the
-		// query's = and & as data.
-		data["Older"] = template.URL(r.URL.Path + "?" + older.Encode())
+		data["Older"] = r.URL.Path + "?" + older.Encode()
 	}
 	p.Data = data
 	return s.render(w, http.StatusOK, "audit", p)
