@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,6 +87,12 @@ func (s *Service) Events(ctx context.Context, by access.User, f AuditFilter) ([]
 		return nil, err
 	}
 	return s.events(ctx, f, false)
+}
+
+// AccountAction reports whether an audited action is an account event (AccountEvents): a
+// sign-in or sign-out, or a change to users or tokens. The query of AccountEvents says the same.
+func AccountAction(action string) bool {
+	return action == "signin" || action == "signout" || strings.HasPrefix(action, "users.") || strings.HasPrefix(action, "tokens.")
 }
 
 // AccountEvents returns the account events of the audit log, newest first, as by (who must be

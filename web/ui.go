@@ -1273,9 +1273,7 @@ var auditGroups = []string{"claims.", "import.", "users.", "tokens."}
 // catalogue names, and each family of them whole; only sign-ins and account changes for an
 // admin's account log.
 func auditActionOptions(p *page, accountsOnly bool) []option {
-	account := func(code string) bool {
-		return code == "signin" || code == "signout" || strings.HasPrefix(code, "users.") || strings.HasPrefix(code, "tokens.")
-	}
+	account := auth.AccountAction
 	opts := []option{{Value: "", Label: p.T("audit.action.all")}}
 	for _, g := range auditGroups {
 		if !accountsOnly || account(g) {
