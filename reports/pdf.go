@@ -911,49 +911,48 @@ func linesText(n int) string {
 // line recorded earlier, with the reason its corrector gave (domain.md §6: corrections are new
 // entries that reference what they correct).
 func (d *doc) timeReversals(order []int32) {
-	var rows []trow
-	var hours, amount decimal.Decimal
-	for _, i := range order {
-		l := &d.p.OfficerTime[i]
-		if l.Reverses == 0 {
-			continue
-		}
-		hours, amount = hours.Add(l.Hours), amount.Add(l.Amount)
-		rows = append(rows, trow{cells: []string{fmt.Sprint(l.EntryID), fmt.Sprint(l.Reverses), l.OfficerName, dateText(l.WorkDate),
-			numberText(l.Hours, 2), gbp.Pounds(l.Amount), l.Reason}})
-	}
-	if len(rows) == 0 {
-		return
-	}
-	d.subhead(fmt.Sprintf("Reversals of officer time: %s, %s hours, %s", linesText(len(rows)), numberText(hours, 2), gbp.Pounds(amount)), 30)
-	d.para("", 8.5, colMuted, "Each reverses the ledger entry of a line recorded earlier, with the reason given; a corrected line, if any, is recorded afresh.")
-	d.f.Ln(1)
-	d.table([]column{{"Entry", 14, "L"}, {"Reverses", 16, "L"}, {"Officer", 38, "L"}, {"Work date", 20, "L"},
-		{"Hours", 16, "R"}, {"Amount", 24, "R"}, {"Reason", 52, "L"}}, rows)
+	d.timeLines(order, "Reversals of officer time",
+		"Each reverses the ledger entry of a line recorded earlier, with the reason given; a corrected line, if any, is recorded afresh.",
+		[]column{{"Entry", 14, "L"}, {"Reverses", 16, "L"}, {"Officer", 38, "L"}, {"Work date", 20, "L"},
+			{"Hours", 16, "R"}, {"Amount", 24, "R"}, {"Reason", 52, "L"}},
+		func(l *TimeLine) (trow, bool) {
+			return trow{cells: []string{fmt.Sprint(l.EntryID), fmt.Sprint(l.Reverses), l.OfficerName, dateText(l.WorkDate),
+				numberText(l.Hours, 2), gbp.Pounds(l.Amount), l.Reason}}, l.Reverses != 0
+		})
 }
 
 // lateOfficerTime lists the officer-time lines booked in the period whose work date lies in an
 // earlier one, each with the period it relates to (domain.md §6, C7).
 func (d *doc) lateOfficerTime(order []int32) {
+	d.timeLines(order, "Late officer time",
+		"Lines booked in this period whose work date lies in an earlier, locked period, shown with the period they relate to.",
+		[]column{{"Entry", 14, "L"}, {"Authority", 18, "L"}, {"Officer", 50, "L"}, {"Work date", 20, "L"},
+			{"Relates to", 18, "L"}, {"Hours", 20, "R"}, {"Amount", 40, "R"}},
+		func(l *TimeLine) (trow, bool) {
+			return trow{cells: []string{fmt.Sprint(l.EntryID), l.Authority, l.OfficerName, dateText(l.WorkDate),
+				l.RelatesTo, numberText(l.Hours, 2), gbp.Pounds(l.Amount)}, color: colWarn}, l.RelatesTo != ""
+		})
+}
+
+// timeLines prints, under title with their count and totals, the officer-time lines (in order)
+// that row keeps, each as the row it makes; nothing when it keeps none.
+func (d *doc) timeLines(order []int32, title, note string, cols []column, row func(*TimeLine) (trow, bool)) {
 	var rows []trow
 	var hours, amount decimal.Decimal
 	for _, i := range order {
 		l := &d.p.OfficerTime[i]
-		if l.RelatesTo == "" {
-			continue
+		if r, keep := row(l); keep {
+			hours, amount = hours.Add(l.Hours), amount.Add(l.Amount)
+			rows = append(rows, r)
 		}
-		hours, amount = hours.Add(l.Hours), amount.Add(l.Amount)
-		rows = append(rows, trow{cells: []string{fmt.Sprint(l.EntryID), l.Authority, l.OfficerName, dateText(l.WorkDate),
-			l.RelatesTo, numberText(l.Hours, 2), gbp.Pounds(l.Amount)}, color: colWarn})
 	}
 	if len(rows) == 0 {
 		return
 	}
-	d.subhead(fmt.Sprintf("Late officer time: %s, %s hours, %s", linesText(len(rows)), numberText(hours, 2), gbp.Pounds(amount)), 30)
-	d.para("", 8.5, colMuted, "Lines booked in this period whose work date lies in an earlier, locked period, shown with the period they relate to.")
+	d.subhead(fmt.Sprintf("%s: %s, %s hours, %s", title, linesText(len(rows)), numberText(hours, 2), gbp.Pounds(amount)), 30)
+	d.para("", 8.5, colMuted, note)
 	d.f.Ln(1)
-	d.table([]column{{"Entry", 14, "L"}, {"Authority", 18, "L"}, {"Officer", 50, "L"}, {"Work date", 20, "L"},
-		{"Relates to", 18, "L"}, {"Hours", 20, "R"}, {"Amount", 40, "R"}}, rows)
+	d.table(cols, rows)
 }
 
 // trialBalance prints the trial balance of the entries booked in periods up to the claim's, at
