@@ -319,15 +319,13 @@ func Compute(in Input) (Figures, error) {
 		return Figures{}, fmt.Errorf("claims.Compute: intervention rate %s is not valid", in.Rate)
 	}
 	n := len(in.Periods)
-	cur := in.totals(in.Periods[n-1])
+	var t periodTotals // each period's, the last this claim's
 	cum := periodTotals{heading: map[string]decimal.Decimal{}}
-	var prevTotal, prevCash, prevIndirect, prevDue decimal.Decimal
+	var prevDue, share decimal.Decimal
+	var capped string
 	history := make([]HistoryLine, 0, n)
 	for i, ps := range in.Periods {
-		t := in.totals(ps)
-		if i == n-1 {
-			prevTotal, prevCash, prevIndirect = cum.total, cum.cash, cum.indirect
-		}
+		t = in.totals(ps)
 		for k, v := range t.heading {
 			cum.heading[k] = cum.heading[k].Add(v)
 		}
@@ -336,11 +334,13 @@ func Compute(in Input) (Figures, error) {
 		cum.inkind = cum.inkind.Add(t.inkind)
 		cum.total = cum.total.Add(t.total)
 		// Every claim before the last is an interim claim, which Art 69 never caps.
-		due, _, _ := in.cumDue(cum.total, cum.cash.Add(cum.indirect), i == n-1 && in.Art69Enforced)
+		var due decimal.Decimal
+		due, share, capped = in.cumDue(cum.total, cum.cash.Add(cum.indirect), i == n-1 && in.Art69Enforced)
 		history = append(history, HistoryLine{Period: ps.Code, Cash: t.cash, Indirect: t.indirect, InKind: t.inkind, Total: t.total,
 			Cumulative: cum.total, CumDue: due, Due: due.Sub(prevDue)})
 		prevDue = due
 	}
+	cur, last := t, history[n-1]
 
 	f := Figures{
 		Period:        in.Periods[n-1].Code,
@@ -359,12 +359,9 @@ func Compute(in Input) (Figures, error) {
 		f.Headings = append(f.Headings, HeadingFigure{Code: h.Code, Pair: Pair{cur.heading[h.Code], cum.heading[h.Code]}})
 	}
 
-	// The claim before this one is an interim claim, so Art 69 never capped it.
-	if n > 1 {
-		f.PreviousDue, _, _ = in.cumDue(prevTotal, prevCash.Add(prevIndirect), false)
-	}
-	due, share, capped := in.cumDue(cum.total, f.Art69Cap, in.Art69Enforced)
-	f.ESFDue = Pair{Period: due.Sub(f.PreviousDue), Cumulative: due}
+	// R9.3c: this claim's due is its cum_due less the claim before's, as the history has them.
+	f.ESFDue = Pair{Period: last.Due, Cumulative: last.CumDue}
+	f.PreviousDue = last.CumDue.Sub(last.Due)
 	f.ShareAtRate = share
 	f.CapApplied = capped
 	f.Rounding = rounding(in.Rate, cum.total, share)
