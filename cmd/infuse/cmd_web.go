@@ -114,12 +114,8 @@ func cmdTokensCreate(ctx context.Context, e *env, args []string) error {
 
 // cmdUsersPasswd sets a user's password from standard input (the first line).
 func cmdUsersPasswd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("users passwd")
-	email := fs.String("email", "", "email of the user")
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "email"); err != nil {
+	email, err := e.userEmail("users passwd", args)
+	if err != nil {
 		return err
 	}
 	pw, err := e.readPassword(ctx, os.Stdin)
@@ -130,12 +126,22 @@ func cmdUsersPasswd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := recordConsole(ctx, a, "users.password", access.NormalizeEmail(*email), nil,
-		a.SetPassword(ctx, access.System, *email, pw)); err != nil {
+	if err := recordConsole(ctx, a, "users.password", access.NormalizeEmail(email), nil,
+		a.SetPassword(ctx, access.System, email, pw)); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "password set for %s\n", access.NormalizeEmail(*email))
+	fmt.Fprintf(e.stdout, "password set for %s\n", access.NormalizeEmail(email))
 	return nil
+}
+
+// userEmail parses the arguments of a users command that takes only --email, which it needs.
+func (e *env) userEmail(name string, args []string) (string, error) {
+	fs := e.flags(name)
+	email := fs.String("email", "", "email of the user")
+	if err := e.parse(fs, args); err != nil {
+		return "", err
+	}
+	return *email, required(fs, "email")
 }
 
 // cmdUsersDisable returns the command that disables a user (disable true) or enables one, as
@@ -146,20 +152,16 @@ func cmdUsersDisable(disable bool) func(ctx context.Context, e *env, args []stri
 		verb, action = "disable", "users.disable"
 	}
 	return func(ctx context.Context, e *env, args []string) error {
-		fs := e.flags("users " + verb)
-		email := fs.String("email", "", "email of the user")
-		if err := e.parse(fs, args); err != nil {
-			return err
-		}
-		if err := required(fs, "email"); err != nil {
+		email, err := e.userEmail("users "+verb, args)
+		if err != nil {
 			return err
 		}
 		a, err := e.auth(ctx)
 		if err != nil {
 			return err
 		}
-		u, err := a.SetDisabled(ctx, access.System, *email, disable)
-		if err := recordConsole(ctx, a, action, access.NormalizeEmail(*email), nil, err); err != nil {
+		u, err := a.SetDisabled(ctx, access.System, email, disable)
+		if err := recordConsole(ctx, a, action, access.NormalizeEmail(email), nil, err); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "%s: %s\n", u.Email, userStatus(u))

@@ -121,7 +121,7 @@ func fileReason(err error) (apperr.Code, string, bool) {
 		return apperr.Invalid, "it is a directory", true
 	case errors.Is(err, syscall.ENOTDIR):
 		return apperr.Invalid, "a part of the path is not a directory", true
-	case errors.Is(err, syscall.ENOSPC):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return apperr.Invalid, "no space left on the device", true
 	case errors.Is(err, syscall.EROFS):
 		return apperr.Invalid, "the file system is read-only", true
