@@ -760,8 +760,8 @@ func (s *Server) uiCorrect(w http.ResponseWriter, r *http.Request) error {
 	// confirmation of that same period reverses it; if the period has changed since (a claim
 	// submitted meanwhile locked the line's), the confirmation is shown again, saying so.
 	c, err := s.correctionPreview(r, p, in, path)
-	if err == nil && (r.PostForm.Get("confirm") == "" || r.PostForm.Get("booked_into") != c.BookedInto) {
-		c.Changed = r.PostForm.Get("confirm") != ""
+	if err == nil && (!confirmed(r) || r.PostForm.Get("booked_into") != c.BookedInto) {
+		c.Changed = confirmed(r)
 		p.Title = p.T("corr.confirm.title")
 		p.Data = c
 		status := http.StatusOK
@@ -1123,7 +1123,7 @@ func (s *Server) uiClaimStep(step string) func(w http.ResponseWriter, r *http.Re
 			pay: paymentInputJSON{PaidOn: r.PostForm.Get("paid_on"), Amount: text(r.PostForm.Get("amount"))},
 			rev: reviewInputJSON{CompiledAt: r.PostForm.Get("figures_of")}, // the compilation shown
 		}
-		if step == "submit" && r.PostForm.Get("confirm") != "1" {
+		if step == "submit" && !confirmed(r) {
 			// Submission locks the period for ever: the person ticks that they mean it.
 			p := s.newPage(r, "claim.title", nil)
 			df := s.newForm(p, "dec", nil)
